@@ -20,6 +20,10 @@ public ref struct ScimJsonWriter
     private static readonly SearchValues<byte> s_needsEscape = SearchValues.Create(
         "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000B\f\r\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F\"\\"u8);
 
+    // The same set as UTF-16 code units, for the escaping path.
+    private static readonly SearchValues<char> s_needsEscapeChars = SearchValues.Create(
+        "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000B\f\r\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F\"\\");
+
     private readonly IBufferWriter<byte> _output;
     private Span<byte> _span;
     private int _buffered;
@@ -229,12 +233,7 @@ public ref struct ScimJsonWriter
         while (!text.IsEmpty)
         {
             // Copy the run up to the next character that needs escaping, then escape it.
-            int run = text.IndexOfAnyInRange('\0', '\u001F');
-            int special = text.IndexOfAny('"', '\\');
-            if (run < 0 || (special >= 0 && special < run))
-            {
-                run = special;
-            }
+            int run = text.IndexOfAny(s_needsEscapeChars);
 
             var plain = run < 0 ? text : text[..run];
             while (!plain.IsEmpty)
