@@ -276,7 +276,7 @@ public sealed partial class ScimSchemaGenerator
                 subAttributes = ParseAttributes(context, subMember, path, obj.Start);
                 if (subAttributes.Count == 0)
                 {
-                    if (subMember is not null)
+                    if (subMember?.Value is JsonArray { Items.Count: 0 })
                     {
                         context.Report(DiagnosticDescriptors.InvalidComplex.Id, subMember.Value.Start, 1, path, "a complex attribute needs at least one sub-attribute");
                     }

@@ -1,0 +1,31 @@
+using static Scim.Fast.Generators.Tests.GeneratorHarness;
+
+namespace Scim.Fast.Generators.Tests;
+
+/// <summary>
+/// The generated source for the example extension, compared with committed baselines. To accept a
+/// deliberate change: run with SCIM_UPDATE_BASELINES=1 and review the diff of Baselines/.
+/// </summary>
+public sealed class BaselineTests
+{
+    [Theory]
+    [InlineData("AcmeUser.g.cs")]
+    [InlineData("UserSerializer.g.cs")]
+    [InlineData("ScimResourceTypes.g.cs")]
+    public void ExampleExtension_GeneratesTheBaselineSource(string file)
+    {
+        var (run, compile) = Run(ExampleFiles());
+        Assert.Empty(run.Diagnostics);
+        Assert.Empty(compile);
+
+        string actual = run.GeneratedTrees.Single(t => t.FilePath.EndsWith(file, StringComparison.Ordinal)).ToString();
+        string baselinePath = Path.Combine(RepoRoot, "tests", "Scim.Fast.Generators.Tests", "Baselines", file + ".txt");
+        if (Environment.GetEnvironmentVariable("SCIM_UPDATE_BASELINES") == "1")
+        {
+            File.WriteAllText(baselinePath, actual);
+        }
+
+        Assert.True(File.Exists(baselinePath), $"No baseline at {baselinePath}; run with SCIM_UPDATE_BASELINES=1 to create it.");
+        Assert.Equal(File.ReadAllText(baselinePath).ReplaceLineEndings("\n"), actual.ReplaceLineEndings("\n"));
+    }
+}
