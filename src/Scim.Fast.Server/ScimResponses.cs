@@ -1,0 +1,37 @@
+using System.Text.Json;
+
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Core.Errors;
+
+namespace Scim.Fast.Server;
+
+/// <summary>Response helpers: the SCIM media type (RFC 7644 §3.1) and error bodies (§3.12).</summary>
+internal static class ScimResponses
+{
+    public const string MediaType = "application/scim+json; charset=utf-8";
+
+    public static Task Error(HttpContext context, ScimError error)
+    {
+        context.Response.StatusCode = error.Status;
+        context.Response.ContentType = MediaType;
+        error.WriteTo(context.Response.BodyWriter);
+        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+    }
+
+    public static Task Error(HttpContext context, int status, string detail) =>
+        Error(context, new ScimError(status, ScimErrorType.None, detail));
+
+    /// <summary>Writes a 200 JSON document with <paramref name="write"/> straight into the response pipe.</summary>
+    public static Task Json(HttpContext context, Action<Utf8JsonWriter> write)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = MediaType;
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            write(writer);
+        }
+
+        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+    }
+}
