@@ -152,6 +152,15 @@ public static class ScimJsonRead
             return false;
         }
 
+        // Fast path: a value with an explicit offset or 'Z' is exactly what Utf8JsonReader's ISO 8601
+        // parser reads, without transcoding or format strings.
+        if (!reader.HasValueSequence && !reader.ValueIsEscaped && HasExplicitOffset(reader.ValueSpan)
+            && reader.TryGetDateTimeOffset(out var fast))
+        {
+            value = fast;
+            return true;
+        }
+
         long length = reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
         if (length > 64)
         {
@@ -183,6 +192,18 @@ public static class ScimJsonRead
         }
 
         return false;
+    }
+
+    // "…T04:56:22Z", "…T14:38:21-07:00": a 'Z' or a sign after the date part.
+    private static bool HasExplicitOffset(ReadOnlySpan<byte> text)
+    {
+        if (text.Length < 20 || text[10] is not ((byte)'T' or (byte)'t'))
+        {
+            return false;
+        }
+
+        byte last = text[^1];
+        return last is (byte)'Z' or (byte)'z' || (text.Length >= 25 && text[^6] is (byte)'+' or (byte)'-');
     }
 
     /// <summary>A base64 string (RFC 7643 §2.3.6), kept in its text form.</summary>

@@ -1,0 +1,4 @@
+using BenchmarkDotNet.Running;
+
+// Scim.Fast micro-benchmarks. Pick with --filter, e.g. --filter '*Serialization*'.
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
