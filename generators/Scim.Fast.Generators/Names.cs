@@ -93,7 +93,8 @@ internal static class Names
 
     /// <summary>Text for an XML doc comment.</summary>
     public static string Xml(string text) =>
-        text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ");
+        text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ")
+            .Replace("\u0085", " ").Replace("\u2028", " ").Replace("\u2029", " ");
 
     private static bool IsAsciiLetter(char c) => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z');
 }

@@ -40,6 +40,15 @@ public sealed partial class ScimSchemaGenerator
         public static readonly DiagnosticDescriptor InvalidAttributeName = Create(
             "SCIM010", "Invalid attribute name", "Attribute name '{0}' is not an ATTRNAME of RFC 7643 §2.1 (a letter, then letters, digits, '-' or '_')");
 
+        public static readonly DiagnosticDescriptor CommonAttributeInSchema = Create(
+            "SCIM011", "Common attribute listed in a schema", "'{0}' is a common attribute every resource has (RFC 7643 §3.1); remove it from the schema");
+
+        public static readonly DiagnosticDescriptor ReservedName = Create(
+            "SCIM012", "Reserved name", "{0} '{1}' would generate the C# type '{2}', which is reserved by Scim.Fast; choose another name");
+
+        public static readonly DiagnosticDescriptor InvalidSchemaId = Create(
+            "SCIM013", "Invalid schema id", "Schema id '{0}' must be a URN ('urn:…') of printable ASCII without spaces, quotes or backslashes");
+
         public static DiagnosticDescriptor ById(string id) => id switch
         {
             "SCIM001" => InvalidJson,
@@ -51,6 +60,9 @@ public sealed partial class ScimSchemaGenerator
             "SCIM007" => UnknownSchema,
             "SCIM008" => NotASchemaDocument,
             "SCIM009" => DuplicateDefinition,
+            "SCIM011" => CommonAttributeInSchema,
+            "SCIM012" => ReservedName,
+            "SCIM013" => InvalidSchemaId,
             _ => InvalidAttributeName,
         };
 

@@ -221,7 +221,8 @@ public sealed partial class ScimSchemaGenerator
                     var schema = FindSchema(spec, extension.Schema);
                     string extensionType = Names.TypeName(schema.Name);
                     int ordinal = _next++;
-                    var scope = new Scope(extensionType, extensionType, schema.Id + ":");
+                    // "Ext" keeps extension method names apart from "Resource" and the complex scopes.
+                    var scope = new Scope("Ext" + extensionType, extensionType, schema.Id + ":");
                     foreach (var attribute in schema.Attributes)
                     {
                         AddMember(scope, attribute, extensionType, schema.Id + ":");
@@ -343,6 +344,17 @@ public sealed partial class ScimSchemaGenerator
             w.Line();
             w.Line($"public override ScimResourceType ResourceType => ScimResourceTypes.{Names.TypeName(layout.ResourceType.Name)};");
             w.Line();
+            var known = layout.AllScopes().SelectMany(s => s.Members).Where(HasKnownValues).ToList();
+            if (known.Count > 0)
+            {
+                w.Line("// canonicalValues (RFC 7643 §7): read as shared instances when a client sends exactly one of them.");
+                foreach (var member in known)
+                {
+                    w.Line($"private static readonly string[] s_known{member.Ordinal} = [{string.Join(", ", member.Spec.CanonicalValues.Select(Names.Literal))}];");
+                }
+
+                w.Line();
+            }
             EmitTryRead(w, layout);
             EmitReadResource(w, layout);
             EmitReadSchemas(w, layout);
@@ -462,28 +474,37 @@ public sealed partial class ScimSchemaGenerator
                 w.Line();
             }
 
-            w.Line("// Fully qualified names: \"urn:…:User:userName\" (RFC 7643 §3.3, RFC 7644 §3.10).");
-            w.Open("if (ScimJsonRead.TryStripUrn(name, " + Names.Literal(layout.CoreSchema.Id) + "u8, out var coreName))");
-            w.Line("index = Math.Max(MatchResource(coreName), -1);");
-            w.Close();
-            foreach (var extension in layout.Extensions)
+            w.Line("// Fully qualified names: \"urn:…:User:userName\" (RFC 7643 §3.3, RFC 7644 §3.10). Longest URN");
+            w.Line("// first, so an extension whose URN extends the core URN is not taken for a core attribute.");
+            bool first = true;
+            foreach (var extension in layout.Extensions.OrderByDescending(e => e.Schema.Id.Length))
             {
                 string key = extension.Scope.Key;
-                w.Line($"else if (ScimJsonRead.TryStripUrn(name, {Names.Literal(extension.Schema.Id)}u8, out var {Camel(key)}Name) && Match{key}({Camel(key)}Name) is var {Camel(key)}Index and >= 0)");
+                string local = "ext" + extension.Ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                w.Line($"{(first ? "if" : "else if")} (ScimJsonRead.TryStripUrn(name, {Names.Literal(extension.Schema.Id)}u8, out var {local}Name))");
+                first = false;
                 w.Open();
+                w.Line($"int {local}Index = Match{key}({local}Name);");
+                w.Open($"if ({local}Index >= 0)");
                 w.Line("reader.Read();");
-                w.Open($"if (options.IgnoreReadOnly && IsReadOnly{key}({Camel(key)}Index))");
+                w.Open($"if (options.IgnoreReadOnly && IsReadOnly{key}({local}Index))");
                 w.Line("reader.Skip();");
                 w.Line("continue;");
                 w.Close();
                 w.Line();
-                w.Open($"if (!Read{key}Attribute(ref reader, {Camel(key)}Index, target.{extension.Property} ??= new {Names.TypeName(extension.Schema.Name)}(), options, out error))");
+                w.Open($"if (!Read{key}Attribute(ref reader, {local}Index, target.{extension.Property} ??= new {Names.TypeName(extension.Schema.Name)}(), options, out error))");
                 w.Line("return false;");
                 w.Close();
                 w.Line();
                 w.Line("continue;");
                 w.Close();
+                w.Close();
             }
+
+            w.Line($"{(first ? "if" : "else if")} (ScimJsonRead.TryStripUrn(name, " + Names.Literal(layout.CoreSchema.Id) + "u8, out var coreName))");
+            w.Open();
+            w.Line("index = Math.Max(MatchResource(coreName), -1);");
+            w.Close();
 
             w.Close();
             w.Line();
@@ -755,7 +776,8 @@ public sealed partial class ScimSchemaGenerator
             var (reader, expected) = ValueReader(spec);
             if (!spec.MultiValued)
             {
-                w.Open($"if (!ScimJsonRead.{reader}(ref reader, out var value))");
+                string knownArgument = HasKnownValues(member) ? $"s_known{member.Ordinal}, " : "";
+                w.Open($"if (!ScimJsonRead.{reader}(ref reader, {knownArgument}out var value))");
                 w.Line($"error = ScimJsonRead.WrongType({path}, \"{expected}\");");
                 w.Line("return false;");
                 w.Close();
@@ -792,6 +814,9 @@ public sealed partial class ScimSchemaGenerator
             w.Line("return true;");
         }
 
+        private static bool HasKnownValues(Member member) =>
+            member.Spec.Type == "string" && !member.Spec.MultiValued && member.Spec.CanonicalValues.Count > 0;
+
         private static (string Reader, string Expected) ValueReader(AttributeSpec spec) => spec.Type switch
         {
             "boolean" => ("TryReadBoolean", "a boolean"),
@@ -810,6 +835,7 @@ public sealed partial class ScimSchemaGenerator
             w.Line("/// <inheritdoc/>");
             w.Open($"public override void Write(ref ScimJsonWriter writer, {layout.ModelType} value, ScimProjection? projection = null)");
             w.Line("projection ??= ScimProjection.Default(ResourceType);");
+            w.Line("ScimProjection.EnsureFor(projection, ResourceType);");
             w.Line("writer.WriteStartObject();");
             w.Line("writer.WriteName(\"\\\"schemas\\\":\"u8);");
             w.Line("writer.WriteStartArray();");
@@ -832,9 +858,10 @@ public sealed partial class ScimSchemaGenerator
 
             foreach (var extension in layout.Extensions)
             {
-                w.Open($"if (value.{extension.Property} is {{ }} {Camel(extension.Scope.Key)} && projection.Includes({extension.Ordinal}))");
+                string local = "ext" + extension.Ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                w.Open($"if (value.{extension.Property} is {{ }} {local} && projection.Includes({extension.Ordinal}))");
                 w.Line($"writer.WriteName({Names.JsonNameLiteral(extension.Schema.Id)});");
-                w.Line($"Write{extension.Scope.Key}Object(ref writer, {Camel(extension.Scope.Key)}, projection);");
+                w.Line($"Write{extension.Scope.Key}Object(ref writer, {local}, projection);");
                 w.Close();
             }
 
@@ -879,7 +906,9 @@ public sealed partial class ScimSchemaGenerator
                 w.Open($"foreach (var item in CollectionsMarshal.AsSpan({local}))");
                 if (spec.Type == "complex")
                 {
+                    w.Open("if (item is not null)");
                     w.Line($"Write{member.Complex!.Key}Object(ref writer, item, projection);");
+                    w.Close();
                 }
                 else if (IsValueType(spec))
                 {
@@ -992,8 +1021,6 @@ public sealed partial class ScimSchemaGenerator
         }
 
         private static string Bool(bool value) => value ? "true" : "false";
-
-        private static string Camel(string name) => char.ToLowerInvariant(name[0]) + name.Substring(1);
 
         // ----- Index of resource types -----
 

@@ -23,6 +23,21 @@ public sealed partial class ScimSchemaGenerator
         private static readonly string[] s_returned = ["always", "never", "default", "request"];
         private static readonly string[] s_uniqueness = ["none", "server", "global"];
 
+        // Generated types live next to these runtime and framework names in one file: a schema
+        // named like one of them would shadow it.
+        private static readonly HashSet<string> s_reservedTypeNames = new(StringComparer.OrdinalIgnoreCase)
+        {
+            "ScimResourceTypes", "ScimResourceType", "ScimResourceSerializer", "ScimSchema", "ScimSchemaExtension",
+            "ScimAttribute", "ScimAttributeType", "ScimMutability", "ScimReturned", "ScimUniqueness", "ScimMeta",
+            "ScimError", "ScimErrorType", "ScimReadOptions", "ScimProjection", "ScimJsonWriter", "ScimJsonRead",
+            "IScimResource", "Math", "List", "DateTimeOffset", "Utf8JsonReader", "JsonTokenType", "JsonException",
+            "ReadOnlySequence", "ReadOnlySpan", "CollectionsMarshal", "InvalidOperationException", "NotNullWhen",
+            "String", "Object", "All",
+        };
+
+        // RFC 7643 §3.1: present on every resource, defined by the server, never by a schema file.
+        private static readonly HashSet<string> s_commonAttributes = new(StringComparer.OrdinalIgnoreCase) { "id", "externalId", "meta", "schemas" };
+
         public static SchemaFileSpec ParseFile(string path, SourceText? text)
         {
             var context = new FileContext(path, text);
@@ -84,13 +99,19 @@ public sealed partial class ScimSchemaGenerator
             var diagnostics = new List<DiagnosticInfo>();
             var schemas = new List<SchemaSpec>();
             var schemaIds = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-            var classNames = new HashSet<string>(StringComparer.Ordinal);
+            // Hint names (one file per type) compare case-insensitively, so class names must too.
+            var classNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var file in files)
             {
                 diagnostics.AddRange(file.Diagnostics);
                 foreach (var schema in file.Schemas)
                 {
-                    if (!schemaIds.Add(schema.Id))
+                    string typeName = Names.TypeName(schema.Name);
+                    if (s_reservedTypeNames.Contains(typeName) || typeName.EndsWith("Serializer", StringComparison.OrdinalIgnoreCase))
+                    {
+                        diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.ReservedName.Id, schema.Location, new[] { "Schema name", schema.Name, typeName }.ToEquatableArray()));
+                    }
+                    else if (!schemaIds.Add(schema.Id))
                     {
                         diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.DuplicateDefinition.Id, schema.Location, new[] { "Schema", schema.Id }.ToEquatableArray()));
                     }
@@ -111,7 +132,22 @@ public sealed partial class ScimSchemaGenerator
             {
                 foreach (var resourceType in file.ResourceTypes)
                 {
-                    if (!resourceTypeIds.Add(resourceType.Id) || classNames.Contains(Names.TypeName(resourceType.Name) + "Serializer"))
+                    string serializerName = Names.TypeName(resourceType.Name) + "Serializer";
+                    if (s_reservedTypeNames.Contains(Names.TypeName(resourceType.Name)))
+                    {
+                        diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.ReservedName.Id, resourceType.Location, new[] { "Resource type name", resourceType.Name, Names.TypeName(resourceType.Name) }.ToEquatableArray()));
+                        continue;
+                    }
+
+                    var extensionUrns = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { resourceType.Schema };
+                    var repeated = resourceType.Extensions.FirstOrDefault(e => !extensionUrns.Add(e.Schema));
+                    if (repeated is not null)
+                    {
+                        diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.DuplicateDefinition.Id, resourceType.Location, new[] { $"In resource type '{resourceType.Name}', schema", repeated.Schema }.ToEquatableArray()));
+                        continue;
+                    }
+
+                    if (!resourceTypeIds.Add(resourceType.Id) || classNames.Contains(serializerName))
                     {
                         diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.DuplicateDefinition.Id, resourceType.Location, new[] { "Resource type", resourceType.Id }.ToEquatableArray()));
                         continue;
@@ -127,15 +163,44 @@ public sealed partial class ScimSchemaGenerator
                         }
                     }
 
+                    if (resolved && ExtensionMemberClash(schemas, resourceType) is { } clash)
+                    {
+                        // The extension becomes a member of the core class: its name must be free there.
+                        diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.ReservedName.Id, resourceType.Location, new[] { "Schema extension name", clash, Names.TypeName(clash) }.ToEquatableArray()));
+                        resolved = false;
+                    }
+
                     if (resolved)
                     {
-                        classNames.Add(Names.TypeName(resourceType.Name) + "Serializer");
+                        classNames.Add(serializerName);
                         resourceTypes.Add(resourceType);
                     }
                 }
             }
 
             return new GenerationSpec(rootNamespace, schemas.ToEquatableArray(), resourceTypes.ToEquatableArray(), diagnostics.ToEquatableArray());
+        }
+
+        private static string? ExtensionMemberClash(List<SchemaSpec> schemas, ResourceTypeSpec resourceType)
+        {
+            var core = schemas.First(s => string.Equals(s.Id, resourceType.Schema, StringComparison.OrdinalIgnoreCase));
+            var members = new HashSet<string>(StringComparer.Ordinal) { "Id", "ExternalId", "Meta", Names.TypeName(core.Name) };
+            foreach (var attribute in core.Attributes)
+            {
+                members.Add(Names.TypeName(attribute.Name));
+                members.Add(Names.TypeName(attribute.Name) + "Value");
+            }
+
+            foreach (var extension in resourceType.Extensions)
+            {
+                var schema = schemas.First(s => string.Equals(s.Id, extension.Schema, StringComparison.OrdinalIgnoreCase));
+                if (!members.Add(Names.TypeName(schema.Name)))
+                {
+                    return schema.Name;
+                }
+            }
+
+            return null;
         }
 
         private static string? Classify(JsonObject obj)
@@ -168,6 +233,12 @@ public sealed partial class ScimSchemaGenerator
                 return null;
             }
 
+            if (!IsValidSchemaId(id))
+            {
+                context.Report(DiagnosticDescriptors.InvalidSchemaId.Id, obj.Find("id")!.Value.Start, id.Length + 2, id);
+                return null;
+            }
+
             string name = context.OptionalString(obj, "name") ?? id.Substring(id.LastIndexOf(':') + 1);
             if (Names.TypeName(name).Length == 0)
             {
@@ -178,6 +249,10 @@ public sealed partial class ScimSchemaGenerator
             var attributes = ParseAttributes(context, obj.Find("attributes"), owner: null, obj.Start);
             return new SchemaSpec(id, name, context.OptionalString(obj, "description") ?? "", attributes, context.Location(obj.Start, 1));
         }
+
+        // Schema ids go into generated code and JSON verbatim, so only URN-shaped printable ASCII.
+        private static bool IsValidSchemaId(string id) =>
+            id.StartsWith("urn:", StringComparison.OrdinalIgnoreCase) && id.Length > 4 && id.All(c => c > ' ' && c < 0x7F && c != '"' && c != '\\');
 
         private static EquatableArray<AttributeSpec> ParseAttributes(FileContext context, JsonMember? member, string? owner, int ownerStart)
         {
@@ -195,6 +270,10 @@ public sealed partial class ScimSchemaGenerator
             }
 
             var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+
+            // Distinct SCIM names can still map to one C# name ("x-y" and "xY" are both XY; "nameValue"
+            // collides with the class of complex "name"): every generated identifier must be unique.
+            var identifiers = new HashSet<string>(StringComparer.Ordinal);
             foreach (var item in array.Items)
             {
                 if (item is not JsonObject attributeObject)
@@ -208,11 +287,26 @@ public sealed partial class ScimSchemaGenerator
                     continue;
                 }
 
-                if (!seen.Add(attribute.Name))
+                var nameMember = attributeObject.Find("name")!;
+                if (owner is null && s_commonAttributes.Contains(attribute.Name))
                 {
-                    var nameMember = attributeObject.Find("name")!;
+                    context.Report(DiagnosticDescriptors.CommonAttributeInSchema.Id, nameMember.Value.Start, attribute.Name.Length + 2, attribute.Name);
+                    continue;
+                }
+
+                string property = Names.TypeName(attribute.Name);
+                bool clash = !seen.Add(attribute.Name) || identifiers.Contains(property)
+                    || (attribute.Type == "complex" && identifiers.Contains(property + "Value"));
+                if (clash)
+                {
                     context.Report(DiagnosticDescriptors.DuplicateAttribute.Id, nameMember.Value.Start, attribute.Name.Length + 2, Qualified(owner, attribute.Name));
                     continue;
+                }
+
+                identifiers.Add(property);
+                if (attribute.Type == "complex")
+                {
+                    identifiers.Add(property + "Value");
                 }
 
                 result.Add(attribute);

@@ -45,7 +45,8 @@ internal sealed class ScimRequestHandler
         route = route[1..];
         int slash = route.IndexOf('/');
         var endpoint = slash < 0 ? route : route[..slash];
-        string? id = slash < 0 ? null : Uri.UnescapeDataString(route[(slash + 1)..].ToString());
+        // Request.Path is already percent-decoded by ASP.NET Core; decoding again would change ids.
+        string? id = slash < 0 ? null : route[(slash + 1)..].ToString();
 
         if (endpoint.Equals("ServiceProviderConfig", StringComparison.OrdinalIgnoreCase) && id is null)
         {

@@ -137,6 +137,16 @@ public sealed class RequestReadingTests
     }
 
     [Fact]
+    public void StrictOptions_HugeUnknownName_IsNotEchoedWhole()
+    {
+        string name = new('q', 100_000);
+
+        var error = Fail($$"""{"schemas":["{{CoreUrn}}"],"{{name}}":1}""", ScimReadOptions.StrictRequest);
+
+        Assert.True(error.Detail.Length < 300, $"detail is {error.Detail.Length} chars");
+    }
+
+    [Fact]
     public void StrictOptions_RejectUnknownSchemaUrns()
     {
         var error = Fail($$"""{"schemas":["{{CoreUrn}}","urn:example:nope"],"userName":"a"}""", ScimReadOptions.StrictRequest);

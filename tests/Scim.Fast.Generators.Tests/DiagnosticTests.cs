@@ -154,3 +154,102 @@ public sealed class DiagnosticTests
         Assert.Contains("public string? Ok", badModel.ToString(), StringComparison.Ordinal);
     }
 }
+
+/// <summary>Legal-looking schemas whose names would not compile as C# get a diagnostic, not broken code.</summary>
+public sealed class NameClashDiagnosticTests
+{
+    private static GeneratorDriverRunResult RunWith(string json) =>
+        Run([new InMemoryAdditionalText("/schemas/Bad.json", json), .. CoreFiles()]).Run;
+
+    [Theory]
+    [InlineData("id")]
+    [InlineData("externalId")]
+    [InlineData("META")]
+    [InlineData("schemas")]
+    public void CommonAttributeInASchema_IsScim011(string name)
+    {
+        var run = RunWith("{ \"id\": \"urn:example:Bad\", \"name\": \"Bad\", \"attributes\": [ { \"name\": \"" + name + "\", \"type\": \"string\" } ] }");
+
+        Assert.Equal("SCIM011", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Theory]
+    [InlineData("ScimResourceTypes")]
+    [InlineData("scimError")]
+    [InlineData("UserSerializer")]
+    public void ReservedSchemaName_IsScim012(string name)
+    {
+        var run = RunWith("{ \"id\": \"urn:example:Bad\", \"name\": \"" + name + "\", \"attributes\": [ { \"name\": \"a\", \"type\": \"string\" } ] }");
+
+        Assert.Equal("SCIM012", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Theory]
+    [InlineData("https://example.com/ext")]
+    [InlineData("urn:example:with space")]
+    [InlineData("urn:example:\\\"quoted\\\"")]
+    public void NonUrnSchemaId_IsScim013(string id)
+    {
+        var run = RunWith("{ \"id\": \"" + id + "\", \"name\": \"Bad\", \"attributes\": [ { \"name\": \"a\", \"type\": \"string\" } ] }");
+
+        Assert.Equal("SCIM013", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Theory]
+    [InlineData("x-y", "xY")]
+    [InlineData("a_b", "aB")]
+    [InlineData("ref", "$ref")]
+    public void NamesThatMapToOneCSharpName_AreScim003(string first, string second)
+    {
+        var run = RunWith("{ \"id\": \"urn:example:Bad\", \"name\": \"Bad\", \"attributes\": [ { \"name\": \"" + first + "\", \"type\": \"string\" }, { \"name\": \"" + second + "\", \"type\": \"string\" } ] }");
+
+        Assert.Equal("SCIM003", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Fact]
+    public void AttributeNamedLikeAComplexAttributesClass_IsScim003()
+    {
+        // Complex "name" generates the nested class NameValue; an attribute "nameValue" would be a property of that name.
+        var run = RunWith("""{ "id": "urn:example:Bad", "name": "Bad", "attributes": [ { "name": "name", "type": "complex", "subAttributes": [ { "name": "v", "type": "string" } ] }, { "name": "nameValue", "type": "string" } ] }""");
+
+        Assert.Equal("SCIM003", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Fact]
+    public void ExtensionListedTwice_IsScim009()
+    {
+        var run = Run(
+            SchemaText("User.json"),
+            SchemaText("EnterpriseUser.json"),
+            new InMemoryAdditionalText("/schemas/Types.json", """[{ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User", "name": "User", "endpoint": "/Users", "schema": "urn:ietf:params:scim:schemas:core:2.0:User", "schemaExtensions": [ { "schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": false }, { "schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": false } ] }]""")).Run;
+
+        Assert.Equal("SCIM009", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Fact]
+    public void ExtensionNamedLikeACoreAttribute_IsScim012()
+    {
+        var run = Run(
+            SchemaText("User.json"),
+            new InMemoryAdditionalText("/schemas/Ext.json", """{ "id": "urn:example:ext:Name", "name": "Name", "attributes": [ { "name": "a", "type": "string" } ] }"""),
+            new InMemoryAdditionalText("/schemas/Types.json", """[{ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User", "name": "User", "endpoint": "/Users", "schema": "urn:ietf:params:scim:schemas:core:2.0:User", "schemaExtensions": [ { "schema": "urn:example:ext:Name", "required": false } ] }]""")).Run;
+
+        Assert.Equal("SCIM012", Assert.Single(run.Diagnostics).Id);
+    }
+
+    [Theory]
+    [InlineData("Default")]
+    [InlineData("Resource")]
+    [InlineData("Core")]
+    [InlineData("Writer")]
+    public void ExtensionsWithAwkwardNames_Compile(string name)
+    {
+        var (run, compile) = Run(
+            SchemaText("User.json"),
+            new InMemoryAdditionalText("/schemas/Ext.json", "{ \"id\": \"urn:ietf:params:scim:schemas:core:2.0:User:ext\", \"name\": \"" + name + "\", \"attributes\": [ { \"name\": \"a\", \"type\": \"string\" } ] }"),
+            new InMemoryAdditionalText("/schemas/Types.json", """[{ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User", "name": "User", "endpoint": "/Users", "schema": "urn:ietf:params:scim:schemas:core:2.0:User", "schemaExtensions": [ { "schema": "urn:ietf:params:scim:schemas:core:2.0:User:ext", "required": false } ] }]"""));
+
+        Assert.Empty(run.Diagnostics);
+        Assert.Empty(compile);
+    }
+}

@@ -103,33 +103,30 @@ public sealed class ScimResourceType
         bool includeCommon = true;
         if (path.StartsWith("urn:", StringComparison.OrdinalIgnoreCase))
         {
-            if (StripSchemaPrefix(ref path, Schema.Id))
+            // Longest URN first: an extension URN may extend the core schema's URN.
+            ScimSchemaExtension? match = null;
+            foreach (var extension in Extensions)
             {
-                // Fully qualified core attribute.
+                if ((match is null || extension.Schema.Id.Length > match.Schema.Id.Length)
+                    && StartsWithSchema(path, extension.Schema.Id))
+                {
+                    match = extension;
+                }
             }
-            else
+
+            if (match is not null)
             {
-                ScimSchemaExtension? match = null;
-                foreach (var extension in Extensions)
-                {
-                    // Longest match wins, so an extension URN that extends another URN is found.
-                    if ((match is null || extension.Schema.Id.Length > match.Schema.Id.Length)
-                        && path.Length > extension.Schema.Id.Length
-                        && path[extension.Schema.Id.Length] == ':'
-                        && path.StartsWith(extension.Schema.Id, StringComparison.OrdinalIgnoreCase))
-                    {
-                        match = extension;
-                    }
-                }
-
-                if (match is null)
-                {
-                    return null;
-                }
-
                 path = path[(match.Schema.Id.Length + 1)..];
                 scope = match.Schema.Attributes;
                 includeCommon = false;
+            }
+            else if (StartsWithSchema(path, Schema.Id))
+            {
+                path = path[(Schema.Id.Length + 1)..];
+            }
+            else
+            {
+                return null;
             }
         }
 
@@ -164,18 +161,10 @@ public sealed class ScimResourceType
         return rest.Contains('.') ? null : attribute.FindSubAttribute(rest);
     }
 
-    private static bool StripSchemaPrefix(ref ReadOnlySpan<char> path, string schemaId)
-    {
-        if (path.Length > schemaId.Length + 1
-            && path[schemaId.Length] == ':'
-            && path.StartsWith(schemaId, StringComparison.OrdinalIgnoreCase))
-        {
-            path = path[(schemaId.Length + 1)..];
-            return true;
-        }
-
-        return false;
-    }
+    private static bool StartsWithSchema(ReadOnlySpan<char> path, string schemaId) =>
+        path.Length > schemaId.Length + 1
+        && path[schemaId.Length] == ':'
+        && path.StartsWith(schemaId, StringComparison.OrdinalIgnoreCase);
 
     private void Index(ScimAttribute attribute)
     {

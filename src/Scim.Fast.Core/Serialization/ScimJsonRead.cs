@@ -59,7 +59,9 @@ public static class ScimJsonRead
 
     /// <summary>The current property name as text, for error messages only.</summary>
     public static string NameForError(ReadOnlySpan<byte> name) =>
-        name.IsEmpty ? "(a name too long to show)" : Encoding.UTF8.GetString(name);
+        name.IsEmpty ? "(a name too long to show)"
+        : name.Length > 128 ? Encoding.UTF8.GetString(name[..128]) + "…"
+        : Encoding.UTF8.GetString(name);
 
     public static bool TryReadString(ref Utf8JsonReader reader, out string? value)
     {
@@ -75,6 +77,28 @@ public static class ScimJsonRead
                 value = null;
                 return false;
         }
+    }
+
+    /// <summary>
+    /// A string that is often one of a few known values (canonicalValues, RFC 7643 §7): an exact
+    /// match returns the shared instance instead of transcoding and allocating a new string.
+    /// </summary>
+    public static bool TryReadString(ref Utf8JsonReader reader, string[] knownValues, out string? value)
+    {
+        if (reader.TokenType == JsonTokenType.String && !reader.HasValueSequence && !reader.ValueIsEscaped)
+        {
+            var utf8 = reader.ValueSpan;
+            foreach (var known in knownValues)
+            {
+                if (known.Length == utf8.Length && System.Text.Ascii.Equals(utf8, known))
+                {
+                    value = known;
+                    return true;
+                }
+            }
+        }
+
+        return TryReadString(ref reader, out value);
     }
 
     /// <summary>Booleans; also the strings "True"/"False" in any case, as Entra ID sends them.</summary>

@@ -44,7 +44,10 @@ public ref struct ScimJsonWriter
         {
             _output.Advance(_buffered);
             _buffered = 0;
-            _span = _output.GetSpan();
+
+            // The next write asks for a span when it needs one: a flush at the end of a response
+            // must not take a fresh pipe segment.
+            _span = default;
         }
     }
 
@@ -181,20 +184,22 @@ public ref struct ScimJsonWriter
     {
         if (value.Length <= DirectStringLimit)
         {
-            // Fast path: transcode straight into the output, then scan once for bytes to escape.
-            int max = (value.Length * 3) + 3;
-            Reserve(max);
+            // Fast path for ASCII-sized output: reserve one byte per char, transcode straight into the
+            // output and scan once for bytes to escape. Non-ASCII text that does not fit, and text
+            // that needs escapes, take the slow path (reserving 3 bytes per char would make long
+            // strings ask the pipe for oversized segments).
+            Reserve(value.Length + 3);
             var dst = _span[_buffered..];
             int comma = _needComma ? 1 : 0;
-            if (comma == 1)
+            if (Utf8.FromUtf16(value, dst[(comma + 1)..^1], out _, out int written, replaceInvalidSequences: true) == OperationStatus.Done
+                && dst.Slice(comma + 1, written).IndexOfAny(s_needsEscape) < 0)
             {
-                dst[0] = (byte)',';
-            }
+                if (comma == 1)
+                {
+                    dst[0] = (byte)',';
+                }
 
-            dst[comma] = (byte)'"';
-            Utf8.FromUtf16(value, dst[(comma + 1)..], out _, out int written, replaceInvalidSequences: true);
-            if (dst.Slice(comma + 1, written).IndexOfAny(s_needsEscape) < 0)
-            {
+                dst[comma] = (byte)'"';
                 dst[comma + 1 + written] = (byte)'"';
                 _buffered += comma + written + 2;
                 _needComma = true;
@@ -240,7 +245,7 @@ public ref struct ScimJsonWriter
             {
                 // Chunks keep the reservation bounded for megabyte strings; a surrogate pair split
                 // at a chunk edge is handled by Utf8.FromUtf16 reporting it as not consumed.
-                var chunk = plain.Length > 4096 ? plain[..4096] : plain;
+                var chunk = plain.Length > 1024 ? plain[..1024] : plain;
                 Reserve((chunk.Length * 3) + 3);
                 Utf8.FromUtf16(chunk, _span[_buffered..], out int read, out int written, replaceInvalidSequences: true, isFinalBlock: chunk.Length == plain.Length);
                 _buffered += written;

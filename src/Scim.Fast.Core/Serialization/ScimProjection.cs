@@ -91,87 +91,94 @@ public sealed class ScimProjection
 
     private static ScimProjection Build(ScimResourceType resourceType, bool[]? requested, bool[]? excluded, bool everything)
     {
-        var included = new bool[resourceType.OrdinalCount];
+        var rules = new Rules(requested, excluded, everything, new bool[resourceType.OrdinalCount]);
         foreach (var attribute in resourceType.CommonAttributes)
         {
-            Decide(attribute, requested, excluded, everything, ancestorRequested: false, included);
+            rules.Decide(attribute, ancestorRequested: false);
         }
 
         foreach (var attribute in resourceType.Schema.Attributes)
         {
-            Decide(attribute, requested, excluded, everything, ancestorRequested: false, included);
+            rules.Decide(attribute, ancestorRequested: false);
         }
 
         foreach (var extension in resourceType.Extensions)
         {
-            bool any = false;
+            // "attributes=urn:…:enterprise:2.0:User" asks for the whole extension.
             bool blockRequested = requested is not null && requested[extension.Ordinal];
+            bool any = false;
             foreach (var attribute in extension.Schema.Attributes)
             {
-                any |= Decide(attribute, requested, excluded, everything, blockRequested, included);
+                any |= rules.Decide(attribute, blockRequested);
             }
 
-            included[extension.Ordinal] = any;
+            rules.Included[extension.Ordinal] = any;
         }
 
-        return new ScimProjection(resourceType, included);
+        return new ScimProjection(resourceType, rules.Included);
     }
 
-    // Returns whether the attribute is written; fills in its sub-attributes on the way.
-    private static bool Decide(
-        ScimAttribute attribute,
-        bool[]? requested,
-        bool[]? excluded,
-        bool everything,
-        bool ancestorRequested,
-        bool[] included)
+    /// <summary>A programming error, not a client one: a projection built for another resource type.</summary>
+    public static void EnsureFor(ScimProjection projection, ScimResourceType resourceType)
     {
-        bool self;
-        bool named = requested is not null && requested[attribute.Ordinal];
-        if (everything)
+        if (!ReferenceEquals(projection.ResourceType, resourceType))
         {
-            self = true;
+            throw new ArgumentException($"The projection is for '{projection.ResourceType.Name}', not '{resourceType.Name}'.", nameof(projection));
         }
-        else if (attribute.Returned == ScimReturned.Never)
-        {
-            self = false;
-        }
-        else if (attribute.Returned == ScimReturned.Always)
-        {
-            self = true;
-        }
-        else if (requested is not null)
-        {
-            // RFC 7644 §3.4.2.5: only the named attributes (and their sub-attributes), plus "always".
-            self = named || (ancestorRequested && attribute.Returned != ScimReturned.Request);
-        }
-        else
-        {
-            self = attribute.Returned == ScimReturned.Default && !(excluded is not null && excluded[attribute.Ordinal]);
-        }
+    }
 
-        bool anySub = false;
-        foreach (var sub in attribute.SubAttributes)
+    private readonly record struct Rules(bool[]? Requested, bool[]? Excluded, bool Everything, bool[] Included)
+    {
+        // Decides an attribute and its sub-attributes; returns whether the attribute is written.
+        public bool Decide(ScimAttribute attribute, bool ancestorRequested)
         {
-            bool subIncluded = Decide(sub, requested, excluded, everything, ancestorRequested || named, included);
-            if (!self)
+            bool self = Wanted(attribute, ancestorRequested);
+            bool anySubNamed = false;
+            foreach (var sub in attribute.SubAttributes)
             {
-                // A sub-attribute alone keeps its parent only when the parent was not ruled out itself.
-                subIncluded = subIncluded && requested is not null && !ancestorRequested && !named
-                    && attribute.Returned != ScimReturned.Never && requested[sub.Ordinal];
-                included[sub.Ordinal] = subIncluded;
+                anySubNamed |= Named(sub);
             }
 
-            anySub |= subIncluded;
+            // "attributes=name.givenName" names only a sub-attribute: its container comes along.
+            if (!self && anySubNamed && attribute.Returned != ScimReturned.Never)
+            {
+                self = true;
+            }
+
+            // Sub-attributes follow a container that was named, or that is "always" returned and was
+            // not narrowed to some of its sub-attributes (RFC 7643 §2.2: "always" ignores "attributes").
+            bool subsFollow = ancestorRequested || Named(attribute) || (attribute.Returned == ScimReturned.Always && !anySubNamed);
+            foreach (var sub in attribute.SubAttributes)
+            {
+                Included[sub.Ordinal] = self && Wanted(sub, subsFollow);
+            }
+
+            Included[attribute.Ordinal] = self;
+            return self;
         }
 
-        // "attributes=name.givenName" names only the sub-attribute: the container must be written.
-        if (!self && anySub)
+        private bool Named(ScimAttribute attribute) => Requested is not null && Requested[attribute.Ordinal];
+
+        private bool Wanted(ScimAttribute attribute, bool ancestorRequested)
         {
-            self = true;
-        }
+            if (Everything)
+            {
+                return true;
+            }
 
-        included[attribute.Ordinal] = self;
-        return self;
+            return attribute.Returned switch
+            {
+                ScimReturned.Never => false,
+                ScimReturned.Always => true,
+
+                // Only when asked for by name (RFC 7643 §2.2).
+                ScimReturned.Request => Named(attribute),
+
+                // RFC 7644 §3.4.2.5: with "attributes", only what is named; else all but the excluded.
+                _ => Requested is not null
+                    ? Named(attribute) || ancestorRequested
+                    : !(Excluded is not null && Excluded[attribute.Ordinal]),
+            };
+        }
     }
 }
