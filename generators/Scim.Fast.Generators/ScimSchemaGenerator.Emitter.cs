@@ -28,6 +28,7 @@ public sealed partial class ScimSchemaGenerator
                 cancellationToken.ThrowIfCancellationRequested();
                 var layout = new ResourceLayout(spec, resourceType);
                 yield return (layout.SerializerName + ".g.cs", EmitSerializer(spec.Namespace, layout));
+                yield return (Names.TypeName(resourceType.Name) + "Accessor.g.cs", EmitAccessor(spec.Namespace, layout));
             }
 
             if (spec.ResourceTypes.Count > 0)
@@ -231,8 +232,13 @@ public sealed partial class ScimSchemaGenerator
                     Extensions.Add(new ExtensionLayout(schema, extension.Required, ordinal, scope, Names.PropertyName(schema.Name, ModelType)));
                 }
 
+                // "schemas" (RFC 7643 §3) is filterable like a multi-valued attribute; its values are
+                // the core URN and the URNs of the extensions present. It takes the last ordinal.
+                SchemasOrdinal = _next++;
                 OrdinalCount = _next;
             }
+
+            public int SchemasOrdinal { get; }
 
             public ResourceTypeSpec ResourceType { get; }
 
@@ -282,6 +288,20 @@ public sealed partial class ScimSchemaGenerator
                 scope.Members.Add(new Member(attribute, ordinal, Names.PropertyName(attribute.Name, enclosingType), path, complex));
             }
         }
+
+        private static AttributeSpec SchemasSpec() => new(
+            "schemas",
+            "reference",
+            true,
+            "The schema URIs of the resource: its core schema and the extensions it carries (RFC 7643 §3).",
+            true,
+            false,
+            "readOnly",
+            "always",
+            "none",
+            EquatableArray<string>.Empty,
+            new[] { "uri" }.ToEquatableArray(),
+            EquatableArray<AttributeSpec>.Empty);
 
         /// <summary>id, externalId and meta: on every resource, in no schema (RFC 7643 §3.1).</summary>
         private static List<AttributeSpec> CommonAttributeSpecs()
@@ -944,6 +964,121 @@ public sealed partial class ScimSchemaGenerator
             _ => $"writer.WriteString({expression});",
         };
 
+        // ----- Accessor: values by ordinal, for filters, sorting and indexes -----
+
+        private static string EmitAccessor(string ns, ResourceLayout layout)
+        {
+            string name = Names.TypeName(layout.ResourceType.Name) + "Accessor";
+            var entries = new List<(Member Member, string Count, string Get)>();
+            foreach (var member in layout.ResourceScope.Members)
+            {
+                AddAccessorEntries(entries, member, "resource." + member.Property);
+            }
+
+            foreach (var extension in layout.Extensions)
+            {
+                foreach (var member in extension.Scope.Members)
+                {
+                    AddAccessorEntries(entries, member, $"resource.{extension.Property}?.{member.Property}");
+                }
+            }
+
+            string countSchemas = "1" + string.Concat(layout.Extensions.Select(e => $" + (resource.{e.Property} is null ? 0 : 1)"));
+            entries.Add((new Member(SchemasSpec(), layout.SchemasOrdinal, "Schemas", "schemas", null), countSchemas, "GetSchema(resource, index)"));
+
+            var w = new SourceWriter();
+            w.Line(Header);
+            w.Line("using Scim.Fast.Core.Query;");
+            w.Line("using Scim.Fast.Core.Schema;");
+            w.Line();
+            w.Line($"namespace {ns};");
+            w.Line();
+            w.Line($"/// <summary>Reads <c>{Names.Xml(layout.ResourceType.Name)}</c> attribute values by ordinal (see <see cref=\"ScimResourceAccessor{{TResource}}\"/>).</summary>");
+            w.Open($"public sealed partial class {name} : ScimResourceAccessor<{layout.ModelType}>");
+            w.Line("/// <summary>The one instance; the accessor holds no state.</summary>");
+            w.Line($"public static {name} Instance {{ get; }} = new();");
+            w.Line();
+            w.Line($"public override ScimResourceType ResourceType => ScimResourceTypes.{Names.TypeName(layout.ResourceType.Name)};");
+            w.Line();
+            w.Line("/// <inheritdoc/>");
+            w.Open($"public override int Count({layout.ModelType} resource, int ordinal) => ordinal switch");
+            foreach (var (member, count, _) in entries)
+            {
+                w.Line($"{member.Ordinal} => {count}, // {member.Path}");
+            }
+
+            w.Line("_ => 0,");
+            w.Close("};");
+            w.Line();
+            w.Line("/// <inheritdoc/>");
+            w.Open($"public override ScimValue Get({layout.ModelType} resource, int ordinal, int index) => ordinal switch");
+            foreach (var (member, _, get) in entries)
+            {
+                w.Line($"{member.Ordinal} => {get}, // {member.Path}");
+            }
+
+            w.Line("_ => ScimValue.Null,");
+            w.Close("};");
+            w.Line();
+            w.Line("// Value number index of \"schemas\": the core URN, then each extension present, in order.");
+            w.Open($"private static ScimValue GetSchema({layout.ModelType} resource, int index)");
+            w.Open("if (index == 0)");
+            w.Line($"return ScimValue.From({Names.Literal(layout.CoreSchema.Id)});");
+            w.Close();
+            w.Line();
+            if (layout.Extensions.Count > 0)
+            {
+                w.Line("int present = 0;");
+            }
+
+            foreach (var extension in layout.Extensions)
+            {
+                w.Open($"if (resource.{extension.Property} is not null && ++present == index)");
+                w.Line($"return ScimValue.From({Names.Literal(extension.Schema.Id)});");
+                w.Close();
+                w.Line();
+            }
+
+            w.Line("return ScimValue.Null;");
+            w.Close();
+            w.Close();
+            return w.ToString();
+        }
+
+        private static void AddAccessorEntries(List<(Member, string, string)> entries, Member member, string expression)
+        {
+            var spec = member.Spec;
+            if (spec.Type != "complex")
+            {
+                entries.Add(spec.MultiValued
+                    ? (member, $"{expression}?.Count ?? 0", $"ScimValue.From({expression}![index])")
+                    : (member, $"{expression} is null ? 0 : 1", $"ScimValue.From({expression})"));
+                return;
+            }
+
+            if (spec.MultiValued)
+            {
+                entries.Add((member, $"{expression}?.Count ?? 0", $"ScimValue.FromComplex({expression}![index])"));
+                foreach (var sub in member.Complex!.Members)
+                {
+                    // One value per element of the parent; a multi-valued sub-attribute is not addressable.
+                    entries.Add(sub.Spec.MultiValued
+                        ? (sub, "0", "ScimValue.Null")
+                        : (sub, $"{expression}?.Count ?? 0", $"ScimValue.From({expression}![index].{sub.Property})"));
+                }
+
+                return;
+            }
+
+            entries.Add((member, $"{expression} is null ? 0 : 1", $"ScimValue.FromComplex({expression})"));
+            foreach (var sub in member.Complex!.Members)
+            {
+                entries.Add(sub.Spec.MultiValued
+                    ? (sub, "0", "ScimValue.Null")
+                    : (sub, $"{expression}?.{sub.Property} is null ? 0 : 1", $"ScimValue.From({expression}?.{sub.Property})"));
+            }
+        }
+
         // ----- Schema tables -----
 
         private static void EmitMetadata(SourceWriter w, ResourceLayout layout)
@@ -957,7 +1092,14 @@ public sealed partial class ScimSchemaGenerator
             w.Line($"endpoint: {Names.Literal(resourceType.Endpoint)},");
             w.Line($"description: {Names.Literal(resourceType.Description)},");
             w.Line("commonAttributes:");
-            EmitAttributeArray(w, layout.ResourceScope.Members.Take(layout.CommonAttributes.Count), ",");
+            w.Open("[");
+            foreach (var member in layout.ResourceScope.Members.Take(layout.CommonAttributes.Count))
+            {
+                EmitAttribute(w, member);
+            }
+
+            EmitAttribute(w, new Member(SchemasSpec(), layout.SchemasOrdinal, "Schemas", "schemas", null));
+            w.Close("],");
             w.Line($"schema: {SchemaExpression(layout.CoreSchema)}");
             EmitAttributeArray(w, layout.ResourceScope.Members.Skip(layout.CommonAttributes.Count), "),");
             w.Line("extensions:");

@@ -204,12 +204,7 @@ public static class ScimJsonRead
             chars[i] = (char)utf8[i];
         }
 
-        if (DateTimeOffset.TryParseExact(
-                chars[..byteCount],
-                s_dateTimeFormats,
-                CultureInfo.InvariantCulture,
-                DateTimeStyles.AssumeUniversal,
-                out var parsed))
+        if (TryParseDateTime(chars[..byteCount], out var parsed))
         {
             value = parsed;
             return true;
@@ -217,6 +212,10 @@ public static class ScimJsonRead
 
         return false;
     }
+
+    /// <summary>Parses an xsd:dateTime (RFC 7643 §2.3.5); no offset means UTC.</summary>
+    public static bool TryParseDateTime(ReadOnlySpan<char> text, out DateTimeOffset value) =>
+        DateTimeOffset.TryParseExact(text, s_dateTimeFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
 
     // "…T04:56:22Z", "…T14:38:21-07:00": a 'Z' or a sign after the date part.
     private static bool HasExplicitOffset(ReadOnlySpan<byte> text)

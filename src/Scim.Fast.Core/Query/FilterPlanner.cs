@@ -1,0 +1,59 @@
+namespace Scim.Fast.Core.Query;
+
+/// <summary>
+/// The planner hook (DESIGN-NOTES §5): which parts of a filter an index can answer. A store looks up
+/// the conjuncts it indexes, intersects or picks the most selective, then runs the compiled filter
+/// on the candidates only.
+/// </summary>
+public static class FilterPlanner
+{
+    /// <summary>
+    /// Attribute paths the default store indexes, with the operators each index answers: equality on
+    /// the identity-provider lookup keys, and ordering on meta.lastModified for delta syncs.
+    /// </summary>
+    public static bool IsIndexable(FilterComparison comparison) => comparison.Attribute.Path switch
+    {
+        "userName" or "externalId" or "id" or "displayName" or "emails.value" or "members.value"
+            => comparison.Operator == FilterOperator.Eq && !comparison.Value.IsNull,
+        "meta.lastModified" => comparison.Operator is FilterOperator.Gt or FilterOperator.Ge,
+        _ => false,
+    };
+
+    /// <summary>
+    /// The comparisons that must all hold for the filter to match: the top-level <c>and</c> chain,
+    /// including a value filter of a single comparison (<c>emails[value eq "x"]</c> is
+    /// <c>emails.value eq "x"</c>). Every resource the filter matches satisfies each one.
+    /// </summary>
+    public static List<FilterComparison> Conjuncts(FilterNode filter)
+    {
+        var result = new List<FilterComparison>();
+        Collect(filter, result);
+        return result;
+    }
+
+    /// <summary>The conjuncts an index can answer (see <see cref="IsIndexable"/>).</summary>
+    public static List<FilterComparison> IndexableConjuncts(FilterNode filter)
+    {
+        var result = Conjuncts(filter);
+        result.RemoveAll(c => !IsIndexable(c));
+        return result;
+    }
+
+    private static void Collect(FilterNode node, List<FilterComparison> result)
+    {
+        switch (node)
+        {
+            case FilterAnd and:
+                Collect(and.Left, result);
+                Collect(and.Right, result);
+                break;
+            case FilterComparison comparison:
+                result.Add(comparison);
+                break;
+            case FilterValuePath { Inner: FilterComparison inner } when inner.Operator != FilterOperator.Ne && !inner.Value.IsNull:
+                // "some element has value = x" implies "emails.value eq x"; not so for ne or null tests.
+                result.Add(inner);
+                break;
+        }
+    }
+}
