@@ -33,7 +33,8 @@ public sealed class ScimResourceType
         _byOrdinal = new ScimAttribute?[ordinalCount];
         foreach (var attribute in commonAttributes)
         {
-            attribute.SchemaId = schema.Id;
+            // Common attributes (RFC 7643 §3.1) belong to the core schema's namespace.
+            ScimSchema.SetSchemaId(attribute, schema.Id);
             Index(attribute);
         }
 

@@ -40,7 +40,7 @@ public sealed class ScimSchema
         return null;
     }
 
-    private static void SetSchemaId(ScimAttribute attribute, string id)
+    internal static void SetSchemaId(ScimAttribute attribute, string id)
     {
         attribute.SchemaId = id;
         foreach (var sub in attribute.SubAttributes)
