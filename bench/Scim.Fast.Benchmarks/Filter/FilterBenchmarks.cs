@@ -1,0 +1,151 @@
+using System.Text.Json.Nodes;
+
+using BenchmarkDotNet.Attributes;
+
+using Scim.Fast.Core.Query;
+using Scim.Fast.Core.Resources;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Core.Tests.Query;
+
+namespace Scim.Fast.Benchmarks.Filter;
+
+/// <summary>
+/// One operation = the filter evaluated over 1,000,000 in-memory users: the compiled evaluator on the
+/// typed models against the plain reference interpreter on the same users' JSON.
+/// </summary>
+[MemoryDiagnoser]
+[SimpleJob(warmupCount: 1, iterationCount: 5)]
+public class FilterEvaluationBenchmarks
+{
+    private const int UserCount = 1_000_000;
+
+    private static List<User>? s_users;
+    private static List<JsonObject>? s_documents;
+
+    private CompiledFilter<User> _compiled = null!;
+    private FilterNode _filter = null!;
+
+    [Params("userName eq", "value path", "4-term and/or")]
+    public string Filter { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        if (s_users is null)
+        {
+            var random = new Random(42);
+            s_users = new List<User>(UserCount);
+            s_documents = new List<JsonObject>(UserCount);
+            var everything = ScimProjection.Everything(ScimResourceTypes.User);
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            for (int i = 0; i < UserCount; i++)
+            {
+                var user = SampleUsers.Create(random, i);
+                s_users.Add(user);
+                buffer.ResetWrittenCount();
+                UserSerializer.Instance.Write(buffer, user, everything);
+                s_documents.Add(JsonNode.Parse(buffer.WrittenSpan)!.AsObject());
+            }
+        }
+
+        string text = Filter switch
+        {
+            "userName eq" => "userName eq \"user500000@example.com\"",
+            "value path" => "emails[type eq \"work\" and value co \"500000@\"]",
+            _ => "(title eq \"Manager\" or userType eq \"Contractor\") and active eq true and meta.lastModified gt \"2021-06-01T00:00:00Z\"",
+        };
+        if (!FilterParser.TryParse(text, ScimResourceTypes.User, out var filter, out var error))
+        {
+            throw new InvalidOperationException(error.ToString());
+        }
+
+        _filter = filter;
+        _compiled = CompiledFilter<User>.Compile(filter, UserAccessor.Instance);
+    }
+
+    [Benchmark(Baseline = true, Description = "reference interpreter")]
+    public int Reference()
+    {
+        int matches = 0;
+        foreach (var document in s_documents!)
+        {
+            matches += ReferenceInterpreter.Evaluate(_filter, document, null) ? 1 : 0;
+        }
+
+        return matches;
+    }
+
+    [Benchmark(Description = "compiled")]
+    public int Compiled()
+    {
+        int matches = 0;
+        foreach (var user in s_users!)
+        {
+            matches += _compiled.Matches(user) ? 1 : 0;
+        }
+
+        return matches;
+    }
+}
+
+/// <summary>Parsing and compiling the filters identity providers send, per request.</summary>
+[MemoryDiagnoser]
+[SimpleJob(warmupCount: 3, iterationCount: 10)]
+public class FilterParseBenchmarks
+{
+    private byte[] _utf8 = [];
+
+    [Params("entra userName", "entra externalId", "okta userName", "displayName", "delta sync")]
+    public string Filter { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup() => _utf8 = System.Text.Encoding.UTF8.GetBytes(Filter switch
+    {
+        "entra userName" => "userName eq \"84c1d6e0-5b7a-4c61-9f0e-2a3b4c5d6e7f\"",
+        "entra externalId" => "externalId eq \"ada.lovelace\"",
+        "okta userName" => "userName eq \"ada.lovelace@example.com\"",
+        "displayName" => "displayName eq \"Engineering\"",
+        _ => "meta.lastModified gt \"2026-11-29T13:00:00Z\" and active eq true",
+    });
+
+    [Benchmark(Description = "parse + compile")]
+    public CompiledFilter<User> ParseAndCompile()
+    {
+        if (!FilterParser.TryParse(_utf8, ScimResourceTypes.User, out var filter, out _))
+        {
+            throw new InvalidOperationException();
+        }
+
+        return CompiledFilter<User>.Compile(filter!, UserAccessor.Instance);
+    }
+}
+
+/// <summary>Users shaped like what identity providers provision.</summary>
+internal static class SampleUsers
+{
+    private static readonly string[] s_titles = ["Engineer", "Manager", "Designer", "Analyst", "Director"];
+    private static readonly string[] s_types = ["Employee", "Contractor", "Intern"];
+
+    public static User Create(Random random, int i) => new()
+    {
+        Id = Guid.NewGuid().ToString(),
+        ExternalId = "ext-" + i,
+        UserName = "user" + i + "@example.com",
+        DisplayName = "User " + i,
+        Title = s_titles[random.Next(s_titles.Length)],
+        UserType = s_types[random.Next(s_types.Length)],
+        Active = random.Next(10) != 0,
+        Name = new User.NameValue { GivenName = "Given" + i, FamilyName = "Family" + (i % 1000) },
+        Emails =
+        [
+            new User.EmailsValue { Value = "user" + i + "@example.com", Type = "work", Primary = true },
+            new User.EmailsValue { Value = "home" + i + "@example.org", Type = "home" },
+        ],
+        Meta = new Core.Schema.ScimMeta
+        {
+            ResourceType = "User",
+            Created = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(i),
+            LastModified = new DateTimeOffset(2021, 1, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(random.Next(365 * 24 * 3600)),
+        },
+    };
+}
