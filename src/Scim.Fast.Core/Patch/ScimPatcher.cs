@@ -283,11 +283,17 @@ public sealed class ScimPatcher<TResource>
         if (attribute.MultiValued)
         {
             var list = normalized as JsonArray ?? [];
-            if (op == ScimPatchOp.Replace || current is not JsonArray existing)
+            if (op == ScimPatchOp.Replace)
             {
                 SetMember(container!, attribute.Name, list);
                 KeepOnePrimary(attribute, list, LastPrimary(list));
                 return null;
+            }
+
+            if (current is not JsonArray existing)
+            {
+                existing = [];
+                SetMember(container!, attribute.Name, existing);
             }
 
             // add: append what is not there yet (RFC 7644 §3.5.2.1: an existing value is no change).
