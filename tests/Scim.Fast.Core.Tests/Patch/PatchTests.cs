@@ -108,6 +108,49 @@ public sealed class PatchTests
     }
 
     [Fact]
+    public void Rfc_ReplaceAllMembers_ByRemoveThenAdd()
+    {
+        var request = Request("""
+            [{"op":"remove","path":"members"},
+             {"op":"add","path":"members","value":[{"display":"Babs Jensen","value":"2819c223"},{"display":"James Smith","value":"08e1d05d"}]}]
+            """);
+
+        Assert.True(s_groups.TryApply(Tour(), request, out var result, out _));
+
+        Assert.True(result!.Members.RemoveAll);
+        Assert.Equal(["08e1d05d", "2819c223"], result.Members.Added.Select(m => (string?)m["value"]).Order());
+    }
+
+    [Fact]
+    public void Rfc_RemoveSeveralMembers_ByFilters()
+    {
+        var request = Request("""[{"op":"remove","path":"members[value eq \"2819c223\"]"},{"op":"remove","path":"members[value eq \"902c246b\" or value eq \"08e1d05d\"]"}]""");
+
+        Assert.True(s_groups.TryApply(Tour(), request, out var result, out _));
+
+        Assert.Equal(["08e1d05d", "2819c223", "902c246b"], result!.Members.Removed.Order());
+    }
+
+    [Fact]
+    public void Rfc_RemoveAnExtensionAttribute_ByQualifiedPath()
+    {
+        var (user, _) = Patch(Babs(), """[{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"},{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]""");
+
+        Assert.Null(user.EnterpriseUser!.EmployeeNumber);
+        Assert.Null(user.EnterpriseUser.Manager);
+        Assert.Equal("Tour Operations", user.EnterpriseUser.Department);
+    }
+
+    [Fact]
+    public void RemovingTheLastExtensionAttribute_DropsTheExtension()
+    {
+        var (user, _) = Patch(Babs(), """[{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}]""");
+
+        Assert.Null(user.EnterpriseUser);
+        Assert.DoesNotContain("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", TestJson.WriteUser(user), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Rfc_RemoveComplexValues_ByFilter()
     {
         var (user, _) = Patch(Babs(), """[{"op":"remove","path":"emails[type eq \"work\" and value ew \"example.com\"]"}]""");
