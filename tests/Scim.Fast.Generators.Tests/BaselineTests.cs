@@ -12,6 +12,7 @@ public sealed class BaselineTests
     [InlineData("AcmeUser.g.cs")]
     [InlineData("UserSerializer.g.cs")]
     [InlineData("ScimResourceTypes.g.cs")]
+    [InlineData("UserAccessor.g.cs")]
     public void ExampleExtension_GeneratesTheBaselineSource(string file)
     {
         var (run, compile) = Run(ExampleFiles());
