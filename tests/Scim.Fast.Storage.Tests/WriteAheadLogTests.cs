@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using System.Text;
+
+using Scim.Fast.Storage.Log;
+
+namespace Scim.Fast.Storage.Tests;
+
+/// <summary>The write-ahead log on the real FASTER log, on disk.</summary>
+public sealed class WriteAheadLogTests
+{
+    private static readonly WriteAheadLogOptions s_small = new() { PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22 };
+
+    [Theory]
+    [InlineData(DurabilityMode.GroupCommit)]
+    [InlineData(DurabilityMode.PerAppend)]
+    public async Task AcknowledgedAppends_AreThereAfterReopening(DurabilityMode mode)
+    {
+        using var directory = new TempDirectory();
+        var options = s_small with { Durability = mode };
+        var written = new List<string>();
+        await using (var log = WriteAheadLog.Open(directory.Path, options))
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                string record = $"record {i} " + new string('r', i % 700);
+                await log.AppendAsync(Encoding.UTF8.GetBytes(record));
+                written.Add(record);
+            }
+        }
+
+        using var reopened = WriteAheadLog.Open(directory.Path, options);
+        Assert.Equal(written, reopened.ReadCommitted().Select(r => Encoding.UTF8.GetString(r.Record)));
+    }
+
+    [Fact]
+    public async Task ConcurrentAppends_ShareCommits_AndAllArrive()
+    {
+        using var directory = new TempDirectory();
+        var acknowledged = new ConcurrentBag<int>();
+        await using (var log = WriteAheadLog.Open(directory.Path, s_small))
+        {
+            await Parallel.ForAsync(0, 2_000, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
+            {
+                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i), ct);
+                acknowledged.Add(i);
+            });
+
+            // Every acknowledged append is below the committed address.
+            Assert.Equal(2_000, log.ReadCommitted().Count());
+        }
+
+        using var reopened = WriteAheadLog.Open(directory.Path, s_small);
+        var read = reopened.ReadCommitted().Select(r => int.Parse(Encoding.UTF8.GetString(r.Record)[1..], System.Globalization.CultureInfo.InvariantCulture)).Order().ToList();
+        Assert.Equal(acknowledged.Order(), read);
+    }
+
+    [Fact]
+    public async Task Batch_IsDurableAsAWhole()
+    {
+        using var directory = new TempDirectory();
+        await using (var log = WriteAheadLog.Open(directory.Path, s_small))
+        {
+            await log.AppendBatchAsync([.. Enumerable.Range(0, 300).Select(i => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes("b" + i))]);
+        }
+
+        using var reopened = WriteAheadLog.Open(directory.Path, s_small);
+        Assert.Equal(300, reopened.ReadCommitted().Count());
+    }
+
+    [Fact]
+    public async Task ReadCommitted_FromAnAddress_SkipsWhatCameBefore()
+    {
+        using var directory = new TempDirectory();
+        await using var log = WriteAheadLog.Open(directory.Path, s_small);
+        await log.AppendAsync("first"u8.ToArray());
+        long second = await log.AppendAsync("second"u8.ToArray());
+        await log.AppendAsync("third"u8.ToArray());
+
+        Assert.Equal(["second", "third"], log.ReadCommitted(second).Select(r => Encoding.UTF8.GetString(r.Record)));
+    }
+}
