@@ -31,6 +31,7 @@ public sealed class SchemaTableTests
     [InlineData("name.givenName.more")]
     [InlineData("urn:example:other:name")]
     [InlineData("")]
+    [InlineData("urn:ietf:params:scim:schemas:core:2.0:User:employeeNumber")] // qualified with the core URN: not an extension attribute
     public void ResolvePath_UnknownIsNull(string path) => Assert.Null(ScimResourceTypes.User.ResolvePath(path));
 
     [Fact]

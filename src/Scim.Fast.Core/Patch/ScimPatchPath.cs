@@ -59,6 +59,12 @@ public sealed class ScimPatchPath
             return true;
         }
 
+        if (open == 0 || resourceType.ResolvePath(path.AsSpan(0, open)) is null)
+        {
+            error = ScimError.InvalidPath($"'{path}' names no attribute of {resourceType.Name} before its value filter.");
+            return false;
+        }
+
         int close = MatchingBracket(path, open);
         if (close < 0)
         {

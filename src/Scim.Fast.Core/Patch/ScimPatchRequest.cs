@@ -15,8 +15,11 @@ public enum ScimPatchOp
     Replace,
 }
 
-/// <summary>One operation: op, optional path, optional value (RFC 7644 §3.5.2).</summary>
-public sealed record ScimPatchOperation(ScimPatchOp Op, string? Path, JsonNode? Value);
+/// <summary>
+/// One operation: op, optional path, optional value (RFC 7644 §3.5.2). <see cref="HasValue"/> tells
+/// a missing "value" from an explicit JSON null, which add and replace treat as "unassign".
+/// </summary>
+public sealed record ScimPatchOperation(ScimPatchOp Op, string? Path, JsonNode? Value, bool HasValue = true);
 
 /// <summary>
 /// A parsed <c>urn:ietf:params:scim:api:messages:2.0:PatchOp</c> body. Member names and <c>op</c>
@@ -38,8 +41,14 @@ public sealed class ScimPatchRequest
         JsonNode? root;
         try
         {
-            var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 32 });
-            root = JsonNode.Parse(ref reader);
+            // JsonDocument rejects duplicate member names and trailing content; JsonNode.Parse alone
+            // would accept both and throw later, on first access.
+            using var document = JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            root = document.RootElement.ValueKind switch
+            {
+                JsonValueKind.Object => JsonObject.Create(document.RootElement.Clone()),
+                _ => null,
+            };
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
@@ -121,13 +130,27 @@ public sealed class ScimPatchRequest
                 return false;
             }
 
+            bool hasValue = HasMember(operation, "value");
             var value = Member(operation, "value");
-            operations.Add(new ScimPatchOperation(op, path, value));
+            operations.Add(new ScimPatchOperation(op, path, value, hasValue));
         }
 
         request = new ScimPatchRequest(operations);
         error = null;
         return true;
+    }
+
+    private static bool HasMember(JsonObject obj, string name)
+    {
+        foreach (var (key, _) in obj)
+        {
+            if (key.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A member by name, ignoring case (RFC 7643 §2.1 applies to message attributes too).</summary>

@@ -160,7 +160,14 @@ public sealed class ScimPatcher<TResource>
             return error;
         }
 
-        return ApplyAt(state, operation.Op, path, operation.Value, operation.Path);
+        if (operation.Op != ScimPatchOp.Remove && !operation.HasValue)
+        {
+            return ScimError.InvalidValue($"{OpName(operation.Op)} '{operation.Path}' needs a value.");
+        }
+
+        // An explicit null unassigns (RFC 7643 §2.5; Entra ID sends "title": null).
+        var op = operation.Op != ScimPatchOp.Remove && operation.Value is null ? ScimPatchOp.Remove : operation.Op;
+        return ApplyAt(state, op, path, operation.Value, operation.Path);
     }
 
     // add / replace without a path: the value's members name what to change (RFC 7644 §3.5.2.1, §3.5.2.3).
@@ -190,7 +197,7 @@ public sealed class ScimPatcher<TResource>
                 return error;
             }
 
-            error = ApplyAt(state, operation.Op, path, value, key);
+            error = ApplyAt(state, value is null ? ScimPatchOp.Remove : operation.Op, path, value, key);
             if (error is not null)
             {
                 return error;
@@ -222,6 +229,15 @@ public sealed class ScimPatcher<TResource>
         var target = path.SubAttribute ?? attribute;
         if (target.Mutability == ScimMutability.ReadOnly || top.Mutability == ScimMutability.ReadOnly)
         {
+            // Okta sends the resource's own id back in path-less replaces: writing a readOnly
+            // attribute's current value is no change, so it is accepted and ignored.
+            if (op != ScimPatchOp.Remove && path.Filter is null && attribute.Parent is null
+                && TryNormalize(attribute, value, out var same, out _)
+                && JsonNode.DeepEquals(Member(Container(state.Document, top, create: false) ?? [], attribute.Name), same))
+            {
+                return null;
+            }
+
             return ScimError.Mutability($"'{pathText}' is readOnly.");
         }
 
@@ -250,20 +266,23 @@ public sealed class ScimPatcher<TResource>
                 return null;
             }
 
+            if (attribute.Mutability == ScimMutability.Immutable)
+            {
+                return ScimError.Mutability($"'{pathText}' is immutable.");
+            }
+
             if (attribute.MultiValued && value is not null)
             {
                 // {"op":"remove","path":"emails","value":[{"value":"a@x"}]}: remove the listed values only.
-                return RemoveListed(attribute, container, value, pathText);
+                var removeError = RemoveListed(attribute, container, value, pathText);
+                return removeError ?? (attribute.Required && Member(container, attribute.Name) is JsonArray { Count: 0 }
+                    ? ScimError.Mutability($"'{pathText}' is required and cannot be emptied.")
+                    : null);
             }
 
             if (attribute.Required)
             {
                 return ScimError.Mutability($"'{pathText}' is required and cannot be removed.");
-            }
-
-            if (attribute.Mutability == ScimMutability.Immutable)
-            {
-                return ScimError.Mutability($"'{pathText}' is immutable.");
             }
 
             SetMember(container, attribute.Name, null);
@@ -297,9 +316,16 @@ public sealed class ScimPatcher<TResource>
             }
 
             // add: append what is not there yet (RFC 7644 §3.5.2.1: an existing value is no change).
+            // Canonical JSON text as the key keeps this linear for large adds.
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var element in existing)
+            {
+                seen.Add(element?.ToJsonString() ?? "null");
+            }
+
             foreach (var item in list.ToList())
             {
-                if (!existing.Any(e => JsonNode.DeepEquals(e, item)))
+                if (seen.Add(item?.ToJsonString() ?? "null"))
                 {
                     var added = item!.DeepClone();
                     existing.Add(added);
@@ -532,7 +558,7 @@ public sealed class ScimPatcher<TResource>
                 continue;
             }
 
-            var error = ApplyAt(state, op, ScimPatchPath.ForAttribute(attribute), member, extension.Schema.Id + ":" + attribute.Name);
+            var error = ApplyAt(state, member is null ? ScimPatchOp.Remove : op, ScimPatchPath.ForAttribute(attribute), member, extension.Schema.Id + ":" + attribute.Name);
             if (error is not null)
             {
                 return error;
@@ -673,22 +699,24 @@ public sealed class ScimPatcher<TResource>
 
         var listed = value as JsonArray ?? [value.DeepClone()];
         var valueSub = attribute.FindSubAttribute("value");
-        var comparison = ScimValueComparison.For(valueSub?.CaseExact ?? attribute.CaseExact);
+        var wanted = new HashSet<string>(valueSub?.CaseExact ?? attribute.CaseExact ? StringComparer.Ordinal : StringComparer.OrdinalIgnoreCase);
         foreach (var item in listed)
         {
-            string? wanted = item is JsonObject obj ? Text(Member(obj, "value")) : Text(item);
-            if (wanted is null)
+            string? text = item is JsonObject obj ? Text(Member(obj, "value")) : Text(item);
+            if (text is null)
             {
                 return ScimError.InvalidValue($"The values to remove from '{pathText}' need a 'value'.");
             }
 
-            foreach (var element in existing.ToList())
+            wanted.Add(text);
+        }
+
+        foreach (var element in existing.ToList())
+        {
+            string? actual = element is JsonObject e ? Text(Member(e, "value")) : Text(element);
+            if (actual is not null && wanted.Contains(actual))
             {
-                string? actual = element is JsonObject e ? Text(Member(e, "value")) : Text(element);
-                if (actual is not null && string.Equals(actual, wanted, comparison))
-                {
-                    existing.Remove(element);
-                }
+                existing.Remove(element);
             }
         }
 
@@ -739,6 +767,12 @@ public sealed class ScimPatcher<TResource>
 
         if (attribute.Type == ScimAttributeType.Complex)
         {
+            // Entra's legacy manager form: "value":[{"value":"9a4d7e21"}] for a singular attribute.
+            if (value is JsonArray { Count: 1 } single)
+            {
+                value = single[0];
+            }
+
             if (!TryNormalizeElement(attribute, value, out var element, out error))
             {
                 return false;
@@ -772,8 +806,9 @@ public sealed class ScimPatcher<TResource>
         foreach (var (key, member) in obj)
         {
             var sub = attribute.FindSubAttribute(key);
-            if (sub is null || member is null)
+            if (sub is null || member is null || sub.Mutability == ScimMutability.ReadOnly)
             {
+                // Unknown and readOnly sub-attributes are ignored, as the reader ignores them on create.
                 continue;
             }
 
@@ -870,9 +905,24 @@ public sealed class ScimPatcher<TResource>
                     document.Remove(key);
                 }
             }
-            else if (value is JsonArray { Count: 0 })
+            else if (value is JsonArray array)
             {
-                document.Remove(key);
+                foreach (var item in array.ToList())
+                {
+                    if (item is JsonObject element)
+                    {
+                        Prune(element);
+                        if (element.Count == 0)
+                        {
+                            array.Remove(element);
+                        }
+                    }
+                }
+
+                if (array.Count == 0)
+                {
+                    document.Remove(key);
+                }
             }
         }
     }

@@ -244,9 +244,30 @@ public ref struct FilterParser
 
             _pos++;
             _depth--;
+            if (_pos < _text.Length && _text[_pos] == (byte)'.')
+            {
+                // emails[type eq "work"].value eq "x" (Entra ID's matching filter): one element must
+                // satisfy both the value filter and the comparison on its sub-attribute.
+                int subStart = ++_pos;
+                var sub = Resolve(ReadPath(), attribute);
+                if (sub is null)
+                {
+                    return FailAt(subStart, $"'{attribute.Name}' has no such sub-attribute");
+                }
+
+                var comparison = ParseComparison(sub, subStart);
+                return comparison is null ? null : new FilterValuePath(attribute, new FilterAnd(inner, comparison));
+            }
+
             return new FilterValuePath(attribute, inner);
         }
 
+        return ParseComparison(attribute, start);
+    }
+
+    // The rest of attrExp after the path: SP "pr" / SP compareOp SP compValue.
+    private FilterNode? ParseComparison(ScimAttribute attribute, int start)
+    {
         if (!SkipRequiredSpace())
         {
             return Fail("a space and an operator");

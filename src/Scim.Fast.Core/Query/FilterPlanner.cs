@@ -11,7 +11,7 @@ public static class FilterPlanner
     /// Attribute paths the default store indexes, with the operators each index answers: equality on
     /// the identity-provider lookup keys, and ordering on meta.lastModified for delta syncs.
     /// </summary>
-    public static bool IsIndexable(FilterComparison comparison) => comparison.Attribute.Path switch
+    public static bool IsIndexable(FilterComparison comparison) => !comparison.Attribute.IsExtension && comparison.Attribute.Path switch
     {
         "userName" or "externalId" or "id" or "displayName" or "emails.value" or "members.value"
             => comparison.Operator == FilterOperator.Eq && !comparison.Value.IsNull,

@@ -79,6 +79,9 @@ public sealed class ScimAttribute
     /// <summary>The attribute path without schema URN: <c>name.givenName</c>.</summary>
     public string Path { get; private set; }
 
+    /// <summary>True for attributes of a schema extension (not the core schema or the common attributes).</summary>
+    public bool IsExtension { get; internal set; }
+
     /// <summary>The schema that declares the attribute; set when the schema is built.</summary>
     public string SchemaId { get; internal set; } = "";
 

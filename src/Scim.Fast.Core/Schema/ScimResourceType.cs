@@ -47,6 +47,7 @@ public sealed class ScimResourceType
         {
             foreach (var attribute in extension.Schema.Attributes)
             {
+                MarkExtension(attribute);
                 Index(attribute);
             }
         }
@@ -102,6 +103,7 @@ public sealed class ScimResourceType
     {
         IReadOnlyList<ScimAttribute> scope = Schema.Attributes;
         bool includeCommon = true;
+        bool qualified = false;
         if (path.StartsWith("urn:", StringComparison.OrdinalIgnoreCase))
         {
             // Longest URN first: an extension URN may extend the core schema's URN.
@@ -123,7 +125,9 @@ public sealed class ScimResourceType
             }
             else if (StartsWithSchema(path, Schema.Id))
             {
+                // Qualified with the core URN: core and common attributes only, never an extension's.
                 path = path[(Schema.Id.Length + 1)..];
+                qualified = true;
             }
             else
             {
@@ -139,16 +143,21 @@ public sealed class ScimResourceType
             attribute = ScimSchema.Find(CommonAttributes, head);
         }
 
-        if (attribute is null && includeCommon)
+        if (attribute is null && includeCommon && !qualified)
         {
-            // An unqualified name may also belong to an extension (RFC 7644 §3.10 allows the short form
-            // when it is unambiguous).
+            // An unqualified name may also belong to an extension (RFC 7644 §3.10 allows the short
+            // form when it is unambiguous): found in exactly one extension, or not at all.
             foreach (var extension in Extensions)
             {
-                attribute = extension.Schema.FindAttribute(head);
-                if (attribute is not null)
+                var candidate = extension.Schema.FindAttribute(head);
+                if (candidate is not null)
                 {
-                    break;
+                    if (attribute is not null)
+                    {
+                        return null;
+                    }
+
+                    attribute = candidate;
                 }
             }
         }
@@ -166,6 +175,15 @@ public sealed class ScimResourceType
         path.Length > schemaId.Length + 1
         && path[schemaId.Length] == ':'
         && path.StartsWith(schemaId, StringComparison.OrdinalIgnoreCase);
+
+    private static void MarkExtension(ScimAttribute attribute)
+    {
+        attribute.IsExtension = true;
+        foreach (var sub in attribute.SubAttributes)
+        {
+            MarkExtension(sub);
+        }
+    }
 
     private void Index(ScimAttribute attribute)
     {

@@ -228,7 +228,8 @@ internal static class ReferencePatch
     {
         if (op != "remove" && value is null)
         {
-            return ScimErrorType.InvalidValue;
+            // An explicit null unassigns (RFC 7643 §2.5).
+            op = "remove";
         }
 
         string? text = value is JsonValue v && v.TryGetValue(out string? s) ? s : null;

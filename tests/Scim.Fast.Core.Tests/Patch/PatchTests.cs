@@ -301,6 +301,54 @@ public sealed class PatchTests
         Assert.Equal(["babs@jensen.org"], user.Emails!.Where(e => e.Primary == true).Select(e => e.Value));
     }
 
+    [Fact]
+    public void OktaPathlessReplace_WithTheResourcesOwnId_IsAccepted()
+    {
+        var (user, _) = Patch(Babs(), """[{"op":"replace","value":{"id":"2819c223-7f76-453a-919d-413861904646","displayName":"Babs J"}}]""");
+
+        Assert.Equal("Babs J", user.DisplayName);
+    }
+
+    [Fact]
+    public void LegacyManagerArray_IsItsValue()
+    {
+        var (user, _) = Patch(Babs(), """[{"op":"add","path":"manager","value":[{"$ref":"../Users/9a4d7e21","value":"9a4d7e21"}]}]""");
+
+        Assert.Equal("9a4d7e21", user.EnterpriseUser!.Manager!.Value);
+    }
+
+    [Fact]
+    public void ReadOnlySubAttributesInAValue_AreIgnored()
+    {
+        var (user, _) = Patch(Babs(), """[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":"m","displayName":"Forged"}}]""");
+
+        Assert.Equal("m", user.EnterpriseUser!.Manager!.Value);
+        Assert.Equal("John Smith", user.EnterpriseUser.Manager.DisplayName); // readOnly: kept as the server had it
+    }
+
+    [Theory]
+    [InlineData("""[{"op":"replace","value":{"title":null}}]""")]
+    [InlineData("""[{"op":"Replace","path":"title","value":null}]""")]
+    [InlineData("""[{"op":"add","value":{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":null}, "title": null}}]""")]
+    public void ExplicitNull_Unassigns(string operations)
+    {
+        var (user, _) = Patch(Babs(), operations);
+
+        Assert.Null(user.Title);
+        if (operations.Contains("department", StringComparison.Ordinal))
+        {
+            Assert.Null(user.EnterpriseUser!.Department);
+        }
+    }
+
+    [Fact]
+    public void RemovingEverySubAttributeOfAnElement_RemovesTheElement()
+    {
+        var (user, _) = Patch(Babs(), """[{"op":"remove","path":"emails[type eq \"work\"].value"},{"op":"remove","path":"emails[type eq \"work\"].primary"},{"op":"remove","path":"emails[value pr]"},{"op":"remove","path":"emails[type eq \"work\"].type"}]""");
+
+        Assert.Null(user.Emails);
+    }
+
     // ----- Errors, and atomicity -----
 
     [Fact]
@@ -330,6 +378,9 @@ public sealed class PatchTests
     [InlineData("""[{"op":"replace","path":"active","value":"maybe"}]""", ScimErrorType.InvalidValue)]
     [InlineData("""[{"op":"replace","path":"userName","value":42}]""", ScimErrorType.InvalidValue)]
     [InlineData("""[{"op":"add","path":"nickName"}]""", ScimErrorType.InvalidValue)]
+    [InlineData("""[{"op":"remove","path":"[type eq \"work\"]"}]""", ScimErrorType.InvalidPath)]
+    [InlineData("""[{"op":"remove","path":"nope[type eq \"work\"]"}]""", ScimErrorType.InvalidPath)]
+    [InlineData("""[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:employeeNumber","value":"1"}]""", ScimErrorType.InvalidPath)]
     public void BadOperations_AreClearErrors(string operations, ScimErrorType expected) => Assert.Equal(expected, Fails(Babs(), operations).Type);
 
     [Fact]
@@ -361,6 +412,10 @@ public sealed class PatchTests
     [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"move","path":"x"}]}""", ScimErrorType.InvalidSyntax)]
     [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":5}]}""", ScimErrorType.InvalidPath)]
     [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[""", ScimErrorType.InvalidSyntax)]
+    [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"schemas":[],"Operations":[]}""", ScimErrorType.InvalidSyntax)]
+    [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"emails","value":[{"value":"a","value":"b"}]}]}""", ScimErrorType.InvalidSyntax)]
+    [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]} garbage""", ScimErrorType.InvalidSyntax)]
+    [InlineData("""[]""", ScimErrorType.InvalidSyntax)]
     public void MalformedPatchBodies_AreRejected(string body, ScimErrorType expected)
     {
         Assert.False(ScimPatchRequest.TryParse(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(body)), out _, out var error));

@@ -106,17 +106,11 @@ public sealed class FilterTests
     [InlineData("title ne \"Boss\"", true)]
     [InlineData("entitlements.value ne \"x\"", true)]                          // no value is "not equal"
     [InlineData("addresses[type eq \"work\" and postalCode sw \"91\"]", true)]
-    [InlineData("addresses[postalCode sw \"91\"].type eq \"x\" or true", false)]
-    public void TypedComparisons(string filter, bool expected)
-    {
-        if (filter.EndsWith(" or true", StringComparison.Ordinal))
-        {
-            Invalid(filter); // a value filter has no trailing sub-attribute in a filter (only in PATCH paths)
-            return;
-        }
-
-        Assert.Equal(expected, Matches(filter, s_babs));
-    }
+    [InlineData("addresses[postalCode sw \"91\"].type eq \"work\"", true)]        // Entra ID's matching form
+    [InlineData("emails[type eq \"work\"].value eq \"bjensen@example.com\"", true)]
+    [InlineData("emails[type eq \"home\"].value eq \"bjensen@example.com\"", false)] // same element, both conditions
+    [InlineData("emails[type eq \"home\"].value pr and title pr", true)]
+    public void TypedComparisons(string filter, bool expected) => Assert.Equal(expected, Matches(filter, s_babs));
 
     [Theory]
     [InlineData("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"701984\"", true)]
@@ -154,6 +148,8 @@ public sealed class FilterTests
     [InlineData("not title pr", "'(' after 'not'")]
     [InlineData("userName eq\"a\"", "space")]
     [InlineData("title[value eq \"a\"]", "not complex")]
+    [InlineData("emails[type eq \"a\"].nope eq \"b\"", "no such sub-attribute")]
+    [InlineData("emails[type eq \"a\"].value", "operator")]
     public void BadFilters_AreInvalidFilter_WithPositionAndExpectation(string filter, string detail)
     {
         var error = Invalid(filter);
