@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+
+using FASTER.core;
+
+namespace Scim.Fast.Storage.Kv;
+
+/// <summary>Settings of the key-value store.</summary>
+public sealed record FasterByteStoreOptions
+{
+    /// <summary>Memory for the in-memory part of the log; older records spill to disk. Default 256 MiB.</summary>
+    public long MemoryBytes { get; init; } = 256L << 20;
+
+    /// <summary>Log page size. Default 1 MiB; a record must fit in a page.</summary>
+    public long PageBytes { get; init; } = 1L << 20;
+
+    /// <summary>Hash index size in bytes (64 bytes per bucket of 8 entries). Default 64 MiB.</summary>
+    public long IndexBytes { get; init; } = 64L << 20;
+}
+
+/// <summary>
+/// The narrow storage waist (STYLE.md, "Garnet"): read, upsert and delete of byte keys and byte
+/// values on FASTER's <see cref="FasterKV{Key, Value}"/> with <see cref="SpanByte"/> keys and values
+/// (no object log), larger than memory, with fold-over checkpoints. Nothing above this class sees a
+/// FASTER type. Sessions are pooled: FASTER sessions are single-threaded, requests are not.
+/// </summary>
+public sealed class FasterByteStore : IDisposable
+{
+    private readonly IDevice _device;
+    private readonly FasterKV<SpanByte, SpanByte> _store;
+    private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _sessions = [];
+
+    public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
+    {
+        options ??= new FasterByteStoreOptions();
+        Directory.CreateDirectory(directory);
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "kv.log"), recoverDevice: true);
+        _store = new FasterKV<SpanByte, SpanByte>(new FasterKVSettings<SpanByte, SpanByte>
+        {
+            IndexSize = options.IndexBytes,
+            LogDevice = _device,
+            MemorySize = options.MemoryBytes,
+            PageSize = options.PageBytes,
+            CheckpointDir = Path.Combine(directory, "checkpoints"),
+            TryRecoverLatest = true,
+            RemoveOutdatedCheckpoints = true,
+        });
+    }
+
+    /// <summary>Reads a value; records on disk are fetched synchronously (CompletePending with wait).</summary>
+    public unsafe bool TryRead(ReadOnlySpan<byte> key, out byte[] value)
+    {
+        var session = Rent();
+        try
+        {
+            fixed (byte* keyPointer = key)
+            {
+                var spanKey = new SpanByte(key.Length, (IntPtr)keyPointer);
+                SpanByteAndMemory output = default;
+                var status = session.Read(ref spanKey, ref output);
+                if (status.IsPending)
+                {
+                    session.CompletePendingWithOutputs(out var outputs, wait: true);
+                    using (outputs)
+                    {
+                        outputs.Next();
+                        status = outputs.Current.Status;
+                        output = outputs.Current.Output;
+                    }
+                }
+
+                if (!status.Found)
+                {
+                    output.Memory?.Dispose();
+                    value = [];
+                    return false;
+                }
+
+                value = Copy(ref output);
+                return true;
+            }
+        }
+        finally
+        {
+            _sessions.Add(session);
+        }
+    }
+
+    public unsafe void Upsert(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        var session = Rent();
+        try
+        {
+            fixed (byte* keyPointer = key, valuePointer = value)
+            {
+                var spanKey = new SpanByte(key.Length, (IntPtr)keyPointer);
+                var spanValue = new SpanByte(value.Length, (IntPtr)valuePointer);
+                var status = session.Upsert(ref spanKey, ref spanValue);
+                if (status.IsPending)
+                {
+                    session.CompletePending(wait: true);
+                }
+            }
+        }
+        finally
+        {
+            _sessions.Add(session);
+        }
+    }
+
+    /// <summary>Deletes the key (a tombstone; deleting a missing key is not an error).</summary>
+    public unsafe void Delete(ReadOnlySpan<byte> key)
+    {
+        var session = Rent();
+        try
+        {
+            fixed (byte* keyPointer = key)
+            {
+                var spanKey = new SpanByte(key.Length, (IntPtr)keyPointer);
+                var status = session.Delete(ref spanKey);
+                if (status.IsPending)
+                {
+                    session.CompletePending(wait: true);
+                }
+            }
+        }
+        finally
+        {
+            _sessions.Add(session);
+        }
+    }
+
+    /// <summary>
+    /// A fold-over checkpoint: flushes the log and the index so that reopening recovers this state.
+    /// Taken in the background by the store, never on the request path (DESIGN-NOTES §3).
+    /// </summary>
+    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        var (success, _) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).ConfigureAwait(false);
+        if (!success)
+        {
+            throw new InvalidOperationException("A checkpoint is already in progress.");
+        }
+    }
+
+    /// <summary>Number of records the hash index knows (live and deleted).</summary>
+    public long EntryCount => _store.EntryCount;
+
+    public void Dispose()
+    {
+        while (_sessions.TryTake(out var session))
+        {
+            session.Dispose();
+        }
+
+        _store.Dispose();
+        _device.Dispose();
+    }
+
+    private static byte[] Copy(ref SpanByteAndMemory output)
+    {
+        if (output.IsSpanByte)
+        {
+            return output.SpanByte.AsReadOnlySpan().ToArray();
+        }
+
+        using var memory = output.Memory;
+        return memory.Memory.Span[..output.Length].ToArray();
+    }
+
+    private ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> Rent() =>
+        _sessions.TryTake(out var session) ? session : _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
+}
