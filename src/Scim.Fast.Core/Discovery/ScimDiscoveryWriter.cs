@@ -38,10 +38,7 @@ public static class ScimDiscoveryWriter
     /// <summary>A ListResponse (RFC 7644 §3.4.2) around already-written resources.</summary>
     public static void WriteListResponse<T>(Utf8JsonWriter writer, IReadOnlyList<T> items, Action<Utf8JsonWriter, T> writeItem)
     {
-        writer.WriteStartObject();
-        writer.WriteStartArray("schemas");
-        writer.WriteStringValue(ScimUrns.ListResponse);
-        writer.WriteEndArray();
+        WriteStart(writer, ScimUrns.ListResponse);
         writer.WriteNumber("totalResults", items.Count);
         writer.WriteNumber("itemsPerPage", items.Count);
         writer.WriteNumber("startIndex", 1);
@@ -58,10 +55,7 @@ public static class ScimDiscoveryWriter
     /// <summary>A schema representation (RFC 7643 §7, as in §8.7.1).</summary>
     public static void WriteSchema(Utf8JsonWriter writer, ScimSchema schema, string baseUrl)
     {
-        writer.WriteStartObject();
-        writer.WriteStartArray("schemas");
-        writer.WriteStringValue(ScimUrns.Schema);
-        writer.WriteEndArray();
+        WriteStart(writer, ScimUrns.Schema);
         writer.WriteString("id", schema.Id);
         writer.WriteString("name", schema.Name);
         writer.WriteString("description", schema.Description);
@@ -79,10 +73,7 @@ public static class ScimDiscoveryWriter
     /// <summary>A resource type representation (RFC 7643 §6, as in §8.6).</summary>
     public static void WriteResourceType(Utf8JsonWriter writer, ScimResourceType resourceType, string baseUrl)
     {
-        writer.WriteStartObject();
-        writer.WriteStartArray("schemas");
-        writer.WriteStringValue(ScimUrns.ResourceType);
-        writer.WriteEndArray();
+        WriteStart(writer, ScimUrns.ResourceType);
         writer.WriteString("id", resourceType.Id);
         writer.WriteString("name", resourceType.Name);
         writer.WriteString("endpoint", resourceType.Endpoint);
@@ -108,10 +99,7 @@ public static class ScimDiscoveryWriter
     /// </summary>
     public static void WriteServiceProviderConfig(Utf8JsonWriter writer, ScimFeatures features, string baseUrl)
     {
-        writer.WriteStartObject();
-        writer.WriteStartArray("schemas");
-        writer.WriteStringValue(ScimUrns.ServiceProviderConfig);
-        writer.WriteEndArray();
+        WriteStart(writer, ScimUrns.ServiceProviderConfig);
         if (features.DocumentationUri is { } documentation)
         {
             writer.WriteString("documentationUri", documentation);
@@ -144,6 +132,15 @@ public static class ScimDiscoveryWriter
         writer.WriteEndArray();
         WriteMeta(writer, "ServiceProviderConfig", baseUrl + "/ServiceProviderConfig");
         writer.WriteEndObject();
+    }
+
+    // Every SCIM document opens with its "schemas" (RFC 7643 §3).
+    private static void WriteStart(Utf8JsonWriter writer, string schemaUrn)
+    {
+        writer.WriteStartObject();
+        writer.WriteStartArray("schemas");
+        writer.WriteStringValue(schemaUrn);
+        writer.WriteEndArray();
     }
 
     private static void WriteSupported(Utf8JsonWriter writer, string name, bool supported)
