@@ -23,6 +23,92 @@ public sealed class CrashRecoveryTests
         return worker;
     }
 
+    [Fact]
+    public async Task ResourceStore_KilledWithSigkill_KeepsEveryAcknowledgedWrite_AndConsistentIndexes()
+    {
+        using var directory = new TempDirectory();
+        var random = new Random(4321);
+        var acknowledged = new Dictionary<long, long>();
+        long nextSequence = 1;
+        for (int round = 0; round < 4; round++)
+        {
+            var acks = await RunAndKillAsync(directory.Path, "store", nextSequence, random.Next(200, 1200));
+            Assert.True(acks.Count > 0, $"round {round}: nothing acknowledged");
+            foreach (var line in acks)
+            {
+                var parts = line.Split(' ');
+                long n = long.Parse(parts[0], CultureInfo.InvariantCulture);
+                long version = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                acknowledged[n] = Math.Max(acknowledged.GetValueOrDefault(n), version);
+            }
+
+            await using var store = Resources.ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+            foreach (var (n, version) in acknowledged)
+            {
+                var stored = store.Get(Resources.TenantId.Default, 1, "u" + n);
+                Assert.True(stored is not null, $"round {round}: acknowledged write {n} lost");
+                Assert.True(stored!.Version >= version, $"round {round}: {n} is at version {stored.Version}, acknowledged {version}");
+                string body = Encoding.UTF8.GetString(stored.Body);
+                Assert.StartsWith((stored.Version == 1 ? "v1:" : "v2:") + n, body, StringComparison.Ordinal);
+                string expectedName = stored.Version == 1 ? "User" + n : "user" + n + ".renamed";
+                Assert.Equal("u" + n, store.FindByUniqueKey(Resources.TenantId.Default, 1, expectedName));
+            }
+
+            var problems = store.Verify();
+            Assert.True(problems.Count == 0, $"round {round}: verify found {problems.Count} problems: {string.Join("; ", problems.Take(5))}");
+            nextSequence = acknowledged.Keys.Max() + 1_000_000;
+        }
+    }
+
+    // Starts the worker, lets it write for a while, SIGKILLs it; returns what it acknowledged.
+    private static async Task<List<string>> RunAndKillAsync(string directory, string mode, long firstSequence, int millisecondsBeforeKill)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "exec", WorkerPath(), directory, mode, firstSequence.ToString(CultureInfo.InvariantCulture), "8" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var worker = Process.Start(start)!;
+        var acks = new List<string>();
+        var ready = new TaskCompletionSource();
+        var reading = Task.Run(async () =>
+        {
+            while (await worker.StandardOutput.ReadLineAsync() is { } line)
+            {
+                if (line == "ready")
+                {
+                    ready.TrySetResult();
+                }
+                else if (line.StartsWith("ack ", StringComparison.Ordinal))
+                {
+                    lock (acks)
+                    {
+                        acks.Add(line[4..]);
+                    }
+                }
+            }
+
+            ready.TrySetResult();
+        });
+
+        await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        if (worker.HasExited)
+        {
+            Assert.Fail("worker died on its own: " + await worker.StandardError.ReadToEndAsync());
+        }
+
+        await Task.Delay(millisecondsBeforeKill);
+        worker.Kill(); // SIGKILL on Linux: no finalizers, no flush, no dispose
+        await worker.WaitForExitAsync();
+        await reading;
+        Assert.False(worker.ExitCode == 3, "a write failed in the worker: " + await worker.StandardError.ReadToEndAsync());
+        lock (acks)
+        {
+            return [.. acks];
+        }
+    }
+
     [Theory]
     [InlineData(DurabilityMode.GroupCommit)]
     [InlineData(DurabilityMode.PerAppend)]

@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>A tenant: every key, index and log record is scoped by one (DESIGN-NOTES §7).</summary>
+public readonly record struct TenantId(uint Value)
+{
+    public static TenantId Default => new(0);
+}
+
+/// <summary>A stored resource: the body bytes (the stored JSON form) with its version and index keys.</summary>
+public sealed record StoredResource(string Id, long Version, string? UniqueKey, string? ExternalId, byte[] Body);
+
+/// <summary>The outcome of a write.</summary>
+public enum StoreStatus
+{
+    Ok,
+    NotFound,
+
+    /// <summary>The expected version (If-Match, RFC 7644 §3.14) did not match: 412.</summary>
+    VersionMismatch,
+
+    /// <summary>The unique key (userName) belongs to another resource: 409 uniqueness.</summary>
+    UniquenessConflict,
+
+    /// <summary>A create for an id that exists.</summary>
+    AlreadyExists,
+}
+
+/// <summary>
+/// One logical write as it goes into the write-ahead log: the whole new state of one resource (or
+/// its deletion) with the index keys, so replay needs nothing else and is idempotent by version.
+/// Layout (little-endian): kind(1) tenant(4) type(1) version(8) id, uniqueKey, externalId (each
+/// length(2) + UTF-8, length 0xFFFF for null), body length(4) + body.
+/// </summary>
+internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type, long Version, string Id, string? UniqueKey, string? ExternalId, byte[] Body)
+{
+    private const ushort NullLength = 0xFFFF;
+
+    public byte[] Encode()
+    {
+        int size = 1 + 4 + 1 + 8 + StringSize(Id) + StringSize(UniqueKey) + StringSize(ExternalId) + 4 + Body.Length;
+        var buffer = new byte[size];
+        var span = buffer.AsSpan();
+        span[0] = IsDelete ? (byte)2 : (byte)1;
+        BinaryPrimitives.WriteUInt32LittleEndian(span[1..], Tenant.Value);
+        span[5] = Type;
+        BinaryPrimitives.WriteInt64LittleEndian(span[6..], Version);
+        int position = 14;
+        position += WriteString(span[position..], Id);
+        position += WriteString(span[position..], UniqueKey);
+        position += WriteString(span[position..], ExternalId);
+        BinaryPrimitives.WriteInt32LittleEndian(span[position..], Body.Length);
+        Body.CopyTo(span[(position + 4)..]);
+        return buffer;
+    }
+
+    public static ResourceRecord Decode(ReadOnlySpan<byte> span)
+    {
+        bool isDelete = span[0] == 2;
+        var tenant = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(span[1..]));
+        byte type = span[5];
+        long version = BinaryPrimitives.ReadInt64LittleEndian(span[6..]);
+        int position = 14;
+        string id = ReadString(span, ref position)!;
+        string? uniqueKey = ReadString(span, ref position);
+        string? externalId = ReadString(span, ref position);
+        int bodyLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, span.Slice(position + 4, bodyLength).ToArray());
+    }
+
+    private static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
+
+    private static int WriteString(Span<byte> span, string? value)
+    {
+        if (value is null)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(span, NullLength);
+            return 2;
+        }
+
+        int length = Encoding.UTF8.GetBytes(value, span[2..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(span, checked((ushort)length));
+        return 2 + length;
+    }
+
+    private static string? ReadString(ReadOnlySpan<byte> span, ref int position)
+    {
+        ushort length = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
+        position += 2;
+        if (length == NullLength)
+        {
+            return null;
+        }
+
+        string value = Encoding.UTF8.GetString(span.Slice(position, length));
+        position += length;
+        return value;
+    }
+}

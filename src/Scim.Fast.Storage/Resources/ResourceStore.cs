@@ -1,0 +1,486 @@
+using System.Buffers.Binary;
+using System.Text;
+
+using Scim.Fast.Storage.Kv;
+using Scim.Fast.Storage.Log;
+
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>Where and how the resource store keeps its data.</summary>
+public sealed record ResourceStoreOptions
+{
+    public WriteAheadLogOptions Log { get; init; } = new();
+
+    public FasterByteStoreOptions KeyValue { get; init; } = new();
+}
+
+/// <summary>
+/// SCIM resources in FASTER with a unique index (userName, case-folded: it is not caseExact,
+/// RFC 7643 §4.1.1) and an externalId index (caseExact, not unique), all scoped by tenant.
+/// </summary>
+/// <remarks>
+/// <para>Every write is log-first (DESIGN-NOTES §2): one record with the resource's whole new state
+/// and its index keys goes to the write-ahead log and is durable before the key-value store and
+/// the indexes change, and before the caller is answered. Recovery is the last key-value
+/// checkpoint plus a replay of the log after it; replay is idempotent by version.</para>
+/// <para>Uniqueness is checked and claimed under striped locks that cover the resource's key and
+/// every index key it touches, so two concurrent creates of one userName end as one Ok and one
+/// UniquenessConflict. Versions make If-Match a compare-and-set under the same locks.</para>
+/// </remarks>
+public sealed class ResourceStore : IAsyncDisposable
+{
+    private const byte ResourcePrefix = (byte)'R';
+    private const byte UniquePrefix = (byte)'U';
+    private const byte ExternalPrefix = (byte)'E';
+    private static readonly byte[] s_replayFromKey = "M/replay-from"u8.ToArray();
+
+    private readonly FasterByteStore _kv;
+    private readonly WriteAheadLog _log;
+    private readonly SemaphoreSlim[] _stripes = CreateStripes(256);
+    private readonly object _gate = new();
+    private int _activeWriters;
+    private TaskCompletionSource? _paused;
+    private TaskCompletionSource? _drained;
+
+    private ResourceStore(FasterByteStore kv, WriteAheadLog log)
+    {
+        _kv = kv;
+        _log = log;
+    }
+
+    /// <summary>Opens the store in <paramref name="directory"/>, recovering checkpoint + log.</summary>
+    public static ResourceStore Open(string directory, ResourceStoreOptions? options = null)
+    {
+        options ??= new ResourceStoreOptions();
+        var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
+        var log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
+        var store = new ResourceStore(kv, log);
+        long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
+        foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
+        {
+            store.Replay(ResourceRecord.Decode(bytes));
+        }
+
+        return store;
+    }
+
+    public StoredResource? Get(TenantId tenant, byte type, string id)
+    {
+        var record = Read(ResourceKey(tenant, type, id));
+        return record is null ? null : new StoredResource(record.Id, record.Version, record.UniqueKey, record.ExternalId, record.Body);
+    }
+
+    /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
+    public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
+        _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
+
+    /// <summary>Ids with this externalId (caseExact, RFC 7643 §3.1).</summary>
+    public IReadOnlyList<string> FindByExternalId(TenantId tenant, byte type, string externalId) =>
+        _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? DecodeIds(list) : [];
+
+    public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
+        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
+    {
+        var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray());
+        return await WriteAsync(record, expectExisting: false, expectedVersion: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>
+    public async ValueTask<(StoreStatus Status, long Version)> ReplaceAsync(
+        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
+    {
+        var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray());
+        return await WriteAsync(record, expectExisting: true, expectedVersion, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<StoreStatus> DeleteAsync(TenantId tenant, byte type, string id, long? expectedVersion, CancellationToken cancellationToken = default)
+    {
+        var record = new ResourceRecord(true, tenant, type, 0, id, null, null, []);
+        var (status, _) = await WriteAsync(record, expectExisting: true, expectedVersion, cancellationToken).ConfigureAwait(false);
+        return status;
+    }
+
+    /// <summary>
+    /// Checkpoints the key-value store so recovery replays only the log after this point. Writes pause
+    /// only while in-flight writes drain and the replay mark is recorded, not during the checkpoint.
+    /// </summary>
+    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        Task drained;
+        lock (_gate)
+        {
+            if (_paused is not null)
+            {
+                throw new InvalidOperationException("A checkpoint is already being taken.");
+            }
+
+            _paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_activeWriters == 0)
+            {
+                _drained.TrySetResult();
+            }
+
+            drained = _drained.Task;
+        }
+
+        try
+        {
+            await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+            // Every record below this address is applied: replay can start here.
+            var mark = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(mark, _log.CommittedUntil);
+            _kv.Upsert(s_replayFromKey, mark);
+        }
+        finally
+        {
+            TaskCompletionSource paused;
+            lock (_gate)
+            {
+                paused = _paused!;
+                _paused = null;
+                _drained = null;
+            }
+
+            paused.SetResult();
+        }
+
+        await _kv.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Scans every resource and index entry and reports each inconsistency (empty when clean): the
+    /// `verify` operation the crash tests run after every recovery.
+    /// </summary>
+    public List<string> Verify()
+    {
+        var problems = new List<string>();
+        var resources = new Dictionary<string, ResourceRecord>(StringComparer.Ordinal);
+        var unique = new Dictionary<string, string>(StringComparer.Ordinal);
+        var external = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var (key, value) in _kv.ScanAll())
+        {
+            string scope = Convert.ToHexString(key, 1, 5);
+            switch (key[0])
+            {
+                case ResourcePrefix:
+                    var record = ResourceRecord.Decode(value);
+                    resources[scope + "/" + record.Id] = record;
+                    break;
+                case UniquePrefix:
+                    unique[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = Encoding.UTF8.GetString(value);
+                    break;
+                case ExternalPrefix:
+                    external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = DecodeIds(value);
+                    break;
+            }
+        }
+
+        foreach (var (key, record) in resources)
+        {
+            string scope = key[..10];
+            if (record.UniqueKey is { } uniqueKey && (!unique.TryGetValue(scope + "/" + Fold(uniqueKey), out var owner) || owner != record.Id))
+            {
+                problems.Add($"resource {key}: unique key '{uniqueKey}' is not indexed to it");
+            }
+
+            if (record.ExternalId is { } externalId && (!external.TryGetValue(scope + "/" + externalId, out var ids) || !ids.Contains(record.Id)))
+            {
+                problems.Add($"resource {key}: externalId '{externalId}' is not indexed to it");
+            }
+        }
+
+        foreach (var (key, id) in unique)
+        {
+            string scope = key[..10];
+            if (!resources.TryGetValue(scope + "/" + id, out var record) || record.UniqueKey is null || scope + "/" + Fold(record.UniqueKey) != key)
+            {
+                problems.Add($"unique index {key} points to {id}, which does not hold it");
+            }
+        }
+
+        foreach (var (key, ids) in external)
+        {
+            string scope = key[..10];
+            foreach (var id in ids)
+            {
+                if (!resources.TryGetValue(scope + "/" + id, out var record) || scope + "/" + record.ExternalId != key)
+                {
+                    problems.Add($"externalId index {key} lists {id}, which does not hold it");
+                }
+            }
+        }
+
+        return problems;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _log.DisposeAsync().ConfigureAwait(false);
+        _kv.Dispose();
+        foreach (var stripe in _stripes)
+        {
+            stripe.Dispose();
+        }
+    }
+
+    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, CancellationToken cancellationToken)
+    {
+        await EnterWriteAsync().ConfigureAwait(false);
+        try
+        {
+            var resourceKey = ResourceKey(request.Tenant, request.Type, request.Id);
+            while (true)
+            {
+                // Lock every key this write may touch, in stripe order (no deadlocks); re-check after.
+                var seen = Read(resourceKey);
+                var stripes = StripesFor(resourceKey, request, seen);
+                foreach (int stripe in stripes)
+                {
+                    await _stripes[stripe].WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                try
+                {
+                    var current = Read(resourceKey);
+                    if (!SameIndexKeys(current, seen))
+                    {
+                        continue;
+                    }
+
+                    if (current is null && expectExisting)
+                    {
+                        return (StoreStatus.NotFound, 0);
+                    }
+
+                    if (current is not null && !expectExisting)
+                    {
+                        return (StoreStatus.AlreadyExists, current.Version);
+                    }
+
+                    if (expectedVersion is { } expected && current is not null && current.Version != expected)
+                    {
+                        return (StoreStatus.VersionMismatch, current.Version);
+                    }
+
+                    if (!request.IsDelete && request.UniqueKey is { } uniqueKey
+                        && FindByUniqueKey(request.Tenant, request.Type, uniqueKey) is { } owner && owner != request.Id)
+                    {
+                        return (StoreStatus.UniquenessConflict, 0);
+                    }
+
+                    var record = request with { Version = (current?.Version ?? 0) + (request.IsDelete ? 0 : 1) };
+                    await _log.AppendAsync(record.Encode(), cancellationToken).ConfigureAwait(false);
+                    Apply(record, current);
+                    return (StoreStatus.Ok, record.Version);
+                }
+                finally
+                {
+                    foreach (int stripe in stripes)
+                    {
+                        _stripes[stripe].Release();
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ExitWrite();
+        }
+    }
+
+    // Idempotent: a record older than what the store holds changes nothing.
+    private void Replay(ResourceRecord record)
+    {
+        var current = Read(ResourceKey(record.Tenant, record.Type, record.Id));
+        if (record.IsDelete ? current is not null && current.Version <= record.Version : current is null || current.Version < record.Version)
+        {
+            Apply(record, current);
+        }
+    }
+
+    private void Apply(ResourceRecord record, ResourceRecord? previous)
+    {
+        var resourceKey = ResourceKey(record.Tenant, record.Type, record.Id);
+        string? previousUnique = previous?.UniqueKey is { } p ? Fold(p) : null;
+        string? nextUnique = !record.IsDelete && record.UniqueKey is { } n ? Fold(n) : null;
+        if (previousUnique is not null && previousUnique != nextUnique)
+        {
+            _kv.Delete(IndexKey(UniquePrefix, record.Tenant, record.Type, previousUnique));
+        }
+
+        if (nextUnique is not null)
+        {
+            _kv.Upsert(IndexKey(UniquePrefix, record.Tenant, record.Type, nextUnique), Encoding.UTF8.GetBytes(record.Id));
+        }
+
+        string? nextExternal = record.IsDelete ? null : record.ExternalId;
+        if (previous?.ExternalId is { } previousExternal && previousExternal != nextExternal)
+        {
+            UpdateExternal(record.Tenant, record.Type, previousExternal, record.Id, add: false);
+        }
+
+        if (nextExternal is not null && nextExternal != previous?.ExternalId)
+        {
+            UpdateExternal(record.Tenant, record.Type, nextExternal, record.Id, add: true);
+        }
+
+        if (record.IsDelete)
+        {
+            _kv.Delete(resourceKey);
+        }
+        else
+        {
+            _kv.Upsert(resourceKey, record.Encode());
+        }
+    }
+
+    private void UpdateExternal(TenantId tenant, byte type, string externalId, string id, bool add)
+    {
+        var key = IndexKey(ExternalPrefix, tenant, type, externalId);
+        var ids = _kv.TryRead(key, out var list) ? DecodeIds(list).ToList() : [];
+        ids.Remove(id);
+        if (add)
+        {
+            ids.Add(id);
+        }
+
+        if (ids.Count == 0)
+        {
+            _kv.Delete(key);
+        }
+        else
+        {
+            _kv.Upsert(key, EncodeIds(ids));
+        }
+    }
+
+    private ResourceRecord? Read(byte[] resourceKey) => _kv.TryRead(resourceKey, out var bytes) ? ResourceRecord.Decode(bytes) : null;
+
+    private static bool SameIndexKeys(ResourceRecord? a, ResourceRecord? b) =>
+        (a is null) == (b is null) && (a is null || (a.UniqueKey == b!.UniqueKey && a.ExternalId == b.ExternalId));
+
+    private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current)
+    {
+        var keys = new List<byte[]> { resourceKey };
+        foreach (var unique in new[] { request.UniqueKey, current?.UniqueKey })
+        {
+            if (unique is not null)
+            {
+                keys.Add(IndexKey(UniquePrefix, request.Tenant, request.Type, Fold(unique)));
+            }
+        }
+
+        foreach (var external in new[] { request.ExternalId, current?.ExternalId })
+        {
+            if (external is not null)
+            {
+                keys.Add(IndexKey(ExternalPrefix, request.Tenant, request.Type, external));
+            }
+        }
+
+        var stripes = new SortedSet<int>();
+        foreach (var key in keys)
+        {
+            stripes.Add((int)(Fnv1a(key) % (uint)_stripes.Length));
+        }
+
+        return [.. stripes];
+    }
+
+    private static uint Fnv1a(ReadOnlySpan<byte> bytes)
+    {
+        uint hash = 2166136261;
+        foreach (byte b in bytes)
+        {
+            hash = (hash ^ b) * 16777619;
+        }
+
+        return hash;
+    }
+
+    private async ValueTask EnterWriteAsync()
+    {
+        while (true)
+        {
+            Task paused;
+            lock (_gate)
+            {
+                if (_paused is null)
+                {
+                    _activeWriters++;
+                    return;
+                }
+
+                paused = _paused.Task;
+            }
+
+            await paused.ConfigureAwait(false);
+        }
+    }
+
+    private void ExitWrite()
+    {
+        lock (_gate)
+        {
+            if (--_activeWriters == 0)
+            {
+                _drained?.TrySetResult();
+            }
+        }
+    }
+
+    // userName is not caseExact (RFC 7643 §4.1.1): uniqueness compares case-insensitively.
+    private static string Fold(string value) => value.ToUpperInvariant();
+
+    private static byte[] ResourceKey(TenantId tenant, byte type, string id) => IndexKey(ResourcePrefix, tenant, type, id);
+
+    private static byte[] IndexKey(byte prefix, TenantId tenant, byte type, string text)
+    {
+        var key = new byte[6 + Encoding.UTF8.GetByteCount(text)];
+        key[0] = prefix;
+        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
+        key[5] = type;
+        Encoding.UTF8.GetBytes(text, key.AsSpan(6));
+        return key;
+    }
+
+    private static byte[] EncodeIds(List<string> ids)
+    {
+        var buffer = new List<byte>();
+        foreach (var id in ids)
+        {
+            var bytes = Encoding.UTF8.GetBytes(id);
+            buffer.Add((byte)(bytes.Length >> 8));
+            buffer.Add((byte)bytes.Length);
+            buffer.AddRange(bytes);
+        }
+
+        return [.. buffer];
+    }
+
+    private static List<string> DecodeIds(byte[] list)
+    {
+        var ids = new List<string>();
+        for (int position = 0; position + 2 <= list.Length;)
+        {
+            int length = (list[position] << 8) | list[position + 1];
+            ids.Add(Encoding.UTF8.GetString(list, position + 2, length));
+            position += 2 + length;
+        }
+
+        return ids;
+    }
+
+    private static SemaphoreSlim[] CreateStripes(int count)
+    {
+        var stripes = new SemaphoreSlim[count];
+        for (int i = 0; i < count; i++)
+        {
+            stripes[i] = new SemaphoreSlim(1, 1);
+        }
+
+        return stripes;
+    }
+}

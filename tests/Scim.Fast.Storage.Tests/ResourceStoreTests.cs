@@ -1,0 +1,179 @@
+using System.Text;
+
+using Scim.Fast.Storage.Kv;
+using Scim.Fast.Storage.Log;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Storage.Tests;
+
+/// <summary>The resource store on the real FASTER log and key-value store, on disk; verify after every test.</summary>
+public sealed class ResourceStoreTests
+{
+    private const byte User = 1;
+    private static readonly TenantId s_tenant = new(7);
+
+    internal static readonly ResourceStoreOptions Small = new()
+    {
+        Log = new WriteAheadLogOptions { PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22 },
+        KeyValue = new FasterByteStoreOptions { MemoryBytes = 1L << 22, PageBytes = 1L << 16, IndexBytes = 1L << 20 },
+    };
+
+    private static byte[] Body(string text) => Encoding.UTF8.GetBytes(text);
+
+    [Fact]
+    public async Task Create_Get_AndFindByIndexes()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+
+        var (status, version) = await store.CreateAsync(s_tenant, User, "u1", "Ada@Example.com", "ext-1", Body("{ada}"));
+
+        Assert.Equal((StoreStatus.Ok, 1L), (status, version));
+        var stored = store.Get(s_tenant, User, "u1")!;
+        Assert.Equal("{ada}", Encoding.UTF8.GetString(stored.Body));
+        Assert.Equal("u1", store.FindByUniqueKey(s_tenant, User, "ada@example.COM"));
+        Assert.Equal(["u1"], store.FindByExternalId(s_tenant, User, "ext-1"));
+        Assert.Empty(store.FindByExternalId(s_tenant, User, "EXT-1")); // externalId is caseExact
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task DuplicateUniqueKey_InAnyCase_IsAConflict()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        await store.CreateAsync(s_tenant, User, "u1", "ada", null, Body("1"));
+
+        var (status, _) = await store.CreateAsync(s_tenant, User, "u2", "ADA", null, Body("2"));
+
+        Assert.Equal(StoreStatus.UniquenessConflict, status);
+        Assert.Null(store.Get(s_tenant, User, "u2"));
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task ConcurrentCreatesOfOneUserName_ExactlyOneWins()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Task.Run(async () =>
+            (await store.CreateAsync(s_tenant, User, "u" + i, i % 2 == 0 ? "same.name" : "SAME.NAME", null, Body("x"))).Status)));
+
+        Assert.Equal(1, results.Count(s => s == StoreStatus.Ok));
+        Assert.Equal(63, results.Count(s => s == StoreStatus.UniquenessConflict));
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task Replace_BumpsTheVersion_AndMovesIndexes()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        await store.CreateAsync(s_tenant, User, "u1", "old.name", "ext-a", Body("v1"));
+
+        var (status, version) = await store.ReplaceAsync(s_tenant, User, "u1", 1, "new.name", "ext-b", Body("v2"));
+
+        Assert.Equal((StoreStatus.Ok, 2L), (status, version));
+        Assert.Null(store.FindByUniqueKey(s_tenant, User, "old.name"));
+        Assert.Equal("u1", store.FindByUniqueKey(s_tenant, User, "NEW.name"));
+        Assert.Empty(store.FindByExternalId(s_tenant, User, "ext-a"));
+        Assert.Equal(["u1"], store.FindByExternalId(s_tenant, User, "ext-b"));
+        Assert.Equal(StoreStatus.Ok, (await store.CreateAsync(s_tenant, User, "u2", "old.name", null, Body("freed"))).Status);
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task StaleExpectedVersion_IsAMismatch_AndChangesNothing()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        await store.CreateAsync(s_tenant, User, "u1", "a", null, Body("v1"));
+        await store.ReplaceAsync(s_tenant, User, "u1", null, "a", null, Body("v2"));
+
+        var (status, current) = await store.ReplaceAsync(s_tenant, User, "u1", 1, "a", null, Body("lost update"));
+
+        Assert.Equal((StoreStatus.VersionMismatch, 2L), (status, current));
+        Assert.Equal("v2", Encoding.UTF8.GetString(store.Get(s_tenant, User, "u1")!.Body));
+        Assert.Equal(StoreStatus.VersionMismatch, await store.DeleteAsync(s_tenant, User, "u1", 1));
+    }
+
+    [Fact]
+    public async Task Delete_RemovesTheResourceAndItsIndexEntries()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        await store.CreateAsync(s_tenant, User, "u1", "a", "ext", Body("1"));
+        await store.CreateAsync(s_tenant, User, "u2", "b", "ext", Body("2"));
+
+        Assert.Equal(StoreStatus.Ok, await store.DeleteAsync(s_tenant, User, "u1", null));
+
+        Assert.Null(store.Get(s_tenant, User, "u1"));
+        Assert.Null(store.FindByUniqueKey(s_tenant, User, "a"));
+        Assert.Equal(["u2"], store.FindByExternalId(s_tenant, User, "ext"));
+        Assert.Equal(StoreStatus.NotFound, await store.DeleteAsync(s_tenant, User, "u1", null));
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task Tenants_AreIsolated()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        var other = new TenantId(8);
+
+        await store.CreateAsync(s_tenant, User, "u1", "ada", "e", Body("mine"));
+        var (status, _) = await store.CreateAsync(other, User, "u1", "ada", "e", Body("theirs"));
+
+        Assert.Equal(StoreStatus.Ok, status);
+        Assert.Equal("mine", Encoding.UTF8.GetString(store.Get(s_tenant, User, "u1")!.Body));
+        Assert.Equal("theirs", Encoding.UTF8.GetString(store.Get(other, User, "u1")!.Body));
+        Assert.Empty(store.Verify());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Reopen_RecoversFromCheckpointAndLog(bool checkpointHalfway)
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            for (int i = 0; i < 400; i++)
+            {
+                await store.CreateAsync(s_tenant, User, "u" + i, "name" + i, "ext" + (i % 10), Body("v1-" + i));
+                if (checkpointHalfway && i == 200)
+                {
+                    await store.CheckpointAsync();
+                }
+            }
+
+            for (int i = 0; i < 400; i += 3)
+            {
+                await store.ReplaceAsync(s_tenant, User, "u" + i, null, "renamed" + i, "ext" + (i % 7), Body("v2-" + i));
+            }
+
+            for (int i = 1; i < 400; i += 5)
+            {
+                await store.DeleteAsync(s_tenant, User, "u" + i, null);
+            }
+        }
+
+        await using var reopened = ResourceStore.Open(directory.Path, Small);
+        for (int i = 0; i < 400; i++)
+        {
+            var stored = reopened.Get(s_tenant, User, "u" + i);
+            if (i % 5 == 1)
+            {
+                Assert.Null(stored);
+                continue;
+            }
+
+            Assert.NotNull(stored);
+            Assert.Equal(i % 3 == 0 ? "v2-" + i : "v1-" + i, Encoding.UTF8.GetString(stored!.Body));
+            Assert.Equal("u" + i, reopened.FindByUniqueKey(s_tenant, User, (i % 3 == 0 ? "renamed" : "name") + i));
+        }
+
+        Assert.Empty(reopened.Verify());
+    }
+}
