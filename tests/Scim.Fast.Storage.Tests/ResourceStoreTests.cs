@@ -177,3 +177,32 @@ public sealed class ResourceStoreTests
         Assert.Empty(reopened.Verify());
     }
 }
+
+public sealed class ResourceStoreBatchTests
+{
+    [Fact]
+    public async Task BatchCreate_CommitsOnce_AndRejectsOnlyTheConflictingItems()
+    {
+        using var directory = new TempDirectory();
+        var tenant = new TenantId(1);
+        await using (var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small))
+        {
+            await store.CreateAsync(tenant, 1, "existing", "taken", null, "x"u8.ToArray());
+            var items = Enumerable.Range(0, 1000).Select(i => new NewResource("b" + i, "name" + i, "ext" + (i % 3), Encoding.UTF8.GetBytes("body" + i))).ToList();
+            items.Add(new NewResource("dup-name", "NAME5", null, "y"u8.ToArray()));   // same name as b5, other case
+            items.Add(new NewResource("existing", "other", null, "z"u8.ToArray()));   // id exists
+            items.Add(new NewResource("takes-taken", "TAKEN", null, "w"u8.ToArray())); // name held by a stored resource
+
+            var results = await store.CreateBatchAsync(tenant, 1, items);
+
+            Assert.All(results.Take(1000), r => Assert.Equal(StoreStatus.Ok, r.Status));
+            Assert.Equal([StoreStatus.UniquenessConflict, StoreStatus.AlreadyExists, StoreStatus.UniquenessConflict], results.Skip(1000).Select(r => r.Status));
+            Assert.Empty(store.Verify());
+        }
+
+        await using var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        Assert.Equal("body999", Encoding.UTF8.GetString(reopened.Get(tenant, 1, "b999")!.Body));
+        Assert.Equal(334, reopened.FindByExternalId(tenant, 1, "ext0").Count);
+        Assert.Empty(reopened.Verify());
+    }
+}

@@ -121,7 +121,7 @@ public class FilterParseBenchmarks
 }
 
 /// <summary>Users shaped like what identity providers provision.</summary>
-internal static class SampleUsers
+public static class SampleUsers
 {
     private static readonly string[] s_titles = ["Engineer", "Manager", "Designer", "Analyst", "Director"];
     private static readonly string[] s_types = ["Employee", "Contractor", "Intern"];

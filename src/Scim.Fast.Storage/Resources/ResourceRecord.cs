@@ -12,6 +12,9 @@ public readonly record struct TenantId(uint Value)
 /// <summary>A stored resource: the body bytes (the stored JSON form) with its version and index keys.</summary>
 public sealed record StoredResource(string Id, long Version, string? UniqueKey, string? ExternalId, byte[] Body);
 
+/// <summary>One resource of a batch create.</summary>
+public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body);
+
 /// <summary>The outcome of a write.</summary>
 public enum StoreStatus
 {

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Globalization;
+
+using Scim.Fast.Core.Resources;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Benchmarks.Storage;
+
+/// <summary>
+/// A timed run too long for BenchmarkDotNet: batch-insert N users (the RFC-shaped JSON body, userName
+/// unique index, externalId index) into a fresh store on disk, checkpoint, reopen. Prints users/s,
+/// disk and memory per user, and recovery time.
+/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch]
+/// </summary>
+internal static class StoreInsertRun
+{
+    public static async Task RunAsync(string[] args)
+    {
+        int users = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
+        int batchSize = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000;
+        string directory = Path.Combine(Path.GetTempPath(), "scim-fast-store-insert-" + Guid.NewGuid().ToString("N"));
+        var options = new ResourceStoreOptions
+        {
+            KeyValue = new Scim.Fast.Storage.Kv.FasterByteStoreOptions { MemoryBytes = 1L << 30, IndexBytes = 1L << 27 },
+        };
+        var random = new Random(42);
+        var everything = ScimProjection.Everything(ScimResourceTypes.User);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var clock = Stopwatch.StartNew();
+        await using (var store = ResourceStore.Open(directory, options))
+        {
+            for (int start = 0; start < users; start += batchSize)
+            {
+                var batch = new List<NewResource>(batchSize);
+                for (int i = start; i < Math.Min(users, start + batchSize); i++)
+                {
+                    var user = Filter.SampleUsers.Create(random, i);
+                    buffer.ResetWrittenCount();
+                    UserSerializer.Instance.Write(buffer, user, everything);
+                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray()));
+                }
+
+                var results = await store.CreateBatchAsync(TenantId.Default, 1, batch);
+                if (Array.Exists(results, r => r.Status != StoreStatus.Ok))
+                {
+                    throw new InvalidOperationException("a create failed");
+                }
+            }
+
+            double insertSeconds = clock.Elapsed.TotalSeconds;
+            long heapAfter = GC.GetTotalMemory(forceFullCollection: true);
+            long workingSet = Process.GetCurrentProcess().WorkingSet64;
+            clock.Restart();
+            await store.CheckpointAsync();
+            double checkpointSeconds = clock.Elapsed.TotalSeconds;
+            long disk = DirectorySize(directory);
+            Console.WriteLine($"users {users:N0}, batch {batchSize}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
+            Console.WriteLine($"checkpoint {checkpointSeconds:F1} s; disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
+        }
+
+        clock.Restart();
+        await using (var reopened = ResourceStore.Open(directory, options))
+        {
+            double recoverySeconds = clock.Elapsed.TotalSeconds;
+            bool found = reopened.FindByUniqueKey(TenantId.Default, 1, "USER" + (users - 1) + "@EXAMPLE.COM") is not null;
+            Console.WriteLine($"reopen (checkpoint + log replay) {recoverySeconds:F1} s; last user found by userName: {found}");
+        }
+
+        Directory.Delete(directory, recursive: true);
+    }
+
+    private static long DirectorySize(string directory)
+    {
+        long total = 0;
+        foreach (var file in Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories))
+        {
+            total += new FileInfo(file).Length;
+        }
+
+        return total;
+    }
+}
