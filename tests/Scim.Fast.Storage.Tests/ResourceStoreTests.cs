@@ -206,3 +206,78 @@ public sealed class ResourceStoreBatchTests
         Assert.Empty(reopened.Verify());
     }
 }
+
+public sealed class MembershipTests
+{
+    private static readonly TenantId s_tenant = new(3);
+
+    [Fact]
+    public async Task AddRemoveList_BothDirections()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+
+        await store.ChangeMembersAsync(s_tenant, "g1", false, ["u1", "u2", "u3"], []);
+        await store.ChangeMembersAsync(s_tenant, "g2", false, ["u1"], []);
+        await store.ChangeMembersAsync(s_tenant, "g1", false, ["u4", "u1"], ["u2", "not-a-member"]);
+
+        Assert.Equal(["u1", "u3", "u4"], store.GetMembers(s_tenant, "g1").Order());
+        Assert.Equal(3, store.MemberCount(s_tenant, "g1"));
+        Assert.Equal(["g1", "g2"], store.GetGroupsOf(s_tenant, "u1").Order());
+        Assert.Empty(store.GetGroupsOf(s_tenant, "u2"));
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task RemoveAllThenAdd_ReplacesTheMembers()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        await store.ChangeMembersAsync(s_tenant, "g", false, [.. Enumerable.Range(0, 600).Select(i => "u" + i)], []);
+
+        await store.ChangeMembersAsync(s_tenant, "g", true, ["new1", "new2"], []);
+
+        Assert.Equal(["new1", "new2"], store.GetMembers(s_tenant, "g").Order());
+        Assert.Empty(store.GetGroupsOf(s_tenant, "u5"));
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
+    public async Task ManyPages_AddAndRemoveAnywhere_KeepCountAndListing()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        var members = Enumerable.Range(0, 3_000).Select(i => "m" + i).ToList();
+        for (int i = 0; i < members.Count; i += 500)
+        {
+            await store.ChangeMembersAsync(s_tenant, "big", false, members.GetRange(i, 500), []);
+        }
+
+        var removed = members.Where((_, i) => i % 7 == 0).ToList();
+        await store.ChangeMembersAsync(s_tenant, "big", false, ["late1", "late2"], removed);
+
+        var expected = members.Except(removed).Append("late1").Append("late2").Order().ToList();
+        Assert.Equal(expected, store.GetMembers(s_tenant, "big").Order());
+        Assert.Equal(expected.Count, store.MemberCount(s_tenant, "big"));
+        Assert.False(store.IsMember(s_tenant, "big", "m7"));
+        Assert.True(store.IsMember(s_tenant, "big", "m8"));
+    }
+
+    [Fact]
+    public async Task Membership_SurvivesReopen_ByLogReplay()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small))
+        {
+            await store.ChangeMembersAsync(s_tenant, "g", false, ["a", "b", "c"], []);
+            await store.CheckpointAsync();
+            await store.ChangeMembersAsync(s_tenant, "g", false, ["d"], ["a"]);
+            await store.RemoveFromAllGroupsAsync(s_tenant, "b");
+        }
+
+        await using var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        Assert.Equal(["c", "d"], reopened.GetMembers(s_tenant, "g").Order());
+        Assert.Empty(reopened.GetGroupsOf(s_tenant, "b"));
+        Assert.Empty(reopened.Verify());
+    }
+}

@@ -102,3 +102,50 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         return value;
     }
 }
+
+/// <summary>
+/// A membership change as it goes into the write-ahead log: the deltas of one PATCH (DESIGN-NOTES §4),
+/// never the whole member list. Replay is idempotent: adding a member twice or removing an absent
+/// one changes nothing. Layout: kind 3 (1), tenant (4), removeAll (1), group id, then the added and
+/// the removed ids as length-prefixed lists.
+/// </summary>
+internal sealed record MembershipRecord(TenantId Tenant, string GroupId, bool RemoveAll, List<string> Added, List<string> Removed)
+{
+    public const byte Kind = 3;
+
+    public byte[] Encode()
+    {
+        var group = Encoding.UTF8.GetBytes(GroupId);
+        var added = PagedSet.EncodeIds(Added);
+        var removed = PagedSet.EncodeIds(Removed);
+        var buffer = new byte[1 + 4 + 1 + 2 + group.Length + 4 + added.Length + 4 + removed.Length];
+        var span = buffer.AsSpan();
+        span[0] = Kind;
+        BinaryPrimitives.WriteUInt32LittleEndian(span[1..], Tenant.Value);
+        span[5] = RemoveAll ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[6..], checked((ushort)group.Length));
+        group.CopyTo(span[8..]);
+        int position = 8 + group.Length;
+        BinaryPrimitives.WriteInt32LittleEndian(span[position..], added.Length);
+        added.CopyTo(span[(position + 4)..]);
+        position += 4 + added.Length;
+        BinaryPrimitives.WriteInt32LittleEndian(span[position..], removed.Length);
+        removed.CopyTo(span[(position + 4)..]);
+        return buffer;
+    }
+
+    public static MembershipRecord Decode(ReadOnlySpan<byte> span)
+    {
+        var tenant = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(span[1..]));
+        bool removeAll = span[5] == 1;
+        int groupLength = BinaryPrimitives.ReadUInt16LittleEndian(span[6..]);
+        string group = Encoding.UTF8.GetString(span.Slice(8, groupLength));
+        int position = 8 + groupLength;
+        int addedLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        var added = PagedSet.DecodeIds(span.Slice(position + 4, addedLength).ToArray());
+        position += 4 + addedLength;
+        int removedLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        var removed = PagedSet.DecodeIds(span.Slice(position + 4, removedLength).ToArray());
+        return new MembershipRecord(tenant, group, removeAll, added, removed);
+    }
+}

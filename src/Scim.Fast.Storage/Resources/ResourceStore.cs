@@ -42,10 +42,15 @@ public sealed class ResourceStore : IAsyncDisposable
     private TaskCompletionSource? _paused;
     private TaskCompletionSource? _drained;
 
+    private readonly PagedSet _members;
+    private readonly PagedSet _groupsOf;
+
     private ResourceStore(FasterByteStore kv, WriteAheadLog log)
     {
         _kv = kv;
         _log = log;
+        _members = new PagedSet(kv, (byte)'H', (byte)'P', (byte)'p');
+        _groupsOf = new PagedSet(kv, (byte)'h', (byte)'Q', (byte)'q');
     }
 
     /// <summary>Opens the store in <paramref name="directory"/>, recovering checkpoint + log.</summary>
@@ -58,7 +63,14 @@ public sealed class ResourceStore : IAsyncDisposable
         long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
         foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
         {
-            store.Replay(ResourceRecord.Decode(bytes));
+            if (bytes[0] == MembershipRecord.Kind)
+            {
+                store.Apply(MembershipRecord.Decode(bytes));
+            }
+            else
+            {
+                store.Replay(ResourceRecord.Decode(bytes));
+            }
         }
 
         return store;
@@ -83,6 +95,68 @@ public sealed class ResourceStore : IAsyncDisposable
     {
         var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray());
         return await WriteAsync(record, expectExisting: false, expectedVersion: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The members of a group, page by page.</summary>
+    public IEnumerable<string> GetMembers(TenantId tenant, string groupId) => _members.Enumerate(tenant, groupId);
+
+    public long MemberCount(TenantId tenant, string groupId) => _members.Count(tenant, groupId);
+
+    public bool IsMember(TenantId tenant, string groupId, string memberId) => _members.Contains(tenant, groupId, memberId);
+
+    /// <summary>The groups a resource is a direct member of (User.groups, RFC 7643 §4.1.2).</summary>
+    public IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId) => [.. _groupsOf.Enumerate(tenant, memberId)];
+
+    /// <summary>
+    /// Applies a membership delta durably: removeAll first, then removals, then additions. Costs
+    /// O(changed members), never O(group size) (except removeAll, which visits every member).
+    /// </summary>
+    public async ValueTask ChangeMembersAsync(
+        TenantId tenant, string groupId, bool removeAll, IReadOnlyList<string> added, IReadOnlyList<string> removed, CancellationToken cancellationToken = default)
+    {
+        var record = new MembershipRecord(tenant, groupId, removeAll, [.. added], [.. removed]);
+        var keys = new List<byte[]> { IndexKey((byte)'H', tenant, 0, groupId) };
+        foreach (var member in added.Concat(removed))
+        {
+            keys.Add(IndexKey((byte)'h', tenant, 0, member));
+        }
+
+        await EnterWriteAsync().ConfigureAwait(false);
+        try
+        {
+            // A removeAll or a big batch touches many members' sets: take every stripe.
+            int[] stripes = removeAll || keys.Count > 64 ? [.. Enumerable.Range(0, _stripes.Length)] : StripesFor(keys);
+            foreach (int stripe in stripes)
+            {
+                await _stripes[stripe].WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                await _log.AppendAsync(record.Encode(), cancellationToken).ConfigureAwait(false);
+                Apply(record);
+            }
+            finally
+            {
+                foreach (int stripe in stripes)
+                {
+                    _stripes[stripe].Release();
+                }
+            }
+        }
+        finally
+        {
+            ExitWrite();
+        }
+    }
+
+    /// <summary>Removes a member from every group it is in (deleting a user, RFC 7644 §3.6).</summary>
+    public async ValueTask RemoveFromAllGroupsAsync(TenantId tenant, string memberId, CancellationToken cancellationToken = default)
+    {
+        foreach (var group in GetGroupsOf(tenant, memberId))
+        {
+            await ChangeMembersAsync(tenant, group, removeAll: false, [], [memberId], cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -244,6 +318,31 @@ public sealed class ResourceStore : IAsyncDisposable
             }
         }
 
+        // Membership pairs both ways (group → member 'p', member → group 'q') must mirror each other.
+        var forward = new HashSet<string>(StringComparer.Ordinal);
+        var backward = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (key, _) in _kv.ScanAll())
+        {
+            if (key[0] is (byte)'p' or (byte)'q')
+            {
+                int separator = Array.IndexOf(key, (byte)0, 5);
+                string owner = Encoding.UTF8.GetString(key, 5, separator - 5);
+                string id = Encoding.UTF8.GetString(key, separator + 1, key.Length - separator - 1);
+                string tenantHex = Convert.ToHexString(key, 1, 4);
+                (key[0] == (byte)'p' ? forward : backward).Add(key[0] == (byte)'p' ? $"{tenantHex}:{owner}>{id}" : $"{tenantHex}:{id}>{owner}");
+            }
+        }
+
+        foreach (var pair in forward.Except(backward))
+        {
+            problems.Add($"membership {pair} has no reverse entry");
+        }
+
+        foreach (var pair in backward.Except(forward))
+        {
+            problems.Add($"reverse membership {pair} has no forward entry");
+        }
+
         foreach (var (key, record) in resources)
         {
             string scope = key[..10];
@@ -357,6 +456,30 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
+    private void Apply(MembershipRecord record)
+    {
+        if (record.RemoveAll)
+        {
+            foreach (var member in _members.Enumerate(record.Tenant, record.GroupId).ToList())
+            {
+                _members.Remove(record.Tenant, record.GroupId, member);
+                _groupsOf.Remove(record.Tenant, member, record.GroupId);
+            }
+        }
+
+        foreach (var member in record.Removed)
+        {
+            _members.Remove(record.Tenant, record.GroupId, member);
+            _groupsOf.Remove(record.Tenant, member, record.GroupId);
+        }
+
+        foreach (var member in record.Added)
+        {
+            _members.Add(record.Tenant, record.GroupId, member);
+            _groupsOf.Add(record.Tenant, member, record.GroupId);
+        }
+    }
+
     // Idempotent: a record older than what the store holds changes nothing.
     private void Replay(ResourceRecord record)
     {
@@ -447,6 +570,11 @@ public sealed class ResourceStore : IAsyncDisposable
             }
         }
 
+        return StripesFor(keys);
+    }
+
+    private int[] StripesFor(List<byte[]> keys)
+    {
         var stripes = new SortedSet<int>();
         foreach (var key in keys)
         {

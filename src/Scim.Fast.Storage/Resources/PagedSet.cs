@@ -1,0 +1,197 @@
+using System.Buffers.Binary;
+using System.Text;
+
+using Scim.Fast.Storage.Kv;
+
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>
+/// A set of ids per owner (a group's members, or a user's groups) kept as fixed-size pages of ids
+/// plus one small record per (owner, id) pointing at its page (DESIGN-NOTES §4). Adding or removing
+/// one id reads and writes one page, one pair record and the head, whatever the set's size: adding a
+/// member to a group of a million costs what it costs for a group of ten. Listing reads page by page.
+/// Callers serialize changes to one owner (the store's striped locks).
+/// </summary>
+internal sealed class PagedSet
+{
+    /// <summary>Ids per page: a page write stays a few KB.</summary>
+    public const int PageSize = 256;
+
+    private readonly FasterByteStore _kv;
+    private readonly byte _headPrefix;
+    private readonly byte _pagePrefix;
+    private readonly byte _pairPrefix;
+
+    public PagedSet(FasterByteStore kv, byte headPrefix, byte pagePrefix, byte pairPrefix)
+    {
+        _kv = kv;
+        _headPrefix = headPrefix;
+        _pagePrefix = pagePrefix;
+        _pairPrefix = pairPrefix;
+    }
+
+    public long Count(TenantId tenant, string owner) => ReadHead(tenant, owner).Count;
+
+    public bool Contains(TenantId tenant, string owner, string id) => _kv.TryRead(PairKey(tenant, owner, id), out _);
+
+    /// <summary>Adds the id; false when it was there already (so replays are no-ops).</summary>
+    public bool Add(TenantId tenant, string owner, string id)
+    {
+        var pairKey = PairKey(tenant, owner, id);
+        if (_kv.TryRead(pairKey, out _))
+        {
+            return false;
+        }
+
+        var head = ReadHead(tenant, owner);
+        int page = head.LastPage;
+        var ids = ReadPage(tenant, owner, page);
+        if (ids.Count >= PageSize)
+        {
+            page++;
+            ids = [];
+        }
+
+        ids.Add(id);
+        _kv.Upsert(PageKey(tenant, owner, page), EncodeIds(ids));
+        var location = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(location, page);
+        _kv.Upsert(pairKey, location);
+        WriteHead(tenant, owner, (page, head.Count + 1));
+        return true;
+    }
+
+    /// <summary>Removes the id; false when it was not there.</summary>
+    public bool Remove(TenantId tenant, string owner, string id)
+    {
+        var pairKey = PairKey(tenant, owner, id);
+        if (!_kv.TryRead(pairKey, out var location))
+        {
+            return false;
+        }
+
+        int page = BinaryPrimitives.ReadInt32LittleEndian(location);
+        var ids = ReadPage(tenant, owner, page);
+        ids.Remove(id);
+        if (ids.Count == 0)
+        {
+            _kv.Delete(PageKey(tenant, owner, page));
+        }
+        else
+        {
+            _kv.Upsert(PageKey(tenant, owner, page), EncodeIds(ids));
+        }
+
+        _kv.Delete(pairKey);
+        var head = ReadHead(tenant, owner);
+        if (head.Count <= 1)
+        {
+            _kv.Delete(HeadKey(tenant, owner));
+        }
+        else
+        {
+            WriteHead(tenant, owner, (head.LastPage, head.Count - 1));
+        }
+
+        return true;
+    }
+
+    /// <summary>The ids, page by page (pages read lazily).</summary>
+    public IEnumerable<string> Enumerate(TenantId tenant, string owner)
+    {
+        var head = ReadHead(tenant, owner);
+        if (head.Count == 0)
+        {
+            yield break;
+        }
+
+        for (int page = 0; page <= head.LastPage; page++)
+        {
+            foreach (var id in ReadPage(tenant, owner, page))
+            {
+                yield return id;
+            }
+        }
+    }
+
+    private (int LastPage, long Count) ReadHead(TenantId tenant, string owner)
+    {
+        if (!_kv.TryRead(HeadKey(tenant, owner), out var head))
+        {
+            return (0, 0);
+        }
+
+        return (BinaryPrimitives.ReadInt32LittleEndian(head), BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(4)));
+    }
+
+    private void WriteHead(TenantId tenant, string owner, (int LastPage, long Count) head)
+    {
+        var bytes = new byte[12];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, head.LastPage);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(4), head.Count);
+        _kv.Upsert(HeadKey(tenant, owner), bytes);
+    }
+
+    private List<string> ReadPage(TenantId tenant, string owner, int page) =>
+        _kv.TryRead(PageKey(tenant, owner, page), out var bytes) ? DecodeIds(bytes) : [];
+
+    private byte[] HeadKey(TenantId tenant, string owner) => Key(_headPrefix, tenant, owner, null, -1);
+
+    private byte[] PageKey(TenantId tenant, string owner, int page) => Key(_pagePrefix, tenant, owner, null, page);
+
+    private byte[] PairKey(TenantId tenant, string owner, string id) => Key(_pairPrefix, tenant, owner, id, -1);
+
+    // prefix, tenant (4, big-endian), owner, then 0x00 and the id or the page number.
+    private static byte[] Key(byte prefix, TenantId tenant, string owner, string? id, int page)
+    {
+        int ownerLength = Encoding.UTF8.GetByteCount(owner);
+        int tail = id is not null ? 1 + Encoding.UTF8.GetByteCount(id) : page >= 0 ? 5 : 0;
+        var key = new byte[5 + ownerLength + tail];
+        key[0] = prefix;
+        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
+        Encoding.UTF8.GetBytes(owner, key.AsSpan(5));
+        if (id is not null)
+        {
+            Encoding.UTF8.GetBytes(id, key.AsSpan(6 + ownerLength));
+        }
+        else if (page >= 0)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(key.AsSpan(6 + ownerLength), page);
+        }
+
+        return key;
+    }
+
+    internal static byte[] EncodeIds(List<string> ids)
+    {
+        int size = 0;
+        foreach (var id in ids)
+        {
+            size += 2 + Encoding.UTF8.GetByteCount(id);
+        }
+
+        var buffer = new byte[size];
+        int position = 0;
+        foreach (var id in ids)
+        {
+            int length = Encoding.UTF8.GetBytes(id, buffer.AsSpan(position + 2));
+            BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(position), checked((ushort)length));
+            position += 2 + length;
+        }
+
+        return buffer;
+    }
+
+    internal static List<string> DecodeIds(byte[] bytes)
+    {
+        var ids = new List<string>();
+        for (int position = 0; position + 2 <= bytes.Length;)
+        {
+            int length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(position));
+            ids.Add(Encoding.UTF8.GetString(bytes, position + 2, length));
+            position += 2 + length;
+        }
+
+        return ids;
+    }
+}
