@@ -281,3 +281,28 @@ public sealed class MembershipTests
         Assert.Empty(reopened.Verify());
     }
 }
+
+public sealed class MembershipConcurrencyTests
+{
+    [Fact]
+    public async Task ConcurrentMemberAdds_ToOneGroup_LoseNoMember()
+    {
+        using var directory = new TempDirectory();
+        var tenant = new TenantId(4);
+        await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+
+        // 16 writers, each adding its own members one PATCH at a time, some removing again.
+        await Parallel.ForAsync(0, 16, async (writer, ct) =>
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                await store.ChangeMembersAsync(tenant, "g", false, [$"w{writer}-m{i}"], i % 10 == 9 ? [$"w{writer}-m{i - 1}"] : [], ct);
+            }
+        });
+
+        var expected = Enumerable.Range(0, 16).SelectMany(w => Enumerable.Range(0, 60).Where(i => i % 10 != 8).Select(i => $"w{w}-m{i}")).Order().ToList();
+        Assert.Equal(expected, store.GetMembers(tenant, "g").Order());
+        Assert.Equal(expected.Count, store.MemberCount(tenant, "g"));
+        Assert.Empty(store.Verify());
+    }
+}
