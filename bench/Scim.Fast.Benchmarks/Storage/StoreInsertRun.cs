@@ -11,7 +11,7 @@ namespace Scim.Fast.Benchmarks.Storage;
 /// A timed run too long for BenchmarkDotNet: batch-insert N users (the RFC-shaped JSON body, userName
 /// unique index, externalId index) into a fresh store on disk, checkpoint, reopen. Prints users/s,
 /// disk and memory per user, and recovery time.
-/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch]
+/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch] [memory MiB]
 /// </summary>
 internal static class StoreInsertRun
 {
@@ -19,10 +19,11 @@ internal static class StoreInsertRun
     {
         int users = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
         int batchSize = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000;
+        long memoryMiB = args.Length > 3 ? long.Parse(args[3], CultureInfo.InvariantCulture) : 1024;
         string directory = Path.Combine(Path.GetTempPath(), "scim-fast-store-insert-" + Guid.NewGuid().ToString("N"));
         var options = new ResourceStoreOptions
         {
-            KeyValue = new Scim.Fast.Storage.Kv.FasterByteStoreOptions { MemoryBytes = 1L << 30, IndexBytes = 1L << 27 },
+            KeyValue = new Scim.Fast.Storage.Kv.FasterByteStoreOptions { MemoryBytes = memoryMiB << 20, IndexBytes = 1L << 27 },
         };
         var random = new Random(42);
         var everything = ScimProjection.Everything(ScimResourceTypes.User);
@@ -56,7 +57,7 @@ internal static class StoreInsertRun
             await store.CheckpointAsync();
             double checkpointSeconds = clock.Elapsed.TotalSeconds;
             long disk = DirectorySize(directory);
-            Console.WriteLine($"users {users:N0}, batch {batchSize}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
+            Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
             Console.WriteLine($"checkpoint {checkpointSeconds:F1} s; disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
         }
 
