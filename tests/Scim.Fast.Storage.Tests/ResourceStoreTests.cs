@@ -306,3 +306,49 @@ public sealed class MembershipConcurrencyTests
         Assert.Empty(store.Verify());
     }
 }
+
+public sealed class ResourceStoreEdgeTests
+{
+    private static readonly TenantId s_tenant = new(9);
+
+    [Fact]
+    public async Task VersionsKeepGrowing_AcrossDeleteAndRecreate()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small))
+        {
+            await store.CreateAsync(s_tenant, 1, "u", "alice", null, "1"u8.ToArray());
+            await store.ReplaceAsync(s_tenant, 1, "u", null, "alice", null, "2"u8.ToArray());
+            Assert.Equal(StoreStatus.Ok, await store.DeleteAsync(s_tenant, 1, "u", 2));
+
+            var (status, version) = await store.CreateAsync(s_tenant, 1, "u", "alice", null, "again"u8.ToArray());
+
+            Assert.Equal((StoreStatus.Ok, 4L), (status, version)); // 1, 2, delete 3, create 4
+            Assert.Equal(StoreStatus.VersionMismatch, (await store.ReplaceAsync(s_tenant, 1, "u", 2, "alice", null, "stale"u8.ToArray())).Status);
+            await store.CheckpointAsync();
+            await store.DeleteAsync(s_tenant, 1, "u", null);
+            await store.CreateAsync(s_tenant, 1, "u2", "ALICE", null, "other"u8.ToArray());
+        }
+
+        // Replay from the checkpoint over delete + a new owner of the name keeps the index right.
+        await using var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        Assert.Null(reopened.Get(s_tenant, 1, "u"));
+        Assert.Equal("u2", reopened.FindByUniqueKey(s_tenant, 1, "alice"));
+        Assert.Empty(reopened.Verify());
+    }
+
+    [Fact]
+    public async Task KeysThatCannotBeStored_AreRejected()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+
+        Assert.Equal(StoreStatus.InvalidValue, (await store.CreateAsync(s_tenant, 1, "u1", "bad\ud800name", null, "x"u8.ToArray())).Status);
+        Assert.Equal(StoreStatus.InvalidValue, (await store.CreateAsync(s_tenant, 1, "u1", new string('n', 2000), null, "x"u8.ToArray())).Status);
+        Assert.Equal(StoreStatus.TooLarge, (await store.CreateAsync(s_tenant, 1, "u1", "n", null, new byte[ResourceStore.MaxRecordBytes + 1])).Status);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await store.CreateAsync(s_tenant, 1, "bad\0id", "n", null, "x"u8.ToArray()));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await store.ChangeMembersAsync(s_tenant, "g", false, ["a\0b"], []));
+        Assert.Null(store.Get(s_tenant, 1, "u1"));
+        Assert.Empty(store.Verify());
+    }
+}

@@ -57,6 +57,9 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task? _committer;
 
+    // Set when a commit fails: every waiting and later append fails instead of hanging.
+    private readonly TaskCompletionSource _fault = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private WriteAheadLog(string directory, WriteAheadLogOptions options)
     {
         _options = options;
@@ -96,16 +99,20 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     /// </summary>
     public async ValueTask<long> AppendAsync(ReadOnlyMemory<byte> record, CancellationToken cancellationToken = default)
     {
+        ThrowIfFaulted();
         long address = await _log.EnqueueAsync(record, cancellationToken).ConfigureAwait(false);
+
+        // From here on the record will become durable whatever the caller does: waiting must not be
+        // cancellable, or a caller could see a failure for a write that recovery later applies.
         switch (_options.Durability)
         {
             case DurabilityMode.PerAppend:
-                await _log.CommitAsync(cancellationToken).ConfigureAwait(false);
-                await _log.WaitForCommitAsync(address + 1, token: cancellationToken).ConfigureAwait(false);
+                await WithFault(_log.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
+                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
                 break;
             case DurabilityMode.GroupCommit:
                 _pending.Release();
-                await _log.WaitForCommitAsync(address + 1, token: cancellationToken).ConfigureAwait(false);
+                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
                 break;
         }
 
@@ -115,19 +122,41 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     /// <summary>Appends a batch; returns once all of it is durable. One commit for the whole batch.</summary>
     public async ValueTask<long> AppendBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> records, CancellationToken cancellationToken = default)
     {
+        ThrowIfFaulted();
+        cancellationToken.ThrowIfCancellationRequested();
         long last = -1;
         foreach (var record in records)
         {
-            last = await _log.EnqueueAsync(record, cancellationToken).ConfigureAwait(false);
+            last = await _log.EnqueueAsync(record, CancellationToken.None).ConfigureAwait(false);
         }
 
         if (last >= 0 && _options.Durability != DurabilityMode.Relaxed)
         {
-            await _log.CommitAsync(cancellationToken).ConfigureAwait(false);
-            await _log.WaitForCommitAsync(last + 1, token: cancellationToken).ConfigureAwait(false);
+            await WithFault(_log.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
+            await WithFault(_log.WaitForCommitAsync(last + 1, token: CancellationToken.None)).ConfigureAwait(false);
         }
 
         return last;
+    }
+
+    private void ThrowIfFaulted()
+    {
+        if (_fault.Task.IsFaulted)
+        {
+            throw new IOException("The write-ahead log failed to commit; restart to recover.", _fault.Task.Exception!.InnerException);
+        }
+    }
+
+    // Waits for a commit, or fails at once if the commit loop has failed.
+    private async Task WithFault(ValueTask commit)
+    {
+        var waiting = commit.AsTask();
+        if (await Task.WhenAny(waiting, _fault.Task).ConfigureAwait(false) != waiting)
+        {
+            ThrowIfFaulted();
+        }
+
+        await waiting.ConfigureAwait(false);
     }
 
     /// <summary>Every committed record from <paramref name="fromAddress"/> on, in order (recovery replay).</summary>
@@ -168,6 +197,11 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         catch (OperationCanceledException)
         {
         }
+        catch (Exception e)
+        {
+            // A failed commit (a full or broken disk) must surface, not leave appenders waiting forever.
+            _fault.TrySetException(e);
+        }
     }
 
     private async Task RelaxedCommitLoopAsync()
@@ -182,6 +216,10 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+        catch (Exception e)
+        {
+            _fault.TrySetException(e);
         }
     }
 

@@ -29,6 +29,12 @@ public enum StoreStatus
 
     /// <summary>A create for an id that exists.</summary>
     AlreadyExists,
+
+    /// <summary>A userName or externalId the store cannot key (over 1,024 UTF-8 bytes, or not valid UTF-16).</summary>
+    InvalidValue,
+
+    /// <summary>The resource is larger than one record may be.</summary>
+    TooLarge,
 }
 
 /// <summary>

@@ -32,7 +32,16 @@ public sealed class ResourceStore : IAsyncDisposable
     private const byte ResourcePrefix = (byte)'R';
     private const byte UniquePrefix = (byte)'U';
     private const byte ExternalPrefix = (byte)'E';
+    private const byte TombstonePrefix = (byte)'T';
+
+    /// <summary>Longest id, userName or externalId, in UTF-8 bytes.</summary>
+    public const int MaxKeyBytes = 1024;
+
+    /// <summary>Largest encoded resource: a record must fit in a key-value page with room to spare.</summary>
+    public const int MaxRecordBytes = 1 << 19;
+
     private static readonly byte[] s_replayFromKey = "M/replay-from"u8.ToArray();
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly FasterByteStore _kv;
     private readonly WriteAheadLog _log;
@@ -41,6 +50,7 @@ public sealed class ResourceStore : IAsyncDisposable
     private int _activeWriters;
     private TaskCompletionSource? _paused;
     private TaskCompletionSource? _drained;
+    private Exception? _failure;
 
     private readonly PagedSet _members;
     private readonly PagedSet _groupsOf;
@@ -58,22 +68,32 @@ public sealed class ResourceStore : IAsyncDisposable
     {
         options ??= new ResourceStoreOptions();
         var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
-        var log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
-        var store = new ResourceStore(kv, log);
-        long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
-        foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
+        WriteAheadLog? log = null;
+        try
         {
-            if (bytes[0] == MembershipRecord.Kind)
+            log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
+            var store = new ResourceStore(kv, log);
+            long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
+            foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
             {
-                store.Apply(MembershipRecord.Decode(bytes));
+                if (bytes[0] == MembershipRecord.Kind)
+                {
+                    store.Apply(MembershipRecord.Decode(bytes));
+                }
+                else
+                {
+                    store.Replay(ResourceRecord.Decode(bytes));
+                }
             }
-            else
-            {
-                store.Replay(ResourceRecord.Decode(bytes));
-            }
-        }
 
-        return store;
+            return store;
+        }
+        catch
+        {
+            log?.Dispose();
+            kv.Dispose();
+            throw;
+        }
     }
 
     public StoredResource? Get(TenantId tenant, byte type, string id)
@@ -121,24 +141,31 @@ public sealed class ResourceStore : IAsyncDisposable
             keys.Add(IndexKey((byte)'h', tenant, 0, member));
         }
 
+        ValidateId(groupId);
+        foreach (var member in added.Concat(removed))
+        {
+            ValidateId(member);
+        }
+
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
             // A removeAll or a big batch touches many members' sets: take every stripe.
             int[] stripes = removeAll || keys.Count > 64 ? [.. Enumerable.Range(0, _stripes.Length)] : StripesFor(keys);
-            foreach (int stripe in stripes)
-            {
-                await _stripes[stripe].WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
+            var taken = new List<int>(stripes.Length);
             try
             {
-                await _log.AppendAsync(record.Encode(), cancellationToken).ConfigureAwait(false);
-                Apply(record);
+                foreach (int stripe in stripes)
+                {
+                    await _stripes[stripe].WaitAsync(cancellationToken).ConfigureAwait(false);
+                    taken.Add(stripe);
+                }
+
+                await AppendAndApplyAsync(record.Encode(), () => Apply(record), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
-                foreach (int stripe in stripes)
+                foreach (int stripe in taken)
                 {
                     _stripes[stripe].Release();
                 }
@@ -172,13 +199,14 @@ public sealed class ResourceStore : IAsyncDisposable
         try
         {
             // A batch touches keys all over the stripes: take them all, in order.
-            foreach (var stripe in _stripes)
-            {
-                await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
+            int taken = 0;
             try
             {
+                for (; taken < _stripes.Length; taken++)
+                {
+                    await _stripes[taken].WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 var records = new List<ResourceRecord>(items.Count);
                 var encoded = new List<ReadOnlyMemory<byte>>(items.Count);
                 var claimed = new HashSet<string>(StringComparer.Ordinal);
@@ -186,6 +214,19 @@ public sealed class ResourceStore : IAsyncDisposable
                 for (int i = 0; i < items.Count; i++)
                 {
                     var item = items[i];
+                    ValidateId(item.Id);
+                    if (!IsStorableKey(item.UniqueKey) || !IsStorableKey(item.ExternalId))
+                    {
+                        results[i] = (StoreStatus.InvalidValue, 0);
+                        continue;
+                    }
+
+                    if (item.Body.Length > MaxRecordBytes)
+                    {
+                        results[i] = (StoreStatus.TooLarge, 0);
+                        continue;
+                    }
+
                     if (!ids.Add(item.Id) || Read(ResourceKey(tenant, type, item.Id)) is not null)
                     {
                         results[i] = (StoreStatus.AlreadyExists, 0);
@@ -198,23 +239,37 @@ public sealed class ResourceStore : IAsyncDisposable
                         continue;
                     }
 
-                    var record = new ResourceRecord(false, tenant, type, 1, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray());
+                    long version = Tombstone(tenant, type, item.Id) + 1;
+                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray());
                     records.Add(record);
                     encoded.Add(record.Encode());
-                    results[i] = (StoreStatus.Ok, 1);
+                    results[i] = (StoreStatus.Ok, version);
+                }
+
+                if (_failure is not null)
+                {
+                    throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
                 }
 
                 await _log.AppendBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
-                foreach (var record in records)
+                try
                 {
-                    Apply(record, previous: null);
+                    foreach (var record in records)
+                    {
+                        Apply(record, previous: null);
+                    }
+                }
+                catch (Exception e)
+                {
+                    _failure = e;
+                    throw;
                 }
             }
             finally
             {
-                foreach (var stripe in _stripes)
+                for (int stripe = 0; stripe < taken; stripe++)
                 {
-                    stripe.Release();
+                    _stripes[stripe].Release();
                 }
             }
         }
@@ -243,7 +298,8 @@ public sealed class ResourceStore : IAsyncDisposable
 
     /// <summary>
     /// Checkpoints the key-value store so recovery replays only the log after this point. Writes pause
-    /// only while in-flight writes drain and the replay mark is recorded, not during the checkpoint.
+    /// while in-flight writes drain and the checkpoint is taken (about a second per million users
+    /// with the default memory budget); a fuzzy checkpoint that lets writes continue is a later step.
     /// </summary>
     public async Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
@@ -269,10 +325,13 @@ public sealed class ResourceStore : IAsyncDisposable
         {
             await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
 
-            // Every record below this address is applied: replay can start here.
+            // Every record below this address is applied: replay can start here. Writers stay paused
+            // until the checkpoint is taken, so it holds exactly the state the mark describes (a cut
+            // in the middle of an Apply would make replay unsafe).
             var mark = new byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(mark, _log.CommittedUntil);
             _kv.Upsert(s_replayFromKey, mark);
+            await _kv.CheckpointAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -286,8 +345,6 @@ public sealed class ResourceStore : IAsyncDisposable
 
             paused.SetResult();
         }
-
-        await _kv.CheckpointAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -383,6 +440,21 @@ public sealed class ResourceStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Let in-flight writes finish before the log and the key-value store close under them.
+        Task drained;
+        lock (_gate)
+        {
+            _paused ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_activeWriters == 0)
+            {
+                _drained.TrySetResult();
+            }
+
+            drained = _drained.Task;
+        }
+
+        await drained.ConfigureAwait(false);
         await _log.DisposeAsync().ConfigureAwait(false);
         _kv.Dispose();
         foreach (var stripe in _stripes)
@@ -393,6 +465,17 @@ public sealed class ResourceStore : IAsyncDisposable
 
     private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, CancellationToken cancellationToken)
     {
+        ValidateId(request.Id);
+        if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId))
+        {
+            return (StoreStatus.InvalidValue, 0);
+        }
+
+        if (request.Body.Length > MaxRecordBytes)
+        {
+            return (StoreStatus.TooLarge, 0);
+        }
+
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
@@ -402,13 +485,15 @@ public sealed class ResourceStore : IAsyncDisposable
                 // Lock every key this write may touch, in stripe order (no deadlocks); re-check after.
                 var seen = Read(resourceKey);
                 var stripes = StripesFor(resourceKey, request, seen);
-                foreach (int stripe in stripes)
-                {
-                    await _stripes[stripe].WaitAsync(cancellationToken).ConfigureAwait(false);
-                }
-
+                var taken = new List<int>(stripes.Length);
                 try
                 {
+                    foreach (int stripe in stripes)
+                    {
+                        await _stripes[stripe].WaitAsync(cancellationToken).ConfigureAwait(false);
+                        taken.Add(stripe);
+                    }
+
                     var current = Read(resourceKey);
                     if (!SameIndexKeys(current, seen))
                     {
@@ -436,14 +521,16 @@ public sealed class ResourceStore : IAsyncDisposable
                         return (StoreStatus.UniquenessConflict, 0);
                     }
 
-                    var record = request with { Version = (current?.Version ?? 0) + (request.IsDelete ? 0 : 1) };
-                    await _log.AppendAsync(record.Encode(), cancellationToken).ConfigureAwait(false);
-                    Apply(record, current);
+                    // Versions only grow, across deletes too (the tombstone keeps the last one), so an
+                    // old If-Match never matches a re-created resource and replay can compare versions.
+                    long version = (current?.Version ?? Tombstone(request.Tenant, request.Type, request.Id)) + 1;
+                    var record = request with { Version = version };
+                    await AppendAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
                     return (StoreStatus.Ok, record.Version);
                 }
                 finally
                 {
-                    foreach (int stripe in stripes)
+                    foreach (int stripe in taken)
                     {
                         _stripes[stripe].Release();
                     }
@@ -456,6 +543,57 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
+    // Once a record is in the log it will be replayed: failing to apply it live would let the store
+    // diverge from what recovery produces, so the store stops taking writes (fail-stop).
+    private async ValueTask AppendAndApplyAsync(byte[] encoded, Action apply, CancellationToken cancellationToken)
+    {
+        if (_failure is not null)
+        {
+            throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
+        }
+
+        await _log.AppendAsync(encoded, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            apply();
+        }
+        catch (Exception e)
+        {
+            _failure = e;
+            throw;
+        }
+    }
+
+    private long Tombstone(TenantId tenant, byte type, string id) =>
+        _kv.TryRead(IndexKey(TombstonePrefix, tenant, type, id), out var bytes) ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : 0;
+
+    private static void ValidateId(string id)
+    {
+        if (!IsStorableKey(id) || id.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"An id must be valid UTF-16 of at most {MaxKeyBytes} UTF-8 bytes without NUL.", nameof(id));
+        }
+    }
+
+    private static bool IsStorableKey(string? value)
+    {
+        if (value is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            return s_strictUtf8.GetByteCount(value) <= MaxKeyBytes;
+        }
+        catch (EncoderFallbackException)
+        {
+            // A lone surrogate would encode as U+FFFD and collide with other keys.
+            return false;
+        }
+    }
+
+    // Idempotent: adding a present member or removing an absent one changes nothing.
     private void Apply(MembershipRecord record)
     {
         if (record.RemoveAll)
@@ -484,7 +622,8 @@ public sealed class ResourceStore : IAsyncDisposable
     private void Replay(ResourceRecord record)
     {
         var current = Read(ResourceKey(record.Tenant, record.Type, record.Id));
-        if (record.IsDelete ? current is not null && current.Version <= record.Version : current is null || current.Version < record.Version)
+        long state = current?.Version ?? Tombstone(record.Tenant, record.Type, record.Id);
+        if (record.Version > state)
         {
             Apply(record, current);
         }
@@ -519,6 +658,9 @@ public sealed class ResourceStore : IAsyncDisposable
         if (record.IsDelete)
         {
             _kv.Delete(resourceKey);
+            var tombstone = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(tombstone, record.Version);
+            _kv.Upsert(IndexKey(TombstonePrefix, record.Tenant, record.Type, record.Id), tombstone);
         }
         else
         {
