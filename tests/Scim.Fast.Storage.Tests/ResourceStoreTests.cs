@@ -352,3 +352,79 @@ public sealed class ResourceStoreEdgeTests
         Assert.Empty(store.Verify());
     }
 }
+
+public sealed class OrderedIndexTests
+{
+    private const byte ByUserName = 0;
+    private const byte ByLastModified = 1;
+    private static readonly TenantId s_tenant = new(11);
+
+    private static OrderedKey[] Keys(string userName, int minute) =>
+        [new(ByUserName, userName.ToUpperInvariant()), new(ByLastModified, $"2026-11-29T10:{minute:D2}:00Z")];
+
+    [Fact]
+    public async Task Pages_FollowTheSortKeys_ThroughReplacesDeletesAndReopen()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small))
+        {
+            string[] names = ["delta", "Alpha", "charlie", "bravo", "echo"];
+            for (int i = 0; i < names.Length; i++)
+            {
+                await store.CreateAsync(s_tenant, 1, "id" + i, names[i], null, "x"u8.ToArray(), Keys(names[i], i));
+            }
+
+            // "charlie" becomes "zulu" and is modified last; "bravo" is deleted.
+            await store.ReplaceAsync(s_tenant, 1, "id2", null, "zulu", null, "y"u8.ToArray(), Keys("zulu", 59));
+            await store.DeleteAsync(s_tenant, 1, "id3", null);
+
+            Assert.Equal(["ALPHA", "DELTA", "ECHO", "ZULU"], store.Page(s_tenant, 1, ByUserName, null, 10).Select(p => p.Key));
+            await store.CheckpointAsync();
+            await store.CreateAsync(s_tenant, 1, "id9", "aardvark", null, "z"u8.ToArray(), Keys("aardvark", 30));
+        }
+
+        await using var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        Assert.Equal(["id9", "id1", "id0", "id4", "id2"], reopened.Page(s_tenant, 1, ByUserName, null, 10).Select(p => p.Id));
+        Assert.Equal(["id2", "id9", "id4"], reopened.Page(s_tenant, 1, ByLastModified, null, 3, descending: true).Select(p => p.Id));
+        Assert.Equal(5, reopened.OrderedCount(s_tenant, 1, ByUserName));
+
+        // "meta.lastModified gt 10:03": the positions after a constructed cursor.
+        var after = reopened.Page(s_tenant, 1, ByLastModified, new OrderedPosition("2026-11-29T10:03:00Z", "\uFFFE"), 10);
+        Assert.Equal(["id4", "id9", "id2"], after.Select(p => p.Id));
+        Assert.Empty(reopened.Verify());
+    }
+
+    [Fact]
+    public async Task CursorPaging_VisitsEveryResourceOnce_WhileWritesContinue()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
+        var batch = Enumerable.Range(0, 2_000).Select(i => new NewResource("u" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture), "n" + i, null, "x"u8.ToArray(), [new OrderedKey(ByUserName, "N" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture))])).ToList();
+        await store.CreateBatchAsync(s_tenant, 1, batch);
+
+        var seen = new List<string>();
+        OrderedPosition? cursor = null;
+        int added = 0;
+        while (true)
+        {
+            var page = store.Page(s_tenant, 1, ByUserName, cursor, 97);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            seen.AddRange(page.Select(p => p.Id));
+            cursor = page[^1];
+
+            // A concurrent writer adds resources before and after the cursor.
+            await store.CreateAsync(s_tenant, 1, "late" + added, "late" + added, null, "y"u8.ToArray(), [new OrderedKey(ByUserName, added % 2 == 0 ? "A" + added : "Z" + added)]);
+            added++;
+        }
+
+        // Every original resource exactly once, in order; new ones behind the cursor are not revisited.
+        var originals = seen.Where(id => id.StartsWith('u')).ToList();
+        Assert.Equal(batch.Select(b => b.Id), originals);
+        Assert.Equal(seen.Count, seen.Distinct().Count());
+        Assert.Empty(store.Verify());
+    }
+}

@@ -9,9 +9,10 @@ namespace Scim.Fast.Benchmarks.Storage;
 
 /// <summary>
 /// A timed run too long for BenchmarkDotNet: batch-insert N users (the RFC-shaped JSON body, userName
-/// unique index, externalId index) into a fresh store on disk, checkpoint, reopen. Prints users/s,
+/// unique index, externalId index, ordered indexes on userName and lastModified) into a fresh store
+/// on disk, checkpoint, reopen (which rebuilds the ordered indexes). Prints users/s,
 /// disk and memory per user, and recovery time.
-/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch] [memory MiB]
+/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch] [memory MiB] [ordered]
 /// </summary>
 internal static class StoreInsertRun
 {
@@ -19,7 +20,8 @@ internal static class StoreInsertRun
     {
         int users = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
         int batchSize = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000;
-        long memoryMiB = args.Length > 3 ? long.Parse(args[3], CultureInfo.InvariantCulture) : 1024;
+        long memoryMiB = args.Length > 3 ? long.Parse(args[3], CultureInfo.InvariantCulture) : 256;
+        bool ordered = args.Length > 4 && args[4] == "ordered";
         string directory = Path.Combine(Path.GetTempPath(), "scim-fast-store-insert-" + Guid.NewGuid().ToString("N"));
         var options = new ResourceStoreOptions
         {
@@ -40,7 +42,9 @@ internal static class StoreInsertRun
                     var user = Filter.SampleUsers.Create(random, i);
                     buffer.ResetWrittenCount();
                     UserSerializer.Instance.Write(buffer, user, everything);
-                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray()));
+                    // Two ordered indexes, as the host keeps them: case-folded userName and lastModified.
+                    OrderedKey[]? orderedKeys = ordered ? [new(0, user.UserName!.ToUpperInvariant()), new(1, user.Meta!.LastModified!.Value.UtcDateTime.ToString("O", CultureInfo.InvariantCulture))] : null;
+                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray(), orderedKeys));
                 }
 
                 var results = await store.CreateBatchAsync(TenantId.Default, 1, batch);
@@ -57,7 +61,7 @@ internal static class StoreInsertRun
             await store.CheckpointAsync();
             double checkpointSeconds = clock.Elapsed.TotalSeconds;
             long disk = DirectorySize(directory);
-            Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
+            Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB, ordered indexes {(ordered ? "userName + lastModified" : "none")}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
             Console.WriteLine($"checkpoint {checkpointSeconds:F1} s; disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
         }
 

@@ -143,11 +143,12 @@ public sealed class FasterByteStore : IDisposable
     }
 
     /// <summary>
-    /// Every live record, for consistency checks and rebuilds; not for request paths. The log scan
+    /// Every live record (optionally only keys starting with <paramref name="prefix"/>), for
+    /// consistency checks and rebuilds; not for request paths. The log scan
     /// can meet a key more than once (older copies stay behind after a checkpoint), so it only
     /// collects keys; each value is then read through the index, which is authoritative.
     /// </summary>
-    public List<(byte[] Key, byte[] Value)> ScanAll()
+    public List<(byte[] Key, byte[] Value)> ScanAll(byte? prefix = null)
     {
         var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var session = Rent();
@@ -156,7 +157,13 @@ public sealed class FasterByteStore : IDisposable
             using var iterator = session.Iterate();
             while (iterator.GetNext(out _))
             {
-                var key = iterator.GetKey().AsReadOnlySpan().ToArray();
+                var keySpan = iterator.GetKey().AsReadOnlySpan();
+                if (prefix is { } wanted && (keySpan.IsEmpty || keySpan[0] != wanted))
+                {
+                    continue;
+                }
+
+                var key = keySpan.ToArray();
                 keys.TryAdd(Convert.ToBase64String(key), key);
             }
         }

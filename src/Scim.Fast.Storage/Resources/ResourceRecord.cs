@@ -12,8 +12,14 @@ public readonly record struct TenantId(uint Value)
 /// <summary>A stored resource: the body bytes (the stored JSON form) with its version and index keys.</summary>
 public sealed record StoredResource(string Id, long Version, string? UniqueKey, string? ExternalId, byte[] Body);
 
+/// <summary>
+/// A key the resource sorts by in ordered index <see cref="Index"/> (the caller numbers its indexes:
+/// userName, displayName, meta.lastModified, …). Keys compare ordinally.
+/// </summary>
+public readonly record struct OrderedKey(byte Index, string Key);
+
 /// <summary>One resource of a batch create.</summary>
-public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body);
+public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<OrderedKey>? OrderedKeys = null);
 
 /// <summary>The outcome of a write.</summary>
 public enum StoreStatus
@@ -43,13 +49,18 @@ public enum StoreStatus
 /// Layout (little-endian): kind(1) tenant(4) type(1) version(8) id, uniqueKey, externalId (each
 /// length(2) + UTF-8, length 0xFFFF for null), body length(4) + body.
 /// </summary>
-internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type, long Version, string Id, string? UniqueKey, string? ExternalId, byte[] Body)
+internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type, long Version, string Id, string? UniqueKey, string? ExternalId, byte[] Body, IReadOnlyList<OrderedKey>? OrderedKeys = null)
 {
     private const ushort NullLength = 0xFFFF;
 
     public byte[] Encode()
     {
-        int size = 1 + 4 + 1 + 8 + StringSize(Id) + StringSize(UniqueKey) + StringSize(ExternalId) + 4 + Body.Length;
+        int size = 1 + 4 + 1 + 8 + StringSize(Id) + StringSize(UniqueKey) + StringSize(ExternalId) + 4 + Body.Length + 1;
+        foreach (var orderedKey in OrderedKeys ?? [])
+        {
+            size += 1 + StringSize(orderedKey.Key);
+        }
+
         var buffer = new byte[size];
         var span = buffer.AsSpan();
         span[0] = IsDelete ? (byte)2 : (byte)1;
@@ -62,6 +73,14 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         position += WriteString(span[position..], ExternalId);
         BinaryPrimitives.WriteInt32LittleEndian(span[position..], Body.Length);
         Body.CopyTo(span[(position + 4)..]);
+        position += 4 + Body.Length;
+        span[position++] = (byte)(OrderedKeys?.Count ?? 0);
+        foreach (var orderedKey in OrderedKeys ?? [])
+        {
+            span[position++] = orderedKey.Index;
+            position += WriteString(span[position..], orderedKey.Key);
+        }
+
         return buffer;
     }
 
@@ -76,7 +95,17 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         string? uniqueKey = ReadString(span, ref position);
         string? externalId = ReadString(span, ref position);
         int bodyLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
-        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, span.Slice(position + 4, bodyLength).ToArray());
+        var body = span.Slice(position + 4, bodyLength).ToArray();
+        position += 4 + bodyLength;
+        var orderedKeys = new List<OrderedKey>();
+        int count = position < span.Length ? span[position++] : 0;
+        for (int i = 0; i < count; i++)
+        {
+            byte index = span[position++];
+            orderedKeys.Add(new OrderedKey(index, ReadString(span, ref position)!));
+        }
+
+        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body, orderedKeys);
     }
 
     private static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));

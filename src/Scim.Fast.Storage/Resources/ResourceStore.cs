@@ -41,6 +41,7 @@ public sealed class ResourceStore : IAsyncDisposable
     public const int MaxRecordBytes = 1 << 19;
 
     private static readonly byte[] s_replayFromKey = "M/replay-from"u8.ToArray();
+    private static readonly byte[] s_orderedInUseKey = "M/ordered-in-use"u8.ToArray();
     private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly FasterByteStore _kv;
@@ -51,9 +52,11 @@ public sealed class ResourceStore : IAsyncDisposable
     private TaskCompletionSource? _paused;
     private TaskCompletionSource? _drained;
     private Exception? _failure;
+    private bool _orderedInUse;
 
     private readonly PagedSet _members;
     private readonly PagedSet _groupsOf;
+    private readonly OrderedIndex _ordered = new();
 
     private ResourceStore(FasterByteStore kv, WriteAheadLog log)
     {
@@ -73,6 +76,19 @@ public sealed class ResourceStore : IAsyncDisposable
         {
             log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
             var store = new ResourceStore(kv, log);
+
+            // The ordered indexes live in memory: rebuild them from the checkpointed resources (only
+            // if ordered keys were ever written: the rebuild reads every resource), then replay keeps
+            // them current like every other index.
+            if (kv.TryRead(s_orderedInUseKey, out _))
+            {
+                store._orderedInUse = true;
+                foreach (var (_, value) in kv.ScanAll(ResourcePrefix))
+                {
+                    store.AddSortKeys(ResourceRecord.Decode(value));
+                }
+            }
+
             long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
             foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
             {
@@ -111,11 +127,22 @@ public sealed class ResourceStore : IAsyncDisposable
         _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? DecodeIds(list) : [];
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
-        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, CancellationToken cancellationToken = default)
     {
-        var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray());
+        var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray(), orderedKeys);
         return await WriteAsync(record, expectExisting: false, expectedVersion: null, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Resources in the order of ordered index <paramref name="index"/>: up to <paramref name="count"/>
+    /// positions strictly after <paramref name="after"/> (a cursor is the last position of the
+    /// previous page, RFC 9865), ascending or descending. O(log n + count).
+    /// </summary>
+    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false) =>
+        _ordered.Page(tenant, type, index, after, count, descending);
+
+    /// <summary>Entries in one ordered index (totalResults of an unfiltered list).</summary>
+    public int OrderedCount(TenantId tenant, byte type, byte index) => _ordered.Count(tenant, type, index);
 
     /// <summary>The members of a group, page by page.</summary>
     public IEnumerable<string> GetMembers(TenantId tenant, string groupId) => _members.Enumerate(tenant, groupId);
@@ -215,7 +242,7 @@ public sealed class ResourceStore : IAsyncDisposable
                 {
                     var item = items[i];
                     ValidateId(item.Id);
-                    if (!IsStorableKey(item.UniqueKey) || !IsStorableKey(item.ExternalId))
+                    if (!IsStorableKey(item.UniqueKey) || !IsStorableKey(item.ExternalId) || !AreStorable(item.OrderedKeys))
                     {
                         results[i] = (StoreStatus.InvalidValue, 0);
                         continue;
@@ -240,7 +267,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     }
 
                     long version = Tombstone(tenant, type, item.Id) + 1;
-                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray());
+                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray(), item.OrderedKeys);
                     records.Add(record);
                     encoded.Add(record.Encode());
                     results[i] = (StoreStatus.Ok, version);
@@ -283,9 +310,9 @@ public sealed class ResourceStore : IAsyncDisposable
 
     /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>
     public async ValueTask<(StoreStatus Status, long Version)> ReplaceAsync(
-        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, CancellationToken cancellationToken = default)
     {
-        var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray());
+        var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray(), orderedKeys);
         return await WriteAsync(record, expectExisting: true, expectedVersion, cancellationToken).ConfigureAwait(false);
     }
 
@@ -400,6 +427,33 @@ public sealed class ResourceStore : IAsyncDisposable
             problems.Add($"reverse membership {pair} has no forward entry");
         }
 
+        // Every resource's sort keys are in the ordered indexes, and nothing else is.
+        int orderedKeys = 0;
+        var perIndex = new HashSet<(uint, byte, byte)>();
+        foreach (var record in resources.Values)
+        {
+            foreach (var orderedKey in record.OrderedKeys ?? [])
+            {
+                orderedKeys++;
+                perIndex.Add((record.Tenant.Value, record.Type, orderedKey.Index));
+                if (!_ordered.Contains(record.Tenant, record.Type, orderedKey.Index, orderedKey.Key, record.Id))
+                {
+                    problems.Add($"resource {record.Id}: sort key {orderedKey.Index}:'{orderedKey.Key}' is not in the ordered index");
+                }
+            }
+        }
+
+        int indexed = 0;
+        foreach (var (tenant, type, index) in perIndex)
+        {
+            indexed += _ordered.Count(new TenantId(tenant), type, index);
+        }
+
+        if (indexed != orderedKeys)
+        {
+            problems.Add($"ordered indexes hold {indexed} entries for {orderedKeys} sort keys");
+        }
+
         foreach (var (key, record) in resources)
         {
             string scope = key[..10];
@@ -466,7 +520,7 @@ public sealed class ResourceStore : IAsyncDisposable
     private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, CancellationToken cancellationToken)
     {
         ValidateId(request.Id);
-        if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId))
+        if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId) || !AreStorable(request.OrderedKeys))
         {
             return (StoreStatus.InvalidValue, 0);
         }
@@ -575,6 +629,29 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
+    private static bool AreStorable(IReadOnlyList<OrderedKey>? orderedKeys)
+    {
+        if (orderedKeys is null)
+        {
+            return true;
+        }
+
+        if (orderedKeys.Count > 16)
+        {
+            return false;
+        }
+
+        foreach (var orderedKey in orderedKeys)
+        {
+            if (!IsStorableKey(orderedKey.Key) || orderedKey.Key.StartsWith('\uFFFF'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static bool IsStorableKey(string? value)
     {
         if (value is null)
@@ -655,6 +732,16 @@ public sealed class ResourceStore : IAsyncDisposable
             UpdateExternal(record.Tenant, record.Type, nextExternal, record.Id, add: true);
         }
 
+        if (previous is not null)
+        {
+            RemoveSortKeys(previous);
+        }
+
+        if (!record.IsDelete)
+        {
+            AddSortKeys(record);
+        }
+
         if (record.IsDelete)
         {
             _kv.Delete(resourceKey);
@@ -685,6 +772,29 @@ public sealed class ResourceStore : IAsyncDisposable
         else
         {
             _kv.Upsert(key, EncodeIds(ids));
+        }
+    }
+
+    private void AddSortKeys(ResourceRecord record)
+    {
+        if (!_orderedInUse && record.OrderedKeys is { Count: > 0 })
+        {
+            // Written before the record's own upsert, so a recovered store never misses the rebuild.
+            _kv.Upsert(s_orderedInUseKey, [1]);
+            _orderedInUse = true;
+        }
+
+        foreach (var orderedKey in record.OrderedKeys ?? [])
+        {
+            _ordered.Add(record.Tenant, record.Type, orderedKey.Index, orderedKey.Key, record.Id);
+        }
+    }
+
+    private void RemoveSortKeys(ResourceRecord record)
+    {
+        foreach (var orderedKey in record.OrderedKeys ?? [])
+        {
+            _ordered.Remove(record.Tenant, record.Type, orderedKey.Index, orderedKey.Key, record.Id);
         }
     }
 
