@@ -120,57 +120,9 @@ public sealed class CrashRecoveryTests
         long nextSequence = 1;
         for (int round = 0; round < 4; round++)
         {
-            var start = new ProcessStartInfo("dotnet")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var arg in new[] { "exec", WorkerPath(), directory.Path, mode.ToString(), nextSequence.ToString(CultureInfo.InvariantCulture), "8" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            using var worker = Process.Start(start)!;
-            var roundAcks = new List<long>();
-            var readyOrExit = new TaskCompletionSource();
-            var reading = Task.Run(async () =>
-            {
-                while (await worker.StandardOutput.ReadLineAsync() is { } line)
-                {
-                    if (line == "ready")
-                    {
-                        readyOrExit.TrySetResult();
-                    }
-                    else if (line.StartsWith("ack ", StringComparison.Ordinal))
-                    {
-                        lock (roundAcks)
-                        {
-                            roundAcks.Add(long.Parse(line.AsSpan(4), CultureInfo.InvariantCulture));
-                        }
-                    }
-                }
-
-                readyOrExit.TrySetResult();
-            });
-
-            await readyOrExit.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            if (worker.HasExited)
-            {
-                // Read stderr only once the worker is gone: reading it earlier would wait for its exit.
-                Assert.Fail("worker died on its own: " + await worker.StandardError.ReadToEndAsync());
-            }
-            await Task.Delay(random.Next(150, 900));
-
-            worker.Kill(); // SIGKILL on Linux: no finalizers, no flush, no dispose
-            await worker.WaitForExitAsync();
-            await reading;
-
-            lock (roundAcks)
-            {
-                Assert.True(roundAcks.Count > 0, $"round {round}: the worker acknowledged nothing before being killed");
-                acknowledged.UnionWith(roundAcks);
-            }
+            var roundAcks = await RunAndKillAsync(directory.Path, mode.ToString(), nextSequence, random.Next(150, 900));
+            Assert.True(roundAcks.Count > 0, $"round {round}: the worker acknowledged nothing before being killed");
+            acknowledged.UnionWith(roundAcks.Select(a => long.Parse(a, CultureInfo.InvariantCulture)));
 
             // Recover: every acknowledged sequence number is present, every record intact.
             var present = new HashSet<long>();
@@ -186,6 +138,7 @@ public sealed class CrashRecoveryTests
                     present.Add(long.Parse(parts[1], CultureInfo.InvariantCulture));
                 }
             }
+
             var lost = acknowledged.Where(a => !present.Contains(a)).Take(10).ToList();
             Assert.True(lost.Count == 0, $"round {round}: acknowledged but lost after SIGKILL: {string.Join(", ", lost)}");
             nextSequence = Math.Max(present.Count == 0 ? 0 : present.Max(), acknowledged.Max()) + 1_000_000;

@@ -124,7 +124,7 @@ public sealed class ResourceStore : IAsyncDisposable
 
     /// <summary>Ids with this externalId (caseExact, RFC 7643 §3.1).</summary>
     public IReadOnlyList<string> FindByExternalId(TenantId tenant, byte type, string externalId) =>
-        _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? DecodeIds(list) : [];
+        _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? PagedSet.DecodeIds(list) : [];
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
         TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, CancellationToken cancellationToken = default)
@@ -397,7 +397,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     unique[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = Encoding.UTF8.GetString(value);
                     break;
                 case ExternalPrefix:
-                    external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = DecodeIds(value);
+                    external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = PagedSet.DecodeIds(value);
                     break;
             }
         }
@@ -758,7 +758,7 @@ public sealed class ResourceStore : IAsyncDisposable
     private void UpdateExternal(TenantId tenant, byte type, string externalId, string id, bool add)
     {
         var key = IndexKey(ExternalPrefix, tenant, type, externalId);
-        var ids = _kv.TryRead(key, out var list) ? DecodeIds(list).ToList() : [];
+        var ids = _kv.TryRead(key, out var list) ? PagedSet.DecodeIds(list).ToList() : [];
         ids.Remove(id);
         if (add)
         {
@@ -771,7 +771,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
         else
         {
-            _kv.Upsert(key, EncodeIds(ids));
+            _kv.Upsert(key, PagedSet.EncodeIds(ids));
         }
     }
 
@@ -891,33 +891,6 @@ public sealed class ResourceStore : IAsyncDisposable
         key[5] = type;
         Encoding.UTF8.GetBytes(text, key.AsSpan(6));
         return key;
-    }
-
-    private static byte[] EncodeIds(List<string> ids)
-    {
-        var buffer = new List<byte>();
-        foreach (var id in ids)
-        {
-            var bytes = Encoding.UTF8.GetBytes(id);
-            buffer.Add((byte)(bytes.Length >> 8));
-            buffer.Add((byte)bytes.Length);
-            buffer.AddRange(bytes);
-        }
-
-        return [.. buffer];
-    }
-
-    private static List<string> DecodeIds(byte[] list)
-    {
-        var ids = new List<string>();
-        for (int position = 0; position + 2 <= list.Length;)
-        {
-            int length = (list[position] << 8) | list[position + 1];
-            ids.Add(Encoding.UTF8.GetString(list, position + 2, length));
-            position += 2 + length;
-        }
-
-        return ids;
     }
 
     private static SemaphoreSlim[] CreateStripes(int count)
