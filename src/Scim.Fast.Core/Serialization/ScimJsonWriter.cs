@@ -250,13 +250,6 @@ public ref struct ScimJsonWriter
                 Utf8.FromUtf16(chunk, _span[_buffered..], out int read, out int written, replaceInvalidSequences: true, isFinalBlock: chunk.Length == plain.Length);
                 _buffered += written;
                 plain = plain[read..];
-                if (read == 0)
-                {
-                    // A lone high surrogate at the very end: let the final block replace it.
-                    Utf8.FromUtf16(plain, _span[_buffered..], out read, out written, replaceInvalidSequences: true, isFinalBlock: true);
-                    _buffered += written;
-                    plain = plain[read..];
-                }
             }
 
             if (run < 0)
