@@ -1,90 +1,283 @@
+using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
+
 using Microsoft.AspNetCore.Http;
 
 using Scim.Fast.Core.Discovery;
+using Scim.Fast.Core.Errors;
 using Scim.Fast.Core.Resources;
 using Scim.Fast.Core.Schema;
+using Scim.Fast.Server.Protocol;
+using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Server;
 
 /// <summary>
-/// Routes SCIM requests by hand (no MVC, no model binding). For now it serves the discovery
-/// endpoints of RFC 7644 §4; the resource endpoints answer 501 until the store lands.
+/// Routes SCIM requests by hand (no MVC, no model binding, no endpoint routing: a few span
+/// comparisons per request). <c>{BasePath}/…</c> serves the default tenant and
+/// <c>/tenants/{name}{BasePath}/…</c> a named one; the bearer token decides which tenant a request may
+/// act for, and a token of another tenant is 401 whether or not that tenant exists.
 /// </summary>
 internal sealed class ScimRequestHandler
 {
+    private const string TenantsPrefix = "/tenants/";
+
+    private readonly ScimServerOptions _options;
     private readonly string _basePath;
     private readonly IReadOnlyList<ScimSchema> _schemas;
+    private readonly BearerTokens _tokens;
+    private readonly TenantDirectory _tenants;
+    private readonly IResourceEndpoint[] _endpoints;
+    private readonly BulkHandler _bulk;
+    private readonly ConcurrentDictionary<int, RateLimiter> _limiters = new();
 
-    public ScimRequestHandler(ScimServerOptions options)
+    public ScimRequestHandler(ScimServerOptions options, BearerTokens tokens, TenantDirectory tenants, ResourceStore store)
     {
+        _options = options;
         _basePath = options.BasePath;
         _schemas = ScimDiscoveryWriter.DistinctSchemas(ScimResourceTypes.All);
+        _tokens = tokens;
+        _tenants = tenants;
+        _endpoints = [new UserEndpoint(store, options.Limits), new GroupEndpoint(store, options.Limits)];
+        _bulk = new BulkHandler(_endpoints, options.Limits);
+        Features = FeaturesOf(options);
     }
 
     /// <summary>
-    /// What this build supports, and so what /ServiceProviderConfig says (RFC 7643 §5): nothing
-    /// beyond discovery yet, and the document must not claim more.
+    /// What this server supports, and so what /ServiceProviderConfig says (RFC 7643 §5), built from
+    /// the same options that enforce it.
     /// </summary>
-    public static ScimFeatures Features { get; } = new() { FilterMaxResults = 0 };
+    public ScimFeatures Features { get; }
+
+    public static ScimFeatures FeaturesOf(ScimServerOptions options) => new()
+    {
+        Patch = true,
+        Bulk = true,
+        BulkMaxOperations = options.Limits.BulkMaxOperations,
+        BulkMaxPayloadSize = options.Limits.BulkMaxPayloadBytes,
+        Filter = true,
+        FilterMaxResults = options.Limits.MaxCount,
+        ChangePassword = false,
+        Sort = true,
+        ETag = true,
+        BearerTokens = true,
+        CursorPagination = true,
+        IndexPagination = true,
+        DefaultPageSize = options.Limits.DefaultCount,
+    };
+
+    private enum Target
+    {
+        NotFound,
+        ServiceProviderConfig,
+        ResourceTypes,
+        Schemas,
+        Collection,
+        Item,
+        Search,
+        Bulk,
+        RootSearch,
+        Me,
+    }
+
+    private readonly record struct Route(Target Target, string? TenantName, string BaseUrl, string? Id, IResourceEndpoint? Endpoint);
 
     public Task HandleAsync(HttpContext context)
     {
-        var path = context.Request.Path.Value ?? "";
+        var route = Resolve(context);
+        return route.Target switch
+        {
+            Target.NotFound => ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SCIM endpoint at this path."),
+            // Discovery (RFC 7644 §4) describes the server, not a tenant's data: no token needed.
+            Target.ServiceProviderConfig => OnlyGet(context, () => ScimResponses.Json(context, w => ScimDiscoveryWriter.WriteServiceProviderConfig(w, Features, route.BaseUrl))),
+            Target.ResourceTypes => OnlyGet(context, () => ResourceTypes(context, route.Id, route.BaseUrl)),
+            Target.Schemas => OnlyGet(context, () => Schemas(context, route.Id, route.BaseUrl)),
+            _ => HandleTenantRequestAsync(context, route),
+        };
+    }
+
+    // Everything below reads or writes a tenant's directory: the token must belong to that tenant.
+    private async Task HandleTenantRequestAsync(HttpContext context, Route route)
+    {
+        if (!Authenticate(context, route.TenantName, out int tokenSlot))
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
+            await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "A valid bearer token for this tenant is required.").ConfigureAwait(false);
+            return;
+        }
+
+        if (!TryAcquireRate(tokenSlot, out var retryAfter))
+        {
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ScimResponses.Error(context, new ScimError(StatusCodes.Status429TooManyRequests, ScimErrorType.None, "Too many requests for this token; retry after the time in Retry-After.")).ConfigureAwait(false);
+            return;
+        }
+
+        var tenant = route.TenantName is null ? TenantId.Default : await _tenants.GetOrAddAsync(route.TenantName).ConfigureAwait(false);
+        context.Items[RequestLog.TenantKey] = route.TenantName ?? "default";
+        var scope = new ScimScope(tenant, route.BaseUrl);
+        switch (route.Target)
+        {
+            case Target.Collection:
+                await route.Endpoint!.HandleCollectionAsync(context, scope).ConfigureAwait(false);
+                break;
+            case Target.Item:
+                await route.Endpoint!.HandleItemAsync(context, scope, route.Id!).ConfigureAwait(false);
+                break;
+            case Target.Search:
+                // RFC 7644 §3.4.3: POST {endpoint}/.search.
+                if (!HttpMethods.IsPost(context.Request.Method))
+                {
+                    context.Response.Headers.Allow = "POST";
+                    await ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, ".search only answers POST.").ConfigureAwait(false);
+                    break;
+                }
+
+                await route.Endpoint!.HandleSearchAsync(context, scope).ConfigureAwait(false);
+                break;
+            case Target.Bulk:
+                await _bulk.HandleAsync(context, scope).ConfigureAwait(false);
+                break;
+            case Target.Me:
+                // RFC 7644 §3.11: /Me needs a token bound to a user; these tokens are bound to tenants.
+                await ScimResponses.Error(context, StatusCodes.Status501NotImplemented, "/Me is not supported: bearer tokens here identify a provisioning client, not a user.").ConfigureAwait(false);
+                break;
+            default:
+                // RFC 7644 §3.4.3 search across every resource type is not built yet (see README).
+                await ScimResponses.Error(context, StatusCodes.Status501NotImplemented, "Search across all resource types is not supported; POST /Users/.search or /Groups/.search.").ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private Route Resolve(HttpContext context)
+    {
+        var path = (context.Request.Path.Value ?? "").AsSpan();
+        string? tenantName = null;
+        string prefix = "";
+        var notFound = new Route(Target.NotFound, null, "", null, null);
+        if (path.StartsWith(TenantsPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            var rest = path[TenantsPrefix.Length..];
+            int slash = rest.IndexOf('/');
+            if (slash <= 0 || !TenantDirectory.IsValidName(rest[..slash].ToString()))
+            {
+                return notFound;
+            }
+
+            tenantName = rest[..slash].ToString();
+            prefix = TenantsPrefix + tenantName;
+            path = rest[slash..];
+        }
+
         if (!path.StartsWith(_basePath, StringComparison.OrdinalIgnoreCase)
             || (path.Length > _basePath.Length && path[_basePath.Length] != '/'))
         {
-            return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SCIM endpoint at this path.");
+            return notFound;
         }
 
-        var route = path.AsSpan(_basePath.Length).TrimEnd('/');
-        if (route.IsEmpty)
+        var rest2 = path[_basePath.Length..].TrimEnd('/');
+        if (rest2.IsEmpty)
         {
-            return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SCIM endpoint at the base path itself.");
+            return notFound;
         }
 
-        route = route[1..];
-        int slash = route.IndexOf('/');
-        var endpoint = slash < 0 ? route : route[..slash];
+        rest2 = rest2[1..];
+        int separator = rest2.IndexOf('/');
+        var endpoint = separator < 0 ? rest2 : rest2[..separator];
         // Request.Path is already percent-decoded by ASP.NET Core; decoding again would change ids.
-        string? id = slash < 0 ? null : route[(slash + 1)..].ToString();
+        string? id = separator < 0 ? null : rest2[(separator + 1)..].ToString();
+        string baseUrl = context.Request.Scheme + "://" + context.Request.Host.Value + context.Request.PathBase.Value + prefix + _basePath;
 
+        Target target;
+        IResourceEndpoint? resourceEndpoint = null;
         if (endpoint.Equals("ServiceProviderConfig", StringComparison.OrdinalIgnoreCase) && id is null)
         {
-            return OnlyGet(context, () => ScimResponses.Json(context, w => ScimDiscoveryWriter.WriteServiceProviderConfig(w, Features, BaseUrl(context))));
+            target = Target.ServiceProviderConfig;
         }
-
-        if (endpoint.Equals("ResourceTypes", StringComparison.OrdinalIgnoreCase))
+        else if (endpoint.Equals("ResourceTypes", StringComparison.OrdinalIgnoreCase))
         {
-            return OnlyGet(context, () => ResourceTypes(context, id));
+            target = Target.ResourceTypes;
         }
-
-        if (endpoint.Equals("Schemas", StringComparison.OrdinalIgnoreCase))
+        else if (endpoint.Equals("Schemas", StringComparison.OrdinalIgnoreCase))
         {
-            return OnlyGet(context, () => Schemas(context, id));
+            target = Target.Schemas;
         }
-
-        if (IsPlannedEndpoint(endpoint))
+        else if (endpoint.Equals("Bulk", StringComparison.OrdinalIgnoreCase) && id is null)
         {
-            // RFC 7644 §3.12: 501 for an operation the service provider does not (yet) support.
-            return ScimResponses.Error(context, StatusCodes.Status501NotImplemented, "This endpoint is not implemented by this build of Scim.Fast yet.");
+            target = Target.Bulk;
         }
-
-        return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SCIM endpoint at this path.");
-    }
-
-    private static bool IsPlannedEndpoint(ReadOnlySpan<char> endpoint)
-    {
-        foreach (var resourceType in ScimResourceTypes.All)
+        else if (endpoint.Equals(".search", StringComparison.OrdinalIgnoreCase) && id is null)
         {
-            if (endpoint.Equals(resourceType.Endpoint.AsSpan().TrimStart('/'), StringComparison.OrdinalIgnoreCase))
+            target = Target.RootSearch;
+        }
+        else if (endpoint.Equals("Me", StringComparison.OrdinalIgnoreCase))
+        {
+            target = Target.Me;
+        }
+        else
+        {
+            target = Target.NotFound;
+            foreach (var candidate in _endpoints)
             {
-                return true;
+                if (endpoint.Equals(candidate.EndpointName, StringComparison.OrdinalIgnoreCase))
+                {
+                    resourceEndpoint = candidate;
+                    target = id is null ? Target.Collection
+                        : id.Equals(".search", StringComparison.Ordinal) ? Target.Search
+                        : id.Length == 0 || id.Contains('/', StringComparison.Ordinal) ? Target.NotFound
+                        : Target.Item;
+                    break;
+                }
             }
         }
 
-        return endpoint.Equals("Bulk", StringComparison.OrdinalIgnoreCase)
-            || endpoint.Equals(".search", StringComparison.OrdinalIgnoreCase)
-            || endpoint.Equals("Me", StringComparison.OrdinalIgnoreCase);
+        return target == Target.NotFound ? notFound : new Route(target, tenantName, baseUrl, id, resourceEndpoint);
+    }
+
+    private bool Authenticate(HttpContext context, string? tenantName, out int tokenSlot)
+    {
+        tokenSlot = -1;
+        var header = context.Request.Headers.Authorization.ToString().AsSpan().Trim();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var token = header[7..].Trim();
+        if (token.IsEmpty || !_tokens.TryAuthenticate(token, out string? tokenTenant, out tokenSlot))
+        {
+            return false;
+        }
+
+        return string.Equals(tokenTenant, tenantName, StringComparison.Ordinal);
+    }
+
+    // Per-token token bucket: a runaway client slows itself down, not the other tenants.
+    private bool TryAcquireRate(int tokenSlot, out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.Zero;
+        var limits = _options.Limits;
+        if (limits.RequestsPerSecondPerToken == 0)
+        {
+            return true;
+        }
+
+        var limiter = _limiters.GetOrAdd(tokenSlot, static (_, l) => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = l.RequestBurstPerToken,
+            TokensPerPeriod = l.RequestsPerSecondPerToken,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }), limits);
+        using var lease = limiter.AttemptAcquire();
+        if (lease.IsAcquired)
+        {
+            return true;
+        }
+
+        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+        return false;
     }
 
     private static Task OnlyGet(HttpContext context, Func<Task> handle)
@@ -99,9 +292,8 @@ internal sealed class ScimRequestHandler
         return ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, "Discovery endpoints only answer GET.");
     }
 
-    private Task ResourceTypes(HttpContext context, string? id)
+    private static Task ResourceTypes(HttpContext context, string? id, string baseUrl)
     {
-        string baseUrl = BaseUrl(context);
         if (id is null)
         {
             return ScimResponses.Json(context, w => ScimDiscoveryWriter.WriteListResponse(w, ScimResourceTypes.All, (x, r) => ScimDiscoveryWriter.WriteResourceType(x, r, baseUrl)));
@@ -118,9 +310,8 @@ internal sealed class ScimRequestHandler
         return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No such resource type.");
     }
 
-    private Task Schemas(HttpContext context, string? id)
+    private Task Schemas(HttpContext context, string? id, string baseUrl)
     {
-        string baseUrl = BaseUrl(context);
         if (id is null)
         {
             return ScimResponses.Json(context, w => ScimDiscoveryWriter.WriteListResponse(w, _schemas, (x, s) => ScimDiscoveryWriter.WriteSchema(x, s, baseUrl)));
@@ -136,7 +327,4 @@ internal sealed class ScimRequestHandler
 
         return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No such schema.");
     }
-
-    private string BaseUrl(HttpContext context) =>
-        context.Request.Scheme + "://" + context.Request.Host.Value + context.Request.PathBase.Value + _basePath;
 }

@@ -2,7 +2,13 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+
+using Scim.Fast.Storage.Kv;
+using Scim.Fast.Storage.Log;
+using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Server;
 
@@ -19,6 +25,7 @@ public static class ScimServer
         var options = new ScimServerOptions();
         builder.Configuration.GetSection("Scim").Bind(options);
         options.Validate();
+        string dataDirectory = Path.GetFullPath(options.DataDirectory);
 
         // 2. Kestrel on loopback by default: exposing the server is a deliberate --urls choice.
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
@@ -26,10 +33,34 @@ public static class ScimServer
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
-        var app = builder.Build();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Our own checks answer 413 with a SCIM error (after reading and dropping the rest of the
+            // body, so the client sees it); Kestrel's limit bounds how much is dropped.
+            kestrel.Limits.MaxRequestBodySize = Math.Max(32L << 20, 4L * Math.Max(options.Limits.MaxBodyBytes, options.Limits.BulkMaxPayloadBytes));
+            kestrel.AddServerHeader = false;
+        });
 
-        // 3. A liveness probe outside the SCIM base path, for load balancers.
-        var handler = new ScimRequestHandler(options);
+        // 3. The embedded store: FASTER + write-ahead log under the data directory, recovered on open.
+        Directory.CreateDirectory(dataDirectory);
+        var store = ResourceStore.Open(Path.Combine(dataDirectory, "store"), new ResourceStoreOptions
+        {
+            Log = new WriteAheadLogOptions { Durability = options.Durability },
+            KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20 },
+        });
+        builder.Services.AddSingleton(store);
+
+        // 4. Bearer tokens: configured ones, or one generated on first start and shown once.
+        string? generatedToken = BearerTokens.GenerateDefaultTokenIfNeeded(options, dataDirectory);
+        var tokens = new BearerTokens();
+        tokens.Load(options, dataDirectory);
+
+        var app = builder.Build();
+        tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
+        var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
+        var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
+
+        // 5. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
         app.Run(context =>
         {
             if (context.Request.Path.Equals("/healthz", StringComparison.Ordinal))
@@ -38,12 +69,66 @@ public static class ScimServer
                 return context.Response.WriteAsync("ok");
             }
 
-            // 4. Everything else is SCIM, routed by hand.
-            return handler.HandleAsync(context);
+            return RequestLog.RunAsync(context, handler.HandleAsync, requestLogger);
+        });
+
+        // 6. Background checkpoints bound how much log a restart replays; shutdown takes a last one
+        // after Kestrel has drained in-flight requests, so restart is quick and nothing acknowledged
+        // is lost (the log already holds every acknowledged write).
+        var checkpoints = new CancellationTokenSource();
+        var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), app.Logger, checkpoints.Token));
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            checkpoints.Cancel();
+            checkpointLoop.GetAwaiter().GetResult();
+            try
+            {
+                store.CheckpointAsync().GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                app.Logger.LogError(e, "Checkpoint at shutdown failed; the log still holds every acknowledged write");
+            }
+
+            store.DisposeAsync().AsTask().GetAwaiter().GetResult();
         });
 
         app.Lifetime.ApplicationStarted.Register(() =>
-            app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}", string.Join(", ", app.Urls), options.BasePath));
+        {
+            app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory}", string.Join(", ", app.Urls), options.BasePath, dataDirectory);
+            if (generatedToken is not null)
+            {
+                // Shown once, on the console only: the server keeps just its hash.
+                Console.WriteLine();
+                Console.WriteLine("No bearer token was configured, so one was generated for the default tenant.");
+                Console.WriteLine("It is shown only this once (only its SHA-256 is kept, in " + Path.Combine(dataDirectory, BearerTokens.GeneratedTokenFile) + "):");
+                Console.WriteLine();
+                Console.WriteLine("    " + generatedToken);
+                Console.WriteLine();
+            }
+        });
         return app;
+    }
+
+    private static async Task CheckpointLoopAsync(ResourceStore store, TimeSpan interval, ILogger logger, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogError(e, "Background checkpoint failed; the next one retries");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 }

@@ -1,3 +1,5 @@
+using Scim.Fast.Storage.Log;
+
 namespace Scim.Fast.Server;
 
 /// <summary>The "Scim" configuration section (see appsettings.json for the commented defaults).</summary>
@@ -6,12 +8,93 @@ public sealed class ScimServerOptions
     /// <summary>Base path of the SCIM endpoints, without a trailing slash. Default <c>/scim/v2</c>.</summary>
     public string BasePath { get; set; } = "/scim/v2";
 
+    /// <summary>Where the embedded FASTER store keeps its files. Default <c>./data</c>.</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>
+    /// Bearer tokens of the default tenant: each either the token itself or <c>sha256:&lt;hex&gt;</c>
+    /// of it (preferred: the configuration then holds no secret). Empty: a token is generated at
+    /// first start, its hash kept in the data directory and the token printed once.
+    /// </summary>
+    public List<string> BearerTokens { get; set; } = [];
+
+    /// <summary>Named tenants, served under <c>/tenants/{name}/scim/v2</c>, each with its own tokens.</summary>
+    public Dictionary<string, TenantOptions> Tenants { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>When an acknowledged write is durable (see README, "Durability").</summary>
+    public DurabilityMode Durability { get; set; } = DurabilityMode.GroupCommit;
+
+    /// <summary>Memory the key-value store may use before it spills to disk, in MiB.</summary>
+    public int MemoryBudgetMiB { get; set; } = 256;
+
+    /// <summary>How often the store is checkpointed in the background (bounds restart replay), in seconds.</summary>
+    public int CheckpointIntervalSeconds { get; set; } = 300;
+
+    public ScimLimits Limits { get; set; } = new();
+
     /// <summary>Throws when a value cannot work, so a bad configuration stops the server at start.</summary>
     public void Validate()
     {
         if (!BasePath.StartsWith('/') || BasePath.EndsWith('/') || BasePath.Contains('?', StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"Scim:BasePath must start with '/' and not end with '/': '{BasePath}'.");
+        }
+
+        foreach (var name in Tenants.Keys)
+        {
+            if (!TenantDirectory.IsValidName(name))
+            {
+                throw new InvalidOperationException($"Scim:Tenants: '{name}' is not a valid tenant name (1-64 of a-z, A-Z, 0-9, '-', '_', '.').");
+            }
+        }
+
+        Limits.Validate();
+    }
+}
+
+/// <summary>One named tenant.</summary>
+public sealed class TenantOptions
+{
+    /// <summary>The tenant's bearer tokens, plain or <c>sha256:&lt;hex&gt;</c>.</summary>
+    public List<string> BearerTokens { get; set; } = [];
+}
+
+/// <summary>Limits that keep one client from hurting the others; each breach is a SCIM error, never a 500.</summary>
+public sealed class ScimLimits
+{
+    /// <summary>Largest request body for everything but /Bulk, in bytes (413 above it).</summary>
+    public int MaxBodyBytes { get; set; } = 1 << 20;
+
+    /// <summary>Largest /Bulk request body (maxPayloadSize, RFC 7644 §3.7.4).</summary>
+    public int BulkMaxPayloadBytes { get; set; } = 4 << 20;
+
+    /// <summary>Most operations in one /Bulk request (maxOperations).</summary>
+    public int BulkMaxOperations { get; set; } = 1000;
+
+    /// <summary>Page size when a client names none (RFC 7644 §3.4.2.4).</summary>
+    public int DefaultCount { get; set; } = 100;
+
+    /// <summary>Largest page; a larger count is capped (filter.maxResults).</summary>
+    public int MaxCount { get; set; } = 1000;
+
+    /// <summary>Longest filter, in UTF-8 bytes.</summary>
+    public int MaxFilterLength { get; set; } = 8 * 1024;
+
+    /// <summary>Deepest filter nesting.</summary>
+    public int MaxFilterDepth { get; set; } = 32;
+
+    /// <summary>Requests per second each token may sustain (0: unlimited). 429 with Retry-After above it.</summary>
+    public int RequestsPerSecondPerToken { get; set; }
+
+    /// <summary>Burst allowance above the sustained rate.</summary>
+    public int RequestBurstPerToken { get; set; } = 1000;
+
+    public void Validate()
+    {
+        if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
+            || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1)
+        {
+            throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }
     }
 }

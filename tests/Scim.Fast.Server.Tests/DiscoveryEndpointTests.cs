@@ -85,15 +85,29 @@ public sealed class DiscoveryEndpointTests(ScimServerFixture server) : IClassFix
     }
 
     [Fact]
-    public async Task ServiceProviderConfig_ClaimsNothingThisBuildCannotDo()
+    public async Task ServiceProviderConfig_SaysWhatTheServerDoes()
     {
         var config = await GetJson("/scim/v2/ServiceProviderConfig");
 
         Assert.Equal("urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig", (string?)config["schemas"]![0]);
-        foreach (var feature in new[] { "patch", "bulk", "filter", "changePassword", "sort", "etag" })
+        foreach (var feature in new[] { "patch", "bulk", "filter", "sort", "etag" })
         {
-            Assert.False((bool)config[feature]!["supported"]!, feature);
+            Assert.True((bool)config[feature]!["supported"]!, feature);
         }
+
+        // No password handling here (passwords are never stored), so no changePassword.
+        Assert.False((bool)config["changePassword"]!["supported"]!);
+        Assert.Equal(1000, (int)config["bulk"]!["maxOperations"]!);
+        Assert.Equal(4 << 20, (int)config["bulk"]!["maxPayloadSize"]!);
+        Assert.Equal(1000, (int)config["filter"]!["maxResults"]!);
+        Assert.Equal("oauthbearertoken", (string?)config["authenticationSchemes"]![0]!["type"]);
+
+        // RFC 9865 §4.
+        var pagination = config["pagination"]!;
+        Assert.True((bool)pagination["cursor"]!);
+        Assert.True((bool)pagination["index"]!);
+        Assert.Equal(100, (int)pagination["defaultPageSize"]!);
+        Assert.Equal(1000, (int)pagination["maxPageSize"]!);
     }
 
     [Theory]
@@ -115,11 +129,16 @@ public sealed class DiscoveryEndpointTests(ScimServerFixture server) : IClassFix
     [InlineData("/scim/v2/Users")]
     [InlineData("/scim/v2/Groups/abc")]
     [InlineData("/scim/v2/Bulk")]
-    public async Task ResourceEndpoints_Are501UntilTheStoreLands(string path)
+    [InlineData("/scim/v2/Me")]
+    public async Task TenantEndpoints_WithoutAToken_Are401WithBearerChallenge(string path)
     {
-        var error = await GetJson(path, HttpStatusCode.NotImplemented);
+        using var response = await server.Anonymous.GetAsync(path);
 
-        Assert.Equal("501", (string?)error["status"]);
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal(ErrorUrn, (string?)error["schemas"]![0]);
+        Assert.Equal("401", (string?)error["status"]);
     }
 
     [Fact]

@@ -118,6 +118,23 @@ public static class ScimDiscoveryWriter
         WriteSupported(writer, "changePassword", features.ChangePassword);
         WriteSupported(writer, "sort", features.Sort);
         WriteSupported(writer, "etag", features.ETag);
+        if (features.CursorPagination || features.IndexPagination)
+        {
+            // RFC 9865 §4: which pagination methods, the default one and the page sizes.
+            writer.WriteStartObject("pagination");
+            writer.WriteBoolean("cursor", features.CursorPagination);
+            writer.WriteBoolean("index", features.IndexPagination);
+            writer.WriteString("defaultPaginationMethod", features.IndexPagination ? "index" : "cursor");
+            writer.WriteNumber("defaultPageSize", features.DefaultPageSize);
+            writer.WriteNumber("maxPageSize", features.FilterMaxResults);
+            if (features.CursorTimeoutSeconds > 0)
+            {
+                writer.WriteNumber("cursorTimeout", features.CursorTimeoutSeconds);
+            }
+
+            writer.WriteEndObject();
+        }
+
         writer.WriteStartArray("authenticationSchemes");
         if (features.BearerTokens)
         {
@@ -230,4 +247,16 @@ public sealed record ScimFeatures
     public bool ETag { get; init; }
 
     public bool BearerTokens { get; init; }
+
+    /// <summary>RFC 9865 cursor pagination.</summary>
+    public bool CursorPagination { get; init; }
+
+    /// <summary>RFC 7644 §3.4.2.4 index pagination.</summary>
+    public bool IndexPagination { get; init; }
+
+    /// <summary>Page size when a request names no count.</summary>
+    public int DefaultPageSize { get; init; }
+
+    /// <summary>How long a cursor stays valid; 0 when cursors do not expire (not advertised).</summary>
+    public int CursorTimeoutSeconds { get; init; }
 }

@@ -30,11 +30,21 @@ public ref struct ScimJsonWriter
     private bool _needComma;
 
     public ScimJsonWriter(IBufferWriter<byte> output)
+        : this(output, continuesList: false)
+    {
+    }
+
+    /// <param name="output">Where the JSON goes.</param>
+    /// <param name="continuesList">
+    /// True when this writer continues an array or object another writer started and wrote values
+    /// into (a stream written in chunks, with a flush between them): the next value gets a comma.
+    /// </param>
+    public ScimJsonWriter(IBufferWriter<byte> output, bool continuesList)
     {
         _output = output;
         _span = output.GetSpan();
         _buffered = 0;
-        _needComma = false;
+        _needComma = continuesList;
     }
 
     /// <summary>Commits the buffered bytes to the underlying writer.</summary>

@@ -43,11 +43,19 @@ internal sealed class OrderedIndex
     private readonly SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)> _entries = new(s_order);
     private readonly object _lock = new();
 
+    // Entries per (tenant, type, index): a SortedSet view counts by walking, O(n); totalResults of an
+    // unfiltered list must not cost a walk over a million entries.
+    private readonly Dictionary<(uint Tenant, byte Type, byte Index), int> _counts = [];
+
     public void Add(TenantId tenant, byte type, byte index, string key, string id)
     {
         lock (_lock)
         {
-            _entries.Add((tenant.Value, type, index, key, id));
+            if (_entries.Add((tenant.Value, type, index, key, id)))
+            {
+                var slot = (tenant.Value, type, index);
+                _counts[slot] = _counts.GetValueOrDefault(slot) + 1;
+            }
         }
     }
 
@@ -55,7 +63,10 @@ internal sealed class OrderedIndex
     {
         lock (_lock)
         {
-            _entries.Remove((tenant.Value, type, index, key, id));
+            if (_entries.Remove((tenant.Value, type, index, key, id)))
+            {
+                _counts[(tenant.Value, type, index)]--;
+            }
         }
     }
 
@@ -71,7 +82,7 @@ internal sealed class OrderedIndex
     {
         lock (_lock)
         {
-            return Range(tenant, type, index).Count;
+            return _counts.GetValueOrDefault((tenant.Value, type, index));
         }
     }
 
@@ -79,7 +90,7 @@ internal sealed class OrderedIndex
     /// Up to <paramref name="count"/> positions strictly after <paramref name="after"/> (or from the
     /// start), in ascending or descending order. A cursor is simply the last position returned.
     /// </summary>
-    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false)
+    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0)
     {
         var page = new List<OrderedPosition>(Math.Min(count, 1024));
         lock (_lock)
@@ -113,16 +124,19 @@ internal sealed class OrderedIndex
                     continue;
                 }
 
+                // startIndex paging (RFC 7644 §3.4.2.4) skips linearly; cursors do not need to.
+                if (skip > 0)
+                {
+                    skip--;
+                    continue;
+                }
+
                 page.Add(new OrderedPosition(entry.Key, entry.Id));
             }
         }
 
         return page;
     }
-
-    // The slice of one (tenant, type, index): from the smallest possible entry to the largest.
-    private SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)> Range(TenantId tenant, byte type, byte index) =>
-        _entries.GetViewBetween((tenant.Value, type, index, "", ""), (tenant.Value, type, index, Highest, Highest));
 
     // Sorts after any real key (store keys are valid UTF-16 without this prefix).
     private const string Highest = "\uFFFF\uFFFF\uFFFF\uFFFF";

@@ -138,8 +138,8 @@ public sealed class ResourceStore : IAsyncDisposable
     /// positions strictly after <paramref name="after"/> (a cursor is the last position of the
     /// previous page, RFC 9865), ascending or descending. O(log n + count).
     /// </summary>
-    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false) =>
-        _ordered.Page(tenant, type, index, after, count, descending);
+    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0) =>
+        _ordered.Page(tenant, type, index, after, count, descending, skip);
 
     /// <summary>Entries in one ordered index (totalResults of an unfiltered list).</summary>
     public int OrderedCount(TenantId tenant, byte type, byte index) => _ordered.Count(tenant, type, index);

@@ -1,0 +1,159 @@
+using System.Security.Cryptography;
+using System.Text;
+
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Scim.Fast.Server;
+
+/// <summary>
+/// Bearer tokens (RFC 6750) bound to tenants. Only SHA-256 hashes are held; a presented token is
+/// hashed and compared with every known hash in constant time, so neither the table nor the timing
+/// gives a token away. Tokens are never logged. The table is rebuilt whenever the configuration
+/// reloads, so tokens rotate without a restart (add the new one, move clients, remove the old one).
+/// </summary>
+internal sealed class BearerTokens
+{
+    /// <summary>Holds the hash of the generated default-tenant token, inside the data directory.</summary>
+    public const string GeneratedTokenFile = "default-tenant.token.sha256";
+
+    private volatile Entry[] _entries = [];
+
+    private readonly record struct Entry(byte[] Hash, string? Tenant);
+
+    /// <summary>The tenant (null = default) a presented token belongs to, or false when it is unknown.</summary>
+    /// <param name="token">The presented token.</param>
+    /// <param name="tenant">The token's tenant (null = default).</param>
+    /// <param name="slot">A stable number for the token (its rate-limit bucket), never the token itself.</param>
+    public bool TryAuthenticate(ReadOnlySpan<char> token, out string? tenant, out int slot)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        Hash(token, hash);
+        tenant = null;
+        slot = -1;
+        bool found = false;
+        var entries = _entries;
+        // Compare against every entry, match or not: the time taken says nothing about which matched.
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (CryptographicOperations.FixedTimeEquals(entries[i].Hash, hash) && !found)
+            {
+                tenant = entries[i].Tenant;
+                slot = BitConverter.ToInt32(hash);
+                found = true;
+            }
+        }
+
+        return found;
+    }
+
+    public bool IsEmpty => _entries.Length == 0;
+
+    /// <summary>Loads the tokens of the configuration plus the generated default-tenant hash, if any.</summary>
+    public void Load(ScimServerOptions options, string dataDirectory)
+    {
+        var entries = new List<Entry>();
+        foreach (var token in options.BearerTokens)
+        {
+            entries.Add(new Entry(ParseConfigured(token, "Scim:BearerTokens"), null));
+        }
+
+        foreach (var (name, tenant) in options.Tenants)
+        {
+            foreach (var token in tenant.BearerTokens)
+            {
+                entries.Add(new Entry(ParseConfigured(token, $"Scim:Tenants:{name}:BearerTokens"), name));
+            }
+        }
+
+        var generated = Path.Combine(dataDirectory, GeneratedTokenFile);
+        if (options.BearerTokens.Count == 0 && File.Exists(generated))
+        {
+            entries.Add(new Entry(Convert.FromHexString(File.ReadAllText(generated).Trim()), null));
+        }
+
+        _entries = [.. entries];
+    }
+
+    /// <summary>
+    /// README's first run: no token configured for the default tenant. Generates one, keeps only its
+    /// hash (next to the data) and returns the token so it can be shown once.
+    /// </summary>
+    public static string? GenerateDefaultTokenIfNeeded(ScimServerOptions options, string dataDirectory)
+    {
+        var file = Path.Combine(dataDirectory, GeneratedTokenFile);
+        if (options.BearerTokens.Count > 0 || File.Exists(file))
+        {
+            return null;
+        }
+
+        string token = "scim_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        Span<byte> hash = stackalloc byte[32];
+        Hash(token, hash);
+        Directory.CreateDirectory(dataDirectory);
+        File.WriteAllText(file, Convert.ToHexString(hash) + "\n");
+        return token;
+    }
+
+    /// <summary>Watches the configuration so token changes apply without a restart.</summary>
+    public void ReloadOn(IConfiguration configuration, string dataDirectory, ILogger logger)
+    {
+        Microsoft.Extensions.Primitives.ChangeToken.OnChange(configuration.GetReloadToken, () =>
+        {
+            try
+            {
+                var options = new ScimServerOptions();
+                configuration.GetSection("Scim").Bind(options);
+                Load(options, dataDirectory);
+                logger.LogInformation("Bearer tokens reloaded: {Count} active", _entries.Length);
+            }
+            catch (Exception e) when (e is FormatException or InvalidOperationException)
+            {
+                // Keep the previous tokens: a typo in a reload must not lock every client out.
+                logger.LogError("Bearer token reload rejected, previous tokens stay active: {Reason}", e.Message);
+            }
+        });
+    }
+
+    private static byte[] ParseConfigured(string value, string key)
+    {
+        if (value.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase))
+        {
+            var hex = value.AsSpan(7).Trim();
+            if (hex.Length != 64)
+            {
+                throw new FormatException($"{key}: a sha256: token needs 64 hex digits.");
+            }
+
+            return Convert.FromHexString(hex);
+        }
+
+        if (value.Length < 16)
+        {
+            throw new FormatException($"{key}: tokens must be at least 16 characters.");
+        }
+
+        var hash = new byte[32];
+        Hash(value, hash);
+        return hash;
+    }
+
+    private static void Hash(ReadOnlySpan<char> token, Span<byte> destination)
+    {
+        int max = Encoding.UTF8.GetMaxByteCount(token.Length);
+        byte[]? rented = max > 512 ? System.Buffers.ArrayPool<byte>.Shared.Rent(max) : null;
+        Span<byte> utf8 = rented ?? stackalloc byte[512];
+        try
+        {
+            int length = Encoding.UTF8.GetBytes(token, utf8);
+            SHA256.HashData(utf8[..length], destination);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+}

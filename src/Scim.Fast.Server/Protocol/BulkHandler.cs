@@ -1,0 +1,434 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Core;
+using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Serialization;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>
+/// POST /Bulk (RFC 7644 §3.7): operations run in order through the same endpoint code as single
+/// requests; runs of creates of one type go through the store's batch path (one log commit for the
+/// run). <c>bulkId:x</c> references (in paths and anywhere in data, members included) resolve to
+/// the ids created earlier in the request; an operation referring to a bulkId created later waits
+/// for it, and what can never resolve (a cycle) fails with 409 (§3.7.1). failOnErrors stops after
+/// that many errors (§3.7.3); maxOperations and maxPayloadSize are enforced with 413 (§3.7.4).
+/// </summary>
+internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, ScimLimits limits)
+{
+    private sealed class Operation
+    {
+        public required int Index { get; init; }
+
+        public required string Method { get; init; }
+
+        public string? BulkId { get; init; }
+
+        public string? Version { get; init; }
+
+        public required string Path { get; set; }
+
+        public byte[]? Data { get; set; }
+
+        public BulkOperationResult? Result { get; set; }
+
+        public string? Location { get; set; }
+    }
+
+    public async Task HandleAsync(HttpContext context, ScimScope scope)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.Headers.Allow = "POST";
+            await ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, "/Bulk only answers POST.").ConfigureAwait(false);
+            return;
+        }
+
+        await RequestBodies.WithBodyAsync(context, limits.BulkMaxPayloadBytes, async body =>
+        {
+            if (Parse(body, out int failOnErrors, out var operations) is { } error)
+            {
+                await ScimResponses.Error(context, error).ConfigureAwait(false);
+                return;
+            }
+
+            await ExecuteAsync(scope, operations, failOnErrors, context.RequestAborted).ConfigureAwait(false);
+            var response = context.Response;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = ScimResponses.MediaType;
+            WriteResponse(response.BodyWriter, operations);
+            await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    private ScimError? Parse(ReadOnlySequence<byte> body, out int failOnErrors, out List<Operation> operations)
+    {
+        failOnErrors = int.MaxValue;
+        operations = [];
+        JsonDocument document;
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 64 });
+            document = JsonDocument.ParseValue(ref reader);
+        }
+        catch (JsonException)
+        {
+            return ScimError.InvalidSyntax("The BulkRequest is not valid JSON.");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return ScimError.InvalidSyntax("A BulkRequest is a JSON object.");
+            }
+
+            bool schema = false;
+            JsonElement? list = null;
+            foreach (var property in root.EnumerateObject())
+            {
+                switch (property.Name.ToLowerInvariant())
+                {
+                    case "schemas" when property.Value.ValueKind == JsonValueKind.Array:
+                        foreach (var item in property.Value.EnumerateArray())
+                        {
+                            schema |= item.ValueKind == JsonValueKind.String && string.Equals(item.GetString(), ScimUrns.BulkRequest, StringComparison.OrdinalIgnoreCase);
+                        }
+
+                        break;
+                    case "failonerrors":
+                        if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt32(out failOnErrors) || failOnErrors < 1)
+                        {
+                            return ScimError.InvalidValue("failOnErrors must be a positive integer.");
+                        }
+
+                        break;
+                    case "operations":
+                        list = property.Value;
+                        break;
+                }
+            }
+
+            if (!schema)
+            {
+                return ScimError.InvalidSyntax($"A BulkRequest names the schema {ScimUrns.BulkRequest}.");
+            }
+
+            if (list is not { ValueKind: JsonValueKind.Array } array)
+            {
+                return ScimError.InvalidSyntax("A BulkRequest needs an 'Operations' array.");
+            }
+
+            if (array.GetArrayLength() > limits.BulkMaxOperations)
+            {
+                return new ScimError(StatusCodes.Status413PayloadTooLarge, ScimErrorType.TooMany,
+                    $"The request has {array.GetArrayLength()} operations; maxOperations is {limits.BulkMaxOperations}.");
+            }
+
+            var bulkIds = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var element in array.EnumerateArray())
+            {
+                if (element.ValueKind != JsonValueKind.Object)
+                {
+                    return ScimError.InvalidSyntax("Every bulk operation is a JSON object.");
+                }
+
+                string? method = null, path = null, bulkId = null, version = null;
+                byte[]? data = null;
+                foreach (var property in element.EnumerateObject())
+                {
+                    var value = property.Value;
+                    switch (property.Name.ToLowerInvariant())
+                    {
+                        case "method" when value.ValueKind == JsonValueKind.String:
+                            method = value.GetString()!.ToUpperInvariant();
+                            break;
+                        case "path" when value.ValueKind == JsonValueKind.String:
+                            path = value.GetString();
+                            break;
+                        case "bulkid" when value.ValueKind == JsonValueKind.String:
+                            bulkId = value.GetString();
+                            break;
+                        case "version" when value.ValueKind == JsonValueKind.String:
+                            version = value.GetString();
+                            break;
+                        case "data" when value.ValueKind == JsonValueKind.Object:
+                            data = JsonMarshal.GetRawUtf8Value(value).ToArray();
+                            break;
+                    }
+                }
+
+                int index = operations.Count;
+                if (method is null || path is null)
+                {
+                    return ScimError.InvalidSyntax($"Bulk operation {index + 1} needs a 'method' and a 'path'.");
+                }
+
+                if (method == "POST" && string.IsNullOrEmpty(bulkId))
+                {
+                    // §3.7: bulkId is REQUIRED for POST.
+                    return ScimError.InvalidSyntax($"Bulk operation {index + 1} is a POST without a bulkId.");
+                }
+
+                if (bulkId is not null && !bulkIds.Add(bulkId))
+                {
+                    return ScimError.InvalidValue($"bulkId '{bulkId}' is used twice.");
+                }
+
+                if (method is "POST" or "PUT" or "PATCH" && data is null)
+                {
+                    return ScimError.InvalidSyntax($"Bulk operation {index + 1} ({method}) needs a 'data' object.");
+                }
+
+                operations.Add(new Operation { Index = index, Method = method, Path = path, BulkId = bulkId, Version = version, Data = data });
+            }
+        }
+
+        return null;
+    }
+
+    private async Task ExecuteAsync(ScimScope scope, List<Operation> operations, int failOnErrors, CancellationToken cancellationToken)
+    {
+        var created = new Dictionary<string, string>(StringComparer.Ordinal);
+        var declared = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var operation in operations)
+        {
+            if (operation.BulkId is { } bulkId)
+            {
+                declared.Add(bulkId);
+            }
+        }
+
+        int errors = 0;
+        var pending = new List<Operation>(operations);
+        while (pending.Count > 0 && errors < failOnErrors)
+        {
+            bool progress = false;
+            var waiting = new List<Operation>();
+            for (int i = 0; i < pending.Count && errors < failOnErrors; i++)
+            {
+                var operation = pending[i];
+                var references = References(operation);
+                bool ready = true;
+                foreach (var reference in references)
+                {
+                    if (!declared.Contains(reference))
+                    {
+                        operation.Result = Failed(ScimError.InvalidValue($"bulkId '{reference}' is not defined in this request."));
+                        errors++;
+                        ready = false;
+                        break;
+                    }
+
+                    if (!created.ContainsKey(reference))
+                    {
+                        ready = false;
+                    }
+                }
+
+                if (operation.Result is not null)
+                {
+                    progress = true;
+                    continue;
+                }
+
+                if (!ready)
+                {
+                    waiting.Add(operation);
+                    continue;
+                }
+
+                Resolve(operation, created);
+                progress = true;
+                await RunAsync(scope, operation, cancellationToken).ConfigureAwait(false);
+                if (operation.Result!.Value.Error is not null)
+                {
+                    errors++;
+                }
+                else if (operation.BulkId is { } id && operation.Result.Value.Id is { } newId)
+                {
+                    created[id] = newId;
+                }
+            }
+
+            if (!progress)
+            {
+                // Every remaining operation waits on another: a cycle, or on an operation that failed.
+                foreach (var operation in waiting)
+                {
+                    operation.Result = Failed(new ScimError(StatusCodes.Status409Conflict, ScimErrorType.None,
+                        "This operation's bulkId references form a cycle or name an operation that failed (RFC 7644 §3.7.1)."));
+                }
+
+                break;
+            }
+
+            pending = waiting;
+        }
+    }
+
+    private async Task RunAsync(ScimScope scope, Operation operation, CancellationToken cancellationToken)
+    {
+        if (!TryRoute(operation.Path, operation.Method, out var endpoint, out string? id, out var routeError))
+        {
+            operation.Result = Failed(routeError);
+            return;
+        }
+
+        var data = operation.Data is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(operation.Data);
+        var result = await endpoint.ExecuteBulkAsync(scope, operation.Method, id, data, operation.Version, cancellationToken).ConfigureAwait(false);
+        operation.Result = result;
+        if (result.Error is null && result.Id is { } resultId)
+        {
+            operation.Location = scope.BaseUrl + endpoint.ResourceType.Endpoint + "/" + Uri.EscapeDataString(resultId);
+        }
+    }
+
+    private bool TryRoute(string path, string method, out IResourceEndpoint endpoint, out string? id, out ScimError error)
+    {
+        endpoint = null!;
+        id = null;
+        error = null!;
+        var trimmed = path.AsSpan().Trim('/');
+        int slash = trimmed.IndexOf('/');
+        var name = slash < 0 ? trimmed : trimmed[..slash];
+        id = slash < 0 ? null : Uri.UnescapeDataString(trimmed[(slash + 1)..].ToString());
+        foreach (var candidate in endpoints)
+        {
+            if (name.Equals(candidate.EndpointName, StringComparison.OrdinalIgnoreCase))
+            {
+                endpoint = candidate;
+                break;
+            }
+        }
+
+        if (endpoint is null)
+        {
+            error = ScimError.InvalidPath($"'{path}' names no resource endpoint.");
+            return false;
+        }
+
+        if ((method == "POST") != (id is null) || (id is not null && id.Contains('/', StringComparison.Ordinal)))
+        {
+            error = ScimError.InvalidPath(method == "POST" ? $"POST goes to a collection (/{endpoint.EndpointName}), not '{path}'." : $"{method} needs a resource path (/{endpoint.EndpointName}/{{id}}), not '{path}'.");
+            return false;
+        }
+
+        return true;
+    }
+
+    private static List<string> References(Operation operation)
+    {
+        var references = new List<string>();
+        Collect(operation.Path, references);
+        if (operation.Data is { } data && data.AsSpan().IndexOf("bulkId:"u8) >= 0)
+        {
+            Collect(Encoding.UTF8.GetString(data), references);
+        }
+
+        // An operation may not reference its own bulkId: that is a cycle of one.
+        return references;
+    }
+
+    // A reference is "bulkId:<id>" inside a JSON string (or a path segment).
+    private static void Collect(string text, List<string> references)
+    {
+        int at = 0;
+        while ((at = text.IndexOf("bulkId:", at, StringComparison.Ordinal)) >= 0)
+        {
+            int start = at + 7;
+            int end = start;
+            while (end < text.Length && text[end] is not ('"' or '/' or '\\' or '?' or ' '))
+            {
+                end++;
+            }
+
+            references.Add(text[start..end]);
+            at = end;
+        }
+    }
+
+    private static void Resolve(Operation operation, Dictionary<string, string> created)
+    {
+        foreach (var (bulkId, id) in created)
+        {
+            string reference = "bulkId:" + bulkId;
+            if (operation.Path.Contains(reference, StringComparison.Ordinal))
+            {
+                operation.Path = operation.Path.Replace(reference, Uri.EscapeDataString(id), StringComparison.Ordinal);
+            }
+
+            if (operation.Data is { } data && data.AsSpan().IndexOf(Encoding.UTF8.GetBytes("\"" + reference + "\"")) >= 0)
+            {
+                operation.Data = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(data).Replace("\"" + reference + "\"", JsonSerializer.Serialize(id), StringComparison.Ordinal));
+            }
+        }
+    }
+
+    private static BulkOperationResult Failed(ScimError error) => new(error.Status, null, 0, error);
+
+    // RFC 7644 §3.7.3 BulkResponse: per operation method, bulkId, location, version, status (a
+    // string), and the error as "response" when it failed. Operations never run are left out.
+    private static void WriteResponse(IBufferWriter<byte> output, List<Operation> operations)
+    {
+        var writer = new ScimJsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteName("\"schemas\":"u8);
+        writer.WriteStartArray();
+        writer.WriteString(ScimUrns.BulkResponse);
+        writer.WriteEndArray();
+        writer.WriteName("\"Operations\":"u8);
+        writer.WriteStartArray();
+        foreach (var operation in operations)
+        {
+            if (operation.Result is not { } result)
+            {
+                continue;
+            }
+
+            writer.WriteStartObject();
+            writer.WriteName("\"method\":"u8);
+            writer.WriteString(operation.Method);
+            if (operation.BulkId is { } bulkId)
+            {
+                writer.WriteName("\"bulkId\":"u8);
+                writer.WriteString(bulkId);
+            }
+
+            if (operation.Location is { } location)
+            {
+                writer.WriteName("\"location\":"u8);
+                writer.WriteString(location);
+            }
+
+            if (result.Error is null && result.Version > 0)
+            {
+                writer.WriteName("\"version\":"u8);
+                writer.WriteString(ETags.Format(result.Version));
+            }
+
+            writer.WriteName("\"status\":"u8);
+            writer.WriteString(result.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (result.Error is { } error)
+            {
+                writer.Flush();
+                writer.WriteName("\"response\":"u8);
+                var buffer = new ArrayBufferWriter<byte>(256);
+                error.WriteTo(buffer);
+                writer.WriteRawValue(buffer.WrittenSpan);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+}

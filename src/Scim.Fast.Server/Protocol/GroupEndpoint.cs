@@ -1,0 +1,196 @@
+using System.Buffers;
+
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Query;
+using Scim.Fast.Core.Resources;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>
+/// /Groups (RFC 7643 §4.2): displayName unique (Entra ID expects 409 on a duplicate); members kept
+/// by the store as pairs (DESIGN-NOTES §4), changed by deltas and never rewritten whole.
+/// </summary>
+internal sealed class GroupEndpoint : ResourceEndpoint<Group>
+{
+    public GroupEndpoint(ResourceStore store, ScimLimits limits)
+        : base(store, GroupSerializer.Instance, GroupAccessor.Instance, StoreTypes.Group, limits, deltaAttribute: "members")
+    {
+        MembersOrdinal = ResourceType.ResolvePath("members")!.Ordinal;
+    }
+
+    public int MembersOrdinal { get; }
+
+    protected override string UniqueAttributeName => "displayName";
+
+    protected override string? UniqueKeyOf(Group resource) => resource.DisplayName;
+
+    protected override byte? OrderedIndexFor(string sortBy) => FilterPaths.SortIndex(ResourceType, sortBy, "displayName");
+
+    protected override void BeforeStore(Group resource) => resource.Members = null;
+
+    protected override List<string>? TakeMembers(Group resource)
+    {
+        if (resource.Members is not { } members)
+        {
+            return null;
+        }
+
+        var ids = new List<string>(members.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var member in members)
+        {
+            // An empty value is caught by the membership check as "not the id of a User or Group".
+            if (seen.Add(member.Value ?? ""))
+            {
+                ids.Add(member.Value ?? "");
+            }
+        }
+
+        resource.Members = null;
+        return ids;
+    }
+
+    protected override bool MemberExists(ScimScope scope, string id) =>
+        Store.Get(scope.Tenant, StoreTypes.User, id) is not null || Store.Get(scope.Tenant, StoreTypes.Group, id) is not null;
+
+    protected override async ValueTask<ScimError?> ChangeMembersAsync(ScimScope scope, string id, bool replaceAll, IReadOnlyList<string> added, IReadOnlyList<string> removed, CancellationToken cancellationToken)
+    {
+        if (!replaceAll && added.Count == 0 && removed.Count == 0)
+        {
+            return null;
+        }
+
+        if (replaceAll && added.Count == 0 && Store.MemberCount(scope.Tenant, id) == 0)
+        {
+            return null;
+        }
+
+        foreach (var member in removed)
+        {
+            if (member.Length == 0 || member.Length > ResourceStore.MaxKeyBytes || member.Contains('\0', StringComparison.Ordinal))
+            {
+                return ScimError.InvalidValue($"'{member}' is not a member id.");
+            }
+        }
+
+        await Store.ChangeMembersAsync(scope.Tenant, id, replaceAll, added, removed, cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
+    protected override IReadOnlyList<string>? CandidatesForDerived(ScimScope scope, FilterComparison comparison) =>
+        comparison.Attribute.Path == "members.value" && comparison.Value.Kind == ScimValueKind.String
+            ? Store.GetGroupsOf(scope.Tenant, comparison.Value.String)
+            : null;
+
+    protected override void Derive(ScimScope scope, Group resource, ScimProjection projection)
+    {
+        if (projection.Includes(MembersOrdinal))
+        {
+            FillMembers(scope, resource);
+        }
+    }
+
+    protected override void DeriveForFilter(ScimScope scope, Group resource, FilterNode filter)
+    {
+        if (FilterPaths.Mentions(filter, "members"))
+        {
+            FillMembers(scope, resource);
+        }
+    }
+
+    protected override async ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken)
+    {
+        if (Store.MemberCount(scope.Tenant, id) > 0)
+        {
+            await Store.ChangeMembersAsync(scope.Tenant, id, removeAll: true, [], [], cancellationToken).ConfigureAwait(false);
+        }
+
+        await Store.RemoveFromAllGroupsAsync(scope.Tenant, id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One member as it appears in a response: value, $ref and type (RFC 7643 §4.2).</summary>
+    public Group.MembersValue Member(ScimScope scope, string memberId)
+    {
+        bool isUser = Store.Get(scope.Tenant, StoreTypes.User, memberId) is not null;
+        string endpoint = isUser ? "/Users/" : "/Groups/";
+        return new Group.MembersValue
+        {
+            Value = memberId,
+            Ref = scope.BaseUrl + endpoint + Uri.EscapeDataString(memberId),
+            Type = isUser ? "User" : "Group",
+        };
+    }
+
+    // A group PATCH answers 204 unless the client asked for attributes (RFC 7644 §3.5.2): the member
+    // list can hold a million ids, and neither Entra ID nor Okta reads it.
+    protected override bool AnswerPatchWithBody(HttpRequest request) =>
+        request.Query.ContainsKey("attributes") || request.Query.ContainsKey("excludedAttributes");
+
+    /// <summary>
+    /// One group: the group without members through the generated writer, then the members streamed
+    /// page by page from the store, flushing as it goes, so a million-member group never sits in
+    /// memory as objects or as one buffer.
+    /// </summary>
+    protected override async Task WriteResourceAsync(HttpContext context, ScimScope scope, Group resource, long version, int status, ScimProjection projection)
+    {
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = ScimResponses.MediaType;
+        response.Headers.ETag = ETags.Format(version);
+        resource.Members = null;
+        if (!projection.Includes(MembersOrdinal))
+        {
+            Serializer.Write(response.BodyWriter, resource, projection);
+            await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        var head = new ArrayBufferWriter<byte>(512);
+        Serializer.Write(head, resource, projection);
+        // Reopen the object: everything but its closing brace, then "members".
+        response.BodyWriter.Write(head.WrittenSpan[..^1]);
+        response.BodyWriter.Write(",\"members\":["u8);
+        int written = 0;
+        foreach (var memberId in Store.GetMembers(scope.Tenant, resource.Id!))
+        {
+            WriteMember(response.BodyWriter, scope, memberId, written > 0);
+            if (++written % 1024 == 0)
+            {
+                await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+
+        response.BodyWriter.Write("]}"u8);
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private void WriteMember(IBufferWriter<byte> output, ScimScope scope, string memberId, bool comma)
+    {
+        var member = Member(scope, memberId);
+        var writer = new ScimJsonWriter(output, continuesList: comma);
+        writer.WriteStartObject();
+        writer.WriteName("\"value\":"u8);
+        writer.WriteString(member.Value!);
+        writer.WriteName("\"$ref\":"u8);
+        writer.WriteString(member.Ref!);
+        writer.WriteName("\"type\":"u8);
+        writer.WriteString(member.Type!);
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+
+    private void FillMembers(ScimScope scope, Group resource)
+    {
+        var members = new List<Group.MembersValue>();
+        foreach (var memberId in Store.GetMembers(scope.Tenant, resource.Id!))
+        {
+            members.Add(Member(scope, memberId));
+        }
+
+        resource.Members = members;
+    }
+}

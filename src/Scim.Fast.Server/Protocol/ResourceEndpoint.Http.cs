@@ -1,0 +1,286 @@
+using System.Buffers;
+
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Core;
+using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Schema;
+using Scim.Fast.Core.Serialization;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>What the router and /Bulk see of a resource endpoint, whatever its resource type.</summary>
+internal interface IResourceEndpoint
+{
+    string EndpointName { get; }
+
+    ScimResourceType ResourceType { get; }
+
+    Task HandleCollectionAsync(HttpContext context, ScimScope scope);
+
+    Task HandleItemAsync(HttpContext context, ScimScope scope, string id);
+
+    Task HandleSearchAsync(HttpContext context, ScimScope scope);
+
+    /// <summary>One /Bulk operation (RFC 7644 §3.7): status, the resource's id and version, or an error.</summary>
+    ValueTask<BulkOperationResult> ExecuteBulkAsync(ScimScope scope, string method, string? id, ReadOnlySequence<byte> data, string? version, CancellationToken cancellationToken);
+}
+
+internal readonly record struct BulkOperationResult(int Status, string? Id, long Version, ScimError? Error);
+
+/// <summary>The HTTP side of a resource endpoint: status codes, headers and bodies of RFC 7644 §3.</summary>
+internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
+{
+    public async Task HandleCollectionAsync(HttpContext context, ScimScope scope)
+    {
+        var request = context.Request;
+        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+        {
+            if (!ListQuery.TryFromQuery(request.Query, out var query, out var error))
+            {
+                await ScimResponses.Error(context, error).ConfigureAwait(false);
+                return;
+            }
+
+            await ListAsync(context, scope, query).ConfigureAwait(false);
+            return;
+        }
+
+        if (HttpMethods.IsPost(request.Method))
+        {
+            await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
+            {
+                var outcome = await CreateAsync(scope, body, context.RequestAborted).ConfigureAwait(false);
+                await WriteOutcomeAsync(context, scope, outcome, location: true).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            return;
+        }
+
+        context.Response.Headers.Allow = "GET, HEAD, POST";
+        await ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, $"{request.Method} is not allowed on /{EndpointName}.").ConfigureAwait(false);
+    }
+
+    public async Task HandleItemAsync(HttpContext context, ScimScope scope, string id)
+    {
+        var request = context.Request;
+        var (expected, hasIfMatch) = IfMatch(request);
+        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+        {
+            if (Load(scope, id) is not { } loaded)
+            {
+                await ScimResponses.Error(context, NotFound(id)).ConfigureAwait(false);
+                return;
+            }
+
+            // RFC 7644 §3.14: If-None-Match with the current version → 304, no body.
+            if (request.Headers.IfNoneMatch.ToString() is { Length: > 0 } ifNoneMatch
+                && (ETags.Parse(ifNoneMatch) is not { } tag || tag == loaded.Version))
+            {
+                context.Response.StatusCode = StatusCodes.Status304NotModified;
+                context.Response.Headers.ETag = ETags.Format(loaded.Version);
+                return;
+            }
+
+            await WriteResourceAsync(context, scope, loaded.Resource, loaded.Version, 200, Projection(request)).ConfigureAwait(false);
+            return;
+        }
+
+        if (HttpMethods.IsPut(request.Method))
+        {
+            await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
+            {
+                var outcome = await ReplaceAsync(scope, id, body, expected, hasIfMatch, context.RequestAborted).ConfigureAwait(false);
+                await WriteOutcomeAsync(context, scope, outcome, location: false).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            return;
+        }
+
+        if (HttpMethods.IsPatch(request.Method))
+        {
+            await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
+            {
+                var outcome = await PatchAsync(scope, id, body, expected, hasIfMatch, context.RequestAborted).ConfigureAwait(false);
+                if (outcome.Succeeded && !AnswerPatchWithBody(request))
+                {
+                    // RFC 7644 §3.5.2: 204 is allowed; Entra ID prefers it for groups, whose member
+                    // list may be huge.
+                    context.Response.StatusCode = StatusCodes.Status204NoContent;
+                    context.Response.Headers.ETag = ETags.Format(outcome.Version);
+                    return;
+                }
+
+                await WriteOutcomeAsync(context, scope, outcome, location: false).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            return;
+        }
+
+        if (HttpMethods.IsDelete(request.Method))
+        {
+            var error = await DeleteAsync(scope, id, expected, hasIfMatch, context.RequestAborted).ConfigureAwait(false);
+            if (error is not null)
+            {
+                await ScimResponses.Error(context, error).ConfigureAwait(false);
+                return;
+            }
+
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+            return;
+        }
+
+        context.Response.Headers.Allow = "GET, HEAD, PUT, PATCH, DELETE";
+        await ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, $"{request.Method} is not allowed on a {ResourceType.Name}.").ConfigureAwait(false);
+    }
+
+    public async Task HandleSearchAsync(HttpContext context, ScimScope scope)
+    {
+        await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
+        {
+            if (!ListQuery.TryFromSearchRequest(body, out var query, out var error))
+            {
+                await ScimResponses.Error(context, error).ConfigureAwait(false);
+                return;
+            }
+
+            await ListAsync(context, scope, query).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    public async ValueTask<BulkOperationResult> ExecuteBulkAsync(ScimScope scope, string method, string? id, ReadOnlySequence<byte> data, string? version, CancellationToken cancellationToken)
+    {
+        long? expected = version is null ? null : ETags.Parse(version);
+        bool hasIfMatch = version is not null && expected is not null;
+        switch (method)
+        {
+            case "POST":
+                var created = await CreateAsync(scope, data, cancellationToken).ConfigureAwait(false);
+                return new BulkOperationResult(created.Status, created.Resource?.Id, created.Version, created.Error);
+            case "PUT":
+                var replaced = await ReplaceAsync(scope, id!, data, expected, hasIfMatch, cancellationToken).ConfigureAwait(false);
+                return new BulkOperationResult(replaced.Status, id, replaced.Version, replaced.Error);
+            case "PATCH":
+                var patched = await PatchAsync(scope, id!, data, expected, hasIfMatch, cancellationToken).ConfigureAwait(false);
+                return new BulkOperationResult(patched.Status, id, patched.Version, patched.Error);
+            case "DELETE":
+                var error = await DeleteAsync(scope, id!, expected, hasIfMatch, cancellationToken).ConfigureAwait(false);
+                return new BulkOperationResult(error?.Status ?? 204, id, 0, error);
+            default:
+                return new BulkOperationResult(405, id, 0, new ScimError(405, ScimErrorType.None, $"Bulk method '{method}' is not POST, PUT, PATCH or DELETE."));
+        }
+    }
+
+    private async Task ListAsync(HttpContext context, ScimScope scope, ListQuery query)
+    {
+        var error = Query(scope, query, out var page);
+        if (error is not null)
+        {
+            await ScimResponses.Error(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        var projection = ScimProjection.Create(ResourceType, query.Attributes, query.ExcludedAttributes);
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = ScimResponses.MediaType;
+        WriteList(response.BodyWriter, scope, page, projection);
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    // RFC 7644 §3.4.2: ListResponse; "Resources" always present (Okta fails on a missing one),
+    // itemsPerPage = the number returned. RFC 9865 adds nextCursor.
+    private void WriteList(IBufferWriter<byte> output, ScimScope scope, ListPage<T> page, ScimProjection projection)
+    {
+        var writer = new ScimJsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteName("\"schemas\":"u8);
+        writer.WriteStartArray();
+        writer.WriteString(ScimUrns.ListResponse);
+        writer.WriteEndArray();
+        writer.WriteName("\"totalResults\":"u8);
+        writer.WriteNumber(page.TotalResults);
+        writer.WriteName("\"itemsPerPage\":"u8);
+        writer.WriteNumber(page.Resources.Count);
+        if (page.StartIndex is { } startIndex)
+        {
+            writer.WriteName("\"startIndex\":"u8);
+            writer.WriteNumber(startIndex);
+        }
+
+        if (page.NextCursor is { } next)
+        {
+            writer.WriteName("\"nextCursor\":"u8);
+            writer.WriteString(next);
+        }
+
+        writer.WriteName("\"Resources\":"u8);
+        writer.WriteStartArray();
+        foreach (var resource in page.Resources)
+        {
+            PrepareForResponse(scope, resource, projection);
+            Serializer.Write(ref writer, resource, projection);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+
+    private async Task WriteOutcomeAsync(HttpContext context, ScimScope scope, ScimOutcome<T> outcome, bool location)
+    {
+        if (outcome.Error is { } error)
+        {
+            await ScimResponses.Error(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        if (location)
+        {
+            // RFC 7644 §3.3: Location = meta.location of the new resource.
+            context.Response.Headers.Location = Location(scope, outcome.Resource!.Id!);
+        }
+
+        await WriteResourceAsync(context, scope, outcome.Resource!, outcome.Version, outcome.Status, Projection(context.Request)).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one resource with its ETag (RFC 7644 §3.14) straight into the response pipe.</summary>
+    protected virtual async Task WriteResourceAsync(HttpContext context, ScimScope scope, T resource, long version, int status, ScimProjection projection)
+    {
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = ScimResponses.MediaType;
+        response.Headers.ETag = ETags.Format(version);
+        PrepareForResponse(scope, resource, projection);
+        Serializer.Write(response.BodyWriter, resource, projection);
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    // RFC 7644 §3.9: attributes / excludedAttributes apply to the resource in every response.
+    private ScimProjection Projection(HttpRequest request)
+    {
+        var query = request.Query;
+        if (query.Count == 0)
+        {
+            return ScimProjection.Default(ResourceType);
+        }
+
+        return ScimProjection.Create(ResourceType, query["attributes"].ToString(), query["excludedAttributes"].ToString());
+    }
+
+    /// <summary>Whether a successful PATCH answers 200 with the resource (else 204).</summary>
+    protected virtual bool AnswerPatchWithBody(HttpRequest request) => true;
+
+    private static (long? Expected, bool HasIfMatch) IfMatch(HttpRequest request)
+    {
+        var header = request.Headers.IfMatch.ToString();
+        if (header.Length == 0)
+        {
+            return (null, false);
+        }
+
+        long? parsed = ETags.Parse(header);
+        // "*" matches any existing version: no version check.
+        return parsed is null ? (null, false) : (parsed, true);
+    }
+
+    private static Task WithBodyAsync(HttpContext context, int limit, Func<ReadOnlySequence<byte>, Task> handle) =>
+        RequestBodies.WithBodyAsync(context, limit, handle);
+}

@@ -1,0 +1,716 @@
+using System.Buffers;
+using System.Globalization;
+
+using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Patch;
+using Scim.Fast.Core.Query;
+using Scim.Fast.Core.Schema;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>
+/// The protocol semantics of one resource type (RFC 7644 §3.3–3.6), independent of HTTP so that the
+/// HTTP endpoints and /Bulk share them: create, read, replace, patch, delete and list, over the
+/// store, with the generated reader/writer, the compiled filter and the patcher.
+/// </summary>
+internal abstract partial class ResourceEndpoint<T>
+    where T : class, IScimResource
+{
+    private static readonly ScimReadOptions s_stored = ScimReadOptions.Trusted;
+
+    private readonly ScimPatcher<T> _patcher;
+    private readonly FilterParserOptions _filterOptions;
+
+    protected ResourceEndpoint(ResourceStore store, ScimResourceSerializer<T> serializer, ScimResourceAccessor<T> accessor, byte storeType, ScimLimits limits, string? deltaAttribute)
+    {
+        Store = store;
+        Serializer = serializer;
+        Accessor = accessor;
+        StoreType = storeType;
+        Limits = limits;
+        _patcher = new ScimPatcher<T>(serializer, deltaAttribute);
+        _filterOptions = new FilterParserOptions { MaxLength = limits.MaxFilterLength, MaxDepth = limits.MaxFilterDepth };
+        Everything = ScimProjection.Everything(serializer.ResourceType);
+    }
+
+    public ResourceStore Store { get; }
+
+    public ScimResourceSerializer<T> Serializer { get; }
+
+    public ScimResourceAccessor<T> Accessor { get; }
+
+    public ScimResourceType ResourceType => Serializer.ResourceType;
+
+    /// <summary>The store's number for this resource type.</summary>
+    public byte StoreType { get; }
+
+    public ScimLimits Limits { get; }
+
+    protected ScimProjection Everything { get; }
+
+    /// <summary>"Users", "Groups": the endpoint path segment.</summary>
+    public string EndpointName => ResourceType.Endpoint.TrimStart('/');
+
+    public string Location(ScimScope scope, string id) => scope.BaseUrl + ResourceType.Endpoint + "/" + Uri.EscapeDataString(id);
+
+    // ---- hooks for the resource type ----
+
+    /// <summary>The value that must be unique, compared case-insensitively (userName; Group displayName).</summary>
+    protected abstract string? UniqueKeyOf(T resource);
+
+    /// <summary>Name of the unique attribute, for error messages.</summary>
+    protected abstract string UniqueAttributeName { get; }
+
+    /// <summary>Takes the delta-managed member list out of a request body (Group.members); null when absent.</summary>
+    protected virtual List<string>? TakeMembers(T resource) => null;
+
+    /// <summary>Applies a membership change after the resource itself was written.</summary>
+    protected virtual ValueTask<ScimError?> ChangeMembersAsync(ScimScope scope, string id, bool replaceAll, IReadOnlyList<string> added, IReadOnlyList<string> removed, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<ScimError?>(null);
+
+    /// <summary>Fills derived, readOnly attributes (User.groups) when the projection asks for them.</summary>
+    protected virtual void Derive(ScimScope scope, T resource, ScimProjection projection)
+    {
+    }
+
+    /// <summary>Fills derived attributes needed to evaluate a filter that names them.</summary>
+    protected virtual void DeriveForFilter(ScimScope scope, T resource, FilterNode filter)
+    {
+    }
+
+    /// <summary>Removes what points at a resource that is being deleted (memberships).</summary>
+    protected virtual ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>Whether an indexable conjunct of this type can produce candidates (see <see cref="CandidatesFor"/>).</summary>
+    protected virtual IReadOnlyList<string>? CandidatesForDerived(ScimScope scope, FilterComparison comparison) => null;
+
+    // ---- operations ----
+
+    /// <summary>Reads a resource as stored, with meta.version and meta.location set.</summary>
+    public (T Resource, long Version)? Load(ScimScope scope, string id)
+    {
+        if (Store.Get(scope.Tenant, StoreType, id) is not { } stored)
+        {
+            return null;
+        }
+
+        return (Decode(scope, stored), stored.Version);
+    }
+
+    public bool Exists(ScimScope scope, string id) => Store.Get(scope.Tenant, StoreType, id) is not null;
+
+    /// <summary>Prepares a resource for a response: derived attributes for this projection.</summary>
+    public void PrepareForResponse(ScimScope scope, T resource, ScimProjection projection) => Derive(scope, resource, projection);
+
+    /// <summary>POST (RFC 7644 §3.3).</summary>
+    public async ValueTask<ScimOutcome<T>> CreateAsync(ScimScope scope, ReadOnlySequence<byte> body, CancellationToken cancellationToken)
+    {
+        if (!Serializer.TryRead(body, ScimReadOptions.Request, out var resource, out var error))
+        {
+            return ScimOutcome<T>.Failed(error);
+        }
+
+        return await CreateAsync(scope, resource, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<ScimOutcome<T>> CreateAsync(ScimScope scope, T resource, CancellationToken cancellationToken)
+    {
+        var members = TakeMembers(resource);
+        if (CheckRequired(resource) is { } missing)
+        {
+            return ScimOutcome<T>.Failed(missing);
+        }
+
+        if (members is not null && await CheckMembersAsync(scope, members, selfId: null).ConfigureAwait(false) is { } badMember)
+        {
+            return ScimOutcome<T>.Failed(badMember);
+        }
+
+        // id and meta belong to the service provider (RFC 7643 §3.1): whatever the client sent is gone.
+        var now = DateTimeOffset.UtcNow;
+        resource.Id = Guid.NewGuid().ToString();
+        resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
+        var stored = Encode(resource);
+        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, resource.Id, UniqueKeyOf(resource), resource.ExternalId, stored, OrderedKeys(resource), cancellationToken).ConfigureAwait(false);
+        if (status == StoreStatus.UniquenessConflict)
+        {
+            return await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
+        }
+
+        if (Failure(status, resource.Id) is { } failure)
+        {
+            return ScimOutcome<T>.Failed(failure);
+        }
+
+        if (members is { Count: > 0 } && await ChangeMembersAsync(scope, resource.Id, replaceAll: false, members, [], cancellationToken).ConfigureAwait(false) is { } memberError)
+        {
+            return ScimOutcome<T>.Failed(memberError);
+        }
+
+        SetResponseMeta(scope, resource, version);
+        return new ScimOutcome<T>(201, resource, version, null);
+    }
+
+    /// <summary>PUT (RFC 7644 §3.5.1): replaces every readWrite attribute, never creates.</summary>
+    public async ValueTask<ScimOutcome<T>> ReplaceAsync(ScimScope scope, string id, ReadOnlySequence<byte> body, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
+    {
+        if (!Serializer.TryRead(body, ScimReadOptions.Request, out var resource, out var error))
+        {
+            return ScimOutcome<T>.Failed(error);
+        }
+
+        var members = TakeMembers(resource);
+        if (CheckRequired(resource) is { } missing)
+        {
+            return ScimOutcome<T>.Failed(missing);
+        }
+
+        if (Load(scope, id) is not { } current)
+        {
+            return ScimOutcome<T>.Failed(NotFound(id));
+        }
+
+        if (hasIfMatch && expectedVersion != current.Version)
+        {
+            return ScimOutcome<T>.Failed(PreconditionFailed());
+        }
+
+        if (members is not null && await CheckMembersAsync(scope, members, id).ConfigureAwait(false) is { } badMember)
+        {
+            return ScimOutcome<T>.Failed(badMember);
+        }
+
+        resource.Id = id;
+        resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
+        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), cancellationToken).ConfigureAwait(false);
+        if (status == StoreStatus.VersionMismatch && !hasIfMatch)
+        {
+            // A concurrent write got in between: PUT is a full replacement, so do it again on top.
+            return await ReplaceAsync(scope, id, body, null, false, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Failure(status, id) is { } failure)
+        {
+            return ScimOutcome<T>.Failed(failure);
+        }
+
+        // PUT replaces the member list too; leaving "members" out empties it (RFC 7644 §3.5.1).
+        if (await ChangeMembersAsync(scope, id, replaceAll: true, members ?? [], [], cancellationToken).ConfigureAwait(false) is { } memberError)
+        {
+            return ScimOutcome<T>.Failed(memberError);
+        }
+
+        SetResponseMeta(scope, resource, version);
+        return new ScimOutcome<T>(200, resource, version, null);
+    }
+
+    /// <summary>PATCH (RFC 7644 §3.5.2): all operations apply, or none.</summary>
+    public async ValueTask<ScimOutcome<T>> PatchAsync(ScimScope scope, string id, ReadOnlySequence<byte> body, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
+    {
+        if (!ScimPatchRequest.TryParse(body, out var request, out var error))
+        {
+            return ScimOutcome<T>.Failed(error);
+        }
+
+        // Optimistic: read, apply, compare-and-set; a concurrent change makes us re-read and re-apply,
+        // so two PATCHes to one resource never lose each other's changes.
+        for (int attempt = 0; ; attempt++)
+        {
+            if (Load(scope, id) is not { } current)
+            {
+                return ScimOutcome<T>.Failed(NotFound(id));
+            }
+
+            if (hasIfMatch && expectedVersion != current.Version)
+            {
+                return ScimOutcome<T>.Failed(PreconditionFailed());
+            }
+
+            if (!_patcher.TryApply(current.Resource, request, out var result, out error))
+            {
+                return ScimOutcome<T>.Failed(error);
+            }
+
+            if (!result.Changed)
+            {
+                SetResponseMeta(scope, current.Resource, current.Version);
+                return new ScimOutcome<T>(200, current.Resource, current.Version, null);
+            }
+
+            var patched = result.Resource;
+            var delta = result.Members;
+            List<string>? added = null;
+            if (!delta.IsEmpty)
+            {
+                added = new List<string>(delta.Added.Count);
+                foreach (var member in delta.Added)
+                {
+                    if (member["value"] is { } value && value.GetValueKind() == System.Text.Json.JsonValueKind.String)
+                    {
+                        added.Add(value.GetValue<string>());
+                    }
+                    else
+                    {
+                        return ScimOutcome<T>.Failed(ScimError.InvalidValue("Every member needs a string 'value': the id of a User or Group."));
+                    }
+                }
+
+                if (await CheckMembersAsync(scope, added, id).ConfigureAwait(false) is { } badMember)
+                {
+                    return ScimOutcome<T>.Failed(badMember);
+                }
+            }
+
+            if (CheckRequired(patched) is { } missing)
+            {
+                return ScimOutcome<T>.Failed(missing);
+            }
+
+            patched.Id = id;
+            patched.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
+            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), OrderedKeys(patched), cancellationToken).ConfigureAwait(false);
+            if (status == StoreStatus.VersionMismatch && !hasIfMatch && attempt < 16)
+            {
+                continue;
+            }
+
+            if (Failure(status, id) is { } failure)
+            {
+                return ScimOutcome<T>.Failed(failure);
+            }
+
+            // Membership deltas cost O(changed members) (DESIGN-NOTES §4), after the version bump.
+            if (!delta.IsEmpty && await ChangeMembersAsync(scope, id, delta.RemoveAll, added!, delta.Removed, cancellationToken).ConfigureAwait(false) is { } memberError)
+            {
+                return ScimOutcome<T>.Failed(memberError);
+            }
+
+            SetResponseMeta(scope, patched, version);
+            return new ScimOutcome<T>(200, patched, version, null);
+        }
+    }
+
+    /// <summary>DELETE (RFC 7644 §3.6): gone from every query, index and group.</summary>
+    public async ValueTask<ScimError?> DeleteAsync(ScimScope scope, string id, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
+    {
+        if (Store.Get(scope.Tenant, StoreType, id) is not { } current)
+        {
+            return NotFound(id);
+        }
+
+        if (hasIfMatch && expectedVersion != current.Version)
+        {
+            return PreconditionFailed();
+        }
+
+        await OnDeletingAsync(scope, id, cancellationToken).ConfigureAwait(false);
+        var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, cancellationToken).ConfigureAwait(false);
+        return Failure(status, id);
+    }
+
+    /// <summary>
+    /// A list request (RFC 7644 §3.4.2): filter through the planner (an index answers the most
+    /// selective indexable conjunct, the compiled filter checks the candidates; a scan only when
+    /// nothing is indexable), sort, then index or cursor paging (RFC 9865).
+    /// </summary>
+    public ScimError? Query(ScimScope scope, ListQuery query, out ListPage<T> page)
+    {
+        page = default;
+        int count = query.Count ?? Limits.DefaultCount;
+        if (count < 0)
+        {
+            count = 0;
+        }
+
+        count = Math.Min(count, Limits.MaxCount);
+        bool cursorMode = query.Cursor is not null;
+        if (cursorMode && query.HasStartIndex)
+        {
+            return ScimError.InvalidValue("Use either startIndex or cursor, not both (RFC 9865 §2).");
+        }
+
+        FilterNode? filter = null;
+        if (!string.IsNullOrWhiteSpace(query.Filter)
+            && !FilterParser.TryParse(query.Filter, ResourceType, out filter, out var filterError, _filterOptions))
+        {
+            return filterError;
+        }
+
+        ScimSortComparer<T>? comparer = null;
+        if (!string.IsNullOrWhiteSpace(query.SortBy)
+            && !ScimSortComparer<T>.TryCreate(Accessor, query.SortBy, query.SortOrder, out comparer, out var sortError))
+        {
+            return sortError;
+        }
+
+        byte? orderedIndex = comparer is null ? ResourceIndexes.Id : OrderedIndexFor(query.SortBy!);
+        bool descending = string.Equals(query.SortOrder, "descending", StringComparison.OrdinalIgnoreCase);
+
+        // Fast path: no filter and an order an index keeps: page straight off the ordered index.
+        if (filter is null && orderedIndex is { } index)
+        {
+            OrderedPosition? after = null;
+            if (cursorMode && query.Cursor!.Length > 0)
+            {
+                if (!Cursors.TryDecodePosition(query.Cursor, index, descending, out var position))
+                {
+                    return InvalidCursor();
+                }
+
+                after = position;
+            }
+
+            int total = Store.OrderedCount(scope.Tenant, StoreType, index);
+            var positions = Store.Page(scope.Tenant, StoreType, index, after, count + (cursorMode ? 1 : 0), descending, cursorMode ? 0 : query.StartIndex - 1);
+            bool more = cursorMode && positions.Count > count;
+            var resources = new List<T>(Math.Min(count, positions.Count));
+            for (int i = 0; i < positions.Count && resources.Count < count; i++)
+            {
+                if (Load(scope, positions[i].Id) is { } loaded)
+                {
+                    resources.Add(loaded.Resource);
+                }
+            }
+
+            string? next = more ? Cursors.EncodePosition(index, descending, positions[count - 1]) : null;
+            page = new ListPage<T>(total, cursorMode ? null : query.StartIndex, resources, next);
+            return null;
+        }
+
+        // General path: candidates → filter → sort → slice.
+        var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
+        var matched = new List<T>();
+        foreach (var id in Candidates(scope, filter))
+        {
+            if (Load(scope, id) is not { } loaded)
+            {
+                continue;
+            }
+
+            if (compiled is not null)
+            {
+                DeriveForFilter(scope, loaded.Resource, filter!);
+                if (!compiled.Matches(loaded.Resource))
+                {
+                    continue;
+                }
+            }
+
+            matched.Add(loaded.Resource);
+        }
+
+        if (comparer is not null)
+        {
+            matched.Sort(comparer);
+        }
+        else
+        {
+            matched.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
+        }
+
+        int skip = query.StartIndex - 1;
+        if (cursorMode && query.Cursor!.Length > 0)
+        {
+            // Over a filtered result the cursor is an offset into the same ordering (stable while
+            // the matching set does not change; keyset cursors need an ordered index, above).
+            if (!Cursors.TryDecodeOffset(query.Cursor, out skip))
+            {
+                return InvalidCursor();
+            }
+        }
+        else if (cursorMode)
+        {
+            skip = 0;
+        }
+
+        var slice = new List<T>(Math.Max(0, Math.Min(count, matched.Count - skip)));
+        for (int i = skip; i < matched.Count && slice.Count < count; i++)
+        {
+            slice.Add(matched[i]);
+        }
+
+        string? nextCursor = cursorMode && skip + slice.Count < matched.Count ? Cursors.EncodeOffset(skip + slice.Count) : null;
+        page = new ListPage<T>(matched.Count, cursorMode ? null : query.StartIndex, slice, nextCursor);
+        return null;
+    }
+
+    /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
+    protected abstract byte? OrderedIndexFor(string sortBy);
+
+    // Ids that may match: from the most selective indexable conjunct, else every resource (a scan).
+    private IEnumerable<string> Candidates(ScimScope scope, FilterNode? filter)
+    {
+        if (filter is not null)
+        {
+            IReadOnlyList<string>? best = null;
+            foreach (var conjunct in FilterPlanner.IndexableConjuncts(filter))
+            {
+                var ids = CandidatesFor(scope, conjunct);
+                if (ids is not null && (best is null || ids.Count < best.Count))
+                {
+                    best = ids;
+                }
+            }
+
+            if (best is not null)
+            {
+                return best;
+            }
+        }
+
+        return AllIds(scope);
+    }
+
+    private IEnumerable<string> AllIds(ScimScope scope)
+    {
+        OrderedPosition? after = null;
+        while (true)
+        {
+            var page = Store.Page(scope.Tenant, StoreType, ResourceIndexes.Id, after, 1024);
+            foreach (var position in page)
+            {
+                yield return position.Id;
+            }
+
+            if (page.Count < 1024)
+            {
+                yield break;
+            }
+
+            after = page[^1];
+        }
+    }
+
+    private IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
+    {
+        string path = comparison.Attribute.Path;
+        if (path == "id" && comparison.Value.Kind == ScimValueKind.String)
+        {
+            return [comparison.Value.String];
+        }
+
+        if (path == "externalId" && comparison.Value.Kind == ScimValueKind.String)
+        {
+            return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
+        }
+
+        if (path == UniqueAttributeName && comparison.Value.Kind == ScimValueKind.String && !comparison.Attribute.CaseExact)
+        {
+            return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
+        }
+
+        if (path == "meta.lastModified" && comparison.Value.Kind == ScimValueKind.DateTime)
+        {
+            // Delta sync (meta.lastModified gt "…"): walk the ordered index from that instant.
+            var from = new OrderedPosition(FormatInstant(new DateTimeOffset(comparison.Value.UtcTicks, TimeSpan.Zero)), comparison.Operator == FilterOperator.Gt ? "\uFFFF" : "");
+            var ids = new List<string>();
+            OrderedPosition? after = from;
+            while (true)
+            {
+                var page = Store.Page(scope.Tenant, StoreType, ResourceIndexes.LastModified, after, 1024);
+                foreach (var position in page)
+                {
+                    ids.Add(position.Id);
+                }
+
+                if (page.Count < 1024)
+                {
+                    return ids;
+                }
+
+                after = page[^1];
+            }
+        }
+
+        return CandidatesForDerived(scope, comparison);
+    }
+
+    // ---- helpers ----
+
+    private T Decode(ScimScope scope, StoredResource stored)
+    {
+        if (!Serializer.TryRead(new ReadOnlySequence<byte>(stored.Body), s_stored, out var resource, out var error))
+        {
+            // The store only holds what this server wrote: failing to read it back is a bug or corruption.
+            throw new InvalidDataException($"Stored {ResourceType.Name} {stored.Id} does not read back: {error}");
+        }
+
+        SetResponseMeta(scope, resource, stored.Version);
+        return resource;
+    }
+
+    private void SetResponseMeta(ScimScope scope, T resource, long version)
+    {
+        resource.Meta ??= new ScimMeta { ResourceType = ResourceType.Name };
+        resource.Meta.Version = ETags.Format(version);
+        resource.Meta.Location = Location(scope, resource.Id!);
+    }
+
+    // The stored form: the resource's full JSON (every attribute, password excluded, no derived
+    // attributes, no version or location: those come from the record and the request).
+    private byte[] Encode(T resource)
+    {
+        var location = resource.Meta?.Location;
+        var version = resource.Meta?.Version;
+        if (resource.Meta is { } meta)
+        {
+            meta.Location = null;
+            meta.Version = null;
+        }
+
+        BeforeStore(resource);
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        Serializer.Write(buffer, resource, Everything);
+        if (resource.Meta is { } restored)
+        {
+            restored.Location = location;
+            restored.Version = version;
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Clears what must never be stored (password: returned never and not used for sign-in here).</summary>
+    protected virtual void BeforeStore(T resource)
+    {
+    }
+
+    private List<OrderedKey> OrderedKeys(T resource)
+    {
+        var keys = new List<OrderedKey>(3) { new(ResourceIndexes.Id, resource.Id!) };
+        if (UniqueKeyOf(resource) is { } unique)
+        {
+            keys.Add(new OrderedKey(ResourceIndexes.Name, unique.ToUpperInvariant()));
+        }
+
+        if (resource.Meta?.LastModified is { } lastModified)
+        {
+            keys.Add(new OrderedKey(ResourceIndexes.LastModified, FormatInstant(lastModified)));
+        }
+
+        return keys;
+    }
+
+    // Fixed width, UTC: ordinal order is time order.
+    private static string FormatInstant(DateTimeOffset instant) =>
+        instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    // RFC 7643 §2.2 / RFC 7644 §3.3: required attributes must be present on create and replace.
+    private ScimError? CheckRequired(T resource)
+    {
+        foreach (var attribute in ResourceType.Schema.Attributes)
+        {
+            if (attribute.Required && attribute.Mutability != ScimMutability.ReadOnly && Accessor.Count(resource, attribute.Ordinal) == 0)
+            {
+                return ScimError.InvalidValue($"'{attribute.Name}' is required.");
+            }
+        }
+
+        if (UniqueKeyOf(resource) is { } unique && string.IsNullOrWhiteSpace(unique))
+        {
+            return ScimError.InvalidValue($"'{UniqueAttributeName}' must not be empty.");
+        }
+
+        return null;
+    }
+
+    private async ValueTask<ScimError?> CheckMembersAsync(ScimScope scope, List<string> members, string? selfId)
+    {
+        foreach (var member in members)
+        {
+            if (member.Length == 0 || member == selfId || !MemberExists(scope, member))
+            {
+                return ScimError.InvalidValue(member == selfId
+                    ? "A group cannot be a member of itself."
+                    : $"Member '{member}' is not the id of a User or Group of this tenant.");
+            }
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>Whether an id names something that can be a member (a User or a Group).</summary>
+    protected virtual bool MemberExists(ScimScope scope, string id) => false;
+
+    /// <summary>
+    /// A create that collides on the unique key. If the existing resource has the same externalId and
+    /// identical content, this is a retry after a lost response: answer as the first create did
+    /// (201 with the resource), so the identity provider is not stuck on 409 forever. Anything else is
+    /// 409 uniqueness (RFC 7644 §3.3).
+    /// </summary>
+    private async ValueTask<ScimOutcome<T>> RetriedCreateAsync(ScimScope scope, T candidate, List<string>? members)
+    {
+        var conflict = ScimOutcome<T>.Failed(ScimError.Uniqueness($"A {ResourceType.Name} with this {UniqueAttributeName} already exists."));
+        if (candidate.ExternalId is null
+            || Store.FindByUniqueKey(scope.Tenant, StoreType, UniqueKeyOf(candidate)!) is not { } existingId
+            || Load(scope, existingId) is not { } existing
+            || existing.Resource.ExternalId != candidate.ExternalId)
+        {
+            return conflict;
+        }
+
+        if (!SameContent(existing.Resource, candidate))
+        {
+            return conflict;
+        }
+
+        if (members is { Count: > 0 })
+        {
+            foreach (var member in members)
+            {
+                if (!Store.IsMember(scope.Tenant, existingId, member))
+                {
+                    return conflict;
+                }
+            }
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+        return new ScimOutcome<T>(201, existing.Resource, existing.Version, null);
+    }
+
+    private bool SameContent(T a, T b)
+    {
+        var (aId, aMeta, bId, bMeta) = (a.Id, a.Meta, b.Id, b.Meta);
+        a.Id = b.Id = null;
+        a.Meta = b.Meta = null;
+        BeforeStore(b);
+        try
+        {
+            var left = new ArrayBufferWriter<byte>();
+            var right = new ArrayBufferWriter<byte>();
+            Serializer.Write(left, a, Everything);
+            Serializer.Write(right, b, Everything);
+            return left.WrittenSpan.SequenceEqual(right.WrittenSpan);
+        }
+        finally
+        {
+            (a.Id, a.Meta, b.Id, b.Meta) = (aId, aMeta, bId, bMeta);
+        }
+    }
+
+    private ScimError? Failure(StoreStatus status, string id) => status switch
+    {
+        StoreStatus.Ok => null,
+        StoreStatus.NotFound => NotFound(id),
+        StoreStatus.VersionMismatch => PreconditionFailed(),
+        StoreStatus.UniquenessConflict => ScimError.Uniqueness($"A {ResourceType.Name} with this {UniqueAttributeName} already exists."),
+        StoreStatus.AlreadyExists => ScimError.Uniqueness($"{ResourceType.Name} '{id}' already exists."),
+        StoreStatus.InvalidValue => ScimError.InvalidValue($"An id, {UniqueAttributeName} or externalId is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text."),
+        StoreStatus.TooLarge => new ScimError(413, ScimErrorType.None, $"The {ResourceType.Name} is larger than {ResourceStore.MaxRecordBytes} bytes once stored."),
+        _ => new ScimError(500, ScimErrorType.None, "Unexpected store status " + status),
+    };
+
+    protected ScimError NotFound(string id) => ScimError.NotFound($"{ResourceType.Name} '{id}' not found.");
+
+    // RFC 7644 §3.14: If-Match that does not match the current version.
+    private static ScimError PreconditionFailed() => new(412, ScimErrorType.None, "The resource changed: its version no longer matches If-Match.");
+
+    private static ScimError InvalidCursor() => new(400, ScimErrorType.InvalidCursor, "The cursor is not one this server issued for this query (RFC 9865).");
+}
+
+/// <summary>One page of a list response.</summary>
+internal readonly record struct ListPage<T>(int TotalResults, int? StartIndex, List<T> Resources, string? NextCursor);

@@ -1,0 +1,119 @@
+using Scim.Fast.Core.Query;
+using Scim.Fast.Core.Resources;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>The store's numbers for resource types (part of every stored key).</summary>
+internal static class StoreTypes
+{
+    public const byte User = 1;
+    public const byte Group = 2;
+}
+
+/// <summary>/Users (RFC 7643 §4.1): userName unique and case-insensitive; groups derived from memberships.</summary>
+internal sealed class UserEndpoint : ResourceEndpoint<User>
+{
+    private readonly int _groupsOrdinal;
+
+    public UserEndpoint(ResourceStore store, ScimLimits limits)
+        : base(store, UserSerializer.Instance, UserAccessor.Instance, StoreTypes.User, limits, deltaAttribute: null)
+    {
+        _groupsOrdinal = ResourceType.ResolvePath("groups")!.Ordinal;
+    }
+
+    protected override string UniqueAttributeName => "userName";
+
+    protected override string? UniqueKeyOf(User resource) => resource.UserName;
+
+    protected override byte? OrderedIndexFor(string sortBy) => FilterPaths.SortIndex(ResourceType, sortBy, "userName");
+
+    // Never stored: password is writeOnly/returned never and this server does not authenticate users
+    // (RFC 7643 §4.1.1 allows not keeping it); groups is derived (§4.1.2).
+    protected override void BeforeStore(User resource)
+    {
+        resource.Password = null;
+        resource.Groups = null;
+    }
+
+    protected override void Derive(ScimScope scope, User resource, ScimProjection projection)
+    {
+        if (projection.Includes(_groupsOrdinal))
+        {
+            FillGroups(scope, resource);
+        }
+    }
+
+    protected override void DeriveForFilter(ScimScope scope, User resource, FilterNode filter)
+    {
+        if (FilterPaths.Mentions(filter, "groups"))
+        {
+            FillGroups(scope, resource);
+        }
+    }
+
+    protected override async ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) =>
+        await Store.RemoveFromAllGroupsAsync(scope.Tenant, id, cancellationToken).ConfigureAwait(false);
+
+    private void FillGroups(ScimScope scope, User resource)
+    {
+        var groupIds = Store.GetGroupsOf(scope.Tenant, resource.Id!);
+        if (groupIds.Count == 0)
+        {
+            resource.Groups = null;
+            return;
+        }
+
+        var groups = new List<User.GroupsValue>(groupIds.Count);
+        foreach (var groupId in groupIds)
+        {
+            string? display = null;
+            if (Store.Get(scope.Tenant, StoreTypes.Group, groupId) is { UniqueKey: { } name })
+            {
+                display = name;
+            }
+
+            groups.Add(new User.GroupsValue
+            {
+                Value = groupId,
+                Ref = scope.BaseUrl + "/Groups/" + Uri.EscapeDataString(groupId),
+                Display = display,
+                Type = "direct",
+            });
+        }
+
+        resource.Groups = groups;
+    }
+}
+
+/// <summary>Small helpers over filter trees and sort paths.</summary>
+internal static class FilterPaths
+{
+    /// <summary>Whether any comparison in the filter names <paramref name="attribute"/> or one of its sub-attributes.</summary>
+    public static bool Mentions(FilterNode node, string attribute) => node switch
+    {
+        FilterAnd and => Mentions(and.Left, attribute) || Mentions(and.Right, attribute),
+        FilterOr or => Mentions(or.Left, attribute) || Mentions(or.Right, attribute),
+        FilterNot not => Mentions(not.Inner, attribute),
+        FilterValuePath valuePath => IsUnder(valuePath.Attribute.Path, attribute) || Mentions(valuePath.Inner, attribute),
+        FilterComparison comparison => IsUnder(comparison.Attribute.Path, attribute),
+        _ => false,
+    };
+
+    /// <summary>The ordered index that keeps a sortBy order: id, the unique name, or meta.lastModified.</summary>
+    public static byte? SortIndex(Core.Schema.ScimResourceType resourceType, string sortBy, string uniqueAttribute)
+    {
+        var attribute = resourceType.ResolvePath(sortBy.Trim());
+        return attribute?.Path switch
+        {
+            "id" => ResourceIndexes.Id,
+            "meta.lastModified" => ResourceIndexes.LastModified,
+            { } path when path == uniqueAttribute => ResourceIndexes.Name,
+            _ => null,
+        };
+    }
+
+    private static bool IsUnder(string path, string attribute) =>
+        path.Equals(attribute, StringComparison.Ordinal) || (path.StartsWith(attribute, StringComparison.Ordinal) && path.Length > attribute.Length && path[attribute.Length] == '.');
+}

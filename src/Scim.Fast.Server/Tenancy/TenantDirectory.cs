@@ -1,0 +1,110 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server;
+
+/// <summary>
+/// Tenant names to the compact numbers the store prefixes every key with (DESIGN-NOTES §7). The
+/// default tenant is number 0; a named tenant gets the next free number the first time it is used,
+/// recorded durably in the store (a record of a reserved type in tenant 0), so numbers never move
+/// when the configuration is reordered.
+/// </summary>
+internal sealed class TenantDirectory
+{
+    /// <summary>The store type that holds the name → number records.</summary>
+    public const byte RegistryType = 255;
+
+    private readonly ResourceStore _store;
+    private readonly ConcurrentDictionary<string, TenantId> _byName = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _assign = new(1, 1);
+
+    public TenantDirectory(ResourceStore store)
+    {
+        _store = store;
+        foreach (var position in _store.Page(TenantId.Default, RegistryType, ResourceIndexes.Id, after: null, int.MaxValue))
+        {
+            if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
+            {
+                _byName[record.Id] = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(record.Body));
+            }
+        }
+    }
+
+    /// <summary>Tenant names: short, URL-safe, case-sensitive.</summary>
+    public static bool IsValidName(string name)
+    {
+        if (name.Length is 0 or > 64)
+        {
+            return false;
+        }
+
+        foreach (char c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)_byName.Keys;
+
+    /// <summary>The number of a named tenant, assigning one on first use.</summary>
+    public async ValueTask<TenantId> GetOrAddAsync(string name)
+    {
+        if (_byName.TryGetValue(name, out var tenant))
+        {
+            return tenant;
+        }
+
+        await _assign.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_byName.TryGetValue(name, out tenant))
+            {
+                return tenant;
+            }
+
+            uint next = 1;
+            foreach (var existing in _byName.Values)
+            {
+                next = Math.Max(next, existing.Value + 1);
+            }
+
+            var body = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(body, next);
+            var (status, _) = await _store.CreateAsync(TenantId.Default, RegistryType, name, null, null, body, [new OrderedKey(ResourceIndexes.Id, name)]).ConfigureAwait(false);
+            if (status != StoreStatus.Ok)
+            {
+                throw new InvalidOperationException($"Could not register tenant '{name}': {status}.");
+            }
+
+            tenant = new TenantId(next);
+            _byName[name] = tenant;
+            return tenant;
+        }
+        finally
+        {
+            _assign.Release();
+        }
+    }
+
+    public bool TryGet(string name, out TenantId tenant) => _byName.TryGetValue(name, out tenant);
+}
+
+/// <summary>The ordered indexes every stored resource carries (numbers are part of the stored form).</summary>
+internal static class ResourceIndexes
+{
+    /// <summary>By id: the default list order (stable for index paging, RFC 7644 §3.4.2.4) and cursors.</summary>
+    public const byte Id = 0;
+
+    /// <summary>By the case-folded unique name (User.userName, Group.displayName): sortBy.</summary>
+    public const byte Name = 1;
+
+    /// <summary>By meta.lastModified (fixed-width UTC): sortBy and delta-sync filters.</summary>
+    public const byte LastModified = 2;
+}

@@ -1,0 +1,223 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+using static Scim.Fast.Server.Tests.ScimHttp;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>RFC 7644 §3.7 /Bulk over HTTP.</summary>
+public sealed class BulkTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+{
+    private const string BulkRequest = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+    private HttpClient Client => server.Client;
+
+    private static JsonObject Bulk(JsonArray operations, int? failOnErrors = null)
+    {
+        var request = new JsonObject { ["schemas"] = new JsonArray(BulkRequest), ["Operations"] = operations };
+        if (failOnErrors is { } fail)
+        {
+            request["failOnErrors"] = fail;
+        }
+
+        return request;
+    }
+
+    [Fact]
+    public async Task BulkIds_ResolveInPathsAndMembers_EvenWhenDefinedLater()
+    {
+        string alice = Unique("alice"), bob = Unique("bob"), team = Unique("team");
+        var operations = new JsonArray(
+            // The group comes first but references users created after it: it waits for them.
+            new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "team", ["data"] = new JsonObject
+            {
+                ["schemas"] = new JsonArray(GroupSchema),
+                ["displayName"] = team,
+                ["members"] = new JsonArray(new JsonObject { ["value"] = "bulkId:alice" }, new JsonObject { ["value"] = "bulkId:bob" }),
+            } },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "alice", ["data"] = User(alice) },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "bob", ["data"] = User(bob) },
+            new JsonObject { ["method"] = "PATCH", ["path"] = "/Users/bulkId:bob", ["data"] = Patch(new JsonObject { ["op"] = "add", ["path"] = "nickName", ["value"] = "Bobby" }) });
+
+        var reply = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(operations))).Expect(HttpStatusCode.OK);
+        Assert.Equal("urn:ietf:params:scim:api:messages:2.0:BulkResponse", (string?)reply.Body!["schemas"]![0]);
+        var results = reply.Body["Operations"]!.AsArray();
+        Assert.Equal(4, results.Count);
+        Assert.All(results, r => Assert.StartsWith("20", (string)r!["status"]!));
+        var byBulkId = results.Where(r => r!["bulkId"] is not null).ToDictionary(r => (string)r!["bulkId"]!, r => ((string)r!["location"]!).Split('/')[^1]);
+        Assert.Equal("W/\"1\"", (string?)results.First(r => (string?)r!["bulkId"] == "alice")!["version"]);
+
+        var group = (await Client.Get("/scim/v2/Groups/" + byBulkId["team"])).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(new[] { byBulkId["alice"], byBulkId["bob"] }.Order(), group["members"]!.AsArray().Select(m => (string)m!["value"]!).Order());
+        Assert.Equal("Bobby", (string?)(await Client.Get("/scim/v2/Users/" + byBulkId["bob"])).Body!["nickName"]);
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task CircularReferences_Are409_AndTheRestStillRuns()
+    {
+        var operations = new JsonArray(
+            new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "a", ["data"] = new JsonObject
+            {
+                ["schemas"] = new JsonArray(GroupSchema), ["displayName"] = Unique("a"), ["members"] = new JsonArray(new JsonObject { ["value"] = "bulkId:b" }),
+            } },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "b", ["data"] = new JsonObject
+            {
+                ["schemas"] = new JsonArray(GroupSchema), ["displayName"] = Unique("b"), ["members"] = new JsonArray(new JsonObject { ["value"] = "bulkId:a" }),
+            } },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "c", ["data"] = User(Unique("c")) },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "d", ["data"] = User(Unique("d"), externalId: "bulkId:nowhere") });
+
+        var results = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(operations))).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+        string Status(string bulkId) => (string)results.Single(r => (string?)r!["bulkId"] == bulkId)!["status"]!;
+        Assert.Equal("409", Status("a"));
+        Assert.Equal("409", Status("b"));
+        Assert.Equal("201", Status("c"));
+        Assert.Equal("400", Status("d"));
+        Assert.Equal("urn:ietf:params:scim:api:messages:2.0:Error", (string?)results.Single(r => (string?)r!["bulkId"] == "a")!["response"]!["schemas"]![0]);
+    }
+
+    [Fact]
+    public async Task FailOnErrors_StopsAfterThatManyErrors()
+    {
+        string taken = Unique("taken");
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(taken))).Expect(HttpStatusCode.Created);
+        var operations = new JsonArray(
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "1", ["data"] = User(taken) },
+            new JsonObject { ["method"] = "DELETE", ["path"] = "/Users/missing" },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "3", ["data"] = User(Unique("never")) });
+
+        var results = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(operations, failOnErrors: 2))).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+        Assert.Equal(["409", "404"], results.Select(r => (string)r!["status"]!));
+        Assert.Equal("uniqueness", (string?)results[0]!["response"]!["scimType"]);
+    }
+
+    [Fact]
+    public async Task Limits_MaxOperationsAndPayload_Are413()
+    {
+        var many = new JsonArray();
+        for (int i = 0; i < 1001; i++)
+        {
+            many.Add(new JsonObject { ["method"] = "DELETE", ["path"] = "/Users/x" + i });
+        }
+
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(many))).AssertError(HttpStatusCode.RequestEntityTooLarge, "tooMany");
+
+        var big = new JsonArray(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "x", ["data"] = User(new string('b', 5 << 20)) });
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(big))).AssertError(HttpStatusCode.RequestEntityTooLarge);
+
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", "{\"Operations\":[]}")).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(new JsonArray(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["data"] = User("nobulkid") }))))
+            .AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+        var unknownPath = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(new JsonArray(new JsonObject { ["method"] = "DELETE", ["path"] = "/Nope/1" })))).Expect(HttpStatusCode.OK);
+        Assert.Equal("400", (string?)unknownPath.Body!["Operations"]![0]!["status"]);
+    }
+}
+
+/// <summary>Tenants are isolated: a token acts only for its own tenant.</summary>
+public sealed class TenantIsolationTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+{
+    [Fact]
+    public async Task TokensAreBoundToTheirTenant()
+    {
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        using var globex = server.CreateClient(ScimServerFixture.GlobexToken);
+        string name = Unique("shared-name");
+
+        var inAcme = (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User(name))).Expect(HttpStatusCode.Created);
+        Assert.Contains("/tenants/acme/scim/v2/Users/", inAcme.Headers.Location!.ToString());
+        // The same userName in another tenant is no conflict.
+        var inGlobex = (await globex.Send(HttpMethod.Post, "/tenants/globex/scim/v2/Users", User(name))).Expect(HttpStatusCode.Created);
+        var inDefault = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(name))).Expect(HttpStatusCode.Created);
+
+        // Another tenant's token on acme's path: 401, whatever the resource.
+        (await globex.Get("/tenants/acme/scim/v2/Users/" + inAcme.Id)).AssertError(HttpStatusCode.Unauthorized);
+        (await server.Client.Get("/tenants/acme/scim/v2/Users/" + inAcme.Id)).AssertError(HttpStatusCode.Unauthorized);
+        (await acme.Get("/scim/v2/Users/" + inDefault.Id)).AssertError(HttpStatusCode.Unauthorized);
+        (await acme.Get("/tenants/nosuch/scim/v2/Users")).AssertError(HttpStatusCode.Unauthorized);
+
+        // acme's id under globex's path with globex's token: not there.
+        (await globex.Get("/tenants/globex/scim/v2/Users/" + inAcme.Id)).AssertError(HttpStatusCode.NotFound);
+        (await globex.Delete("/tenants/globex/scim/v2/Users/" + inAcme.Id)).AssertError(HttpStatusCode.NotFound);
+        var acmeList = (await acme.Get("/tenants/acme/scim/v2/Users")).Body!;
+        Assert.Equal([inAcme.Id], Ids(acmeList));
+        var globexByName = (await globex.Get($"/tenants/globex/scim/v2/Users?filter=userName eq \"{name}\"")).Body!;
+        Assert.Equal([inGlobex.Id], Ids(globexByName));
+
+        // A wrong token, a malformed header.
+        using var wrong = server.CreateClient("not-a-token-of-anyone-at-all");
+        (await wrong.Get("/scim/v2/Users")).AssertError(HttpStatusCode.Unauthorized);
+        (await server.Anonymous.Get("/scim/v2/Users", r => r.Headers.TryAddWithoutValidation("Authorization", "Basic " + ScimServerFixture.Token)))
+            .AssertError(HttpStatusCode.Unauthorized);
+        Assert.Empty(server.Store.Verify());
+    }
+}
+
+/// <summary>A server with a tight per-token rate limit.</summary>
+public sealed class RateLimitedFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestsPerSecondPerToken=1", "--Scim:Limits:RequestBurstPerToken=3"];
+}
+
+public sealed class RateLimitTests(RateLimitedFixture server) : IClassFixture<RateLimitedFixture>
+{
+    [Fact]
+    public async Task OverTheLimit_Is429WithRetryAfter_PerToken()
+    {
+        var replies = new List<ScimHttp.Reply>();
+        for (int i = 0; i < 6; i++)
+        {
+            replies.Add(await server.Client.Get("/scim/v2/Users?count=0"));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, replies[0].Status);
+        var limited = replies.First(r => r.Status == HttpStatusCode.TooManyRequests);
+        limited.AssertError(HttpStatusCode.TooManyRequests);
+        Assert.True(limited.Headers.RetryAfter!.Delta >= TimeSpan.FromSeconds(1));
+
+        // Another token has its own bucket.
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        (await acme.Get("/tenants/acme/scim/v2/Users?count=0")).Expect(HttpStatusCode.OK);
+    }
+}
+
+/// <summary>A graceful restart keeps every acknowledged write, indexes included.</summary>
+public sealed class RestartTests : IAsyncLifetime
+{
+    private readonly ScimServerFixture _server = new();
+
+    public Task InitializeAsync() => _server.InitializeAsync();
+
+    public Task DisposeAsync() => _server.DisposeAsync();
+
+    [Fact]
+    public async Task Restart_KeepsUsersGroupsMembershipsAndTenants()
+    {
+        var user = (await _server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User("restart@example.com", externalId: "r-1"))).Expect(HttpStatusCode.Created);
+        var group = (await _server.Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group("Restarters", user.Id))).Expect(HttpStatusCode.Created);
+        using (var acme = _server.CreateClient(ScimServerFixture.AcmeToken))
+        {
+            (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User("acme-only@example.com"))).Expect(HttpStatusCode.Created);
+        }
+
+        await _server.RestartAsync();
+
+        var read = (await _server.Client.Get("/scim/v2/Users/" + user.Id)).Expect(HttpStatusCode.OK);
+        Assert.Equal(user.ETag, read.ETag);
+        Assert.Equal(group.Id, (string?)read.Body!["groups"]![0]!["value"]);
+        var byName = (await _server.Client.Get("/scim/v2/Users?filter=userName+eq+%22RESTART%40example.com%22")).Body!;
+        Assert.Equal([user.Id], Ids(byName));
+        var byExternal = (await _server.Client.Get("/scim/v2/Users?filter=externalId+eq+%22r-1%22")).Body!;
+        Assert.Equal([user.Id], Ids(byExternal));
+        (await _server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User("Restart@Example.com"))).AssertError(HttpStatusCode.Conflict, "uniqueness");
+        using (var acme = _server.CreateClient(ScimServerFixture.AcmeToken))
+        {
+            var acmeUsers = (await acme.Get("/tenants/acme/scim/v2/Users")).Body!;
+            Assert.Equal(1, (int)acmeUsers["totalResults"]!);
+        }
+
+        var defaultUsers = (await _server.Client.Get("/scim/v2/Users")).Body!;
+        Assert.Equal(1, (int)defaultUsers["totalResults"]!);
+        Assert.Empty(_server.Store.Verify());
+    }
+}

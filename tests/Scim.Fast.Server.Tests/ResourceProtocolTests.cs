@@ -1,0 +1,283 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+
+using static Scim.Fast.Server.Tests.ScimHttp;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>RFC 7644 §3.3–3.6 and §3.14 over HTTP against the real server and store.</summary>
+public sealed class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+{
+    private HttpClient Client => server.Client;
+
+    [Fact]
+    public async Task UserLifecycle_CreateReadReplacePatchDelete()
+    {
+        string userName = Unique("ada");
+        var body = User(userName, externalId: "ext-" + userName, givenName: "Ada");
+        body["password"] = "s3cret-Pa55";
+        body["id"] = "client-chosen";
+        body["meta"] = new JsonObject { ["created"] = "2001-01-01T00:00:00Z" };
+
+        var created = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).Expect(HttpStatusCode.Created);
+        string id = created.Id;
+
+        // RFC 7643 §3.1: id and meta are the server's; RFC 7644 §3.3: Location = meta.location; §3.14 ETag = meta.version.
+        Assert.NotEqual("client-chosen", id);
+        Assert.Equal((string?)created.Body!["meta"]!["location"], created.Headers.Location!.ToString());
+        Assert.EndsWith("/scim/v2/Users/" + id, created.Headers.Location!.ToString());
+        Assert.Equal((string?)created.Body["meta"]!["version"], created.ETag);
+        Assert.NotEqual("2001-01-01T00:00:00Z", (string?)created.Body["meta"]!["created"]);
+        Assert.Equal("User", (string?)created.Body["meta"]!["resourceType"]);
+        Assert.Null(created.Body["password"]);
+
+        var read = (await Client.Get("/scim/v2/Users/" + id)).Expect(HttpStatusCode.OK);
+        Assert.Equal(userName, (string?)read.Body!["userName"]);
+        Assert.Equal("Ada", (string?)read.Body["name"]!["givenName"]);
+        Assert.Null(read.Body["password"]);
+
+        // PUT replaces: name left out is cleared; id in the body is ignored.
+        var replacement = User(userName, externalId: "ext-" + userName);
+        replacement["id"] = id;
+        replacement["displayName"] = "Ada L.";
+        var replaced = (await Client.Send(HttpMethod.Put, "/scim/v2/Users/" + id, replacement)).Expect(HttpStatusCode.OK);
+        Assert.Null(replaced.Body!["name"]);
+        Assert.Equal("Ada L.", (string?)replaced.Body["displayName"]);
+        Assert.NotEqual(created.ETag, replaced.ETag);
+        Assert.Equal((string?)created.Body["meta"]!["created"], (string?)replaced.Body["meta"]!["created"]);
+
+        var patched = (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + id,
+            Patch(new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }))).Expect(HttpStatusCode.OK);
+        Assert.False((bool)patched.Body!["active"]!);
+
+        (await Client.Delete("/scim/v2/Users/" + id)).Expect(HttpStatusCode.NoContent);
+        (await Client.Get("/scim/v2/Users/" + id)).AssertError(HttpStatusCode.NotFound);
+        (await Client.Delete("/scim/v2/Users/" + id)).AssertError(HttpStatusCode.NotFound);
+        var afterDelete = (await Client.Get($"/scim/v2/Users?filter=userName eq \"{userName}\"")).Expect(HttpStatusCode.OK);
+        Assert.Equal(0, (int)afterDelete.Body!["totalResults"]!);
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task ETags_IfMatchIsCheckedAtomically_IfNoneMatchGives304()
+    {
+        var created = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("etag")))).Expect(HttpStatusCode.Created);
+        string path = "/scim/v2/Users/" + created.Id;
+        string etag = created.ETag!;
+
+        (await Client.Get(path, r => r.Headers.TryAddWithoutValidation("If-None-Match", etag))).Expect(HttpStatusCode.NotModified);
+        (await Client.Get(path, r => r.Headers.TryAddWithoutValidation("If-None-Match", "W/\"999\""))).Expect(HttpStatusCode.OK);
+
+        var patch = Patch(new JsonObject { ["op"] = "add", ["path"] = "nickName", ["value"] = "n1" });
+        var first = (await Client.Send(HttpMethod.Patch, path, patch, r => r.Headers.TryAddWithoutValidation("If-Match", etag))).Expect(HttpStatusCode.OK);
+        // The same If-Match again: the version moved on, so 412 and no change.
+        var stale = Patch(new JsonObject { ["op"] = "add", ["path"] = "nickName", ["value"] = "n2" });
+        (await Client.Send(HttpMethod.Patch, path, stale, r => r.Headers.TryAddWithoutValidation("If-Match", etag))).AssertError(HttpStatusCode.PreconditionFailed);
+        (await Client.Send(HttpMethod.Put, path, User((string)first.Body!["userName"]!), r => r.Headers.TryAddWithoutValidation("If-Match", etag))).AssertError(HttpStatusCode.PreconditionFailed);
+        (await Client.Delete(path, r => r.Headers.TryAddWithoutValidation("If-Match", etag))).AssertError(HttpStatusCode.PreconditionFailed);
+        Assert.Equal("n1", (string?)(await Client.Get(path)).Body!["nickName"]);
+
+        (await Client.Delete(path, r => r.Headers.TryAddWithoutValidation("If-Match", first.ETag!))).Expect(HttpStatusCode.NoContent);
+    }
+
+    [Fact]
+    public async Task ConcurrentCreatesOfOneUserName_OneWinsTheRestAre409()
+    {
+        string userName = Unique("race");
+        var replies = await Task.WhenAll(Enumerable.Range(0, 12).Select(i =>
+            Client.Send(HttpMethod.Post, "/scim/v2/Users", User(i % 2 == 0 ? userName : userName.ToUpperInvariant(), externalId: "x" + i))));
+
+        Assert.Single(replies, r => r.Status == HttpStatusCode.Created);
+        foreach (var reply in replies.Where(r => r.Status != HttpStatusCode.Created))
+        {
+            reply.AssertError(HttpStatusCode.Conflict, "uniqueness");
+        }
+
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task RetriedCreate_WithIdenticalContent_ReturnsTheExistingUser()
+    {
+        var body = User(Unique("retry"), externalId: Unique("ext"), givenName: "R");
+        var first = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).Expect(HttpStatusCode.Created);
+        var again = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).Expect(HttpStatusCode.Created);
+        Assert.Equal(first.Id, again.Id);
+
+        // Different content (or no externalId) is a real conflict.
+        body["name"] = new JsonObject { ["givenName"] = "Other" };
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).AssertError(HttpStatusCode.Conflict, "uniqueness");
+    }
+
+    [Fact]
+    public async Task ConcurrentMemberAdds_LoseNoMember()
+    {
+        var group = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("g")))).Expect(HttpStatusCode.Created);
+        var users = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("m")))));
+        var patches = await Task.WhenAll(users.Select(u => Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + group.Id,
+            Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = u.Id }) }))));
+
+        Assert.All(patches, p => Assert.Equal(HttpStatusCode.NoContent, p.Status));
+        var read = (await Client.Get("/scim/v2/Groups/" + group.Id)).Expect(HttpStatusCode.OK);
+        Assert.Equal(users.Select(u => u.Id).Order(), read.Body!["members"]!.AsArray().Select(m => (string)m!["value"]!).Order());
+        Assert.Equal(16L, server.Store.MemberCount(default, group.Id));
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task DeletingAUser_RemovesItFromEveryGroup()
+    {
+        var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("leaver")))).Expect(HttpStatusCode.Created);
+        var stay = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("stayer")))).Expect(HttpStatusCode.Created);
+        var g1 = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("g1"), user.Id, stay.Id))).Expect(HttpStatusCode.Created);
+        var g2 = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("g2"), user.Id))).Expect(HttpStatusCode.Created);
+        var withGroups = (await Client.Get("/scim/v2/Users/" + user.Id)).Body!;
+        Assert.Equal(new[] { g1.Id, g2.Id }.Order(), withGroups["groups"]!.AsArray().Select(g => (string)g!["value"]!).Order());
+
+        (await Client.Delete("/scim/v2/Users/" + user.Id)).Expect(HttpStatusCode.NoContent);
+
+        var members = (await Client.Get("/scim/v2/Groups/" + g1.Id)).Body!["members"]!.AsArray();
+        Assert.Equal([stay.Id], members.Select(m => (string)m!["value"]!));
+        Assert.Empty((await Client.Get("/scim/v2/Groups/" + g2.Id)).Body!["members"]!.AsArray());
+        var byMember = (await Client.Get($"/scim/v2/Groups?filter=members.value eq \"{user.Id}\"")).Body!;
+        Assert.Equal(0, (int)byMember["totalResults"]!);
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task RequiredAttributes_AreEnforcedOnCreateAndReplace()
+    {
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["displayName"] = "x" }))
+            .AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User("   "))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", new JsonObject { ["schemas"] = new JsonArray(GroupSchema) }))
+            .AssertError(HttpStatusCode.BadRequest, "invalidValue");
+
+        var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("req")))).Expect(HttpStatusCode.Created);
+        (await Client.Send(HttpMethod.Put, "/scim/v2/Users/" + user.Id, new JsonObject { ["schemas"] = new JsonArray(UserSchema) }))
+            .AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(new JsonObject { ["op"] = "remove", ["path"] = "userName" })))
+            .AssertError(HttpStatusCode.BadRequest, "mutability");
+        (await Client.Send(HttpMethod.Put, "/scim/v2/Users/does-not-exist", User(Unique("nobody")))).AssertError(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task UnknownMembers_Are400InvalidValue()
+    {
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("bad"), "no-such-id"))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        var group = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("ok")))).Expect(HttpStatusCode.Created);
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + group.Id,
+            Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = "ghost" }) })))
+            .AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + group.Id,
+            Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = group.Id }) })))
+            .AssertError(HttpStatusCode.BadRequest, "invalidValue");
+    }
+
+    [Fact]
+    public async Task BigGroup_StreamsEveryMember_AndExcludedMembersSkipsThem()
+    {
+        var users = new List<string>();
+        for (int batch = 0; batch < 4; batch++)
+        {
+            var bulk = new JsonArray();
+            for (int i = 0; i < 250; i++)
+            {
+                bulk.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = $"u{i}", ["data"] = User(Unique("big")) });
+            }
+
+            var reply = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"),
+                ["Operations"] = bulk,
+            })).Expect(HttpStatusCode.OK);
+            users.AddRange(reply.Body!["Operations"]!.AsArray().Select(o => ((string)o!["location"]!).Split('/')[^1]));
+        }
+
+        var group = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("big")))).Expect(HttpStatusCode.Created);
+        foreach (var chunk in users.Chunk(100))
+        {
+            var values = new JsonArray([.. chunk.Select(id => (JsonNode)new JsonObject { ["value"] = id })]);
+            (await Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + group.Id, Patch(new JsonObject { ["op"] = "Add", ["path"] = "members", ["value"] = values })))
+                .Expect(HttpStatusCode.NoContent);
+        }
+
+        var full = (await Client.Get("/scim/v2/Groups/" + group.Id)).Expect(HttpStatusCode.OK);
+        var members = full.Body!["members"]!.AsArray();
+        Assert.Equal(1000, members.Count);
+        Assert.Equal(users.Order(), members.Select(m => (string)m!["value"]!).Order());
+        Assert.All(members, m => Assert.Equal("User", (string?)m!["type"]));
+
+        var slim = (await Client.Get($"/scim/v2/Groups/{group.Id}?excludedAttributes=members")).Expect(HttpStatusCode.OK);
+        Assert.Null(slim.Body!["members"]);
+        Assert.Equal((string?)full.Body["displayName"], (string?)slim.Body["displayName"]);
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Theory]
+    [InlineData("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":", "invalidSyntax")]
+    [InlineData("not json at all", "invalidSyntax")]
+    [InlineData("[1,2,3]", "invalidSyntax")]
+    [InlineData("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"a\"} trailing", "invalidSyntax")]
+    [InlineData("{\"userName\":\"no-schemas\"}", "invalidSyntax")]
+    [InlineData("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":42}", "invalidValue")]
+    public async Task MalformedBodies_AreScim400s(string body, string scimType)
+    {
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).AssertError(HttpStatusCode.BadRequest, scimType);
+    }
+
+    [Fact]
+    public async Task HostileBodies_GetClearErrors_NeverA500()
+    {
+        // Invalid UTF-8.
+        var invalidUtf8 = Encoding.UTF8.GetBytes("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"a\xFFb\"}");
+        invalidUtf8[^4] = 0xFF;
+        (await Client.SendBytes(HttpMethod.Post, "/scim/v2/Users", invalidUtf8)).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+
+        // Deeply nested JSON.
+        string deep = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"d\",\"x\":" + new string('[', 5000) + new string(']', 5000) + "}";
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", deep)).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+
+        // A 10 MB string: over the 1 MiB body limit.
+        string huge = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"" + new string('a', 10 << 20) + "\"}";
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", huge)).AssertError(HttpStatusCode.RequestEntityTooLarge);
+
+        // Garbage bytes.
+        var garbage = new byte[4096];
+        new Random(7).NextBytes(garbage);
+        var reply = await Client.SendBytes(HttpMethod.Post, "/scim/v2/Users", garbage);
+        reply.AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+
+        // Wrong content type; empty body.
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", "<user/>", mediaType: "application/xml")).AssertError(HttpStatusCode.UnsupportedMediaType);
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", "")).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+
+        // A userName longer than the store's key limit.
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(new string('n', 5000)))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+
+        // PATCH garbage.
+        var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("hostile")))).Expect(HttpStatusCode.Created);
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, "{\"Operations\":[]}")).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(new JsonObject { ["op"] = "replace", ["path"] = "emails[type eq", ["value"] = "x" })))
+            .AssertError(HttpStatusCode.BadRequest, "invalidPath");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(new JsonObject { ["op"] = "remove" })))
+            .AssertError(HttpStatusCode.BadRequest, "noTarget");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(new JsonObject { ["op"] = "explode", ["path"] = "nickName" })))
+            .AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task WrongMethods_Are405WithAllow()
+    {
+        var reply = await Client.Send(HttpMethod.Delete, "/scim/v2/Users", (string?)null);
+        reply.AssertError(HttpStatusCode.MethodNotAllowed);
+        Assert.Contains("POST", reply.ContentHeaders!.Allow);
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users/some-id", "{}")).AssertError(HttpStatusCode.MethodNotAllowed);
+        (await Client.Get("/scim/v2/Bulk")).AssertError(HttpStatusCode.MethodNotAllowed);
+        (await Client.Get("/scim/v2/Users/.search")).AssertError(HttpStatusCode.MethodNotAllowed);
+        (await Client.Get("/scim/v2/Me")).AssertError(HttpStatusCode.NotImplemented);
+        (await Client.Get("/scim/v2/Users/a/b")).AssertError(HttpStatusCode.NotFound);
+    }
+}
