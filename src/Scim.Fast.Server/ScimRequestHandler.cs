@@ -143,10 +143,103 @@ internal sealed class ScimRequestHandler
                 await ScimResponses.Error(context, StatusCodes.Status501NotImplemented, "/Me is not supported: bearer tokens here identify a provisioning client, not a user.").ConfigureAwait(false);
                 break;
             default:
-                // RFC 7644 §3.4.3 search across every resource type is not built yet (see README).
-                await ScimResponses.Error(context, StatusCodes.Status501NotImplemented, "Search across all resource types is not supported; POST /Users/.search or /Groups/.search.").ConfigureAwait(false);
+                if (!HttpMethods.IsPost(context.Request.Method))
+                {
+                    context.Response.Headers.Allow = "POST";
+                    await ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, ".search only answers POST.").ConfigureAwait(false);
+                    break;
+                }
+
+                await RequestBodies.WithBodyAsync(context, _options.Limits.MaxBodyBytes, body => RootSearchAsync(context, scope, body)).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>
+    /// POST /.search (RFC 7644 §3.4.3): every resource type's matches, Users then Groups, each in its
+    /// own order, paged by startIndex/count over the whole. A filter or sortBy that names attributes
+    /// of only one type selects from that type; one that fits no type is the type's 400. Cursor
+    /// paging is per resource type only.
+    /// </summary>
+    private async Task RootSearchAsync(HttpContext context, ScimScope scope, System.Buffers.ReadOnlySequence<byte> body)
+    {
+        if (!ListQuery.TryFromSearchRequest(body, out var query, out var error))
+        {
+            await ScimResponses.Error(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        if (query.Cursor is not null)
+        {
+            await ScimResponses.Error(context, ScimError.InvalidValue("Cursor paging is per resource type: POST /Users/.search or /Groups/.search.")).ConfigureAwait(false);
+            return;
+        }
+
+        int count = Math.Clamp(query.Count ?? _options.Limits.DefaultCount, 0, _options.Limits.MaxCount);
+        int skip = query.StartIndex - 1;
+        int total = 0;
+        ScimError? firstError = null;
+        int applicable = 0;
+        var resources = new List<byte[]>();
+        foreach (var endpoint in _endpoints)
+        {
+            // Totals first: how much of the requested window falls in this type.
+            var typeError = endpoint.SearchSlice(scope, query, 0, 0, out int typeTotal, []);
+            if (typeError is not null)
+            {
+                if (typeError.Type is not (ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath))
+                {
+                    await ScimResponses.Error(context, typeError).ConfigureAwait(false);
+                    return;
+                }
+
+                firstError ??= typeError;
+                continue;
+            }
+
+            applicable++;
+            int typeSkip = Math.Max(0, skip - total);
+            int typeTake = count - resources.Count;
+            if (typeTake > 0 && typeSkip < typeTotal)
+            {
+                endpoint.SearchSlice(scope, query, typeSkip, typeTake, out _, resources);
+            }
+
+            total += typeTotal;
+        }
+
+        if (applicable == 0)
+        {
+            await ScimResponses.Error(context, firstError!).ConfigureAwait(false);
+            return;
+        }
+
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = ScimResponses.MediaType;
+        var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(response.BodyWriter);
+        writer.WriteStartObject();
+        writer.WriteName("\"schemas\":"u8);
+        writer.WriteStartArray();
+        writer.WriteString(Scim.Fast.Core.ScimUrns.ListResponse);
+        writer.WriteEndArray();
+        writer.WriteName("\"totalResults\":"u8);
+        writer.WriteNumber(total);
+        writer.WriteName("\"itemsPerPage\":"u8);
+        writer.WriteNumber(resources.Count);
+        writer.WriteName("\"startIndex\":"u8);
+        writer.WriteNumber(query.StartIndex);
+        writer.WriteName("\"Resources\":"u8);
+        writer.WriteStartArray();
+        foreach (var resource in resources)
+        {
+            writer.WriteRawValue(resource);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private Route Resolve(HttpContext context)

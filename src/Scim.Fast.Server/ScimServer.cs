@@ -21,7 +21,9 @@ public static class ScimServer
     public static WebApplication Create(string[] args)
     {
         // 1. Configuration: appsettings.json, environment variables, command line (ASP.NET Core order).
-        var builder = WebApplication.CreateSlimBuilder(args);
+        // appsettings.json is read from next to the binaries; relative paths in it (DataDirectory) are
+        // taken from the directory the server was started in.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var options = new ScimServerOptions();
         builder.Configuration.GetSection("Scim").Bind(options);
         options.Validate();

@@ -198,6 +198,35 @@ public sealed class QueryTests(QueryFixture server) : IClassFixture<QueryFixture
         Assert.Null(list["Resources"]![0]!["emails"]);
 
         (await Client.Send(HttpMethod.Post, "/scim/v2/Users/.search", "{\"filter\":\"userName pr\"}")).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
-        (await Client.Send(HttpMethod.Post, "/scim/v2/.search", request)).AssertError(HttpStatusCode.NotImplemented);
+    }
+
+    [Fact]
+    public async Task RootSearch_SpansResourceTypes()
+    {
+        string groupName = Unique("rootsearch");
+        var group = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(groupName, server.Users[0].Id))).Expect(HttpStatusCode.Created);
+        JsonObject Search(string filter, int startIndex, int count) => new()
+        {
+            ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:SearchRequest"),
+            ["filter"] = filter,
+            ["startIndex"] = startIndex,
+            ["count"] = count,
+        };
+
+        // "id" is common to both types: both contribute. Users come first, then Groups.
+        string both = $"id eq \"{server.Users[3].Id}\" or id eq \"{group.Id}\"";
+        var all = (await Client.Send(HttpMethod.Post, "/scim/v2/.search", Search(both, 1, 10))).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(2, (int)all["totalResults"]!);
+        Assert.Equal([server.Users[3].Id, group.Id], Ids(all));
+        var second = (await Client.Send(HttpMethod.Post, "/scim/v2/.search", Search(both, 2, 1))).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal([group.Id], Ids(second));
+        Assert.Equal(groupName, (string?)second["Resources"]![0]!["displayName"]);
+
+        // userName exists only on Users: Groups do not take part.
+        var users = (await Client.Send(HttpMethod.Post, "/scim/v2/.search", Search("userName sw \"user0\"", 1, 100))).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(10, (int)users["totalResults"]!);
+        (await Client.Send(HttpMethod.Post, "/scim/v2/.search", Search("nosuch eq 1", 1, 10))).AssertError(HttpStatusCode.BadRequest, "invalidFilter");
+        (await Client.Get("/scim/v2/.search")).AssertError(HttpStatusCode.MethodNotAllowed);
+        (await Client.Delete("/scim/v2/Groups/" + group.Id)).Expect(HttpStatusCode.NoContent);
     }
 }

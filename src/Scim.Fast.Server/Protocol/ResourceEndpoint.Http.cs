@@ -22,6 +22,12 @@ internal interface IResourceEndpoint
 
     Task HandleSearchAsync(HttpContext context, ScimScope scope);
 
+    /// <summary>
+    /// Part of a root-level search (RFC 7644 §3.4.3): this type's matches, <paramref name="skip"/> then
+    /// up to <paramref name="take"/> of them, each serialized; the total of this type's matches.
+    /// </summary>
+    ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output);
+
     /// <summary>One /Bulk operation (RFC 7644 §3.7): status, the resource's id and version, or an error.</summary>
     ValueTask<BulkOperationResult> ExecuteBulkAsync(ScimScope scope, string method, string? id, ReadOnlySequence<byte> data, string? version, CancellationToken cancellationToken);
 }
@@ -166,6 +172,37 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             default:
                 return new BulkOperationResult(405, id, 0, new ScimError(405, ScimErrorType.None, $"Bulk method '{method}' is not POST, PUT, PATCH or DELETE."));
         }
+    }
+
+    public ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output)
+    {
+        total = 0;
+        var slice = new ListQuery
+        {
+            Filter = query.Filter,
+            SortBy = query.SortBy,
+            SortOrder = query.SortOrder,
+            StartIndex = skip + 1,
+            HasStartIndex = true,
+            Count = take,
+        };
+        var error = Query(scope, slice, out var page);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        total = page.TotalResults;
+        var projection = ScimProjection.Create(ResourceType, query.Attributes, query.ExcludedAttributes);
+        foreach (var resource in page.Resources)
+        {
+            PrepareForResponse(scope, resource, projection);
+            var buffer = new ArrayBufferWriter<byte>(1024);
+            Serializer.Write(buffer, resource, projection);
+            output.Add(buffer.WrittenSpan.ToArray());
+        }
+
+        return null;
     }
 
     private async Task ListAsync(HttpContext context, ScimScope scope, ListQuery query)
