@@ -54,6 +54,29 @@ public sealed class BulkTests(ScimServerFixture server) : IClassFixture<ScimServ
     }
 
     [Fact]
+    public async Task ARunOfCreates_GoesThroughTheBatchPath_WithPerItemOutcomes()
+    {
+        string dup = Unique("dup");
+        var operations = new JsonArray(
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "1", ["data"] = User(dup) },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "2", ["data"] = User(dup.ToUpperInvariant()) },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "3", ["data"] = new JsonObject { ["schemas"] = new JsonArray(UserSchema) } },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "4", ["data"] = User(Unique("fine")) },
+            new JsonObject { ["method"] = "POST", ["path"] = "/users/", ["bulkId"] = "5", ["data"] = User(Unique("fine")) });
+
+        var results = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(operations))).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+        Assert.Equal(["201", "409", "400", "201", "201"], results.Select(r => (string)r!["status"]!));
+        Assert.Equal("uniqueness", (string?)results[1]!["response"]!["scimType"]);
+        Assert.Equal("invalidValue", (string?)results[2]!["response"]!["scimType"]);
+        foreach (int i in new[] { 0, 3, 4 })
+        {
+            (await Client.Get(new Uri((string)results[i]!["location"]!).AbsolutePath)).Expect(HttpStatusCode.OK);
+        }
+
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
     public async Task CircularReferences_Are409_AndTheRestStillRuns()
     {
         var operations = new JsonArray(

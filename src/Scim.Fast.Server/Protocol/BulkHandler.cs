@@ -246,14 +246,40 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
 
                 Resolve(operation, created);
                 progress = true;
-                await RunAsync(scope, operation, cancellationToken).ConfigureAwait(false);
-                if (operation.Result!.Value.Error is not null)
+
+                // Without failOnErrors, a run of ready creates on one endpoint goes through the
+                // store's batch path together (one durable commit). With it, operations run one by
+                // one so processing stops exactly after the allowed number of errors (§3.7.3).
+                var run = new List<Operation> { operation };
+                if (failOnErrors == int.MaxValue && operation.Method == "POST")
                 {
-                    errors++;
+                    while (i + 1 < pending.Count && run.Count < 1000 && IsBatchableWith(pending[i + 1], operation, created))
+                    {
+                        i++;
+                        Resolve(pending[i], created);
+                        run.Add(pending[i]);
+                    }
                 }
-                else if (operation.BulkId is { } id && operation.Result.Value.Id is { } newId)
+
+                if (run.Count > 1)
                 {
-                    created[id] = newId;
+                    await RunBatchAsync(scope, run, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await RunAsync(scope, operation, cancellationToken).ConfigureAwait(false);
+                }
+
+                foreach (var done in run)
+                {
+                    if (done.Result!.Value.Error is not null)
+                    {
+                        errors++;
+                    }
+                    else if (done.BulkId is { } id && done.Result.Value.Id is { } newId)
+                    {
+                        created[id] = newId;
+                    }
                 }
             }
 
@@ -270,6 +296,54 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
             }
 
             pending = waiting;
+        }
+    }
+
+    // Another POST to the same collection whose references (if any) are already resolved.
+    private static bool IsBatchableWith(Operation next, Operation first, Dictionary<string, string> created)
+    {
+        if (next.Result is not null || next.Method != "POST" || !string.Equals(next.Path.Trim('/'), first.Path.Trim('/'), StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        foreach (var reference in References(next))
+        {
+            if (!created.ContainsKey(reference))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private async Task RunBatchAsync(ScimScope scope, List<Operation> run, CancellationToken cancellationToken)
+    {
+        if (!TryRoute(run[0].Path, "POST", out var endpoint, out _, out var routeError))
+        {
+            foreach (var operation in run)
+            {
+                operation.Result = Failed(routeError);
+            }
+
+            return;
+        }
+
+        var bodies = new List<ReadOnlySequence<byte>>(run.Count);
+        foreach (var operation in run)
+        {
+            bodies.Add(new ReadOnlySequence<byte>(operation.Data!));
+        }
+
+        var results = await endpoint.ExecuteBulkCreatesAsync(scope, bodies, cancellationToken).ConfigureAwait(false);
+        for (int i = 0; i < run.Count; i++)
+        {
+            run[i].Result = results[i];
+            if (results[i].Error is null && results[i].Id is { } id)
+            {
+                run[i].Location = scope.BaseUrl + endpoint.ResourceType.Endpoint + "/" + Uri.EscapeDataString(id);
+            }
         }
     }
 
@@ -356,6 +430,11 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
 
     private static void Resolve(Operation operation, Dictionary<string, string> created)
     {
+        if (!operation.Path.Contains("bulkId:", StringComparison.Ordinal) && (operation.Data is null || operation.Data.AsSpan().IndexOf("bulkId:"u8) < 0))
+        {
+            return;
+        }
+
         foreach (var (bulkId, id) in created)
         {
             string reference = "bulkId:" + bulkId;
@@ -417,7 +496,6 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
             writer.WriteString(result.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (result.Error is { } error)
             {
-                writer.Flush();
                 writer.WriteName("\"response\":"u8);
                 var buffer = new ArrayBufferWriter<byte>(256);
                 error.WriteTo(buffer);

@@ -28,6 +28,9 @@ internal interface IResourceEndpoint
     /// </summary>
     ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output);
 
+    /// <summary>A run of /Bulk POSTs to this endpoint, through the store's batch path.</summary>
+    ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken);
+
     /// <summary>One /Bulk operation (RFC 7644 §3.7): status, the resource's id and version, or an error.</summary>
     ValueTask<BulkOperationResult> ExecuteBulkAsync(ScimScope scope, string method, string? id, ReadOnlySequence<byte> data, string? version, CancellationToken cancellationToken);
 }
@@ -149,6 +152,18 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
 
             await ListAsync(context, scope, query).ConfigureAwait(false);
         }).ConfigureAwait(false);
+    }
+
+    public async ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken)
+    {
+        var outcomes = await CreateManyAsync(scope, bodies, cancellationToken).ConfigureAwait(false);
+        var results = new BulkOperationResult[outcomes.Length];
+        for (int i = 0; i < outcomes.Length; i++)
+        {
+            results[i] = new BulkOperationResult(outcomes[i].Status, outcomes[i].Resource?.Id, outcomes[i].Version, outcomes[i].Error);
+        }
+
+        return results;
     }
 
     public async ValueTask<BulkOperationResult> ExecuteBulkAsync(ScimScope scope, string method, string? id, ReadOnlySequence<byte> data, string? version, CancellationToken cancellationToken)

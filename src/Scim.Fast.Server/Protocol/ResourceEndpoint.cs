@@ -153,6 +153,77 @@ internal abstract partial class ResourceEndpoint<T>
         return new ScimOutcome<T>(201, resource, version, null);
     }
 
+    /// <summary>
+    /// Many creates through the store's batch path: one log commit and one lock acquisition for the
+    /// whole run (what makes an initial sync by /Bulk fast). Each item gets the outcome its own POST
+    /// would have had.
+    /// </summary>
+    public async ValueTask<ScimOutcome<T>[]> CreateManyAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken)
+    {
+        var outcomes = new ScimOutcome<T>[bodies.Count];
+        var items = new List<NewResource>(bodies.Count);
+        var itemIndex = new List<int>(bodies.Count);
+        var prepared = new (T Resource, List<string>? Members)[bodies.Count];
+        var now = DateTimeOffset.UtcNow;
+        for (int i = 0; i < bodies.Count; i++)
+        {
+            if (!Serializer.TryRead(bodies[i], ScimReadOptions.Request, out var resource, out var error))
+            {
+                outcomes[i] = ScimOutcome<T>.Failed(error);
+                continue;
+            }
+
+            var members = TakeMembers(resource);
+            if (CheckRequired(resource) is { } missing)
+            {
+                outcomes[i] = ScimOutcome<T>.Failed(missing);
+                continue;
+            }
+
+            if (members is not null && await CheckMembersAsync(scope, members, selfId: null).ConfigureAwait(false) is { } badMember)
+            {
+                outcomes[i] = ScimOutcome<T>.Failed(badMember);
+                continue;
+            }
+
+            resource.Id = Guid.NewGuid().ToString();
+            resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
+            prepared[i] = (resource, members);
+            items.Add(new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource)));
+            itemIndex.Add(i);
+        }
+
+        var results = items.Count == 0 ? [] : await Store.CreateBatchAsync(scope.Tenant, StoreType, items, cancellationToken).ConfigureAwait(false);
+        for (int k = 0; k < results.Length; k++)
+        {
+            int i = itemIndex[k];
+            var (resource, members) = prepared[i];
+            var (status, version) = results[k];
+            if (status == StoreStatus.UniquenessConflict)
+            {
+                outcomes[i] = await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
+                continue;
+            }
+
+            if (Failure(status, resource.Id!) is { } failure)
+            {
+                outcomes[i] = ScimOutcome<T>.Failed(failure);
+                continue;
+            }
+
+            if (members is { Count: > 0 } && await ChangeMembersAsync(scope, resource.Id!, replaceAll: false, members, [], cancellationToken).ConfigureAwait(false) is { } memberError)
+            {
+                outcomes[i] = ScimOutcome<T>.Failed(memberError);
+                continue;
+            }
+
+            SetResponseMeta(scope, resource, version);
+            outcomes[i] = new ScimOutcome<T>(201, resource, version, null);
+        }
+
+        return outcomes;
+    }
+
     /// <summary>PUT (RFC 7644 §3.5.1): replaces every readWrite attribute, never creates.</summary>
     public async ValueTask<ScimOutcome<T>> ReplaceAsync(ScimScope scope, string id, ReadOnlySequence<byte> body, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
     {
