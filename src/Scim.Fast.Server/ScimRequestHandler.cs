@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.RateLimiting;
 
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 
 using Scim.Fast.Core.Discovery;
@@ -99,7 +100,9 @@ internal sealed class ScimRequestHandler
     // Everything below reads or writes a tenant's directory: the token must belong to that tenant.
     private async Task HandleTenantRequestAsync(HttpContext context, Route route)
     {
-        if (!Authenticate(context, route.TenantName, out int tokenSlot))
+        int tokenSlot;
+        if (!Authenticate(context, route.TenantName, out tokenSlot)
+            && !(_options.Jwt.Enabled && (tokenSlot = await AuthenticateJwtAsync(context, route.TenantName).ConfigureAwait(false)) != -1))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "A valid bearer token for this tenant is required.").ConfigureAwait(false);
@@ -343,6 +346,27 @@ internal sealed class ScimRequestHandler
         }
 
         return string.Equals(tokenTenant, tenantName, StringComparison.Ordinal);
+    }
+
+    // A JWT access token: signature, issuer, audience and lifetime by the JwtBearer handler; the
+    // tenant claim must name the tenant of the path. Returns the token's rate-limit slot, or -1.
+    private async Task<int> AuthenticateJwtAsync(HttpContext context, string? tenantName)
+    {
+        var result = await context.AuthenticateAsync(Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerDefaults.AuthenticationScheme).ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            return -1;
+        }
+
+        string? claimed = result.Principal.FindFirst(_options.Jwt.TenantClaim)?.Value;
+        if (!string.Equals(claimed, tenantName, StringComparison.Ordinal))
+        {
+            return -1;
+        }
+
+        // One bucket per subject (sub), so a client's tokens share its rate.
+        string subject = result.Principal.FindFirst("sub")?.Value ?? "";
+        return string.GetHashCode(subject + "\n" + claimed, StringComparison.Ordinal) | 1;
     }
 
     // Per-token token bucket: a runaway client slows itself down, not the other tenants.

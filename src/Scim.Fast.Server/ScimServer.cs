@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -5,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.Tokens;
 
 using Scim.Fast.Storage.Kv;
 using Scim.Fast.Storage.Log;
@@ -57,12 +59,34 @@ public static class ScimServer
         var tokens = new BearerTokens();
         tokens.Load(options, dataDirectory);
 
+        // 5. Optional JWT bearer validation; invoked by the handler only for tokens that are not static ones.
+        if (options.Jwt.Enabled)
+        {
+            builder.Services.AddAuthentication().AddJwtBearer(JwtBearerDefaults.AuthenticationScheme, jwt =>
+            {
+                jwt.Authority = options.Jwt.Authority;
+                jwt.Audience = options.Jwt.Audience;
+                jwt.MapInboundClaims = false;
+                jwt.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidIssuer = options.Jwt.Issuer,
+                    ValidateIssuer = true,
+                    ValidAudience = options.Jwt.Audience,
+                    ValidateAudience = true,
+                    ValidateLifetime = true,
+                    RequireExpirationTime = true,
+                    ClockSkew = TimeSpan.FromMinutes(1),
+                    IssuerSigningKeys = [.. options.Jwt.SigningKeys.Select(k => new SymmetricSecurityKey(Convert.FromBase64String(k)))],
+                };
+            });
+        }
+
         var app = builder.Build();
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
         var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
 
-        // 5. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
+        // 6. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
         app.Run(context =>
         {
             if (context.Request.Path.Equals("/healthz", StringComparison.Ordinal))
@@ -74,7 +98,7 @@ public static class ScimServer
             return RequestLog.RunAsync(context, handler.HandleAsync, requestLogger);
         });
 
-        // 6. Background checkpoints bound how much log a restart replays; shutdown takes a last one
+        // 7. Background checkpoints bound how much log a restart replays; shutdown takes a last one
         // after Kestrel has drained in-flight requests, so restart is quick and nothing acknowledged
         // is lost (the log already holds every acknowledged write).
         var checkpoints = new CancellationTokenSource();

@@ -32,6 +32,9 @@ public sealed class ScimServerOptions
 
     public ScimLimits Limits { get; set; } = new();
 
+    /// <summary>Optional OAuth 2.0 JWT bearer validation, next to the static tokens.</summary>
+    public JwtOptions Jwt { get; set; } = new();
+
     /// <summary>Throws when a value cannot work, so a bad configuration stops the server at start.</summary>
     public void Validate()
     {
@@ -49,7 +52,36 @@ public sealed class ScimServerOptions
         }
 
         Limits.Validate();
+        if (Jwt.Enabled && (string.IsNullOrEmpty(Jwt.Audience) || (string.IsNullOrEmpty(Jwt.Issuer) && string.IsNullOrEmpty(Jwt.Authority))))
+        {
+            throw new InvalidOperationException("Scim:Jwt needs an Audience and an Issuer (or an Authority).");
+        }
     }
+}
+
+/// <summary>
+/// OAuth 2.0 access tokens as JWTs (RFC 9068 style): signature, issuer, audience and lifetime are
+/// checked by Microsoft.AspNetCore.Authentication.JwtBearer. The tenant comes from a claim; a token
+/// without it acts for the default tenant.
+/// </summary>
+public sealed class JwtOptions
+{
+    /// <summary>OpenID Connect authority: signing keys come from its discovery document.</summary>
+    public string? Authority { get; set; }
+
+    /// <summary>Expected "iss".</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>Expected "aud".</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>Symmetric signing keys (base64), for deployments without an authority.</summary>
+    public List<string> SigningKeys { get; set; } = [];
+
+    /// <summary>The claim that names the tenant. Default <c>scim_tenant</c>.</summary>
+    public string TenantClaim { get; set; } = "scim_tenant";
+
+    public bool Enabled => !string.IsNullOrEmpty(Authority) || SigningKeys.Count > 0;
 }
 
 /// <summary>One named tenant.</summary>
