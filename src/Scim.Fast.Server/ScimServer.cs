@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -43,6 +44,8 @@ public static class ScimServer
             // body, so the client sees it); Kestrel's limit bounds how much is dropped.
             kestrel.Limits.MaxRequestBodySize = Math.Max(32L << 20, 4L * Math.Max(options.Limits.MaxBodyBytes, options.Limits.BulkMaxPayloadBytes));
             kestrel.AddServerHeader = false;
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(options.Limits.MinBodyBytesPerSecond, TimeSpan.FromSeconds(options.Limits.BodyGraceSeconds));
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(options.Limits.HeadersTimeoutSeconds);
         });
 
         // 3. The embedded store: FASTER + write-ahead log under the data directory, recovered on open.

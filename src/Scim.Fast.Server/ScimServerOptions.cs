@@ -115,6 +115,19 @@ public sealed class ScimLimits
     /// <summary>Deepest filter nesting.</summary>
     public int MaxFilterDepth { get; set; } = 32;
 
+    /// <summary>
+    /// Slowest acceptable request body upload, in bytes per second, after <see cref="BodyGraceSeconds"/>:
+    /// a client trickling its body slower is cut off (Kestrel's MinRequestBodyDataRate), so slow
+    /// clients cannot hold connections and buffers forever.
+    /// </summary>
+    public int MinBodyBytesPerSecond { get; set; } = 240;
+
+    /// <summary>Seconds before the minimum rate applies (Kestrel needs more than one).</summary>
+    public int BodyGraceSeconds { get; set; } = 5;
+
+    /// <summary>Longest time to receive the request headers, in seconds.</summary>
+    public int HeadersTimeoutSeconds { get; set; } = 30;
+
     /// <summary>Requests per second each token may sustain (0: unlimited). 429 with Retry-After above it.</summary>
     public int RequestsPerSecondPerToken { get; set; }
 
@@ -124,7 +137,8 @@ public sealed class ScimLimits
     public void Validate()
     {
         if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
-            || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1)
+            || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1
+            || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1)
         {
             throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }

@@ -244,3 +244,55 @@ public sealed class RestartTests : IAsyncLifetime
         Assert.Empty(_server.Store.Verify());
     }
 }
+
+/// <summary>A server that cuts slow uploads quickly.</summary>
+public sealed class SlowClientFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:BodyGraceSeconds=2", "--Scim:Limits:MinBodyBytesPerSecond=100"];
+}
+
+public sealed class SlowClientTests(SlowClientFixture server) : IClassFixture<SlowClientFixture>
+{
+    [Fact]
+    public async Task ATricklingBody_IsCutOff_AndOtherClientsAreServed()
+    {
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        var stream = socket.GetStream();
+        string head = "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + ScimServerFixture.Token
+            + "\r\nContent-Type: application/scim+json\r\nContent-Length: 100000\r\n\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+
+        // One byte every 200 ms: far below 100 bytes/s.
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var response = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        var reading = Task.Run(async () =>
+        {
+            int n;
+            while ((n = await stream.ReadAsync(buffer)) > 0)
+            {
+                response.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+            }
+        });
+        try
+        {
+            while (!reading.IsCompleted && stopwatch.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await stream.WriteAsync("{"u8.ToArray());
+                await Task.Delay(200);
+                // Meanwhile the server keeps serving others.
+                (await server.Client.Get("/scim/v2/Users?count=0")).Expect(HttpStatusCode.OK);
+            }
+        }
+        catch (IOException)
+        {
+            // The server closed the connection: that is the cut-off.
+        }
+
+        await reading.WaitAsync(TimeSpan.FromSeconds(20)).ContinueWith(_ => { });
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(15), "the slow upload was not cut off");
+        // Kestrel answers 408 (Request Timeout) where it still can, then closes.
+        Assert.True(response.Length == 0 || response.ToString().StartsWith("HTTP/1.1 408", StringComparison.Ordinal), response.ToString());
+    }
+}
