@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Threading.RateLimiting;
 
 using Microsoft.AspNetCore.Authentication;
@@ -30,7 +29,7 @@ internal sealed class ScimRequestHandler
     private readonly TenantDirectory _tenants;
     private readonly IResourceEndpoint[] _endpoints;
     private readonly BulkHandler _bulk;
-    private readonly ConcurrentDictionary<int, RateLimiter> _limiters = new();
+    private readonly PartitionedRateLimiter<int>? _limiter;
 
     public ScimRequestHandler(ScimServerOptions options, BearerTokens tokens, TenantDirectory tenants, ResourceStore store)
     {
@@ -42,6 +41,19 @@ internal sealed class ScimRequestHandler
         _endpoints = [new UserEndpoint(store, options.Limits), new GroupEndpoint(store, options.Limits)];
         _bulk = new BulkHandler(_endpoints, options.Limits);
         Features = FeaturesOf(options);
+        if (options.Limits.RequestsPerSecondPerToken > 0)
+        {
+            // One token bucket per token; buckets idle for a while are dropped by the limiter.
+            var limits = options.Limits;
+            _limiter = PartitionedRateLimiter.Create<int, int>(slot => RateLimitPartition.GetTokenBucketLimiter(slot, _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = limits.RequestBurstPerToken,
+                TokensPerPeriod = limits.RequestsPerSecondPerToken,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            }));
+        }
     }
 
     /// <summary>
@@ -373,21 +385,12 @@ internal sealed class ScimRequestHandler
     private bool TryAcquireRate(int tokenSlot, out TimeSpan retryAfter)
     {
         retryAfter = TimeSpan.Zero;
-        var limits = _options.Limits;
-        if (limits.RequestsPerSecondPerToken == 0)
+        if (_limiter is null)
         {
             return true;
         }
 
-        var limiter = _limiters.GetOrAdd(tokenSlot, static (_, l) => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = l.RequestBurstPerToken,
-            TokensPerPeriod = l.RequestsPerSecondPerToken,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }), limits);
-        using var lease = limiter.AttemptAcquire();
+        using var lease = _limiter.AttemptAcquire(tokenSlot);
         if (lease.IsAcquired)
         {
             return true;

@@ -21,7 +21,9 @@ public static class ScimServer
     /// <summary>Where the server listens when neither --urls nor ASPNETCORE_URLS says otherwise.</summary>
     public const string DefaultUrl = "http://127.0.0.1:8080";
 
-    public static WebApplication Create(string[] args)
+    /// <param name="args">Command-line arguments (ASP.NET Core configuration conventions).</param>
+    /// <param name="configure">A last say over the builder (benchmarks host the app on a test server).</param>
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         // 1. Configuration: appsettings.json, environment variables, command line (ASP.NET Core order).
         // appsettings.json is read from next to the binaries; relative paths in it (DataDirectory) are
@@ -84,9 +86,12 @@ public static class ScimServer
             });
         }
 
+        var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
+        builder.Services.AddSingleton(handler);
+        configure?.Invoke(builder);
+
         var app = builder.Build();
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
-        var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
 
         // 6. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.

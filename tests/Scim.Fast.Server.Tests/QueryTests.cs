@@ -155,6 +155,37 @@ public sealed class QueryTests(QueryFixture server) : IClassFixture<QueryFixture
     }
 
     [Fact]
+    public async Task EdgeCasesOfPaging_AreAnswered_NotCrashed()
+    {
+        // count=0 in cursor mode: totalResults only, no nextCursor.
+        var zero = (await Client.Get("/scim/v2/Users?cursor=&count=0")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(30, (int)zero["totalResults"]!);
+        Assert.Null(zero["nextCursor"]);
+        Assert.Empty(zero["Resources"]!.AsArray());
+
+        // startIndex far past the end: an empty page, at once.
+        var past = (await Client.Get("/scim/v2/Users?startIndex=2000000000&count=10")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(30, (int)past["totalResults"]!);
+        Assert.Empty(past["Resources"]!.AsArray());
+
+        // A hand-made cursor beyond every key, and one with a newline in its key, are handled.
+        string beyond = System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes("k0a:5:\uFFFF\uFFFF\uFFFF\uFFFF\uFFFFx"));
+        (await Client.Get("/scim/v2/Users?cursor=" + beyond)).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
+        string newline = System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes("k0a:3:a\nbzzz"));
+        var afterNewline = (await Client.Get("/scim/v2/Users?count=100&cursor=" + newline)).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(30, (int)afterNewline["totalResults"]!);
+    }
+
+    [Fact]
+    public async Task LoneSurrogates_InSearchAndBulk_Are400()
+    {
+        string search = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"],\"filter\":\"userName eq \\ud800\"}";
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users/.search", search)).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+        string bulk = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:BulkRequest\"],\"Operations\":[{\"method\":\"DELETE\",\"path\":\"/Users/\\ud800\"}]}";
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+    }
+
+    [Fact]
     public async Task BadCursors_Are400InvalidCursor()
     {
         (await Client.Get("/scim/v2/Users?cursor=not-a-cursor")).AssertError(HttpStatusCode.BadRequest, "invalidCursor");

@@ -176,6 +176,33 @@ public sealed class ResourceProtocolTests(ScimServerFixture server) : IClassFixt
     }
 
     [Fact]
+    public async Task RemovingAnOverlongMemberId_Is400_AndChangesNothing()
+    {
+        var group = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("long")))).Expect(HttpStatusCode.Created);
+        string overlong = new('é', 600); // 600 chars, 1200 UTF-8 bytes: over the key limit
+        var patch = Patch(new JsonObject { ["op"] = "remove", ["path"] = $"members[value eq \"{overlong}\"]" });
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + group.Id, patch)).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        Assert.Equal(group.ETag, (await Client.Get("/scim/v2/Groups/" + group.Id)).ETag);
+    }
+
+    [Fact]
+    public async Task GroupsByMember_AreFoundWithoutLoadingMemberLists()
+    {
+        var a = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("ma")))).Expect(HttpStatusCode.Created);
+        var b = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("mb")))).Expect(HttpStatusCode.Created);
+        var g1 = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("gm1"), a.Id, b.Id))).Expect(HttpStatusCode.Created);
+        var g2 = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("gm2"), a.Id))).Expect(HttpStatusCode.Created);
+
+        async Task<IEnumerable<string>> Find(string filter) =>
+            Ids((await Client.Get("/scim/v2/Groups?excludedAttributes=members&filter=" + Uri.EscapeDataString(filter))).Expect(HttpStatusCode.OK).Body!).Order();
+
+        Assert.Equal(new[] { g1.Id, g2.Id }.Order(), await Find($"members.value eq \"{a.Id}\""));
+        Assert.Equal([g1.Id], await Find($"members[value eq \"{b.Id}\"]"));
+        Assert.Equal([g1.Id], await Find($"members.value eq \"{a.Id}\" and members.value eq \"{b.Id}\""));
+        Assert.Equal([g2.Id], await Find($"members.value eq \"{a.Id}\" and not (members.value eq \"{b.Id}\")"));
+    }
+
+    [Fact]
     public async Task BigGroup_StreamsEveryMember_AndExcludedMembersSkipsThem()
     {
         var users = new List<string>();

@@ -111,6 +111,18 @@ public ref struct ScimJsonWriter
         _needComma = true;
     }
 
+    /// <summary>
+    /// Copies a JSON fragment as is, with no separator before it: the start of an object or array
+    /// whose members follow (a stored document reopened to add members). The next member gets a comma.
+    /// </summary>
+    public void WriteRawFragment(scoped ReadOnlySpan<byte> json)
+    {
+        Reserve(json.Length);
+        json.CopyTo(_span[_buffered..]);
+        _buffered += json.Length;
+        _needComma = true;
+    }
+
     public void WriteNull() => WriteRawValue("null"u8);
 
     public void WriteBoolean(bool value) => WriteRawValue(value ? "true"u8 : "false"u8);

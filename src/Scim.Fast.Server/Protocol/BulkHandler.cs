@@ -35,6 +35,9 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
 
         public byte[]? Data { get; set; }
 
+        /// <summary>The bulkIds this operation refers to, found once when the request is parsed.</summary>
+        public List<string> References { get; set; } = [];
+
         public BulkOperationResult? Result { get; set; }
 
         public string? Location { get; set; }
@@ -67,6 +70,21 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
     }
 
     private ScimError? Parse(ReadOnlySequence<byte> body, out int failOnErrors, out List<Operation> operations)
+    {
+        try
+        {
+            return ParseRequest(body, out failOnErrors, out operations);
+        }
+        catch (InvalidOperationException)
+        {
+            // A string that is valid JSON but not valid text (a lone surrogate escape).
+            failOnErrors = 0;
+            operations = [];
+            return ScimError.InvalidSyntax("The BulkRequest holds a string that is not valid Unicode.");
+        }
+    }
+
+    private ScimError? ParseRequest(ReadOnlySequence<byte> body, out int failOnErrors, out List<Operation> operations)
     {
         failOnErrors = int.MaxValue;
         operations = [];
@@ -186,7 +204,9 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
                     return ScimError.InvalidSyntax($"Bulk operation {index + 1} ({method}) needs a 'data' object.");
                 }
 
-                operations.Add(new Operation { Index = index, Method = method, Path = path, BulkId = bulkId, Version = version, Data = data });
+                var operation = new Operation { Index = index, Method = method, Path = path, BulkId = bulkId, Version = version, Data = data };
+                operation.References = FindReferences(operation);
+                operations.Add(operation);
             }
         }
 
@@ -214,7 +234,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
             for (int i = 0; i < pending.Count && errors < failOnErrors; i++)
             {
                 var operation = pending[i];
-                var references = References(operation);
+                var references = operation.References;
                 bool ready = true;
                 foreach (var reference in references)
                 {
@@ -307,7 +327,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
             return false;
         }
 
-        foreach (var reference in References(next))
+        foreach (var reference in next.References)
         {
             if (!created.ContainsKey(reference))
             {
@@ -397,7 +417,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         return true;
     }
 
-    private static List<string> References(Operation operation)
+    private static List<string> FindReferences(Operation operation)
     {
         var references = new List<string>();
         Collect(operation.Path, references);
@@ -428,22 +448,30 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         }
     }
 
+    // Replaces exactly the references this operation holds: whole path segments "bulkId:x", and
+    // whole JSON strings "bulkId:x" in data (so "bulkId:a" never rewrites "bulkId:ab").
     private static void Resolve(Operation operation, Dictionary<string, string> created)
     {
-        if (!operation.Path.Contains("bulkId:", StringComparison.Ordinal) && (operation.Data is null || operation.Data.AsSpan().IndexOf("bulkId:"u8) < 0))
+        foreach (var bulkId in operation.References)
         {
-            return;
-        }
-
-        foreach (var (bulkId, id) in created)
-        {
-            string reference = "bulkId:" + bulkId;
-            if (operation.Path.Contains(reference, StringComparison.Ordinal))
+            if (!created.TryGetValue(bulkId, out var id))
             {
-                operation.Path = operation.Path.Replace(reference, Uri.EscapeDataString(id), StringComparison.Ordinal);
+                continue;
             }
 
-            if (operation.Data is { } data && data.AsSpan().IndexOf(Encoding.UTF8.GetBytes("\"" + reference + "\"")) >= 0)
+            string reference = "bulkId:" + bulkId;
+            var segments = operation.Path.Split('/');
+            for (int i = 0; i < segments.Length; i++)
+            {
+                if (segments[i] == reference)
+                {
+                    segments[i] = Uri.EscapeDataString(id);
+                }
+            }
+
+            operation.Path = string.Join('/', segments);
+            var quoted = Encoding.UTF8.GetBytes("\"" + reference + "\"");
+            if (operation.Data is { } data && data.AsSpan().IndexOf(quoted) >= 0)
             {
                 operation.Data = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(data).Replace("\"" + reference + "\"", JsonSerializer.Serialize(id), StringComparison.Ordinal));
             }

@@ -14,8 +14,9 @@ namespace Scim.Fast.Server.Protocol;
 /// </summary>
 internal static class Cursors
 {
+    // "k{index}{a|d}:{key length}:{key}{id}": lengths, not separators, so any key or id round-trips.
     public static string EncodePosition(byte index, bool descending, OrderedPosition last) =>
-        Encode($"k{index}{(descending ? 'd' : 'a')}\n{last.Key}\n{last.Id}");
+        Encode($"k{index}{(descending ? 'd' : 'a')}:{last.Key.Length.ToString(CultureInfo.InvariantCulture)}:{last.Key}{last.Id}");
 
     public static bool TryDecodePosition(string cursor, byte index, bool descending, out OrderedPosition position)
     {
@@ -25,13 +26,29 @@ internal static class Cursors
             return false;
         }
 
-        var parts = text.Split('\n');
-        if (parts.Length != 3 || parts[0] != $"k{index}{(descending ? 'd' : 'a')}")
+        string prefix = $"k{index}{(descending ? 'd' : 'a')}:";
+        if (!text.StartsWith(prefix, StringComparison.Ordinal))
         {
             return false;
         }
 
-        position = new OrderedPosition(parts[1], parts[2]);
+        var rest = text.AsSpan(prefix.Length);
+        int colon = rest.IndexOf(':');
+        if (colon <= 0 || !int.TryParse(rest[..colon], NumberStyles.None, CultureInfo.InvariantCulture, out int keyLength)
+            || keyLength > rest.Length - colon - 1)
+        {
+            return false;
+        }
+
+        string key = rest.Slice(colon + 1, keyLength).ToString();
+        string id = rest[(colon + 1 + keyLength)..].ToString();
+        // Keys and ids the store holds never start with U+FFFF (its "after everything" sentinel).
+        if (id.Length == 0 || key.StartsWith('\uFFFF') || id.StartsWith('\uFFFF'))
+        {
+            return false;
+        }
+
+        position = new OrderedPosition(key, id);
         return true;
     }
 

@@ -55,7 +55,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
     }
 
     protected override bool MemberExists(ScimScope scope, string id) =>
-        Store.Get(scope.Tenant, StoreTypes.User, id) is not null || Store.Get(scope.Tenant, StoreTypes.Group, id) is not null;
+        Store.Exists(scope.Tenant, StoreTypes.User, id) || Store.Exists(scope.Tenant, StoreTypes.Group, id);
 
     protected override async ValueTask<ScimError?> ChangeMembersAsync(ScimScope scope, string id, bool replaceAll, IReadOnlyList<string> added, IReadOnlyList<string> removed, CancellationToken cancellationToken)
     {
@@ -96,10 +96,31 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
 
     protected override void DeriveForFilter(ScimScope scope, Group resource, FilterNode filter)
     {
-        if (FilterPaths.Mentions(filter, "members"))
+        if (!FilterPaths.Mentions(filter, "members"))
         {
-            FillMembers(scope, resource);
+            return;
         }
+
+        // The common case, members.value eq "id" (or members[value eq "id"], joined by and/or):
+        // only those ids matter, so ask the membership index about each instead of loading a
+        // member list that may hold a million ids.
+        var ids = new List<string>();
+        if (FilterPaths.MemberValueLiterals(filter, ids))
+        {
+            var present = new List<Group.MembersValue>(ids.Count);
+            foreach (var id in ids)
+            {
+                if (Store.IsMember(scope.Tenant, resource.Id!, id))
+                {
+                    present.Add(new Group.MembersValue { Value = id });
+                }
+            }
+
+            resource.Members = present;
+            return;
+        }
+
+        FillMembers(scope, resource);
     }
 
     protected override async ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken)
@@ -115,7 +136,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
     /// <summary>One member as it appears in a response: value, $ref and type (RFC 7643 §4.2).</summary>
     public Group.MembersValue Member(ScimScope scope, string memberId)
     {
-        bool isUser = Store.Get(scope.Tenant, StoreTypes.User, memberId) is not null;
+        bool isUser = Store.Exists(scope.Tenant, StoreTypes.User, memberId);
         string endpoint = isUser ? "/Users/" : "/Groups/";
         return new Group.MembersValue
         {
@@ -154,18 +175,34 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         // Reopen the object: everything but its closing brace, then "members".
         response.BodyWriter.Write(head.WrittenSpan[..^1]);
         response.BodyWriter.Write(",\"members\":["u8);
+        await StreamMembersAsync(context, scope, resource.Id!).ConfigureAwait(false);
+    }
+
+    // The stored-bytes read path: the group as stored (meta completed), then the members streamed.
+    protected override Task WriteStoredAsync(HttpContext context, ScimScope scope, string id, ReadOnlySpan<byte> body, long version)
+    {
+        var writer = new ScimJsonWriter(context.Response.BodyWriter);
+        WriteStoredHead(ref writer, scope, id, body, version);
+        writer.WriteName("\"members\":["u8);
+        writer.Flush();
+        return StreamMembersAsync(context, scope, id);
+    }
+
+    private async Task StreamMembersAsync(HttpContext context, ScimScope scope, string id)
+    {
+        var output = context.Response.BodyWriter;
         int written = 0;
-        foreach (var memberId in Store.GetMembers(scope.Tenant, resource.Id!))
+        foreach (var memberId in Store.GetMembers(scope.Tenant, id))
         {
-            WriteMember(response.BodyWriter, scope, memberId, written > 0);
+            WriteMember(output, scope, memberId, written > 0);
             if (++written % 1024 == 0)
             {
-                await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
             }
         }
 
-        response.BodyWriter.Write("]}"u8);
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        output.Write("]}"u8);
+        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private void WriteMember(IBufferWriter<byte> output, ScimScope scope, string memberId, bool comma)

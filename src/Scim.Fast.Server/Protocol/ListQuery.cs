@@ -86,6 +86,21 @@ internal sealed class ListQuery
     /// <summary>From a SearchRequest body (RFC 7644 §3.4.3).</summary>
     public static bool TryFromSearchRequest(ReadOnlySequence<byte> body, [NotNullWhen(true)] out ListQuery? result, [NotNullWhen(false)] out ScimError? error)
     {
+        try
+        {
+            return TryReadSearchRequest(body, out result, out error);
+        }
+        catch (InvalidOperationException)
+        {
+            // A string that is valid JSON but not valid text (a lone surrogate escape).
+            result = null;
+            error = ScimError.InvalidSyntax("The SearchRequest holds a string that is not valid Unicode.");
+            return false;
+        }
+    }
+
+    private static bool TryReadSearchRequest(ReadOnlySequence<byte> body, [NotNullWhen(true)] out ListQuery? result, [NotNullWhen(false)] out ScimError? error)
+    {
         result = null;
         JsonDocument document;
         try

@@ -75,6 +75,13 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         var (expected, hasIfMatch) = IfMatch(request);
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
         {
+            var projection = Projection(request);
+            if (ReferenceEquals(projection, ScimProjection.Default(ResourceType)) && _storedFormIsDefaultResponse)
+            {
+                await GetStoredAsync(context, scope, id).ConfigureAwait(false);
+                return;
+            }
+
             if (Load(scope, id) is not { } loaded)
             {
                 await ScimResponses.Error(context, NotFound(id)).ConfigureAwait(false);
@@ -90,7 +97,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
                 return;
             }
 
-            await WriteResourceAsync(context, scope, loaded.Resource, loaded.Version, 200, Projection(request)).ConfigureAwait(false);
+            await WriteResourceAsync(context, scope, loaded.Resource, loaded.Version, 200, projection).ConfigureAwait(false);
             return;
         }
 
@@ -139,6 +146,71 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         context.Response.Headers.Allow = "GET, HEAD, PUT, PATCH, DELETE";
         await ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, $"{request.Method} is not allowed on a {ResourceType.Name}.").ConfigureAwait(false);
     }
+
+    // GET by id with the default projection (most GETs): the stored bytes are the response minus
+    // meta.location, meta.version and derived attributes (DESIGN-NOTES §6), so they are copied into
+    // the response with those spliced in; nothing is decoded.
+    private Task GetStoredAsync(HttpContext context, ScimScope scope, string id)
+    {
+        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
+        scratch.ResetWrittenCount();
+        if (!Store.TryReadBody(scope.Tenant, StoreType, id, scratch, out var body, out long version) || !IsSpliceable(body.Span))
+        {
+            return ScimResponses.Error(context, NotFound(id));
+        }
+
+        // RFC 7644 §3.14: If-None-Match with the current version → 304, no body.
+        if (context.Request.Headers.IfNoneMatch.ToString() is { Length: > 0 } ifNoneMatch
+            && (ETags.Parse(ifNoneMatch) is not { } tag || tag == version))
+        {
+            context.Response.StatusCode = StatusCodes.Status304NotModified;
+            context.Response.Headers.ETag = ETags.Format(version);
+            return Task.CompletedTask;
+        }
+
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = ScimResponses.MediaType;
+        response.Headers.ETag = ETags.Format(version);
+        // The scratch buffer is per thread: it is fully consumed here, before any await.
+        return WriteStoredAsync(context, scope, id, body.Span, version);
+    }
+
+    /// <summary>Writes a stored body as a response (see <see cref="WriteStoredHead"/>), then derived attributes.</summary>
+    protected virtual Task WriteStoredAsync(HttpContext context, ScimScope scope, string id, ReadOnlySpan<byte> body, long version)
+    {
+        var writer = new ScimJsonWriter(context.Response.BodyWriter);
+        WriteStoredHead(ref writer, scope, id, body, version);
+        WriteDerivedRaw(ref writer, scope, id);
+        writer.WriteEndObject();
+        writer.Flush();
+        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+    }
+
+    /// <summary>
+    /// The stored JSON up to the end of its "meta" object, with meta.location and meta.version
+    /// added: the resource object is left open for derived attributes and the closing brace.
+    /// </summary>
+    protected void WriteStoredHead(ref ScimJsonWriter writer, ScimScope scope, string id, ReadOnlySpan<byte> body, long version)
+    {
+        // The generated writer puts "meta" last, and it is always stored: the body ends "…}}".
+        writer.WriteRawFragment(body[..^2]);
+        writer.WriteName("\"location\":"u8);
+        writer.WriteString(Location(scope, id));
+        writer.WriteName("\"version\":"u8);
+        writer.WriteString(ETags.Format(version));
+        writer.WriteEndObject();
+    }
+
+    /// <summary>Derived attributes (User.groups) written after the stored ones, each with its leading comma.</summary>
+    protected virtual void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
+    {
+    }
+
+    private static bool IsSpliceable(ReadOnlySpan<byte> body) => body.Length > 2 && body[^1] == (byte)'}' && body[^2] == (byte)'}';
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
 
     public async Task HandleSearchAsync(HttpContext context, ScimScope scope)
     {

@@ -33,6 +33,24 @@ internal abstract partial class ResourceEndpoint<T>
         _patcher = new ScimPatcher<T>(serializer, deltaAttribute);
         _filterOptions = new FilterParserOptions { MaxLength = limits.MaxFilterLength, MaxDepth = limits.MaxFilterDepth };
         Everything = ScimProjection.Everything(serializer.ResourceType);
+        _storedFormIsDefaultResponse = StoredFormIsDefaultResponse(serializer.ResourceType);
+    }
+
+    // The stored form holds every attribute; it equals the default response (minus meta.location,
+    // meta.version and derived attributes) unless some attribute is returned only on request.
+    private readonly bool _storedFormIsDefaultResponse;
+
+    private static bool StoredFormIsDefaultResponse(ScimResourceType resourceType)
+    {
+        for (int ordinal = 0; ordinal < resourceType.OrdinalCount; ordinal++)
+        {
+            if (resourceType.AttributeAt(ordinal) is { Returned: ScimReturned.Request })
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     public ResourceStore Store { get; }
@@ -149,6 +167,11 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(memberError);
         }
 
+        if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id, members, cancellationToken).ConfigureAwait(false) is { } vanished)
+        {
+            return ScimOutcome<T>.Failed(vanished);
+        }
+
         SetResponseMeta(scope, resource, version);
         return new ScimOutcome<T>(201, resource, version, null);
     }
@@ -227,6 +250,20 @@ internal abstract partial class ResourceEndpoint<T>
     /// <summary>PUT (RFC 7644 §3.5.1): replaces every readWrite attribute, never creates.</summary>
     public async ValueTask<ScimOutcome<T>> ReplaceAsync(ScimScope scope, string id, ReadOnlySequence<byte> body, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
     {
+        var gate = Gate(scope, id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ReplaceLockedAsync(scope, id, body, expectedVersion, hasIfMatch, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async ValueTask<ScimOutcome<T>> ReplaceLockedAsync(ScimScope scope, string id, ReadOnlySequence<byte> body, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
+    {
         if (!Serializer.TryRead(body, ScimReadOptions.Request, out var resource, out var error))
         {
             return ScimOutcome<T>.Failed(error);
@@ -258,8 +295,9 @@ internal abstract partial class ResourceEndpoint<T>
         var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), cancellationToken).ConfigureAwait(false);
         if (status == StoreStatus.VersionMismatch && !hasIfMatch)
         {
-            // A concurrent write got in between: PUT is a full replacement, so do it again on top.
-            return await ReplaceAsync(scope, id, body, null, false, cancellationToken).ConfigureAwait(false);
+            // Writes to one resource are serialized by its gate; a mismatch here means a writer that
+            // bypassed it. Say so rather than loop.
+            return ScimOutcome<T>.Failed(new ScimError(409, ScimErrorType.None, "The resource changed during the request; retry."));
         }
 
         if (Failure(status, id) is { } failure)
@@ -273,6 +311,11 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(memberError);
         }
 
+        if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, id, members, cancellationToken).ConfigureAwait(false) is { } vanished)
+        {
+            return ScimOutcome<T>.Failed(vanished);
+        }
+
         SetResponseMeta(scope, resource, version);
         return new ScimOutcome<T>(200, resource, version, null);
     }
@@ -284,6 +327,22 @@ internal abstract partial class ResourceEndpoint<T>
         {
             return ScimOutcome<T>.Failed(error);
         }
+
+        var gate = Gate(scope, id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await PatchLockedAsync(scope, id, request, expectedVersion, hasIfMatch, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async ValueTask<ScimOutcome<T>> PatchLockedAsync(ScimScope scope, string id, ScimPatchRequest request, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
+    {
+        ScimError? error;
 
         // Optimistic: read, apply, compare-and-set; a concurrent change makes us re-read and re-apply,
         // so two PATCHes to one resource never lose each other's changes.
@@ -332,6 +391,14 @@ internal abstract partial class ResourceEndpoint<T>
                 {
                     return ScimOutcome<T>.Failed(badMember);
                 }
+
+                foreach (var removed in delta.Removed)
+                {
+                    if (!ResourceStore.IsValidId(removed))
+                    {
+                        return ScimOutcome<T>.Failed(ScimError.InvalidValue("A member to remove is not a valid id."));
+                    }
+                }
             }
 
             if (CheckRequired(patched) is { } missing)
@@ -342,9 +409,14 @@ internal abstract partial class ResourceEndpoint<T>
             patched.Id = id;
             patched.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
             var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), OrderedKeys(patched), cancellationToken).ConfigureAwait(false);
-            if (status == StoreStatus.VersionMismatch && !hasIfMatch && attempt < 16)
+            if (status == StoreStatus.VersionMismatch && !hasIfMatch)
             {
-                continue;
+                if (attempt < 16)
+                {
+                    continue;
+                }
+
+                return ScimOutcome<T>.Failed(new ScimError(409, ScimErrorType.None, "The resource kept changing during the request; retry."));
             }
 
             if (Failure(status, id) is { } failure)
@@ -358,6 +430,12 @@ internal abstract partial class ResourceEndpoint<T>
                 return ScimOutcome<T>.Failed(memberError);
             }
 
+            // A member deleted while this request ran must not stay behind as a dangling id.
+            if (added is { Count: > 0 } && await RemoveVanishedAsync(scope, id, added, cancellationToken).ConfigureAwait(false) is { } vanished)
+            {
+                return ScimOutcome<T>.Failed(vanished);
+            }
+
             SetResponseMeta(scope, patched, version);
             return new ScimOutcome<T>(200, patched, version, null);
         }
@@ -366,20 +444,44 @@ internal abstract partial class ResourceEndpoint<T>
     /// <summary>DELETE (RFC 7644 §3.6): gone from every query, index and group.</summary>
     public async ValueTask<ScimError?> DeleteAsync(ScimScope scope, string id, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
     {
-        if (Store.Get(scope.Tenant, StoreType, id) is not { } current)
+        var gate = Gate(scope, id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            return NotFound(id);
-        }
+            if (Store.Get(scope.Tenant, StoreType, id) is not { } current)
+            {
+                return NotFound(id);
+            }
 
-        if (hasIfMatch && expectedVersion != current.Version)
+            if (hasIfMatch && expectedVersion != current.Version)
+            {
+                return PreconditionFailed();
+            }
+
+            // Memberships go first (a crash after this leaves the resource, not a dangling member),
+            // then the resource, then once more for a membership added concurrently in between
+            // (an add checks that the member exists before and after it writes).
+            await OnDeletingAsync(scope, id, cancellationToken).ConfigureAwait(false);
+            var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, cancellationToken).ConfigureAwait(false);
+            if (status == StoreStatus.Ok)
+            {
+                await OnDeletingAsync(scope, id, cancellationToken).ConfigureAwait(false);
+            }
+
+            return Failure(status, id);
+        }
+        finally
         {
-            return PreconditionFailed();
+            gate.Release();
         }
-
-        await OnDeletingAsync(scope, id, cancellationToken).ConfigureAwait(false);
-        var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, cancellationToken).ConfigureAwait(false);
-        return Failure(status, id);
     }
+
+    // Writes to one resource (PUT, PATCH, DELETE) take its gate, so a group's version bumps and its
+    // membership deltas are applied in the same order, and read-modify-write never races itself.
+    private readonly SemaphoreSlim[] _gates = [.. Enumerable.Range(0, 256).Select(_ => new SemaphoreSlim(1, 1))];
+
+    private SemaphoreSlim Gate(ScimScope scope, string id) =>
+        _gates[(int)((uint)HashCode.Combine(scope.Tenant.Value, string.GetHashCode(id, StringComparison.Ordinal)) % (uint)_gates.Length)];
 
     /// <summary>
     /// A list request (RFC 7644 §3.4.2): filter through the planner (an index answers the most
@@ -434,6 +536,14 @@ internal abstract partial class ResourceEndpoint<T>
             }
 
             int total = Store.OrderedCount(scope.Tenant, StoreType, index);
+            if (count == 0 || (!cursorMode && query.StartIndex - 1 >= total))
+            {
+                // Nothing to return: no walk over the index (startIndex far past the end would
+                // otherwise skip through every entry).
+                page = new ListPage<T>(total, cursorMode ? null : query.StartIndex, [], null);
+                return null;
+            }
+
             var positions = Store.Page(scope.Tenant, StoreType, index, after, count + (cursorMode ? 1 : 0), descending, cursorMode ? 0 : query.StartIndex - 1);
             bool more = cursorMode && positions.Count > count;
             var resources = new List<T>(Math.Min(count, positions.Count));
@@ -701,6 +811,26 @@ internal abstract partial class ResourceEndpoint<T>
 
         await Task.CompletedTask.ConfigureAwait(false);
         return null;
+    }
+
+    private async ValueTask<ScimError?> RemoveVanishedAsync(ScimScope scope, string id, List<string> added, CancellationToken cancellationToken)
+    {
+        List<string>? vanished = null;
+        foreach (var member in added)
+        {
+            if (!MemberExists(scope, member))
+            {
+                (vanished ??= []).Add(member);
+            }
+        }
+
+        if (vanished is null)
+        {
+            return null;
+        }
+
+        await ChangeMembersAsync(scope, id, replaceAll: false, [], vanished, cancellationToken).ConfigureAwait(false);
+        return ScimError.InvalidValue($"Member '{vanished[0]}' was deleted while it was being added.");
     }
 
     /// <summary>Whether an id names something that can be a member (a User or a Group).</summary>

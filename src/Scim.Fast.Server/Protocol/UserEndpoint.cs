@@ -56,6 +56,38 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
     protected override async ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) =>
         await Store.RemoveFromAllGroupsAsync(scope.Tenant, id, cancellationToken).ConfigureAwait(false);
 
+    // User.groups on the stored-bytes read path: written straight from the membership index.
+    protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
+    {
+        var groupIds = Store.GetGroupsOf(scope.Tenant, id);
+        if (groupIds.Count == 0)
+        {
+            return;
+        }
+
+        writer.WriteName("\"groups\":"u8);
+        writer.WriteStartArray();
+        foreach (var groupId in groupIds)
+        {
+            writer.WriteStartObject();
+            writer.WriteName("\"value\":"u8);
+            writer.WriteString(groupId);
+            writer.WriteName("\"$ref\":"u8);
+            writer.WriteString(scope.BaseUrl + "/Groups/" + Uri.EscapeDataString(groupId));
+            if (Store.Get(scope.Tenant, StoreTypes.Group, groupId) is { UniqueKey: { } name })
+            {
+                writer.WriteName("\"display\":"u8);
+                writer.WriteString(name);
+            }
+
+            writer.WriteName("\"type\":"u8);
+            writer.WriteString("direct");
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
+
     private void FillGroups(ScimScope scope, User resource)
     {
         var groupIds = Store.GetGroupsOf(scope.Tenant, resource.Id!);
@@ -112,6 +144,29 @@ internal static class FilterPaths
             { } path when path == uniqueAttribute => ResourceIndexes.Name,
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// When every comparison on members in the filter is <c>members.value eq "literal"</c> (possibly
+    /// as <c>members[value eq "literal"]</c>), collects the literals and returns true: evaluating the
+    /// filter then needs only to know which of those ids are members.
+    /// </summary>
+    public static bool MemberValueLiterals(FilterNode node, List<string> literals) => node switch
+    {
+        FilterAnd and => MemberValueLiterals(and.Left, literals) && MemberValueLiterals(and.Right, literals),
+        FilterOr or => MemberValueLiterals(or.Left, literals) && MemberValueLiterals(or.Right, literals),
+        FilterNot not => MemberValueLiterals(not.Inner, literals),
+        FilterValuePath valuePath when IsUnder(valuePath.Attribute.Path, "members") => MemberValueLiterals(valuePath.Inner, literals),
+        FilterComparison { Attribute.Path: "members.value", Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
+            => Add(literals, comparison.Value.String),
+        FilterComparison comparison => !IsUnder(comparison.Attribute.Path, "members"),
+        _ => false,
+    };
+
+    private static bool Add(List<string> literals, string value)
+    {
+        literals.Add(value);
+        return true;
     }
 
     private static bool IsUnder(string path, string attribute) =>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 
 using FASTER.core;
@@ -47,7 +48,55 @@ public sealed class FasterByteStore : IDisposable
     }
 
     /// <summary>Reads a value; records on disk are fetched synchronously (CompletePending with wait).</summary>
-    public unsafe bool TryRead(ReadOnlySpan<byte> key, out byte[] value)
+    public bool TryRead(ReadOnlySpan<byte> key, out byte[] value)
+    {
+        if (!TryReadOutput(key, out var output))
+        {
+            value = [];
+            return false;
+        }
+
+        value = Copy(ref output);
+        return true;
+    }
+
+    /// <summary>
+    /// Reads a value into <paramref name="destination"/> (a reused or pooled buffer): no array per
+    /// read, for the hot read path.
+    /// </summary>
+    public bool TryRead(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    {
+        if (!TryReadOutput(key, out var output))
+        {
+            return false;
+        }
+
+        if (output.IsSpanByte)
+        {
+            destination.Write(output.SpanByte.AsReadOnlySpan());
+        }
+        else
+        {
+            using var memory = output.Memory;
+            destination.Write(memory.Memory.Span[..output.Length]);
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether a key is present (the value is read and dropped, never copied out).</summary>
+    public bool Contains(ReadOnlySpan<byte> key)
+    {
+        if (!TryReadOutput(key, out var output))
+        {
+            return false;
+        }
+
+        output.Memory?.Dispose();
+        return true;
+    }
+
+    private unsafe bool TryReadOutput(ReadOnlySpan<byte> key, out SpanByteAndMemory output)
     {
         var session = Rent();
         try
@@ -55,7 +104,7 @@ public sealed class FasterByteStore : IDisposable
             fixed (byte* keyPointer = key)
             {
                 var spanKey = new SpanByte(key.Length, (IntPtr)keyPointer);
-                SpanByteAndMemory output = default;
+                output = default;
                 var status = session.Read(ref spanKey, ref output);
                 if (status.IsPending)
                 {
@@ -71,11 +120,10 @@ public sealed class FasterByteStore : IDisposable
                 if (!status.Found)
                 {
                     output.Memory?.Dispose();
-                    value = [];
+                    output = default;
                     return false;
                 }
 
-                value = Copy(ref output);
                 return true;
             }
         }

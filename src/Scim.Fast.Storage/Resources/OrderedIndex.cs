@@ -110,6 +110,12 @@ internal sealed class OrderedIndex
                 }
             }
 
+            // A cursor beyond every real key (hand-made) leaves an empty range, not an exception.
+            if (s_order.Compare(low, high) > 0)
+            {
+                return page;
+            }
+
             var view = _entries.GetViewBetween(low, high);
             foreach (var entry in descending ? view.Reverse() : view)
             {

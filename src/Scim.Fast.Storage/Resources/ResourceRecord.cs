@@ -108,6 +108,21 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body, orderedKeys);
     }
 
+    /// <summary>Finds the version and the body inside an encoded record without decoding anything.</summary>
+    public static void LocateBody(ReadOnlySpan<byte> span, out long version, out int bodyStart, out int bodyLength)
+    {
+        version = BinaryPrimitives.ReadInt64LittleEndian(span[6..]);
+        int position = 14;
+        for (int i = 0; i < 3; i++)
+        {
+            ushort length = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
+            position += 2 + (length == NullLength ? 0 : length);
+        }
+
+        bodyLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        bodyStart = position + 4;
+    }
+
     private static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
 
     private static int WriteString(Span<byte> span, string? value)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -116,6 +117,63 @@ public sealed class ResourceStore : IAsyncDisposable
     {
         var record = Read(ResourceKey(tenant, type, id));
         return record is null ? null : new StoredResource(record.Id, record.Version, record.UniqueKey, record.ExternalId, record.Body);
+    }
+
+    /// <summary>Whether <paramref name="id"/> can be stored as an id: valid UTF-16, at most <see cref="MaxKeyBytes"/> UTF-8 bytes, no NUL.</summary>
+    public static bool IsValidId(string id) => id.Length > 0 && IsStorableKey(id) && !id.Contains('\0', StringComparison.Ordinal);
+
+    /// <summary>Whether a resource exists, without copying or decoding it.</summary>
+    public bool Exists(TenantId tenant, byte type, string id)
+    {
+        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
+        if (keyLength > 6 + MaxKeyBytes)
+        {
+            return false;
+        }
+
+        Span<byte> key = stackalloc byte[keyLength];
+        key[0] = ResourcePrefix;
+        BinaryPrimitives.WriteUInt32BigEndian(key[1..], tenant.Value);
+        key[5] = type;
+        Encoding.UTF8.GetBytes(id, key[6..]);
+        return _kv.Contains(key);
+    }
+
+    /// <summary>
+    /// The hot read path: the stored body (the resource's JSON as written) and its version, copied
+    /// once into <paramref name="scratch"/> (which the caller resets and reuses), with nothing decoded.
+    /// </summary>
+    public bool TryReadBody(TenantId tenant, byte type, string id, ArrayBufferWriter<byte> scratch, out ReadOnlyMemory<byte> body, out long version)
+    {
+        body = default;
+        version = 0;
+        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
+        byte[]? rented = keyLength > 512 ? System.Buffers.ArrayPool<byte>.Shared.Rent(keyLength) : null;
+        Span<byte> key = (rented ?? stackalloc byte[512])[..keyLength];
+        try
+        {
+            key[0] = ResourcePrefix;
+            BinaryPrimitives.WriteUInt32BigEndian(key[1..], tenant.Value);
+            key[5] = type;
+            Encoding.UTF8.GetBytes(id, key[6..]);
+            int start = scratch.WrittenCount;
+            if (!_kv.TryRead(key, scratch))
+            {
+                return false;
+            }
+
+            var record = scratch.WrittenMemory[start..];
+            ResourceRecord.LocateBody(record.Span, out version, out int bodyStart, out int bodyLength);
+            body = record.Slice(bodyStart, bodyLength);
+            return true;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
