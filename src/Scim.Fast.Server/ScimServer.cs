@@ -153,7 +153,9 @@ public static class ScimServer
             {
                 try
                 {
+                    long started = System.Diagnostics.Stopwatch.GetTimestamp();
                     await store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+                    logger.LogInformation("Checkpoint taken in {Milliseconds:0} ms", System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

@@ -38,6 +38,36 @@ public sealed class ResourceStoreTests
     }
 
     [Fact]
+    public async Task AGroupWriteWithAMemberChange_IsOneRecord_AndSurvivesReopen()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            var (status, _) = await store.CreateAsync(TenantId.Default, 2, "g", "Group", null, "{}"u8.ToArray(), members: new MemberChange(false, ["a", "b"], []));
+            Assert.Equal(StoreStatus.Ok, status);
+            var (replaced, version) = await store.ReplaceAsync(TenantId.Default, 2, "g", 1, "Group", null, "{}"u8.ToArray(), members: new MemberChange(false, ["c"], ["a"]));
+            Assert.Equal(StoreStatus.Ok, replaced);
+            Assert.Equal(2, version);
+
+            // A stale version changes neither the group nor its members.
+            var (stale, _) = await store.ReplaceAsync(TenantId.Default, 2, "g", 1, "Group", null, "{}"u8.ToArray(), members: new MemberChange(false, ["d"], []));
+            Assert.Equal(StoreStatus.VersionMismatch, stale);
+            Assert.Equal(["b", "c"], store.GetMembers(TenantId.Default, "g").Order());
+            Assert.Empty(store.Verify());
+        }
+
+        // Replayed from the log alone (no checkpoint was taken).
+        await using (var reopened = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.Equal(2, reopened.Get(TenantId.Default, 2, "g")!.Version);
+            Assert.Equal(["b", "c"], reopened.GetMembers(TenantId.Default, "g").Order());
+            Assert.Equal(["g"], reopened.GetGroupsOf(TenantId.Default, "c"));
+            Assert.Empty(reopened.GetGroupsOf(TenantId.Default, "a"));
+            Assert.Empty(reopened.Verify());
+        }
+    }
+
+    [Fact]
     public async Task DuplicateUniqueKey_InAnyCase_IsAConflict()
     {
         using var directory = new TempDirectory();

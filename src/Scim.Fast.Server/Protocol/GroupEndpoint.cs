@@ -54,6 +54,12 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         return ids;
     }
 
+    protected override MemberChange? ReplacementMembers(ScimScope scope, string id, List<string>? members)
+    {
+        bool hasMembers = Store.MemberCount(scope.Tenant, id) > 0;
+        return !hasMembers && members is not { Count: > 0 } ? null : new MemberChange(hasMembers, members ?? [], []);
+    }
+
     protected override bool MemberExists(ScimScope scope, string id) =>
         Store.Exists(scope.Tenant, StoreTypes.User, id) || Store.Exists(scope.Tenant, StoreTypes.Group, id);
 

@@ -88,6 +88,9 @@ internal abstract partial class ResourceEndpoint<T>
     protected virtual ValueTask<ScimError?> ChangeMembersAsync(ScimScope scope, string id, bool replaceAll, IReadOnlyList<string> added, IReadOnlyList<string> removed, CancellationToken cancellationToken) =>
         ValueTask.FromResult<ScimError?>(null);
 
+    /// <summary>The member change a PUT implies (the whole list replaced), or null for types without members.</summary>
+    protected virtual MemberChange? ReplacementMembers(ScimScope scope, string id, List<string>? members) => null;
+
     /// <summary>Fills derived, readOnly attributes (User.groups) when the projection asks for them.</summary>
     protected virtual void Derive(ScimScope scope, T resource, ScimProjection projection)
     {
@@ -151,7 +154,8 @@ internal abstract partial class ResourceEndpoint<T>
         resource.Id = Guid.NewGuid().ToString();
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
         var stored = Encode(resource);
-        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, resource.Id, UniqueKeyOf(resource), resource.ExternalId, stored, OrderedKeys(resource), cancellationToken).ConfigureAwait(false);
+        var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
+        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, resource.Id, UniqueKeyOf(resource), resource.ExternalId, stored, OrderedKeys(resource), change, cancellationToken).ConfigureAwait(false);
         if (status == StoreStatus.UniquenessConflict)
         {
             return await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
@@ -160,11 +164,6 @@ internal abstract partial class ResourceEndpoint<T>
         if (Failure(status, resource.Id) is { } failure)
         {
             return ScimOutcome<T>.Failed(failure);
-        }
-
-        if (members is { Count: > 0 } && await ChangeMembersAsync(scope, resource.Id, replaceAll: false, members, [], cancellationToken).ConfigureAwait(false) is { } memberError)
-        {
-            return ScimOutcome<T>.Failed(memberError);
         }
 
         if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id, members, cancellationToken).ConfigureAwait(false) is { } vanished)
@@ -212,7 +211,8 @@ internal abstract partial class ResourceEndpoint<T>
             resource.Id = Guid.NewGuid().ToString();
             resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
             prepared[i] = (resource, members);
-            items.Add(new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource)));
+            items.Add(new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource),
+                members is { Count: > 0 } ? new MemberChange(false, members, []) : null));
             itemIndex.Add(i);
         }
 
@@ -234,9 +234,9 @@ internal abstract partial class ResourceEndpoint<T>
                 continue;
             }
 
-            if (members is { Count: > 0 } && await ChangeMembersAsync(scope, resource.Id!, replaceAll: false, members, [], cancellationToken).ConfigureAwait(false) is { } memberError)
+            if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id!, members, cancellationToken).ConfigureAwait(false) is { } vanished)
             {
-                outcomes[i] = ScimOutcome<T>.Failed(memberError);
+                outcomes[i] = ScimOutcome<T>.Failed(vanished);
                 continue;
             }
 
@@ -292,7 +292,9 @@ internal abstract partial class ResourceEndpoint<T>
 
         resource.Id = id;
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
-        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), cancellationToken).ConfigureAwait(false);
+        // PUT replaces the member list too; leaving "members" out empties it (RFC 7644 §3.5.1).
+        var change = ReplacementMembers(scope, id, members);
+        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), change, cancellationToken).ConfigureAwait(false);
         if (status == StoreStatus.VersionMismatch && !hasIfMatch)
         {
             // Writes to one resource are serialized by its gate; a mismatch here means a writer that
@@ -303,12 +305,6 @@ internal abstract partial class ResourceEndpoint<T>
         if (Failure(status, id) is { } failure)
         {
             return ScimOutcome<T>.Failed(failure);
-        }
-
-        // PUT replaces the member list too; leaving "members" out empties it (RFC 7644 §3.5.1).
-        if (await ChangeMembersAsync(scope, id, replaceAll: true, members ?? [], [], cancellationToken).ConfigureAwait(false) is { } memberError)
-        {
-            return ScimOutcome<T>.Failed(memberError);
         }
 
         if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, id, members, cancellationToken).ConfigureAwait(false) is { } vanished)
@@ -408,7 +404,10 @@ internal abstract partial class ResourceEndpoint<T>
 
             patched.Id = id;
             patched.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
-            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), OrderedKeys(patched), cancellationToken).ConfigureAwait(false);
+            // The new version and the membership delta (O(changed members), DESIGN-NOTES §4) are one
+            // log record: applied together or not at all.
+            var change = delta.IsEmpty ? null : new MemberChange(delta.RemoveAll, added!, delta.Removed);
+            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), OrderedKeys(patched), change, cancellationToken).ConfigureAwait(false);
             if (status == StoreStatus.VersionMismatch && !hasIfMatch)
             {
                 if (attempt < 16)
@@ -422,12 +421,6 @@ internal abstract partial class ResourceEndpoint<T>
             if (Failure(status, id) is { } failure)
             {
                 return ScimOutcome<T>.Failed(failure);
-            }
-
-            // Membership deltas cost O(changed members) (DESIGN-NOTES §4), after the version bump.
-            if (!delta.IsEmpty && await ChangeMembersAsync(scope, id, delta.RemoveAll, added!, delta.Removed, cancellationToken).ConfigureAwait(false) is { } memberError)
-            {
-                return ScimOutcome<T>.Failed(memberError);
             }
 
             // A member deleted while this request ran must not stay behind as a dangling id.

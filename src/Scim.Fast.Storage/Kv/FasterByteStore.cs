@@ -183,7 +183,30 @@ public sealed class FasterByteStore : IDisposable
     /// </summary>
     public async Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
-        var (success, _) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).ConfigureAwait(false);
+        var checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).AsTask();
+
+        // A checkpoint advances only when every session has seen its phases; a session idle in the
+        // pool never would, and meanwhile busy sessions wait on it (a first checkpoint after start
+        // stalled reads and writes for 15 s). So idle sessions are refreshed until it completes.
+        while (!checkpoint.IsCompleted)
+        {
+            int count = _sessions.Count;
+            for (int i = 0; i < count && _sessions.TryTake(out var session); i++)
+            {
+                try
+                {
+                    session.Refresh();
+                }
+                finally
+                {
+                    _sessions.Add(session);
+                }
+            }
+
+            await Task.WhenAny(checkpoint, Task.Delay(2, cancellationToken)).ConfigureAwait(false);
+        }
+
+        var (success, _) = await checkpoint.ConfigureAwait(false);
         if (!success)
         {
             throw new InvalidOperationException("A checkpoint is already in progress.");

@@ -19,7 +19,14 @@ public sealed record StoredResource(string Id, long Version, string? UniqueKey, 
 public readonly record struct OrderedKey(byte Index, string Key);
 
 /// <summary>One resource of a batch create.</summary>
-public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<OrderedKey>? OrderedKeys = null);
+public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<OrderedKey>? OrderedKeys = null, MemberChange? Members = null);
+
+/// <summary>
+/// A change to a group's members written together with the group itself: one log record, one
+/// commit, applied all or nothing (a PATCH that renames a group and adds members, a create or PUT
+/// with members). Costs O(changed members) unless <see cref="RemoveAll"/>.
+/// </summary>
+public sealed record MemberChange(bool RemoveAll, IReadOnlyList<string> Added, IReadOnlyList<string> Removed);
 
 /// <summary>The outcome of a write.</summary>
 public enum StoreStatus
@@ -197,5 +204,32 @@ internal sealed record MembershipRecord(TenantId Tenant, string GroupId, bool Re
         int removedLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
         var removed = PagedSet.DecodeIds(span.Slice(position + 4, removedLength).ToArray());
         return new MembershipRecord(tenant, group, removeAll, added, removed);
+    }
+}
+
+/// <summary>
+/// A resource write and a membership change of that resource (a group) as one log record:
+/// kind 4 (1), the resource record's length (4), the resource record, the membership record.
+/// </summary>
+internal static class CombinedRecord
+{
+    public const byte Kind = 4;
+
+    public static byte[] Encode(ResourceRecord resource, MembershipRecord members)
+    {
+        var first = resource.Encode();
+        var second = members.Encode();
+        var buffer = new byte[1 + 4 + first.Length + second.Length];
+        buffer[0] = Kind;
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(1), first.Length);
+        first.CopyTo(buffer, 5);
+        second.CopyTo(buffer, 5 + first.Length);
+        return buffer;
+    }
+
+    public static (ResourceRecord Resource, MembershipRecord Members) Decode(ReadOnlySpan<byte> span)
+    {
+        int length = BinaryPrimitives.ReadInt32LittleEndian(span[1..]);
+        return (ResourceRecord.Decode(span.Slice(5, length)), MembershipRecord.Decode(span[(5 + length)..]));
     }
 }

@@ -47,7 +47,7 @@ public sealed class ResourceStore : IAsyncDisposable
 
     private readonly FasterByteStore _kv;
     private readonly WriteAheadLog _log;
-    private readonly SemaphoreSlim[] _stripes = CreateStripes(256);
+    private readonly SemaphoreSlim[] _stripes = CreateStripes(4096);
     private readonly object _gate = new();
     private int _activeWriters;
     private TaskCompletionSource? _paused;
@@ -96,6 +96,12 @@ public sealed class ResourceStore : IAsyncDisposable
                 if (bytes[0] == MembershipRecord.Kind)
                 {
                     store.Apply(MembershipRecord.Decode(bytes));
+                }
+                else if (bytes[0] == CombinedRecord.Kind)
+                {
+                    var (resource, members) = CombinedRecord.Decode(bytes);
+                    store.Replay(resource);
+                    store.Apply(members);
                 }
                 else
                 {
@@ -185,10 +191,30 @@ public sealed class ResourceStore : IAsyncDisposable
         _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? PagedSet.DecodeIds(list) : [];
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
-        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, MemberChange? members = null, CancellationToken cancellationToken = default)
     {
         var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray(), orderedKeys);
-        return await WriteAsync(record, expectExisting: false, expectedVersion: null, cancellationToken).ConfigureAwait(false);
+        return await WriteAsync(record, expectExisting: false, expectedVersion: null, Membership(tenant, id, members), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static MembershipRecord? Membership(TenantId tenant, string id, MemberChange? change)
+    {
+        if (change is null || (!change.RemoveAll && change.Added.Count == 0 && change.Removed.Count == 0))
+        {
+            return null;
+        }
+
+        foreach (var member in change.Added)
+        {
+            ValidateId(member);
+        }
+
+        foreach (var member in change.Removed)
+        {
+            ValidateId(member);
+        }
+
+        return new MembershipRecord(tenant, id, change.RemoveAll, [.. change.Added], [.. change.Removed]);
     }
 
     /// <summary>
@@ -235,8 +261,9 @@ public sealed class ResourceStore : IAsyncDisposable
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
-            // A removeAll or a big batch touches many members' sets: take every stripe.
-            int[] stripes = removeAll || keys.Count > 64 ? [.. Enumerable.Range(0, _stripes.Length)] : StripesFor(keys);
+            // A removeAll touches every member's set: take every stripe. Otherwise the stripes of the
+            // keys touched, in order (no deadlock), so changes to other groups and members go on.
+            int[] stripes = removeAll ? [.. Enumerable.Range(0, _stripes.Length)] : StripesFor(keys);
             var taken = new List<int>(stripes.Length);
             try
             {
@@ -292,7 +319,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     await _stripes[taken].WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                var records = new List<ResourceRecord>(items.Count);
+                var records = new List<(ResourceRecord Record, MembershipRecord? Members)>(items.Count);
                 var encoded = new List<ReadOnlyMemory<byte>>(items.Count);
                 var claimed = new HashSet<string>(StringComparer.Ordinal);
                 var ids = new HashSet<string>(StringComparer.Ordinal);
@@ -326,8 +353,19 @@ public sealed class ResourceStore : IAsyncDisposable
 
                     long version = Tombstone(tenant, type, item.Id) + 1;
                     var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray(), item.OrderedKeys);
-                    records.Add(record);
-                    encoded.Add(record.Encode());
+                    MembershipRecord? members;
+                    try
+                    {
+                        members = Membership(tenant, item.Id, item.Members);
+                    }
+                    catch (ArgumentException)
+                    {
+                        results[i] = (StoreStatus.InvalidValue, 0);
+                        continue;
+                    }
+
+                    records.Add((record, members));
+                    encoded.Add(members is null ? record.Encode() : CombinedRecord.Encode(record, members));
                     results[i] = (StoreStatus.Ok, version);
                 }
 
@@ -339,9 +377,13 @@ public sealed class ResourceStore : IAsyncDisposable
                 await _log.AppendBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    foreach (var record in records)
+                    foreach (var (record, members) in records)
                     {
                         Apply(record, previous: null);
+                        if (members is not null)
+                        {
+                            Apply(members);
+                        }
                     }
                 }
                 catch (Exception e)
@@ -368,16 +410,16 @@ public sealed class ResourceStore : IAsyncDisposable
 
     /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>
     public async ValueTask<(StoreStatus Status, long Version)> ReplaceAsync(
-        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, MemberChange? members = null, CancellationToken cancellationToken = default)
     {
         var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray(), orderedKeys);
-        return await WriteAsync(record, expectExisting: true, expectedVersion, cancellationToken).ConfigureAwait(false);
+        return await WriteAsync(record, expectExisting: true, expectedVersion, Membership(tenant, id, members), cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<StoreStatus> DeleteAsync(TenantId tenant, byte type, string id, long? expectedVersion, CancellationToken cancellationToken = default)
     {
         var record = new ResourceRecord(true, tenant, type, 0, id, null, null, []);
-        var (status, _) = await WriteAsync(record, expectExisting: true, expectedVersion, cancellationToken).ConfigureAwait(false);
+        var (status, _) = await WriteAsync(record, expectExisting: true, expectedVersion, null, cancellationToken).ConfigureAwait(false);
         return status;
     }
 
@@ -575,7 +617,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, CancellationToken cancellationToken)
+    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, MembershipRecord? members, CancellationToken cancellationToken)
     {
         ValidateId(request.Id);
         if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId) || !AreStorable(request.OrderedKeys))
@@ -596,7 +638,7 @@ public sealed class ResourceStore : IAsyncDisposable
             {
                 // Lock every key this write may touch, in stripe order (no deadlocks); re-check after.
                 var seen = Read(resourceKey);
-                var stripes = StripesFor(resourceKey, request, seen);
+                var stripes = StripesFor(resourceKey, request, seen, members);
                 var taken = new List<int>(stripes.Length);
                 try
                 {
@@ -637,7 +679,20 @@ public sealed class ResourceStore : IAsyncDisposable
                     // old If-Match never matches a re-created resource and replay can compare versions.
                     long version = (current?.Version ?? Tombstone(request.Tenant, request.Type, request.Id)) + 1;
                     var record = request with { Version = version };
-                    await AppendAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
+                    if (members is null)
+                    {
+                        await AppendAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // One record, one commit: the group and its member change land together.
+                        await AppendAndApplyAsync(CombinedRecord.Encode(record, members), () =>
+                        {
+                            Apply(record, current);
+                            Apply(members);
+                        }, cancellationToken).ConfigureAwait(false);
+                    }
+
                     return (StoreStatus.Ok, record.Version);
                 }
                 finally
@@ -861,9 +916,24 @@ public sealed class ResourceStore : IAsyncDisposable
     private static bool SameIndexKeys(ResourceRecord? a, ResourceRecord? b) =>
         (a is null) == (b is null) && (a is null || (a.UniqueKey == b!.UniqueKey && a.ExternalId == b.ExternalId));
 
-    private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current)
+    private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current, MembershipRecord? members)
     {
+        if (members is { RemoveAll: true })
+        {
+            // Removing every member touches every member's reverse set.
+            return [.. Enumerable.Range(0, _stripes.Length)];
+        }
+
         var keys = new List<byte[]> { resourceKey };
+        if (members is not null)
+        {
+            keys.Add(IndexKey((byte)'H', members.Tenant, 0, members.GroupId));
+            foreach (var member in members.Added.Concat(members.Removed))
+            {
+                keys.Add(IndexKey((byte)'h', members.Tenant, 0, member));
+            }
+        }
+
         foreach (var unique in new[] { request.UniqueKey, current?.UniqueKey })
         {
             if (unique is not null)

@@ -1,0 +1,107 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+using Scim.Fast.Load;
+using Scim.Fast.Load.Reports;
+using Scim.Fast.Load.Scenarios;
+
+// Scim.Fast load suite: replays identity-provider traffic against a running server. See LoadOptions.Usage.
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+{
+    Console.Error.WriteLine("error: " + e.Message);
+    Console.Error.WriteLine(LoadOptions.Usage);
+    return 2;
+}
+
+string run = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+string machine = $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+using var context = new LoadContext(options, options.Target, baselineMode: false);
+var results = new List<(RunResult Run, RunResult? Baseline)>();
+try
+{
+    switch (options.Scenario)
+    {
+        case "initial-sync":
+            await InitialSyncAsync().ConfigureAwait(false);
+            break;
+        case "read" or "group-push" or "incremental" or "mixed":
+            IScenario scenario = options.Scenario switch
+            {
+                "read" => new ReadScenario(options.Op),
+                "group-push" => new GroupPushScenario(run),
+                "incremental" => new IncrementalScenario(),
+                _ => new MixedScenario(run),
+            };
+            await scenario.SetupAsync(context, cancel.Token).ConfigureAwait(false);
+            string name = options.Scenario == "read" ? $"read {options.Op}" : options.Scenario;
+            var measured = await LoadEngine.RunAsync(name, scenario, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+            results.Add((measured, options.Baseline ? await BaselineAsync(scenario, name).ConfigureAwait(false) : null));
+            break;
+        default:
+            Console.Error.WriteLine($"error: unknown scenario '{options.Scenario}'");
+            Console.Error.WriteLine(LoadOptions.Usage);
+            return 2;
+    }
+}
+catch (HttpRequestException e)
+{
+    Console.Error.WriteLine($"error: cannot reach {options.Target}: {e.Message}");
+    return 1;
+}
+
+Report.WriteConsole(options.Scenario, results, machine);
+string json = Report.JsonLine(options.Scenario, results, machine, args);
+Console.WriteLine();
+Console.WriteLine(json);
+Directory.CreateDirectory(options.OutDirectory);
+string stem = Path.Combine(options.OutDirectory, options.Label ?? $"{options.Scenario}-{run}");
+await File.WriteAllTextAsync(stem + ".json", json + Environment.NewLine).ConfigureAwait(false);
+await File.WriteAllTextAsync(stem + ".html", Report.Html(options.Scenario, results, machine, "dotnet run -c Release --project bench/Scim.Fast.Load -- " + string.Join(' ', args))).ConfigureAwait(false);
+Console.Error.WriteLine($"report: {stem}.html, {stem}.json");
+return results.Any(r => r.Run.FailedOperations > 0) ? 3 : 0;
+
+// The same operations against a bare Kestrel that answers with the server's own bytes.
+async Task<RunResult> BaselineAsync(IScenario scenario, string name)
+{
+    await using var baseline = await BaselineServer.StartAsync(context.Samples).ConfigureAwait(false);
+    var target = new Uri(baseline.Address, options.Target.AbsolutePath);
+    using var baselineContext = new LoadContext(options, target, baselineMode: true);
+    Console.Error.WriteLine($"baseline: bare Kestrel on {baseline.Address}");
+    return await LoadEngine.RunAsync(name + " (baseline)", scenario, baselineContext, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+}
+
+// Users (Entra lookup + POST, or /Bulk batches), then groups with members by /Bulk; each phase runs
+// to completion, and the whole sync's wall time is what a deployment waits for.
+async Task InitialSyncAsync()
+{
+    var users = new InitialSyncScenario(run);
+    await users.SetupAsync(context, cancel.Token).ConfigureAwait(false);
+    long userOperations = options.Batch == 0 ? options.Users : (options.Users + options.Batch - 1) / options.Batch;
+    var started = System.Diagnostics.Stopwatch.GetTimestamp();
+    var usersRun = await LoadEngine.RunAsync($"initial-sync users ({options.Users:N0}, {(options.Batch == 0 ? "lookup + POST" : $"/Bulk of {options.Batch}")})",
+        users, context, TimeSpan.Zero, TimeSpan.FromHours(2), userOperations).ConfigureAwait(false);
+    results.Add((usersRun, null));
+    if (options.Groups > 0 && users.CreatedIds.Count > 0)
+    {
+        var groups = new GroupsPhase(run, [.. users.CreatedIds]);
+        long groupOperations = (options.Groups + 99) / 100;
+        var groupsRun = await LoadEngine.RunAsync($"initial-sync groups ({groupOperations * 100:N0} × {options.Members} members, /Bulk of 100)",
+            groups, context, TimeSpan.Zero, TimeSpan.FromHours(2), groupOperations).ConfigureAwait(false);
+        results.Add((groupsRun, null));
+    }
+
+    var total = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+    Console.Error.WriteLine($"initial sync wall time: {total.TotalSeconds:0.0} s");
+}
