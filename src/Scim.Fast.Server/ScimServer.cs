@@ -50,12 +50,18 @@ public static class ScimServer
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(options.Limits.HeadersTimeoutSeconds);
         });
 
+        // Store reads of records evicted to disk wait synchronously for their IO, whose completion
+        // itself needs a pool thread: with the pool at its default minimum (one per core) a burst of
+        // such reads starved it for tens of seconds. Threads up to this minimum start without delay.
+        ThreadPool.GetMinThreads(out int workers, out int completions);
+        ThreadPool.SetMinThreads(Math.Max(workers, options.MinThreads), Math.Max(completions, options.MinThreads));
+
         // 3. The embedded store: FASTER + write-ahead log under the data directory, recovered on open.
         Directory.CreateDirectory(dataDirectory);
         var store = ResourceStore.Open(Path.Combine(dataDirectory, "store"), new ResourceStoreOptions
         {
             Log = new WriteAheadLogOptions { Durability = options.Durability },
-            KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20 },
+            KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20, ReadCacheBytes = (long)options.ReadCacheMiB << 20 },
         });
         builder.Services.AddSingleton(store);
 
@@ -129,7 +135,8 @@ public static class ScimServer
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory}", string.Join(", ", app.Urls), options.BasePath, dataDirectory);
+            app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory} (ordered indexes {Source})",
+                string.Join(", ", app.Urls), options.BasePath, dataDirectory, store.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
             if (generatedToken is not null)
             {
                 // Shown once, on the console only: the server keeps just its hash.

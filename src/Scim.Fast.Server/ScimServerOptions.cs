@@ -27,6 +27,15 @@ public sealed class ScimServerOptions
     /// <summary>Memory the key-value store may use before it spills to disk, in MiB.</summary>
     public int MemoryBudgetMiB { get; set; } = 256;
 
+    /// <summary>Memory for records read back from disk (the store's read cache), in MiB.</summary>
+    public int ReadCacheMiB { get; set; } = 128;
+
+    /// <summary>
+    /// Thread-pool threads started without the pool's usual ramp-up delay: store reads that go to
+    /// disk block a thread while they wait (see README, "Known gaps"). Default 128.
+    /// </summary>
+    public int MinThreads { get; set; } = 128;
+
     /// <summary>How often the store is checkpointed in the background (bounds restart replay), in seconds.</summary>
     public int CheckpointIntervalSeconds { get; set; } = 300;
 

@@ -15,7 +15,7 @@ public sealed class ResourceStoreTests
     internal static readonly ResourceStoreOptions Small = new()
     {
         Log = new WriteAheadLogOptions { PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22 },
-        KeyValue = new FasterByteStoreOptions { MemoryBytes = 1L << 22, PageBytes = 1L << 16, IndexBytes = 1L << 20 },
+        KeyValue = new FasterByteStoreOptions { MemoryBytes = 1L << 22, PageBytes = 1L << 16, IndexBytes = 1L << 20, ReadCacheBytes = 1L << 20 },
     };
 
     private static byte[] Body(string text) => Encoding.UTF8.GetBytes(text);
@@ -64,6 +64,50 @@ public sealed class ResourceStoreTests
             Assert.Equal(["g"], reopened.GetGroupsOf(TenantId.Default, "c"));
             Assert.Empty(reopened.GetGroupsOf(TenantId.Default, "a"));
             Assert.Empty(reopened.Verify());
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OrderedIndexes_AreSnapshottedAtCheckpoint_AndRestoredOrRebuiltOnOpen(bool loseTheSnapshot)
+    {
+        using var directory = new TempDirectory();
+        static OrderedKey[] Keys(int i) => [new(0, $"id-{i:D4}"), new(1, $"NAME-{(i * 7) % 100:D4}")];
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                await store.CreateAsync(s_tenant, User, $"id-{i:D4}", $"name-{(i * 7) % 100:D4}", null, Body("{}"), Keys(i));
+            }
+
+            await store.CheckpointAsync();
+
+            // After the checkpoint: replayed from the log on top of the snapshot.
+            for (int i = 60; i < 80; i++)
+            {
+                await store.CreateAsync(s_tenant, User, $"id-{i:D4}", $"name-{(i * 7) % 100:D4}", null, Body("{}"), Keys(i));
+            }
+
+            await store.DeleteAsync(s_tenant, User, "id-0003", null);
+        }
+
+        Assert.True(File.Exists(Path.Combine(directory.Path, "ordered.snapshot")));
+        if (loseTheSnapshot)
+        {
+            File.WriteAllBytes(Path.Combine(directory.Path, "ordered.snapshot"), [1, 2, 3]);
+        }
+
+        await using (var reopened = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.Equal(!loseTheSnapshot, reopened.OrderedIndexesFromSnapshot);
+            Assert.Empty(reopened.Verify());
+            Assert.Equal(79, reopened.OrderedCount(s_tenant, User, 0));
+            Assert.Equal(79, reopened.OrderedCount(s_tenant, User, 1));
+            var byName = reopened.Page(s_tenant, User, 1, null, 200).Select(p => p.Key).ToList();
+            Assert.Equal(byName.Order(StringComparer.Ordinal), byName);
+            Assert.DoesNotContain(reopened.Page(s_tenant, User, 0, null, 200), p => p.Id == "id-0003");
+            Assert.Contains(reopened.Page(s_tenant, User, 0, null, 200), p => p.Id == "id-0079");
         }
     }
 

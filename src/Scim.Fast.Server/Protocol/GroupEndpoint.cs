@@ -211,6 +211,27 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
+    // Members on the stored-bytes path of a list (one group of a lookup): written in place.
+    protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
+    {
+        writer.WriteName("\"members\":"u8);
+        writer.WriteStartArray();
+        foreach (var memberId in Store.GetMembers(scope.Tenant, id))
+        {
+            var member = Member(scope, memberId);
+            writer.WriteStartObject();
+            writer.WriteName("\"value\":"u8);
+            writer.WriteString(member.Value!);
+            writer.WriteName("\"$ref\":"u8);
+            writer.WriteString(member.Ref!);
+            writer.WriteName("\"type\":"u8);
+            writer.WriteString(member.Type!);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
+
     private void WriteMember(IBufferWriter<byte> output, ScimScope scope, string memberId, bool comma)
     {
         var member = Member(scope, memberId);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 
 using Scim.Fast.Core;
 using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Query;
 using Scim.Fast.Core.Schema;
 using Scim.Fast.Core.Serialization;
 
@@ -294,6 +295,25 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
 
     private async Task ListAsync(HttpContext context, ScimScope scope, ListQuery query)
     {
+        // The identity providers' lookup (userName eq / externalId eq / id eq, default attributes):
+        // answered from the index and the stored bytes, nothing decoded.
+        if (query.Cursor is null && string.IsNullOrEmpty(query.SortBy) && string.IsNullOrEmpty(query.Attributes)
+            && string.IsNullOrEmpty(query.ExcludedAttributes) && _storedFormIsDefaultResponse
+            && TryExactLookup(scope, query, out var exact, out var lookupError))
+        {
+            if (lookupError is not null)
+            {
+                await ScimResponses.Error(context, lookupError).ConfigureAwait(false);
+                return;
+            }
+
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.ContentType = ScimResponses.MediaType;
+            WriteStoredList(context.Response.BodyWriter, scope, query, exact!);
+            await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
         var error = Query(scope, query, out var page);
         if (error is not null)
         {
@@ -307,6 +327,109 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         response.ContentType = ScimResponses.MediaType;
         WriteList(response.BodyWriter, scope, page, projection);
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    // A filter that is one equality an index answers exactly: the candidates are the result.
+    private bool TryExactLookup(ScimScope scope, ListQuery query, out List<string>? ids, out ScimError? error)
+    {
+        ids = null;
+        error = null;
+        if (string.IsNullOrWhiteSpace(query.Filter))
+        {
+            return false;
+        }
+
+        if (!FilterParser.TryParse(query.Filter, ResourceType, out var filter, out error, _filterOptions))
+        {
+            ids = [];
+            return true;
+        }
+
+        if (filter is not FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
+            || !ExactlyIndexed(comparison))
+        {
+            error = null;
+            return false;
+        }
+
+        var candidates = CandidatesFor(scope, comparison) ?? [];
+        ids = new List<string>(candidates.Count);
+        foreach (var id in candidates)
+        {
+            ids.Add(id);
+        }
+
+        ids.Sort(StringComparer.Ordinal);
+        return true;
+    }
+
+    private bool ExactlyIndexed(FilterComparison comparison) => comparison.Attribute.Path switch
+    {
+        "id" => true,
+        "externalId" => comparison.Attribute.CaseExact,
+        var path => path == UniqueAttributeName && !comparison.Attribute.CaseExact,
+    };
+
+    private void WriteStoredList(IBufferWriter<byte> output, ScimScope scope, ListQuery query, List<string> ids)
+    {
+        int count = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
+        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
+        // Existence first: totalResults counts only what is there (an id lookup may miss).
+        var present = new List<string>(ids.Count);
+        foreach (var id in ids)
+        {
+            if (Store.Exists(scope.Tenant, StoreType, id))
+            {
+                present.Add(id);
+            }
+        }
+
+        int skip = Math.Min(query.StartIndex - 1, present.Count);
+        int returned = Math.Max(0, Math.Min(count, present.Count - skip));
+        var writer = new ScimJsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteName("\"schemas\":"u8);
+        writer.WriteStartArray();
+        writer.WriteString(ScimUrns.ListResponse);
+        writer.WriteEndArray();
+        writer.WriteName("\"totalResults\":"u8);
+        writer.WriteNumber(present.Count);
+        writer.WriteName("\"itemsPerPage\":"u8);
+        writer.WriteNumber(returned);
+        writer.WriteName("\"startIndex\":"u8);
+        writer.WriteNumber(query.StartIndex);
+        writer.WriteName("\"Resources\":"u8);
+        writer.WriteStartArray();
+        bool first = true;
+        for (int i = skip; i < skip + returned; i++)
+        {
+            scratch.ResetWrittenCount();
+            if (!Store.TryReadBody(scope.Tenant, StoreType, present[i], scratch, out var body, out long version) || !IsSpliceable(body.Span))
+            {
+                // Deleted between the two reads: an empty object would be wrong, so write nothing;
+                // itemsPerPage may then overstate by one, which clients tolerate better than a gap.
+                continue;
+            }
+
+            // Each stored document is reopened: a comma between them, none before the first.
+            if (!first)
+            {
+                writer.WriteRawFragment(","u8);
+            }
+
+            first = false;
+            // The outer writer commits its bytes before the item's writer takes a span after them.
+            writer.Flush();
+            var item = new ScimJsonWriter(output);
+            WriteStoredHead(ref item, scope, present[i], body.Span, version);
+            WriteDerivedRaw(ref item, scope, present[i]);
+            item.WriteEndObject();
+            item.Flush();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
     }
 
     // RFC 7644 §3.4.2: ListResponse; "Resources" always present (Okta fails on a missing one),

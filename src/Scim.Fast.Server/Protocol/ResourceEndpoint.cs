@@ -21,7 +21,7 @@ internal abstract partial class ResourceEndpoint<T>
     private static readonly ScimReadOptions s_stored = ScimReadOptions.Trusted;
 
     private readonly ScimPatcher<T> _patcher;
-    private readonly FilterParserOptions _filterOptions;
+    private protected readonly FilterParserOptions _filterOptions;
 
     protected ResourceEndpoint(ResourceStore store, ScimResourceSerializer<T> serializer, ScimResourceAccessor<T> accessor, byte storeType, ScimLimits limits, string? deltaAttribute)
     {
@@ -38,7 +38,7 @@ internal abstract partial class ResourceEndpoint<T>
 
     // The stored form holds every attribute; it equals the default response (minus meta.location,
     // meta.version and derived attributes) unless some attribute is returned only on request.
-    private readonly bool _storedFormIsDefaultResponse;
+    private protected readonly bool _storedFormIsDefaultResponse;
 
     private static bool StoredFormIsDefaultResponse(ScimResourceType resourceType)
     {
@@ -657,7 +657,7 @@ internal abstract partial class ResourceEndpoint<T>
         }
     }
 
-    private IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
+    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
     {
         string path = comparison.Attribute.Path;
         if (path == "id" && comparison.Value.Kind == ScimValueKind.String)

@@ -11,6 +11,9 @@ public sealed record FasterByteStoreOptions
     /// <summary>Memory for the in-memory part of the log; older records spill to disk. Default 256 MiB.</summary>
     public long MemoryBytes { get; init; } = 256L << 20;
 
+    /// <summary>Memory for records read back from disk (FASTER's read cache); 0 turns it off. Default 128 MiB.</summary>
+    public long ReadCacheBytes { get; init; } = 128L << 20;
+
     /// <summary>Log page size. Default 1 MiB; a record must fit in a page.</summary>
     public long PageBytes { get; init; } = 1L << 20;
 
@@ -44,6 +47,12 @@ public sealed class FasterByteStore : IDisposable
             CheckpointDir = Path.Combine(directory, "checkpoints"),
             TryRecoverLatest = true,
             RemoveOutdatedCheckpoints = true,
+
+            // Records evicted to disk and read again (a user's group list, a member page) come back
+            // through a read cache instead of a synchronous disk read every time.
+            ReadCacheEnabled = options.ReadCacheBytes > 0,
+            ReadCacheMemorySize = Math.Max(options.ReadCacheBytes, options.PageBytes * 2),
+            ReadCachePageSize = options.PageBytes,
         });
     }
 

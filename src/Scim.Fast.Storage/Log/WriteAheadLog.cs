@@ -119,6 +119,54 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         return address;
     }
 
+    /// <summary>
+    /// Puts one record in the log's memory and returns its address, without waiting for durability:
+    /// callers that must order their in-memory effects like the log (the store, under its locks)
+    /// enqueue under the lock, then call <see cref="WaitForDurableAsync"/> after releasing it. Log
+    /// order is commit order, so a later record is never durable before an earlier one.
+    /// </summary>
+    public async ValueTask<long> EnqueueAsync(ReadOnlyMemory<byte> record, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFaulted();
+        return await _log.EnqueueAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Puts a batch in the log's memory; returns the last record's address.</summary>
+    public async ValueTask<long> EnqueueBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> records, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFaulted();
+        cancellationToken.ThrowIfCancellationRequested();
+        long last = -1;
+        foreach (var record in records)
+        {
+            last = await _log.EnqueueAsync(record, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return last;
+    }
+
+    /// <summary>Returns once the record at <paramref name="address"/> is durable (per the durability mode).</summary>
+    public async ValueTask WaitForDurableAsync(long address)
+    {
+        if (address < 0)
+        {
+            return;
+        }
+
+        // Not cancellable: the record will become durable whatever the caller does.
+        switch (_options.Durability)
+        {
+            case DurabilityMode.PerAppend:
+                await WithFault(_log.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
+                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
+                break;
+            case DurabilityMode.GroupCommit:
+                _pending.Release();
+                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
+                break;
+        }
+    }
+
     /// <summary>Appends a batch; returns once all of it is durable. One commit for the whole batch.</summary>
     public async ValueTask<long> AppendBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> records, CancellationToken cancellationToken = default)
     {

@@ -35,30 +35,63 @@ internal sealed class PagedSet
     public bool Contains(TenantId tenant, string owner, string id) => _kv.TryRead(PairKey(tenant, owner, id), out _);
 
     /// <summary>Adds the id; false when it was there already (so replays are no-ops).</summary>
-    public bool Add(TenantId tenant, string owner, string id)
-    {
-        var pairKey = PairKey(tenant, owner, id);
-        if (_kv.TryRead(pairKey, out _))
-        {
-            return false;
-        }
+    public bool Add(TenantId tenant, string owner, string id) => AddMany(tenant, owner, [id]) == 1;
 
+    /// <summary>
+    /// Adds ids not yet present; returns how many were added. The head is read and written once and
+    /// each touched page once, and pages are extended as bytes (no id is decoded), so a batch of a
+    /// thousand members costs a few page writes, not a thousand.
+    /// </summary>
+    public int AddMany(TenantId tenant, string owner, IReadOnlyList<string> ids)
+    {
         var head = ReadHead(tenant, owner);
         int page = head.LastPage;
-        var ids = ReadPage(tenant, owner, page);
-        if (ids.Count >= PageSize)
+        byte[]? pageBytes = null;
+        int pageCount = 0;
+        int added = 0;
+        var location = new byte[4];
+        HashSet<string>? seen = ids.Count > 1 ? new HashSet<string>(StringComparer.Ordinal) : null;
+        var buffer = new List<byte>();
+        foreach (var id in ids)
         {
-            page++;
-            ids = [];
+            var pairKey = PairKey(tenant, owner, id);
+            if ((seen is not null && !seen.Add(id)) || _kv.Contains(pairKey))
+            {
+                continue;
+            }
+
+            if (pageBytes is null)
+            {
+                pageBytes = _kv.TryRead(PageKey(tenant, owner, page), out var existing) ? existing : [];
+                pageCount = CountIds(pageBytes);
+                buffer.AddRange(pageBytes);
+            }
+
+            if (pageCount >= PageSize)
+            {
+                _kv.Upsert(PageKey(tenant, owner, page), buffer.ToArray());
+                page++;
+                buffer.Clear();
+                pageCount = 0;
+            }
+
+            int length = Encoding.UTF8.GetByteCount(id);
+            buffer.Add((byte)(length >> 8));
+            buffer.Add((byte)length);
+            buffer.AddRange(Encoding.UTF8.GetBytes(id));
+            pageCount++;
+            BinaryPrimitives.WriteInt32LittleEndian(location, page);
+            _kv.Upsert(pairKey, location);
+            added++;
         }
 
-        ids.Add(id);
-        _kv.Upsert(PageKey(tenant, owner, page), EncodeIds(ids));
-        var location = new byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(location, page);
-        _kv.Upsert(pairKey, location);
-        WriteHead(tenant, owner, (page, head.Count + 1));
-        return true;
+        if (added > 0)
+        {
+            _kv.Upsert(PageKey(tenant, owner, page), buffer.ToArray());
+            WriteHead(tenant, owner, (page, head.Count + added));
+        }
+
+        return added;
     }
 
     /// <summary>Removes the id; false when it was not there.</summary>
@@ -71,15 +104,17 @@ internal sealed class PagedSet
         }
 
         int page = BinaryPrimitives.ReadInt32LittleEndian(location);
-        var ids = ReadPage(tenant, owner, page);
-        ids.Remove(id);
-        if (ids.Count == 0)
+        var pageKey = PageKey(tenant, owner, page);
+        var bytes = _kv.TryRead(pageKey, out var existing) ? existing : [];
+        var target = Encoding.UTF8.GetBytes(id);
+        var remaining = WithoutId(bytes, target);
+        if (remaining.Length == 0)
         {
-            _kv.Delete(PageKey(tenant, owner, page));
+            _kv.Delete(pageKey);
         }
         else
         {
-            _kv.Upsert(PageKey(tenant, owner, page), EncodeIds(ids));
+            _kv.Upsert(pageKey, remaining);
         }
 
         _kv.Delete(pairKey);
@@ -94,6 +129,37 @@ internal sealed class PagedSet
         }
 
         return true;
+    }
+
+    // Pages are length-prefixed UTF-8 ids back to back: counted and edited as bytes.
+    private static int CountIds(ReadOnlySpan<byte> page)
+    {
+        int count = 0;
+        for (int position = 0; position + 2 <= page.Length; count++)
+        {
+            position += 2 + BinaryPrimitives.ReadUInt16BigEndian(page[position..]);
+        }
+
+        return count;
+    }
+
+    private static byte[] WithoutId(byte[] page, ReadOnlySpan<byte> id)
+    {
+        for (int position = 0; position + 2 <= page.Length;)
+        {
+            int length = BinaryPrimitives.ReadUInt16BigEndian(page.AsSpan(position));
+            if (page.AsSpan(position + 2, length).SequenceEqual(id))
+            {
+                var result = new byte[page.Length - 2 - length];
+                page.AsSpan(0, position).CopyTo(result);
+                page.AsSpan(position + 2 + length).CopyTo(result.AsSpan(position));
+                return result;
+            }
+
+            position += 2 + length;
+        }
+
+        return page;
     }
 
     /// <summary>The ids, page by page (pages read lazily).</summary>

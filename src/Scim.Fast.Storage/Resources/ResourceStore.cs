@@ -54,6 +54,7 @@ public sealed class ResourceStore : IAsyncDisposable
     private TaskCompletionSource? _drained;
     private Exception? _failure;
     private bool _orderedInUse;
+    private string _snapshotPath = "";
 
     private readonly PagedSet _members;
     private readonly PagedSet _groupsOf;
@@ -81,16 +82,23 @@ public sealed class ResourceStore : IAsyncDisposable
             // The ordered indexes live in memory: rebuild them from the checkpointed resources (only
             // if ordered keys were ever written: the rebuild reads every resource), then replay keeps
             // them current like every other index.
+            long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
+            store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
             {
+                // The snapshot saved with the last checkpoint, if it is that checkpoint's; else a
+                // rebuild that reads every resource back (slow: seconds per hundred thousand).
                 store._orderedInUse = true;
-                foreach (var (_, value) in kv.ScanAll(ResourcePrefix))
+                store.OrderedIndexesFromSnapshot = replayFrom != 0 && store._ordered.TryLoad(store._snapshotPath, replayFrom);
+                if (!store.OrderedIndexesFromSnapshot)
                 {
-                    store.AddSortKeys(ResourceRecord.Decode(value));
+                    foreach (var (_, value) in kv.ScanAll(ResourcePrefix))
+                    {
+                        store.AddSortKeys(ResourceRecord.Decode(value));
+                    }
                 }
             }
 
-            long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
             foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
             {
                 if (bytes[0] == MembershipRecord.Kind)
@@ -118,6 +126,9 @@ public sealed class ResourceStore : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Whether the last open loaded the ordered indexes from the checkpoint's snapshot (else it rebuilt them).</summary>
+    public bool OrderedIndexesFromSnapshot { get; private set; }
 
     public StoredResource? Get(TenantId tenant, byte type, string id)
     {
@@ -265,6 +276,7 @@ public sealed class ResourceStore : IAsyncDisposable
             // keys touched, in order (no deadlock), so changes to other groups and members go on.
             int[] stripes = removeAll ? [.. Enumerable.Range(0, _stripes.Length)] : StripesFor(keys);
             var taken = new List<int>(stripes.Length);
+            long address;
             try
             {
                 foreach (int stripe in stripes)
@@ -273,7 +285,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     taken.Add(stripe);
                 }
 
-                await AppendAndApplyAsync(record.Encode(), () => Apply(record), cancellationToken).ConfigureAwait(false);
+                address = await EnqueueAndApplyAsync(record.Encode(), () => Apply(record), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -282,6 +294,8 @@ public sealed class ResourceStore : IAsyncDisposable
                     _stripes[stripe].Release();
                 }
             }
+
+            await WaitDurableAsync(address).ConfigureAwait(false);
         }
         finally
         {
@@ -312,6 +326,7 @@ public sealed class ResourceStore : IAsyncDisposable
         {
             // A batch touches keys all over the stripes: take them all, in order.
             int taken = 0;
+            long batchAddress = -1;
             try
             {
                 for (; taken < _stripes.Length; taken++)
@@ -374,7 +389,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
                 }
 
-                await _log.AppendBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
+                batchAddress = await _log.EnqueueBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
                 try
                 {
                     foreach (var (record, members) in records)
@@ -399,6 +414,9 @@ public sealed class ResourceStore : IAsyncDisposable
                     _stripes[stripe].Release();
                 }
             }
+
+            // One commit for the whole batch, waited for outside the locks.
+            await WaitDurableAsync(batchAddress).ConfigureAwait(false);
         }
         finally
         {
@@ -455,9 +473,19 @@ public sealed class ResourceStore : IAsyncDisposable
             // Every record below this address is applied: replay can start here. Writers stay paused
             // until the checkpoint is taken, so it holds exactly the state the mark describes (a cut
             // in the middle of an Apply would make replay unsafe).
+            long committed = _log.CommittedUntil;
             var mark = new byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(mark, _log.CommittedUntil);
+            BinaryPrimitives.WriteInt64LittleEndian(mark, committed);
             _kv.Upsert(s_replayFromKey, mark);
+
+            // The ordered indexes as of this mark, so a restart loads them instead of rebuilding.
+            // Written first: if the process dies before the checkpoint completes, the recovered
+            // checkpoint has an older mark, the snapshot does not match it and is ignored.
+            if (_orderedInUse)
+            {
+                _ordered.Save(_snapshotPath, committed);
+            }
+
             await _kv.CheckpointAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -636,6 +664,9 @@ public sealed class ResourceStore : IAsyncDisposable
             var resourceKey = ResourceKey(request.Tenant, request.Type, request.Id);
             while (true)
             {
+                long address;
+                (StoreStatus Status, long Version) result;
+
                 // Lock every key this write may touch, in stripe order (no deadlocks); re-check after.
                 var seen = Read(resourceKey);
                 var stripes = StripesFor(resourceKey, request, seen, members);
@@ -681,19 +712,19 @@ public sealed class ResourceStore : IAsyncDisposable
                     var record = request with { Version = version };
                     if (members is null)
                     {
-                        await AppendAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
+                        address = await EnqueueAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
                     }
                     else
                     {
                         // One record, one commit: the group and its member change land together.
-                        await AppendAndApplyAsync(CombinedRecord.Encode(record, members), () =>
+                        address = await EnqueueAndApplyAsync(CombinedRecord.Encode(record, members), () =>
                         {
                             Apply(record, current);
                             Apply(members);
                         }, cancellationToken).ConfigureAwait(false);
                     }
 
-                    return (StoreStatus.Ok, record.Version);
+                    result = (StoreStatus.Ok, record.Version);
                 }
                 finally
                 {
@@ -702,6 +733,12 @@ public sealed class ResourceStore : IAsyncDisposable
                         _stripes[stripe].Release();
                     }
                 }
+
+                // Early lock release: the locks ordered the log and the in-memory effects; the wait
+                // for durability happens outside them, so concurrent writers share group commits.
+                // Log order is commit order: a write that saw this one's effects commits after it.
+                await WaitDurableAsync(address).ConfigureAwait(false);
+                return result;
             }
         }
         finally
@@ -712,14 +749,14 @@ public sealed class ResourceStore : IAsyncDisposable
 
     // Once a record is in the log it will be replayed: failing to apply it live would let the store
     // diverge from what recovery produces, so the store stops taking writes (fail-stop).
-    private async ValueTask AppendAndApplyAsync(byte[] encoded, Action apply, CancellationToken cancellationToken)
+    private async ValueTask<long> EnqueueAndApplyAsync(byte[] encoded, Action apply, CancellationToken cancellationToken)
     {
         if (_failure is not null)
         {
             throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
         }
 
-        await _log.AppendAsync(encoded, cancellationToken).ConfigureAwait(false);
+        long address = await _log.EnqueueAsync(encoded, cancellationToken).ConfigureAwait(false);
         try
         {
             apply();
@@ -727,6 +764,23 @@ public sealed class ResourceStore : IAsyncDisposable
         catch (Exception e)
         {
             _failure = e;
+            throw;
+        }
+
+        return address;
+    }
+
+    // A commit that fails after the effects were applied in memory leaves memory ahead of the disk:
+    // fail-stop, so a restart (which replays only what is durable) puts them back in line.
+    private async ValueTask WaitDurableAsync(long address)
+    {
+        try
+        {
+            await _log.WaitForDurableAsync(address).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _failure ??= e;
             throw;
         }
     }
@@ -801,9 +855,10 @@ public sealed class ResourceStore : IAsyncDisposable
             _groupsOf.Remove(record.Tenant, member, record.GroupId);
         }
 
+        // The group's set takes the whole batch at once (its pages are the big ones).
+        _members.AddMany(record.Tenant, record.GroupId, record.Added);
         foreach (var member in record.Added)
         {
-            _members.Add(record.Tenant, record.GroupId, member);
             _groupsOf.Add(record.Tenant, member, record.GroupId);
         }
     }
