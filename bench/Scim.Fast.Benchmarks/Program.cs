@@ -15,4 +15,4 @@ if (args.Length > 0 && args[0] == "store-members")
     return;
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(Scim.Fast.Benchmarks.EndToEnd.RoutingBenchmarks).Assembly).Run(args);

@@ -79,7 +79,7 @@ internal sealed class ScimRequestHandler
         DefaultPageSize = options.Limits.DefaultCount,
     };
 
-    private enum Target
+    internal enum Target
     {
         NotFound,
         ServiceProviderConfig,
@@ -93,7 +93,7 @@ internal sealed class ScimRequestHandler
         Me,
     }
 
-    private readonly record struct Route(Target Target, string? TenantName, string BaseUrl, string? Id, IResourceEndpoint? Endpoint);
+    internal readonly record struct Route(Target Target, string? TenantName, string BaseUrl, string? Id, IResourceEndpoint? Endpoint);
 
     public Task HandleAsync(HttpContext context)
     {
@@ -257,7 +257,8 @@ internal sealed class ScimRequestHandler
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
-    private Route Resolve(HttpContext context)
+    /// <summary>The hand matcher: target, tenant, base URL, id (internal for the routing benchmark).</summary>
+    internal Route Resolve(HttpContext context)
     {
         var path = (context.Request.Path.Value ?? "").AsSpan();
         string? tenantName = null;
