@@ -64,6 +64,7 @@ public static class ScimServer
             KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20, ReadCacheBytes = (long)options.ReadCacheMiB << 20 },
         });
         builder.Services.AddSingleton(store);
+        string storeTimings = store.OpenTimings;
 
         // 4. Bearer tokens: configured ones, or one generated on first start and shown once.
         string? generatedToken = BearerTokens.GenerateDefaultTokenIfNeeded(options, dataDirectory);
@@ -137,6 +138,7 @@ public static class ScimServer
         {
             app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory} (ordered indexes {Source})",
                 string.Join(", ", app.Urls), options.BasePath, dataDirectory, store.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
+            app.Logger.LogInformation("Store opened: {Timings}", storeTimings);
             if (generatedToken is not null)
             {
                 // Shown once, on the console only: the server keeps just its hash.

@@ -101,6 +101,10 @@ public sealed class ResourceStoreTests
         await using (var reopened = ResourceStore.Open(directory.Path, Small))
         {
             Assert.Equal(!loseTheSnapshot, reopened.OrderedIndexesFromSnapshot);
+
+            // Writes right after open (while a snapshot may still be loading) queue behind the load.
+            await reopened.CreateAsync(s_tenant, User, "id-0100", "name-x", null, Body("{}"), [new(0, "id-0100"), new(1, "NAME-X")]);
+            await reopened.DeleteAsync(s_tenant, User, "id-0100", null);
             Assert.Empty(reopened.Verify());
             Assert.Equal(79, reopened.OrderedCount(s_tenant, User, 0));
             Assert.Equal(79, reopened.OrderedCount(s_tenant, User, 1));

@@ -20,16 +20,25 @@ internal sealed class TenantDirectory
     private readonly ConcurrentDictionary<string, TenantId> _byName = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _assign = new(1, 1);
 
+    private readonly Lazy<bool> _loaded;
+
     public TenantDirectory(ResourceStore store)
     {
         _store = store;
-        foreach (var position in _store.Page(TenantId.Default, RegistryType, ResourceIndexes.Id, after: null, int.MaxValue))
+        // Read on first use of a named tenant: the registry is an ordered index, and those load in
+        // the background after a restart; the default tenant never needs it.
+        _loaded = new Lazy<bool>(() =>
         {
-            if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
+            foreach (var position in _store.Page(TenantId.Default, RegistryType, ResourceIndexes.Id, after: null, int.MaxValue))
             {
-                _byName[record.Id] = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(record.Body));
+                if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
+                {
+                    _byName[record.Id] = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(record.Body));
+                }
             }
-        }
+
+            return true;
+        });
     }
 
     /// <summary>Tenant names: short, URL-safe, case-sensitive.</summary>
@@ -51,11 +60,12 @@ internal sealed class TenantDirectory
         return true;
     }
 
-    public IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)_byName.Keys;
+    public IReadOnlyCollection<string> Names => _loaded.Value ? (IReadOnlyCollection<string>)_byName.Keys : [];
 
     /// <summary>The number of a named tenant, assigning one on first use.</summary>
     public async ValueTask<TenantId> GetOrAddAsync(string name)
     {
+        _ = _loaded.Value;
         if (_byName.TryGetValue(name, out var tenant))
         {
             return tenant;
@@ -93,7 +103,7 @@ internal sealed class TenantDirectory
         }
     }
 
-    public bool TryGet(string name, out TenantId tenant) => _byName.TryGetValue(name, out tenant);
+    public bool TryGet(string name, out TenantId tenant) => _loaded.Value & _byName.TryGetValue(name, out tenant);
 }
 
 /// <summary>The ordered indexes every stored resource carries (numbers are part of the stored form).</summary>

@@ -47,10 +47,20 @@ internal sealed class OrderedIndex
     // unfiltered list must not cost a walk over a million entries.
     private readonly Dictionary<(uint Tenant, byte Type, byte Index), int> _counts = [];
 
+    // While a snapshot loads in the background, changes queue here (in order) and readers wait.
+    private Task? _loading;
+    private List<(bool Add, (uint, byte, byte, string, string) Entry)>? _pending;
+
     public void Add(TenantId tenant, byte type, byte index, string key, string id)
     {
         lock (_lock)
         {
+            if (_pending is not null)
+            {
+                _pending.Add((true, (tenant.Value, type, index, key, id)));
+                return;
+            }
+
             if (_entries.Add((tenant.Value, type, index, key, id)))
             {
                 var slot = (tenant.Value, type, index);
@@ -63,6 +73,12 @@ internal sealed class OrderedIndex
     {
         lock (_lock)
         {
+            if (_pending is not null)
+            {
+                _pending.Add((false, (tenant.Value, type, index, key, id)));
+                return;
+            }
+
             if (_entries.Remove((tenant.Value, type, index, key, id)))
             {
                 _counts[(tenant.Value, type, index)]--;
@@ -72,6 +88,7 @@ internal sealed class OrderedIndex
 
     public bool Contains(TenantId tenant, byte type, byte index, string key, string id)
     {
+        WaitUntilLoaded();
         lock (_lock)
         {
             return _entries.Contains((tenant.Value, type, index, key, id));
@@ -80,6 +97,7 @@ internal sealed class OrderedIndex
 
     public int Count(TenantId tenant, byte type, byte index)
     {
+        WaitUntilLoaded();
         lock (_lock)
         {
             return _counts.GetValueOrDefault((tenant.Value, type, index));
@@ -92,6 +110,7 @@ internal sealed class OrderedIndex
     /// </summary>
     public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0)
     {
+        WaitUntilLoaded();
         var page = new List<OrderedPosition>(Math.Min(count, 1024));
         lock (_lock)
         {
@@ -155,6 +174,7 @@ internal sealed class OrderedIndex
     /// </summary>
     public void Save(string path, long mark)
     {
+        WaitUntilLoaded();
         string temporary = path + ".tmp";
         using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8))
@@ -181,8 +201,83 @@ internal sealed class OrderedIndex
         File.Move(temporary, path, overwrite: true);
     }
 
+    /// <summary>Whether the snapshot at <paramref name="path"/> was taken at <paramref name="mark"/>.</summary>
+    public static bool SnapshotMatches(string path, long mark)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64);
+            using var reader = new BinaryReader(stream);
+            return reader.ReadInt64() == SnapshotMagic && reader.ReadInt64() == mark;
+        }
+        catch (Exception e) when (e is IOException or EndOfStreamException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Starts loading a matching snapshot in the background, so the store opens (and the server
+    /// answers id and index lookups) without waiting for millions of entries. Until it is loaded,
+    /// changes queue up and are applied in order afterwards; ordered reads wait for it. When the
+    /// load fails, <paramref name="rebuild"/> produces the entries instead.
+    /// </summary>
+    public void LoadInBackground(string path, long mark, Func<IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)>> rebuild)
+    {
+        lock (_lock)
+        {
+            _pending = [];
+            _loading = Task.Run(() =>
+            {
+                if (!TryLoad(path, mark))
+                {
+                    var rebuilt = new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(s_order);
+                    var counts = new Dictionary<(uint Tenant, byte Type, byte Index), int>();
+                    foreach (var entry in rebuild())
+                    {
+                        if (rebuilt.Add(entry))
+                        {
+                            var slot = (entry.Tenant, entry.Type, entry.Index);
+                            counts[slot] = counts.GetValueOrDefault(slot) + 1;
+                        }
+                    }
+
+                    Install(rebuilt, counts);
+                }
+            });
+        }
+    }
+
+    /// <summary>Blocks until a background load has finished (Verify, and the first ordered reads).</summary>
+    public void WaitUntilLoaded() => _loading?.GetAwaiter().GetResult();
+
+    // Swaps in a loaded set, then applies what changed meanwhile, in order.
+    private void Install(SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)> set, Dictionary<(uint Tenant, byte Type, byte Index), int> counts)
+    {
+        lock (_lock)
+        {
+            _entries = set;
+            _counts.Clear();
+            foreach (var (slot, n) in counts)
+            {
+                _counts[slot] = n;
+            }
+
+            var pending = _pending ?? [];
+            _pending = null;
+            foreach (var (add, entry) in pending)
+            {
+                var slot = (entry.Item1, entry.Item2, entry.Item3);
+                if (add ? _entries.Add(entry) : _entries.Remove(entry))
+                {
+                    _counts[slot] = _counts.GetValueOrDefault(slot) + (add ? 1 : -1);
+                }
+            }
+        }
+    }
+
     /// <summary>Loads a snapshot written by <see cref="Save"/> if it matches <paramref name="mark"/>; false otherwise.</summary>
-    public bool TryLoad(string path, long mark)
+    private bool TryLoad(string path, long mark)
     {
         if (!File.Exists(path))
         {
@@ -226,17 +321,7 @@ internal sealed class OrderedIndex
 
             // Written in order: the set is built from the sorted array without re-sorting work
             // beyond a check (SortedSet's constructor sorts; already-sorted input is its fast case).
-            var set = new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(entries, s_order);
-            lock (_lock)
-            {
-                _entries = set;
-                _counts.Clear();
-                foreach (var (slot, n) in counts)
-                {
-                    _counts[slot] = n;
-                }
-            }
-
+            Install(new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(entries, s_order), counts);
             return true;
         }
         catch (Exception e) when (e is IOException or EndOfStreamException or FormatException)

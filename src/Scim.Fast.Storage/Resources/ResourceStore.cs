@@ -72,12 +72,23 @@ public sealed class ResourceStore : IAsyncDisposable
     public static ResourceStore Open(string directory, ResourceStoreOptions? options = null)
     {
         options ??= new ResourceStoreOptions();
+        var timings = new System.Text.StringBuilder();
+        long phase = System.Diagnostics.Stopwatch.GetTimestamp();
+        void Time(string name)
+        {
+            timings.Append(timings.Length == 0 ? "" : ", ").Append(name).Append(' ')
+                .Append(System.Diagnostics.Stopwatch.GetElapsedTime(phase).TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture)).Append(" ms");
+            phase = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
         var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
+        Time("key-value recovery");
         WriteAheadLog? log = null;
         try
         {
             log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
             var store = new ResourceStore(kv, log);
+            Time("log recovery");
 
             // The ordered indexes live in memory: rebuild them from the checkpointed resources (only
             // if ordered keys were ever written: the rebuild reads every resource), then replay keeps
@@ -89,15 +100,24 @@ public sealed class ResourceStore : IAsyncDisposable
                 // The snapshot saved with the last checkpoint, if it is that checkpoint's; else a
                 // rebuild that reads every resource back (slow: seconds per hundred thousand).
                 store._orderedInUse = true;
-                store.OrderedIndexesFromSnapshot = replayFrom != 0 && store._ordered.TryLoad(store._snapshotPath, replayFrom);
-                if (!store.OrderedIndexesFromSnapshot)
+                store.OrderedIndexesFromSnapshot = replayFrom != 0 && OrderedIndex.SnapshotMatches(store._snapshotPath, replayFrom);
+                if (store.OrderedIndexesFromSnapshot)
+                {
+                    // Loaded in the background; replay below queues its changes behind the load.
+                    store._ordered.LoadInBackground(store._snapshotPath, replayFrom, () => RebuildEntries(kv));
+                }
+                else
                 {
                     foreach (var (_, value) in kv.ScanAll(ResourcePrefix))
                     {
                         store.AddSortKeys(ResourceRecord.Decode(value));
                     }
                 }
+
+                Time(store.OrderedIndexesFromSnapshot ? "ordered indexes loading in the background" : "ordered indexes rebuilt");
             }
+
+            int replayed = 0;
 
             foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
             {
@@ -115,8 +135,12 @@ public sealed class ResourceStore : IAsyncDisposable
                 {
                     store.Replay(ResourceRecord.Decode(bytes));
                 }
+
+                replayed++;
             }
 
+            Time($"replay of {replayed} log records");
+            store.OpenTimings = timings.ToString();
             return store;
         }
         catch
@@ -126,6 +150,24 @@ public sealed class ResourceStore : IAsyncDisposable
             throw;
         }
     }
+
+    private static IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)> RebuildEntries(FasterByteStore kv)
+    {
+        foreach (var (_, value) in kv.ScanAll(ResourcePrefix))
+        {
+            var record = ResourceRecord.Decode(value);
+            foreach (var orderedKey in record.OrderedKeys ?? [])
+            {
+                yield return (record.Tenant.Value, record.Type, orderedKey.Index, orderedKey.Key, record.Id);
+            }
+        }
+    }
+
+    /// <summary>Blocks until the ordered indexes are loaded (they load in the background after open).</summary>
+    public void WaitForOrderedIndexes() => _ordered.WaitUntilLoaded();
+
+    /// <summary>How long each phase of the last open took (for the server's start-up log).</summary>
+    public string OpenTimings { get; private set; } = "";
 
     /// <summary>Whether the last open loaded the ordered indexes from the checkpoint's snapshot (else it rebuilt them).</summary>
     public bool OrderedIndexesFromSnapshot { get; private set; }
@@ -508,6 +550,7 @@ public sealed class ResourceStore : IAsyncDisposable
     /// </summary>
     public List<string> Verify()
     {
+        _ordered.WaitUntilLoaded();
         var problems = new List<string>();
         var resources = new Dictionary<string, ResourceRecord>(StringComparer.Ordinal);
         var unique = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -622,6 +665,15 @@ public sealed class ResourceStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A background load of the ordered indexes may still be reading: let it finish first.
+        try
+        {
+            _ordered.WaitUntilLoaded();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+        }
+
         // Let in-flight writes finish before the log and the key-value store close under them.
         Task drained;
         lock (_gate)
