@@ -192,15 +192,25 @@ public sealed class FasterByteStore : IDisposable
     /// </summary>
     public async Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
-        var checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).AsTask();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // Once started, a checkpoint runs to its end: abandoning the wait would let writers resume
+        // while FASTER is still cutting the checkpoint.
+        var checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, CancellationToken.None).AsTask();
 
         // A checkpoint advances only when every session has seen its phases; a session idle in the
         // pool never would, and meanwhile busy sessions wait on it (a first checkpoint after start
-        // stalled reads and writes for 15 s). So idle sessions are refreshed until it completes.
+        // stalled reads and writes for 15 s). So idle sessions are refreshed until it completes:
+        // all of them each round (a ConcurrentBag hands the same thread back its own last item).
+        var idle = new List<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>>();
         while (!checkpoint.IsCompleted)
         {
-            int count = _sessions.Count;
-            for (int i = 0; i < count && _sessions.TryTake(out var session); i++)
+            while (_sessions.TryTake(out var session))
+            {
+                idle.Add(session);
+            }
+
+            foreach (var session in idle)
             {
                 try
                 {
@@ -212,7 +222,8 @@ public sealed class FasterByteStore : IDisposable
                 }
             }
 
-            await Task.WhenAny(checkpoint, Task.Delay(2, cancellationToken)).ConfigureAwait(false);
+            idle.Clear();
+            await Task.WhenAny(checkpoint, Task.Delay(2, CancellationToken.None)).ConfigureAwait(false);
         }
 
         var (success, _) = await checkpoint.ConfigureAwait(false);

@@ -229,6 +229,31 @@ internal sealed class OrderedIndex
             _pending = [];
             _loading = Task.Run(() =>
             {
+                try
+                {
+                    LoadOrRebuild(path, mark, rebuild);
+                }
+                catch (Exception e)
+                {
+                    // Neither the snapshot nor a rebuild worked: ordered reads fail, the store stops
+                    // taking writes (it checks LoadFailure), and a restart tries again.
+                    lock (_lock)
+                    {
+                        _pending = null;
+                        LoadFailure = e;
+                    }
+                }
+            });
+        }
+    }
+
+    /// <summary>Why a background load failed, if it did.</summary>
+    public Exception? LoadFailure { get; private set; }
+
+    private void LoadOrRebuild(string path, long mark, Func<IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)>> rebuild)
+    {
+        {
+            {
                 if (!TryLoad(path, mark))
                 {
                     var rebuilt = new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(s_order);
@@ -244,12 +269,19 @@ internal sealed class OrderedIndex
 
                     Install(rebuilt, counts);
                 }
-            });
+            }
         }
     }
 
-    /// <summary>Blocks until a background load has finished (Verify, and the first ordered reads).</summary>
-    public void WaitUntilLoaded() => _loading?.GetAwaiter().GetResult();
+    /// <summary>Blocks until a background load has finished (Verify, and the first ordered reads); throws if it failed.</summary>
+    public void WaitUntilLoaded()
+    {
+        _loading?.GetAwaiter().GetResult();
+        if (LoadFailure is { } failure)
+        {
+            throw new InvalidOperationException("The ordered indexes failed to load; restart to rebuild them.", failure);
+        }
+    }
 
     // Swaps in a loaded set, then applies what changed meanwhile, in order.
     private void Install(SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)> set, Dictionary<(uint Tenant, byte Type, byte Index), int> counts)
@@ -324,8 +356,9 @@ internal sealed class OrderedIndex
             Install(new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(entries, s_order), counts);
             return true;
         }
-        catch (Exception e) when (e is IOException or EndOfStreamException or FormatException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Any damage to the file (truncated, wrong counts): fall back to the rebuild.
             return false;
         }
     }

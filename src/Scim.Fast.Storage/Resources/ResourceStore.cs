@@ -84,10 +84,11 @@ public sealed class ResourceStore : IAsyncDisposable
         var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
         Time("key-value recovery");
         WriteAheadLog? log = null;
+        ResourceStore? opened = null;
         try
         {
             log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
-            var store = new ResourceStore(kv, log);
+            var store = opened = new ResourceStore(kv, log);
             Time("log recovery");
 
             // The ordered indexes live in memory: rebuild them from the checkpointed resources (only
@@ -145,6 +146,15 @@ public sealed class ResourceStore : IAsyncDisposable
         }
         catch
         {
+            // A background load may still be reading the key-value store: let it end first.
+            try
+            {
+                opened?._ordered.WaitUntilLoaded();
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
             log?.Dispose();
             kv.Dispose();
             throw;
@@ -318,7 +328,6 @@ public sealed class ResourceStore : IAsyncDisposable
             // keys touched, in order (no deadlock), so changes to other groups and members go on.
             int[] stripes = removeAll ? [.. Enumerable.Range(0, _stripes.Length)] : StripesFor(keys);
             var taken = new List<int>(stripes.Length);
-            long address;
             try
             {
                 foreach (int stripe in stripes)
@@ -327,7 +336,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     taken.Add(stripe);
                 }
 
-                address = await EnqueueAndApplyAsync(record.Encode(), () => Apply(record), cancellationToken).ConfigureAwait(false);
+                await EnqueueAndApplyAsync(record.Encode(), () => Apply(record), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -336,8 +345,6 @@ public sealed class ResourceStore : IAsyncDisposable
                     _stripes[stripe].Release();
                 }
             }
-
-            await WaitDurableAsync(address).ConfigureAwait(false);
         }
         finally
         {
@@ -368,7 +375,6 @@ public sealed class ResourceStore : IAsyncDisposable
         {
             // A batch touches keys all over the stripes: take them all, in order.
             int taken = 0;
-            long batchAddress = -1;
             try
             {
                 for (; taken < _stripes.Length; taken++)
@@ -431,7 +437,19 @@ public sealed class ResourceStore : IAsyncDisposable
                     throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
                 }
 
-                batchAddress = await _log.EnqueueBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    // One commit for the whole batch, durable before anything is applied.
+                    long batchAddress = await _log.EnqueueBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
+                    await WaitDurableAsync(batchAddress).ConfigureAwait(false);
+                }
+                catch (Exception e) when (_failure is null)
+                {
+                    // Part of the batch may be in the log: stop, and let a restart decide.
+                    _failure = e;
+                    throw;
+                }
+
                 try
                 {
                     foreach (var (record, members) in records)
@@ -456,9 +474,6 @@ public sealed class ResourceStore : IAsyncDisposable
                     _stripes[stripe].Release();
                 }
             }
-
-            // One commit for the whole batch, waited for outside the locks.
-            await WaitDurableAsync(batchAddress).ConfigureAwait(false);
         }
         finally
         {
@@ -511,6 +526,9 @@ public sealed class ResourceStore : IAsyncDisposable
         try
         {
             await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+            // A stopped store holds in-memory state recovery would not produce: never checkpoint it.
+            ThrowIfStopped();
 
             // Every record below this address is applied: replay can start here. Writers stay paused
             // until the checkpoint is taken, so it holds exactly the state the mark describes (a cut
@@ -670,8 +688,9 @@ public sealed class ResourceStore : IAsyncDisposable
         {
             _ordered.WaitUntilLoaded();
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        catch (InvalidOperationException)
         {
+            // It failed; nothing is reading any more.
         }
 
         // Let in-flight writes finish before the log and the key-value store close under them.
@@ -716,7 +735,6 @@ public sealed class ResourceStore : IAsyncDisposable
             var resourceKey = ResourceKey(request.Tenant, request.Type, request.Id);
             while (true)
             {
-                long address;
                 (StoreStatus Status, long Version) result;
 
                 // Lock every key this write may touch, in stripe order (no deadlocks); re-check after.
@@ -764,12 +782,12 @@ public sealed class ResourceStore : IAsyncDisposable
                     var record = request with { Version = version };
                     if (members is null)
                     {
-                        address = await EnqueueAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
+                        await EnqueueAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
                     }
                     else
                     {
                         // One record, one commit: the group and its member change land together.
-                        address = await EnqueueAndApplyAsync(CombinedRecord.Encode(record, members), () =>
+                        await EnqueueAndApplyAsync(CombinedRecord.Encode(record, members), () =>
                         {
                             Apply(record, current);
                             Apply(members);
@@ -786,10 +804,6 @@ public sealed class ResourceStore : IAsyncDisposable
                     }
                 }
 
-                // Early lock release: the locks ordered the log and the in-memory effects; the wait
-                // for durability happens outside them, so concurrent writers share group commits.
-                // Log order is commit order: a write that saw this one's effects commits after it.
-                await WaitDurableAsync(address).ConfigureAwait(false);
                 return result;
             }
         }
@@ -799,16 +813,16 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    // Once a record is in the log it will be replayed: failing to apply it live would let the store
-    // diverge from what recovery produces, so the store stops taking writes (fail-stop).
-    private async ValueTask<long> EnqueueAndApplyAsync(byte[] encoded, Action apply, CancellationToken cancellationToken)
+    // Durable first, then applied (under the caller's locks): what readers see, and every decision
+    // taken from it (a 409, a version match), is always durable state, so nothing a client was shown
+    // can vanish in a crash. Once a record is in the log it will be replayed: failing to apply it
+    // live would let the store diverge from what recovery produces, so the store stops taking
+    // writes (fail-stop).
+    private async ValueTask EnqueueAndApplyAsync(byte[] encoded, Action apply, CancellationToken cancellationToken)
     {
-        if (_failure is not null)
-        {
-            throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
-        }
-
+        ThrowIfStopped();
         long address = await _log.EnqueueAsync(encoded, cancellationToken).ConfigureAwait(false);
+        await WaitDurableAsync(address).ConfigureAwait(false);
         try
         {
             apply();
@@ -818,12 +832,10 @@ public sealed class ResourceStore : IAsyncDisposable
             _failure = e;
             throw;
         }
-
-        return address;
     }
 
-    // A commit that fails after the effects were applied in memory leaves memory ahead of the disk:
-    // fail-stop, so a restart (which replays only what is durable) puts them back in line.
+    // A failed commit may still leave the record in the log for a later commit to make durable:
+    // stop, so a restart (replaying only what is durable) decides what happened.
     private async ValueTask WaitDurableAsync(long address)
     {
         try
@@ -834,6 +846,19 @@ public sealed class ResourceStore : IAsyncDisposable
         {
             _failure ??= e;
             throw;
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        if (_failure is not null)
+        {
+            throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
+        }
+
+        if (_ordered.LoadFailure is { } loadFailure)
+        {
+            throw new InvalidOperationException("The ordered indexes failed to load; restart to rebuild them.", loadFailure);
         }
     }
 
