@@ -233,19 +233,7 @@ internal sealed class ScimRequestHandler
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
         var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(response.BodyWriter);
-        writer.WriteStartObject();
-        writer.WriteName("\"schemas\":"u8);
-        writer.WriteStartArray();
-        writer.WriteString(Scim.Fast.Core.ScimUrns.ListResponse);
-        writer.WriteEndArray();
-        writer.WriteName("\"totalResults\":"u8);
-        writer.WriteNumber(total);
-        writer.WriteName("\"itemsPerPage\":"u8);
-        writer.WriteNumber(resources.Count);
-        writer.WriteName("\"startIndex\":"u8);
-        writer.WriteNumber(query.StartIndex);
-        writer.WriteName("\"Resources\":"u8);
-        writer.WriteStartArray();
+        ListResponseWriter.WriteHead(ref writer, total, resources.Count, query.StartIndex, nextCursor: null);
         foreach (var resource in resources)
         {
             writer.WriteRawValue(resource);

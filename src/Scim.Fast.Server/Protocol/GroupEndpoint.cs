@@ -218,15 +218,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         writer.WriteStartArray();
         foreach (var memberId in Store.GetMembers(scope.Tenant, id))
         {
-            var member = Member(scope, memberId);
-            writer.WriteStartObject();
-            writer.WriteName("\"value\":"u8);
-            writer.WriteString(member.Value!);
-            writer.WriteName("\"$ref\":"u8);
-            writer.WriteString(member.Ref!);
-            writer.WriteName("\"type\":"u8);
-            writer.WriteString(member.Type!);
-            writer.WriteEndObject();
+            WriteMemberObject(ref writer, Member(scope, memberId));
         }
 
         writer.WriteEndArray();
@@ -234,8 +226,13 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
 
     private void WriteMember(IBufferWriter<byte> output, ScimScope scope, string memberId, bool comma)
     {
-        var member = Member(scope, memberId);
         var writer = new ScimJsonWriter(output, continuesList: comma);
+        WriteMemberObject(ref writer, Member(scope, memberId));
+        writer.Flush();
+    }
+
+    private static void WriteMemberObject(ref ScimJsonWriter writer, Group.MembersValue member)
+    {
         writer.WriteStartObject();
         writer.WriteName("\"value\":"u8);
         writer.WriteString(member.Value!);
@@ -244,7 +241,6 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         writer.WriteName("\"type\":"u8);
         writer.WriteString(member.Type!);
         writer.WriteEndObject();
-        writer.Flush();
     }
 
     private void FillMembers(ScimScope scope, Group resource)

@@ -387,19 +387,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         int skip = Math.Min(query.StartIndex - 1, present.Count);
         int returned = Math.Max(0, Math.Min(count, present.Count - skip));
         var writer = new ScimJsonWriter(output);
-        writer.WriteStartObject();
-        writer.WriteName("\"schemas\":"u8);
-        writer.WriteStartArray();
-        writer.WriteString(ScimUrns.ListResponse);
-        writer.WriteEndArray();
-        writer.WriteName("\"totalResults\":"u8);
-        writer.WriteNumber(present.Count);
-        writer.WriteName("\"itemsPerPage\":"u8);
-        writer.WriteNumber(returned);
-        writer.WriteName("\"startIndex\":"u8);
-        writer.WriteNumber(query.StartIndex);
-        writer.WriteName("\"Resources\":"u8);
-        writer.WriteStartArray();
+        ListResponseWriter.WriteHead(ref writer, present.Count, returned, query.StartIndex, nextCursor: null);
         bool first = true;
         for (int i = skip; i < skip + returned; i++)
         {
@@ -437,29 +425,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     private void WriteList(IBufferWriter<byte> output, ScimScope scope, ListPage<T> page, ScimProjection projection)
     {
         var writer = new ScimJsonWriter(output);
-        writer.WriteStartObject();
-        writer.WriteName("\"schemas\":"u8);
-        writer.WriteStartArray();
-        writer.WriteString(ScimUrns.ListResponse);
-        writer.WriteEndArray();
-        writer.WriteName("\"totalResults\":"u8);
-        writer.WriteNumber(page.TotalResults);
-        writer.WriteName("\"itemsPerPage\":"u8);
-        writer.WriteNumber(page.Resources.Count);
-        if (page.StartIndex is { } startIndex)
-        {
-            writer.WriteName("\"startIndex\":"u8);
-            writer.WriteNumber(startIndex);
-        }
-
-        if (page.NextCursor is { } next)
-        {
-            writer.WriteName("\"nextCursor\":"u8);
-            writer.WriteString(next);
-        }
-
-        writer.WriteName("\"Resources\":"u8);
-        writer.WriteStartArray();
+        ListResponseWriter.WriteHead(ref writer, page.TotalResults, page.Resources.Count, page.StartIndex, page.NextCursor);
         foreach (var resource in page.Resources)
         {
             PrepareForResponse(scope, resource, projection);

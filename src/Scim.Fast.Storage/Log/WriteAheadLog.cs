@@ -99,23 +99,11 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     /// </summary>
     public async ValueTask<long> AppendAsync(ReadOnlyMemory<byte> record, CancellationToken cancellationToken = default)
     {
-        ThrowIfFaulted();
-        long address = await _log.EnqueueAsync(record, cancellationToken).ConfigureAwait(false);
+        long address = await EnqueueAsync(record, cancellationToken).ConfigureAwait(false);
 
         // From here on the record will become durable whatever the caller does: waiting must not be
         // cancellable, or a caller could see a failure for a write that recovery later applies.
-        switch (_options.Durability)
-        {
-            case DurabilityMode.PerAppend:
-                await WithFault(_log.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
-                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
-                break;
-            case DurabilityMode.GroupCommit:
-                _pending.Release();
-                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
-                break;
-        }
-
+        await WaitForDurableAsync(address).ConfigureAwait(false);
         return address;
     }
 
