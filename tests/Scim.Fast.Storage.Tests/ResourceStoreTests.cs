@@ -116,6 +116,35 @@ public sealed class ResourceStoreTests
     }
 
     [Fact]
+    public async Task Checkpoint_TruncatesTheLogBeforeItsMark_AndReopenStillRecoversEverything()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                await store.CreateAsync(s_tenant, User, $"t{i}", $"name{i}", null, Body(new string('x', 400)));
+            }
+
+            long before = store.LogBeginAddress;
+            await store.CheckpointAsync();
+            Assert.True(store.LogBeginAddress > before, "the log before the checkpoint's mark is truncated");
+
+            await store.CreateAsync(s_tenant, User, "after", "after", null, Body("{}"));
+            await store.DeleteAsync(s_tenant, User, "t7", null);
+        }
+
+        await using (var reopened = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.NotNull(reopened.Get(s_tenant, User, "t199"));
+            Assert.NotNull(reopened.Get(s_tenant, User, "after"));
+            Assert.Null(reopened.Get(s_tenant, User, "t7"));
+            Assert.Equal("t42", reopened.FindByUniqueKey(s_tenant, User, "NAME42"));
+            Assert.Empty(reopened.Verify());
+        }
+    }
+
+    [Fact]
     public async Task DuplicateUniqueKey_InAnyCase_IsAConflict()
     {
         using var directory = new TempDirectory();

@@ -176,6 +176,9 @@ public sealed class ResourceStore : IAsyncDisposable
     /// <summary>Blocks until the ordered indexes are loaded (they load in the background after open).</summary>
     public void WaitForOrderedIndexes() => _ordered.WaitUntilLoaded();
 
+    /// <summary>The first log address still kept (everything before the last checkpoint's mark is truncated).</summary>
+    public long LogBeginAddress => _log.BeginAddress;
+
     /// <summary>How long each phase of the last open took (for the server's start-up log).</summary>
     public string OpenTimings { get; private set; } = "";
 
@@ -547,6 +550,10 @@ public sealed class ResourceStore : IAsyncDisposable
             }
 
             await _kv.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+
+            // Recovery now starts at the mark: the log before it is no longer needed (its segments
+            // are deleted once the truncation is committed; until then replay simply skips them).
+            _log.TruncateUntil(committed);
         }
         finally
         {
