@@ -374,6 +374,30 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     {
         int count = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
         var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
+        scratch.ResetWrittenCount();
+
+        // The usual case, one candidate (a unique name or an id): one read decides and supplies it.
+        if (ids.Count == 1 && query.StartIndex == 1 && count > 0)
+        {
+            bool found = Store.TryReadBody(scope.Tenant, StoreType, ids[0], scratch, out var single, out long singleVersion) && IsSpliceable(single.Span);
+            var head = new ScimJsonWriter(output);
+            ListResponseWriter.WriteHead(ref head, found ? 1 : 0, found ? 1 : 0, 1, nextCursor: null);
+            if (found)
+            {
+                head.Flush();
+                var item = new ScimJsonWriter(output);
+                WriteStoredHead(ref item, scope, ids[0], single.Span, singleVersion);
+                WriteDerivedRaw(ref item, scope, ids[0]);
+                item.WriteEndObject();
+                item.Flush();
+            }
+
+            head.WriteEndArray();
+            head.WriteEndObject();
+            head.Flush();
+            return;
+        }
+
         // Existence first: totalResults counts only what is there (an id lookup may miss).
         var present = new List<string>(ids.Count);
         foreach (var id in ids)
