@@ -22,13 +22,14 @@ public static class ScimServer
     public const string DefaultUrl = "http://127.0.0.1:8080";
 
     /// <param name="args">Command-line arguments (ASP.NET Core configuration conventions).</param>
-    /// <param name="configure">A last say over the builder (benchmarks host the app on a test server).</param>
+    /// <param name="configure">A first say over the builder, before options are read (extra configuration sources).</param>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         // 1. Configuration: appsettings.json, environment variables, command line (ASP.NET Core order).
         // appsettings.json is read from next to the binaries; relative paths in it (DataDirectory) are
         // taken from the directory the server was started in.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        configure?.Invoke(builder);
         var options = new ScimServerOptions();
         builder.Configuration.GetSection("Scim").Bind(options);
         options.Validate();
@@ -95,7 +96,6 @@ public static class ScimServer
 
         var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
         builder.Services.AddSingleton(handler);
-        configure?.Invoke(builder);
 
         var app = builder.Build();
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);

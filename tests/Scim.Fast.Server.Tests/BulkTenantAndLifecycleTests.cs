@@ -296,3 +296,66 @@ public sealed class SlowClientTests(SlowClientFixture server) : IClassFixture<Sl
         Assert.True(response.Length == 0 || response.ToString().StartsWith("HTTP/1.1 408", StringComparison.Ordinal), response.ToString());
     }
 }
+
+/// <summary>Bearer tokens rotate without a restart: the configuration file is watched.</summary>
+public sealed class TokenRotationTests : IAsyncLifetime
+{
+    private const string OldToken = "rotation-old-token-0123456789";
+    private const string NewToken = "rotation-new-token-0123456789";
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "scim-fast-rotation-" + Guid.NewGuid().ToString("N"));
+    private Microsoft.AspNetCore.Builder.WebApplication? _app;
+    private Uri _address = null!;
+
+    private string TokensFile => Path.Combine(_directory, "tokens.json");
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        WriteTokens(OldToken);
+        _app = ScimServer.Create(
+            ["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Scim:DataDirectory=" + Path.Combine(_directory, "data")],
+            builder => Microsoft.Extensions.Configuration.JsonConfigurationExtensions.AddJsonFile(builder.Configuration, TokensFile, optional: false, reloadOnChange: true));
+        await _app.StartAsync();
+        var server = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>(_app.Services);
+        _address = new Uri(server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single());
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private void WriteTokens(string token) =>
+        File.WriteAllText(TokensFile, "{\"Scim\":{\"BearerTokens\":[\"sha256:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token))) + "\"]}}");
+
+    private async Task<HttpStatusCode> StatusWith(string token)
+    {
+        using var client = new HttpClient { BaseAddress = _address };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var response = await client.GetAsync("/scim/v2/Users?count=0");
+        return response.StatusCode;
+    }
+
+    [Fact]
+    public async Task ChangingTheConfiguredTokens_TakesEffectWithoutARestart()
+    {
+        Assert.Equal(HttpStatusCode.OK, await StatusWith(OldToken));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWith(NewToken));
+
+        WriteTokens(NewToken);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await StatusWith(NewToken) != HttpStatusCode.OK && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await StatusWith(NewToken));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWith(OldToken));
+    }
+}
