@@ -38,7 +38,10 @@ internal sealed class ScimRequestHandler
         _schemas = ScimDiscoveryWriter.DistinctSchemas(ScimResourceTypes.All);
         _tokens = tokens;
         _tenants = tenants;
-        _endpoints = [new UserEndpoint(store, options.Limits), new GroupEndpoint(store, options.Limits)];
+        Users = new UserEndpoint(store, options.Limits);
+        Groups = new GroupEndpoint(store, options.Limits);
+        Tenants = tenants;
+        _endpoints = [Users, Groups];
         _bulk = new BulkHandler(_endpoints, options.Limits);
         Features = FeaturesOf(options);
         if (options.Limits.RequestsPerSecondPerToken > 0)
@@ -55,6 +58,12 @@ internal sealed class ScimRequestHandler
             }));
         }
     }
+
+    internal UserEndpoint Users { get; }
+
+    internal GroupEndpoint Groups { get; }
+
+    internal TenantDirectory Tenants { get; }
 
     /// <summary>
     /// What this server supports, and so what /ServiceProviderConfig says (RFC 7643 §5), built from

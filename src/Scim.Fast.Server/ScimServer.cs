@@ -99,6 +99,7 @@ public static class ScimServer
 
         var app = builder.Build();
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
+        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
 
         // 6. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
@@ -108,6 +109,12 @@ public static class ScimServer
             {
                 context.Response.ContentType = "text/plain";
                 return context.Response.WriteAsync("ok");
+            }
+
+            // The operator's tenant API, outside the SCIM base path.
+            if (Admin.TenantAdmin.IsAdminPath(context.Request.Path))
+            {
+                return RequestLog.RunAsync(context, admin.HandleAsync, requestLogger);
             }
 
             return RequestLog.RunAsync(context, handler.HandleAsync, requestLogger);

@@ -18,6 +18,12 @@ public sealed class ScimServerOptions
     /// </summary>
     public List<string> BearerTokens { get; set; } = [];
 
+    /// <summary>
+    /// Tokens of the tenant administration API (/admin/tenants: list, export, drop), plain or
+    /// sha256:&lt;hex&gt;. Empty (the default): that API is off.
+    /// </summary>
+    public List<string> AdminTokens { get; set; } = [];
+
     /// <summary>Named tenants, served under <c>/tenants/{name}/scim/v2</c>, each with its own tokens.</summary>
     public Dictionary<string, TenantOptions> Tenants { get; set; } = new(StringComparer.Ordinal);
 

@@ -359,3 +359,81 @@ public sealed class TokenRotationTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusWith(OldToken));
     }
 }
+
+/// <summary>A server with a tenant administration token.</summary>
+public sealed class AdminFixture : ScimServerFixture
+{
+    public const string AdminToken = "admin-token-0123456789abcdef";
+
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:AdminTokens:0=" + AdminToken];
+}
+
+/// <summary>Tenants as a unit: listed with counts, exported as NDJSON, dropped.</summary>
+public sealed class TenantAdminTests(AdminFixture server) : IClassFixture<AdminFixture>
+{
+    [Fact]
+    public async Task ATenant_IsListedExportedAndDropped_WithoutTouchingOthers()
+    {
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        using var globex = server.CreateClient(ScimServerFixture.GlobexToken);
+        using var admin = server.CreateClient(AdminFixture.AdminToken);
+        var a1 = (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User("a1@example.com"))).Expect(HttpStatusCode.Created);
+        var a2 = (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User("a2@example.com"))).Expect(HttpStatusCode.Created);
+        (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Groups", Group("acme-team", a1.Id, a2.Id))).Expect(HttpStatusCode.Created);
+        var g1 = (await globex.Send(HttpMethod.Post, "/tenants/globex/scim/v2/Users", User("g1@example.com"))).Expect(HttpStatusCode.Created);
+
+        // Only administration tokens reach the API; they never reach tenant data.
+        (await acme.Get("/admin/tenants")).AssertError(HttpStatusCode.Unauthorized);
+        (await admin.Get("/tenants/acme/scim/v2/Users")).AssertError(HttpStatusCode.Unauthorized);
+        (await admin.Get("/scim/v2/Users")).AssertError(HttpStatusCode.Unauthorized);
+
+        using (var list = await admin.GetAsync("/admin/tenants"))
+        {
+            Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+            var tenants = JsonNode.Parse(await list.Content.ReadAsStringAsync())!["tenants"]!.AsArray();
+            var acmeEntry = tenants.Single(t => (string?)t!["name"] == "acme")!;
+            Assert.Equal(2, (int)acmeEntry["users"]!);
+            Assert.Equal(1, (int)acmeEntry["groups"]!);
+            Assert.Contains(tenants, t => (string?)t!["name"] == "default");
+        }
+
+        using (var export = await admin.GetAsync("/admin/tenants/acme/export"))
+        {
+            Assert.Equal(HttpStatusCode.OK, export.StatusCode);
+            var lines = (await export.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+            Assert.Equal(3, lines.Count);
+            Assert.Equal(new[] { "a1@example.com", "a2@example.com" }.Order(), lines.Where(l => l["userName"] is not null).Select(l => (string)l["userName"]!).Order());
+            var team = lines.Single(l => (string?)l["displayName"] == "acme-team");
+            Assert.Equal(new[] { a1.Id, a2.Id }.Order(), team["members"]!.AsArray().Select(m => (string)m!["value"]!).Order());
+        }
+
+        using (var drop = await admin.DeleteAsync("/admin/tenants/acme"))
+        {
+            Assert.Equal(HttpStatusCode.OK, drop.StatusCode);
+            var result = JsonNode.Parse(await drop.Content.ReadAsStringAsync())!;
+            Assert.Equal(2, (int)result["deletedUsers"]!);
+            Assert.Equal(1, (int)result["deletedGroups"]!);
+        }
+
+        Assert.Equal(0, (int)(await acme.Get("/tenants/acme/scim/v2/Users")).Body!["totalResults"]!);
+        Assert.Equal(0, (int)(await acme.Get("/tenants/acme/scim/v2/Groups")).Body!["totalResults"]!);
+        (await acme.Get("/tenants/acme/scim/v2/Users/" + a1.Id)).AssertError(HttpStatusCode.NotFound);
+        (await globex.Get("/tenants/globex/scim/v2/Users/" + g1.Id)).Expect(HttpStatusCode.OK);
+        using (var dropDefault = await admin.DeleteAsync("/admin/tenants/default"))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, dropDefault.StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/admin/tenants/nosuch/export")).StatusCode);
+        Assert.Empty(server.Store.Verify());
+    }
+
+    [Fact]
+    public async Task WithoutAdminTokens_TheApiDoesNotExist()
+    {
+        await using var plain = new ScimServerFixture();
+        await plain.InitializeAsync();
+        using var response = await plain.Client.GetAsync("/admin/tenants");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+}

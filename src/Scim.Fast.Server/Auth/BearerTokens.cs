@@ -49,10 +49,18 @@ internal sealed class BearerTokens
 
     public bool IsEmpty => _entries.Length == 0;
 
+    /// <summary>The tenant name that marks an administration token (never a valid tenant name).</summary>
+    public const string AdminTenant = "/admin";
+
     /// <summary>Loads the tokens of the configuration plus the generated default-tenant hash, if any.</summary>
     public void Load(ScimServerOptions options, string dataDirectory)
     {
         var entries = new List<Entry>();
+        foreach (var token in options.AdminTokens)
+        {
+            entries.Add(new Entry(ParseConfigured(token, "Scim:AdminTokens"), AdminTenant));
+        }
+
         foreach (var token in options.BearerTokens)
         {
             entries.Add(new Entry(ParseConfigured(token, "Scim:BearerTokens"), null));

@@ -1,0 +1,211 @@
+using System.Buffers;
+using System.Text.Json;
+
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Server.Protocol;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server.Admin;
+
+/// <summary>
+/// Tenants as a unit, for the operator (issue: "a tenant can be listed, exported and dropped"):
+/// <list type="bullet">
+/// <item>GET /admin/tenants: every tenant with its number and resource counts.</item>
+/// <item>GET /admin/tenants/{name}/export: the tenant's Users then Groups (members included), one
+/// SCIM resource per line (NDJSON), streamed.</item>
+/// <item>DELETE /admin/tenants/{name}: deletes every resource of the tenant (groups first, members
+/// and memberships with them), durably, one resource at a time; the name keeps its number.</item>
+/// </list>
+/// Only tokens from Scim:AdminTokens reach it; without any, the API does not exist (404).
+/// "default" names the default tenant (it can be exported, not dropped).
+/// </summary>
+internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, ResourceStore store, bool enabled)
+{
+    private const string Prefix = "/admin/tenants";
+
+    public static bool IsAdminPath(PathString path) => path.StartsWithSegments(Prefix, StringComparison.Ordinal);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!enabled)
+        {
+            await ScimResponses.Error(context, StatusCodes.Status404NotFound, "No endpoint at this path.").ConfigureAwait(false);
+            return;
+        }
+
+        var header = context.Request.Headers.Authorization.ToString().AsSpan().Trim();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            || !tokens.TryAuthenticate(header[7..].Trim(), out string? tenant, out _)
+            || tenant != BearerTokens.AdminTenant)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim-admin\"";
+            await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "An administration token is required.").ConfigureAwait(false);
+            return;
+        }
+
+        var rest = context.Request.Path.Value!.AsSpan(Prefix.Length).Trim('/');
+        if (rest.IsEmpty)
+        {
+            await (HttpMethods.IsGet(context.Request.Method) ? ListAsync(context) : NotAllowed(context, "GET")).ConfigureAwait(false);
+            return;
+        }
+
+        int slash = rest.IndexOf('/');
+        string name = (slash < 0 ? rest : rest[..slash]).ToString();
+        string action = slash < 0 ? "" : rest[(slash + 1)..].ToString();
+        if (!TryResolve(name, out var id))
+        {
+            await ScimResponses.Error(context, StatusCodes.Status404NotFound, $"No tenant '{name}'.").ConfigureAwait(false);
+            return;
+        }
+
+        if (action == "export")
+        {
+            await (HttpMethods.IsGet(context.Request.Method) ? ExportAsync(context, id) : NotAllowed(context, "GET")).ConfigureAwait(false);
+        }
+        else if (action.Length == 0 && HttpMethods.IsDelete(context.Request.Method))
+        {
+            if (name == "default")
+            {
+                await ScimResponses.Error(context, new ScimError(400, ScimErrorType.InvalidValue, "The default tenant cannot be dropped; delete its resources instead.")).ConfigureAwait(false);
+                return;
+            }
+
+            await DropAsync(context, id).ConfigureAwait(false);
+        }
+        else
+        {
+            await ScimResponses.Error(context, StatusCodes.Status404NotFound, "No endpoint at this path.").ConfigureAwait(false);
+        }
+    }
+
+    private bool TryResolve(string name, out TenantId id)
+    {
+        if (name == "default")
+        {
+            id = TenantId.Default;
+            return true;
+        }
+
+        return handler.Tenants.TryGet(name, out id);
+    }
+
+    private async Task ListAsync(HttpContext context)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartArray("tenants");
+            foreach (var (name, id) in Enumerable.Prepend(handler.Tenants.Names.Order(StringComparer.Ordinal).Select(n => (n, Id(n))), ("default", TenantId.Default)))
+            {
+                writer.WriteStartObject();
+                writer.WriteString("name", name);
+                writer.WriteNumber("number", id.Value);
+                writer.WriteNumber("users", store.OrderedCount(id, StoreTypes.User, ResourceIndexes.Id));
+                writer.WriteNumber("groups", store.OrderedCount(id, StoreTypes.Group, ResourceIndexes.Id));
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private TenantId Id(string name) => handler.Tenants.TryGet(name, out var id) ? id : default;
+
+    // NDJSON, streamed: each line a resource as GET returns it (so it can be re-imported by POST).
+    private async Task ExportAsync(HttpContext context, TenantId tenant)
+    {
+        context.Response.ContentType = "application/x-ndjson; charset=utf-8";
+        var scope = new ScimScope(tenant, context.Request.Scheme + "://" + context.Request.Host.Value + "/scim/v2");
+        var output = context.Response.BodyWriter;
+        int written = 0;
+        foreach (var id in AllIds(tenant, StoreTypes.User))
+        {
+            if (handler.Users.Load(scope, id) is { } user)
+            {
+                handler.Users.PrepareForResponse(scope, user.Resource, ScimProjection.Default(handler.Users.ResourceType));
+                handler.Users.Serializer.Write(output, user.Resource);
+                output.Write("\n"u8);
+            }
+
+            if (++written % 256 == 0)
+            {
+                await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var id in AllIds(tenant, StoreTypes.Group))
+        {
+            if (handler.Groups.Load(scope, id) is { } group)
+            {
+                handler.Groups.PrepareForResponse(scope, group.Resource, ScimProjection.Default(handler.Groups.ResourceType));
+                handler.Groups.Serializer.Write(output, group.Resource);
+                output.Write("\n"u8);
+            }
+
+            if (++written % 16 == 0)
+            {
+                await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+
+        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task DropAsync(HttpContext context, TenantId tenant)
+    {
+        var scope = new ScimScope(tenant, "");
+        int groups = 0, users = 0;
+        foreach (var id in AllIds(tenant, StoreTypes.Group).ToList())
+        {
+            if (await handler.Groups.DeleteAsync(scope, id, null, false, context.RequestAborted).ConfigureAwait(false) is null)
+            {
+                groups++;
+            }
+        }
+
+        foreach (var id in AllIds(tenant, StoreTypes.User).ToList())
+        {
+            if (await handler.Users.DeleteAsync(scope, id, null, false, context.RequestAborted).ConfigureAwait(false) is null)
+            {
+                users++;
+            }
+        }
+
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await context.Response.WriteAsync($"{{\"deletedUsers\":{users},\"deletedGroups\":{groups}}}", context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private IEnumerable<string> AllIds(TenantId tenant, byte type)
+    {
+        OrderedPosition? after = null;
+        while (true)
+        {
+            var page = store.Page(tenant, type, ResourceIndexes.Id, after, 1024);
+            foreach (var position in page)
+            {
+                yield return position.Id;
+            }
+
+            if (page.Count < 1024)
+            {
+                yield break;
+            }
+
+            after = page[^1];
+        }
+    }
+
+    private static Task NotAllowed(HttpContext context, string allow)
+    {
+        context.Response.Headers.Allow = allow;
+        return ScimResponses.Error(context, StatusCodes.Status405MethodNotAllowed, "Method not allowed here.");
+    }
+}
