@@ -207,8 +207,10 @@ internal sealed class ScimRequestHandler
         var resources = new List<byte[]>();
         foreach (var endpoint in _endpoints)
         {
-            // Totals first: how much of the requested window falls in this type.
-            var typeError = endpoint.SearchSlice(scope, query, 0, 0, out int typeTotal, []);
+            // The window's part in this type depends only on the types before it: one query each.
+            int typeSkip = Math.Max(0, skip - total);
+            int typeTake = count - resources.Count;
+            var typeError = endpoint.SearchSlice(scope, query, typeSkip, typeTake, out int typeTotal, resources);
             if (typeError is not null)
             {
                 if (typeError.Type is not (ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath))
@@ -222,13 +224,6 @@ internal sealed class ScimRequestHandler
             }
 
             applicable++;
-            int typeSkip = Math.Max(0, skip - total);
-            int typeTake = count - resources.Count;
-            if (typeTake > 0 && typeSkip < typeTotal)
-            {
-                endpoint.SearchSlice(scope, query, typeSkip, typeTake, out _, resources);
-            }
-
             total += typeTotal;
         }
 
@@ -340,23 +335,9 @@ internal sealed class ScimRequestHandler
         return target == Target.NotFound ? notFound : new Route(target, tenantName, baseUrl, id, resourceEndpoint);
     }
 
-    private bool Authenticate(HttpContext context, string? tenantName, out int tokenSlot)
-    {
-        tokenSlot = -1;
-        var header = context.Request.Headers.Authorization.ToString().AsSpan().Trim();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        var token = header[7..].Trim();
-        if (token.IsEmpty || !_tokens.TryAuthenticate(token, out string? tokenTenant, out tokenSlot))
-        {
-            return false;
-        }
-
-        return string.Equals(tokenTenant, tenantName, StringComparison.Ordinal);
-    }
+    private bool Authenticate(HttpContext context, string? tenantName, out int tokenSlot) =>
+        _tokens.TryAuthenticate(context.Request, out string? tokenTenant, out tokenSlot)
+        && string.Equals(tokenTenant, tenantName, StringComparison.Ordinal);
 
     // A JWT access token: signature, issuer, audience and lifetime by the JwtBearer handler; the
     // tenant claim must name the tenant of the path. Returns the token's rate-limit slot, or -1.

@@ -36,10 +36,7 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
             return;
         }
 
-        var header = context.Request.Headers.Authorization.ToString().AsSpan().Trim();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            || !tokens.TryAuthenticate(header[7..].Trim(), out string? tenant, out _)
-            || tenant != BearerTokens.AdminTenant)
+        if (!tokens.TryAuthenticate(context.Request, out string? tenant, out _) || tenant != BearerTokens.AdminTenant)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim-admin\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "An administration token is required.").ConfigureAwait(false);
@@ -183,25 +180,8 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         await context.Response.WriteAsync($"{{\"deletedUsers\":{users},\"deletedGroups\":{groups}}}", context.RequestAborted).ConfigureAwait(false);
     }
 
-    private IEnumerable<string> AllIds(TenantId tenant, byte type)
-    {
-        OrderedPosition? after = null;
-        while (true)
-        {
-            var page = store.Page(tenant, type, ResourceIndexes.Id, after, 1024);
-            foreach (var position in page)
-            {
-                yield return position.Id;
-            }
-
-            if (page.Count < 1024)
-            {
-                yield break;
-            }
-
-            after = page[^1];
-        }
-    }
+    private IEnumerable<string> AllIds(TenantId tenant, byte type) =>
+        store.Walk(tenant, type, ResourceIndexes.Id).Select(static position => position.Id);
 
     private static Task NotAllowed(HttpContext context, string allow)
     {

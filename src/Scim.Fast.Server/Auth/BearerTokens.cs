@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -45,6 +46,24 @@ internal sealed class BearerTokens
         }
 
         return found;
+    }
+
+    /// <summary>
+    /// Authenticates the request's <c>Authorization: Bearer …</c> header (RFC 6750 §2.1); false
+    /// without one, or with a token this table does not hold.
+    /// </summary>
+    public bool TryAuthenticate(HttpRequest request, out string? tenant, out int slot)
+    {
+        tenant = null;
+        slot = -1;
+        var header = request.Headers.Authorization.ToString().AsSpan().Trim();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var token = header[7..].Trim();
+        return !token.IsEmpty && TryAuthenticate(token, out tenant, out slot);
     }
 
     public bool IsEmpty => _entries.Length == 0;

@@ -107,19 +107,12 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
                 return ScimError.InvalidSyntax("A BulkRequest is a JSON object.");
             }
 
-            bool schema = false;
+            bool schema = ListQuery.HasSchema(root, ScimUrns.BulkRequest);
             JsonElement? list = null;
             foreach (var property in root.EnumerateObject())
             {
                 switch (property.Name.ToLowerInvariant())
                 {
-                    case "schemas" when property.Value.ValueKind == JsonValueKind.Array:
-                        foreach (var item in property.Value.EnumerateArray())
-                        {
-                            schema |= item.ValueKind == JsonValueKind.String && string.Equals(item.GetString(), ScimUrns.BulkRequest, StringComparison.OrdinalIgnoreCase);
-                        }
-
-                        break;
                     case "failonerrors":
                         if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt32(out failOnErrors) || failOnErrors < 1)
                         {

@@ -186,7 +186,8 @@ internal sealed class ListQuery
         }
     }
 
-    private static bool HasSchema(JsonElement root, string urn)
+    /// <summary>Whether a message's "schemas" names <paramref name="urn"/> (RFC 7644 §3.4.3, §3.7).</summary>
+    internal static bool HasSchema(JsonElement root, string urn)
     {
         foreach (var property in root.EnumerateObject())
         {

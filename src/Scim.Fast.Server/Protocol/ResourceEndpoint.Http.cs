@@ -296,25 +296,29 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     private async Task ListAsync(HttpContext context, ScimScope scope, ListQuery query)
     {
         // The identity providers' lookup (userName eq / externalId eq / id eq, default attributes):
-        // answered from the index and the stored bytes, nothing decoded.
+        // answered from the index and the stored bytes, nothing decoded. The filter is parsed once,
+        // here, and handed on when the lookup is not of that shape.
+        FilterNode? filter = null;
         if (query.Cursor is null && string.IsNullOrEmpty(query.SortBy) && string.IsNullOrEmpty(query.Attributes)
-            && string.IsNullOrEmpty(query.ExcludedAttributes) && _storedFormIsDefaultResponse
-            && TryExactLookup(scope, query, out var exact, out var lookupError))
+            && string.IsNullOrEmpty(query.ExcludedAttributes) && _storedFormIsDefaultResponse && !string.IsNullOrWhiteSpace(query.Filter))
         {
-            if (lookupError is not null)
+            if (!FilterParser.TryParse(query.Filter, ResourceType, out filter, out var filterError, _filterOptions))
             {
-                await ScimResponses.Error(context, lookupError).ConfigureAwait(false);
+                await ScimResponses.Error(context, filterError).ConfigureAwait(false);
                 return;
             }
 
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = ScimResponses.MediaType;
-            WriteStoredList(context.Response.BodyWriter, scope, query, exact!);
-            await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-            return;
+            if (TryExactLookup(scope, filter, out var exact))
+            {
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                context.Response.ContentType = ScimResponses.MediaType;
+                WriteStoredList(context.Response.BodyWriter, scope, query, exact);
+                await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
         }
 
-        var error = Query(scope, query, out var page);
+        var error = Query(scope, query, out var page, filter);
         if (error is not null)
         {
             await ScimResponses.Error(context, error).ConfigureAwait(false);
@@ -330,35 +334,16 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     }
 
     // A filter that is one equality an index answers exactly: the candidates are the result.
-    private bool TryExactLookup(ScimScope scope, ListQuery query, out List<string>? ids, out ScimError? error)
+    private bool TryExactLookup(ScimScope scope, FilterNode filter, out List<string> ids)
     {
-        ids = null;
-        error = null;
-        if (string.IsNullOrWhiteSpace(query.Filter))
-        {
-            return false;
-        }
-
-        if (!FilterParser.TryParse(query.Filter, ResourceType, out var filter, out error, _filterOptions))
-        {
-            ids = [];
-            return true;
-        }
-
         if (filter is not FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
             || !ExactlyIndexed(comparison))
         {
-            error = null;
+            ids = [];
             return false;
         }
 
-        var candidates = CandidatesFor(scope, comparison) ?? [];
-        ids = new List<string>(candidates.Count);
-        foreach (var id in candidates)
-        {
-            ids.Add(id);
-        }
-
+        ids = [.. CandidatesFor(scope, comparison) ?? []];
         ids.Sort(StringComparer.Ordinal);
         return true;
     }

@@ -138,41 +138,14 @@ internal abstract partial class ResourceEndpoint<T>
 
     public async ValueTask<ScimOutcome<T>> CreateAsync(ScimScope scope, T resource, CancellationToken cancellationToken)
     {
-        var members = TakeMembers(resource);
-        if (CheckRequired(resource) is { } missing)
+        var (item, members, error) = await PrepareCreateAsync(scope, resource, DateTimeOffset.UtcNow).ConfigureAwait(false);
+        if (error is not null)
         {
-            return ScimOutcome<T>.Failed(missing);
+            return ScimOutcome<T>.Failed(error);
         }
 
-        if (members is not null && await CheckMembersAsync(scope, members, selfId: null).ConfigureAwait(false) is { } badMember)
-        {
-            return ScimOutcome<T>.Failed(badMember);
-        }
-
-        // id and meta belong to the service provider (RFC 7643 §3.1): whatever the client sent is gone.
-        var now = DateTimeOffset.UtcNow;
-        resource.Id = Guid.NewGuid().ToString();
-        resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
-        var stored = Encode(resource);
-        var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
-        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, resource.Id, UniqueKeyOf(resource), resource.ExternalId, stored, OrderedKeys(resource), change, cancellationToken).ConfigureAwait(false);
-        if (status == StoreStatus.UniquenessConflict)
-        {
-            return await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
-        }
-
-        if (Failure(status, resource.Id) is { } failure)
-        {
-            return ScimOutcome<T>.Failed(failure);
-        }
-
-        if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id, members, cancellationToken).ConfigureAwait(false) is { } vanished)
-        {
-            return ScimOutcome<T>.Failed(vanished);
-        }
-
-        SetResponseMeta(scope, resource, version);
-        return new ScimOutcome<T>(201, resource, version, null);
+        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.OrderedKeys, item.Members, cancellationToken).ConfigureAwait(false);
+        return await FinishCreateAsync(scope, resource, members, status, version, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -189,30 +162,21 @@ internal abstract partial class ResourceEndpoint<T>
         var now = DateTimeOffset.UtcNow;
         for (int i = 0; i < bodies.Count; i++)
         {
-            if (!Serializer.TryRead(bodies[i], ScimReadOptions.Request, out var resource, out var error))
+            if (!Serializer.TryRead(bodies[i], ScimReadOptions.Request, out var resource, out var readError))
+            {
+                outcomes[i] = ScimOutcome<T>.Failed(readError);
+                continue;
+            }
+
+            var (item, members, error) = await PrepareCreateAsync(scope, resource, now).ConfigureAwait(false);
+            if (error is not null)
             {
                 outcomes[i] = ScimOutcome<T>.Failed(error);
                 continue;
             }
 
-            var members = TakeMembers(resource);
-            if (CheckRequired(resource) is { } missing)
-            {
-                outcomes[i] = ScimOutcome<T>.Failed(missing);
-                continue;
-            }
-
-            if (members is not null && await CheckMembersAsync(scope, members, selfId: null).ConfigureAwait(false) is { } badMember)
-            {
-                outcomes[i] = ScimOutcome<T>.Failed(badMember);
-                continue;
-            }
-
-            resource.Id = Guid.NewGuid().ToString();
-            resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
             prepared[i] = (resource, members);
-            items.Add(new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource),
-                members is { Count: > 0 } ? new MemberChange(false, members, []) : null));
+            items.Add(item!);
             itemIndex.Add(i);
         }
 
@@ -221,30 +185,54 @@ internal abstract partial class ResourceEndpoint<T>
         {
             int i = itemIndex[k];
             var (resource, members) = prepared[i];
-            var (status, version) = results[k];
-            if (status == StoreStatus.UniquenessConflict)
-            {
-                outcomes[i] = await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
-                continue;
-            }
-
-            if (Failure(status, resource.Id!) is { } failure)
-            {
-                outcomes[i] = ScimOutcome<T>.Failed(failure);
-                continue;
-            }
-
-            if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id!, members, cancellationToken).ConfigureAwait(false) is { } vanished)
-            {
-                outcomes[i] = ScimOutcome<T>.Failed(vanished);
-                continue;
-            }
-
-            SetResponseMeta(scope, resource, version);
-            outcomes[i] = new ScimOutcome<T>(201, resource, version, null);
+            outcomes[i] = await FinishCreateAsync(scope, resource, members, results[k].Status, results[k].Version, cancellationToken).ConfigureAwait(false);
         }
 
         return outcomes;
+    }
+
+    // RFC 7644 §3.3 before the store: required attributes, members that exist, and id and meta set
+    // by the service provider (RFC 7643 §3.1: whatever the client sent is gone).
+    private async ValueTask<(NewResource? Item, List<string>? Members, ScimError? Error)> PrepareCreateAsync(ScimScope scope, T resource, DateTimeOffset now)
+    {
+        var members = TakeMembers(resource);
+        if (CheckRequired(resource) is { } missing)
+        {
+            return (null, null, missing);
+        }
+
+        if (members is not null && await CheckMembersAsync(scope, members, selfId: null).ConfigureAwait(false) is { } badMember)
+        {
+            return (null, null, badMember);
+        }
+
+        resource.Id = Guid.NewGuid().ToString();
+        resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
+        var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
+        return (new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), change), members, null);
+    }
+
+    // After the store: a uniqueness conflict may be a retry of this very create; members deleted
+    // meanwhile are taken out again.
+    private async ValueTask<ScimOutcome<T>> FinishCreateAsync(ScimScope scope, T resource, List<string>? members, StoreStatus status, long version, CancellationToken cancellationToken)
+    {
+        if (status == StoreStatus.UniquenessConflict)
+        {
+            return await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
+        }
+
+        if (Failure(status, resource.Id!) is { } failure)
+        {
+            return ScimOutcome<T>.Failed(failure);
+        }
+
+        if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id!, members, cancellationToken).ConfigureAwait(false) is { } vanished)
+        {
+            return ScimOutcome<T>.Failed(vanished);
+        }
+
+        SetResponseMeta(scope, resource, version);
+        return new ScimOutcome<T>(201, resource, version, null);
     }
 
     /// <summary>PUT (RFC 7644 §3.5.1): replaces every readWrite attribute, never creates.</summary>
@@ -481,7 +469,11 @@ internal abstract partial class ResourceEndpoint<T>
     /// selective indexable conjunct, the compiled filter checks the candidates; a scan only when
     /// nothing is indexable), sort, then index or cursor paging (RFC 9865).
     /// </summary>
-    public ScimError? Query(ScimScope scope, ListQuery query, out ListPage<T> page)
+    /// <param name="scope">Tenant and base URL.</param>
+    /// <param name="query">The list parameters.</param>
+    /// <param name="page">The page, when there is no error.</param>
+    /// <param name="parsedFilter">The query's filter when the caller parsed it already.</param>
+    public ScimError? Query(ScimScope scope, ListQuery query, out ListPage<T> page, FilterNode? parsedFilter = null)
     {
         page = default;
         int count = query.Count ?? Limits.DefaultCount;
@@ -497,8 +489,8 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimError.InvalidValue("Use either startIndex or cursor, not both (RFC 9865 §2).");
         }
 
-        FilterNode? filter = null;
-        if (!string.IsNullOrWhiteSpace(query.Filter)
+        FilterNode? filter = parsedFilter;
+        if (filter is null && !string.IsNullOrWhiteSpace(query.Filter)
             && !FilterParser.TryParse(query.Filter, ResourceType, out filter, out var filterError, _filterOptions))
         {
             return filterError;
@@ -637,25 +629,8 @@ internal abstract partial class ResourceEndpoint<T>
         return AllIds(scope);
     }
 
-    private IEnumerable<string> AllIds(ScimScope scope)
-    {
-        OrderedPosition? after = null;
-        while (true)
-        {
-            var page = Store.Page(scope.Tenant, StoreType, ResourceIndexes.Id, after, 1024);
-            foreach (var position in page)
-            {
-                yield return position.Id;
-            }
-
-            if (page.Count < 1024)
-            {
-                yield break;
-            }
-
-            after = page[^1];
-        }
-    }
+    private IEnumerable<string> AllIds(ScimScope scope) =>
+        Store.Walk(scope.Tenant, StoreType, ResourceIndexes.Id).Select(static position => position.Id);
 
     protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
     {
@@ -679,23 +654,7 @@ internal abstract partial class ResourceEndpoint<T>
         {
             // Delta sync (meta.lastModified gt "…"): walk the ordered index from that instant.
             var from = new OrderedPosition(FormatInstant(new DateTimeOffset(comparison.Value.UtcTicks, TimeSpan.Zero)), comparison.Operator == FilterOperator.Gt ? "\uFFFF" : "");
-            var ids = new List<string>();
-            OrderedPosition? after = from;
-            while (true)
-            {
-                var page = Store.Page(scope.Tenant, StoreType, ResourceIndexes.LastModified, after, 1024);
-                foreach (var position in page)
-                {
-                    ids.Add(position.Id);
-                }
-
-                if (page.Count < 1024)
-                {
-                    return ids;
-                }
-
-                after = page[^1];
-            }
+            return [.. Store.Walk(scope.Tenant, StoreType, ResourceIndexes.LastModified, from).Select(static position => position.Id)];
         }
 
         return CandidatesForDerived(scope, comparison);

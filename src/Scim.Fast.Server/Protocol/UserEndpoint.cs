@@ -59,63 +59,59 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
     // User.groups on the stored-bytes read path: written straight from the membership index.
     protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
     {
-        var groupIds = Store.GetGroupsOf(scope.Tenant, id);
-        if (groupIds.Count == 0)
+        var groups = GroupsOf(scope, id);
+        if (groups is null)
         {
             return;
         }
 
         writer.WriteName("\"groups\":"u8);
         writer.WriteStartArray();
-        foreach (var groupId in groupIds)
+        foreach (var group in groups)
         {
             writer.WriteStartObject();
             writer.WriteName("\"value\":"u8);
-            writer.WriteString(groupId);
+            writer.WriteString(group.Value!);
             writer.WriteName("\"$ref\":"u8);
-            writer.WriteString(scope.BaseUrl + "/Groups/" + Uri.EscapeDataString(groupId));
-            if (Store.Get(scope.Tenant, StoreTypes.Group, groupId) is { UniqueKey: { } name })
+            writer.WriteString(group.Ref!);
+            if (group.Display is { } display)
             {
                 writer.WriteName("\"display\":"u8);
-                writer.WriteString(name);
+                writer.WriteString(display);
             }
 
             writer.WriteName("\"type\":"u8);
-            writer.WriteString("direct");
+            writer.WriteString(group.Type!);
             writer.WriteEndObject();
         }
 
         writer.WriteEndArray();
     }
 
-    private void FillGroups(ScimScope scope, User resource)
+    private void FillGroups(ScimScope scope, User resource) => resource.Groups = GroupsOf(scope, resource.Id!);
+
+    // The groups a user is a direct member of (RFC 7643 §4.1.2), or null for none.
+    private List<User.GroupsValue>? GroupsOf(ScimScope scope, string id)
     {
-        var groupIds = Store.GetGroupsOf(scope.Tenant, resource.Id!);
+        var groupIds = Store.GetGroupsOf(scope.Tenant, id);
         if (groupIds.Count == 0)
         {
-            resource.Groups = null;
-            return;
+            return null;
         }
 
         var groups = new List<User.GroupsValue>(groupIds.Count);
         foreach (var groupId in groupIds)
         {
-            string? display = null;
-            if (Store.Get(scope.Tenant, StoreTypes.Group, groupId) is { UniqueKey: { } name })
-            {
-                display = name;
-            }
-
             groups.Add(new User.GroupsValue
             {
                 Value = groupId,
                 Ref = scope.BaseUrl + "/Groups/" + Uri.EscapeDataString(groupId),
-                Display = display,
+                Display = Store.Get(scope.Tenant, StoreTypes.Group, groupId)?.UniqueKey,
                 Type = "direct",
             });
         }
 
-        resource.Groups = groups;
+        return groups;
     }
 }
 

@@ -291,6 +291,30 @@ public sealed class ResourceStore : IAsyncDisposable
     public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0) =>
         _ordered.Page(tenant, type, index, after, count, descending, skip);
 
+    /// <summary>
+    /// Every position of an ordered index after <paramref name="after"/> (or from the start), in
+    /// order, read a page at a time: scans, delta syncs and exports walk with this.
+    /// </summary>
+    public IEnumerable<OrderedPosition> Walk(TenantId tenant, byte type, byte index, OrderedPosition? after = null)
+    {
+        const int pageSize = 1024;
+        while (true)
+        {
+            var page = _ordered.Page(tenant, type, index, after, pageSize);
+            foreach (var position in page)
+            {
+                yield return position;
+            }
+
+            if (page.Count < pageSize)
+            {
+                yield break;
+            }
+
+            after = page[^1];
+        }
+    }
+
     /// <summary>Entries in one ordered index (totalResults of an unfiltered list).</summary>
     public int OrderedCount(TenantId tenant, byte type, byte index) => _ordered.Count(tenant, type, index);
 
