@@ -11,12 +11,14 @@ internal static class ScimResponses
 {
     public const string MediaType = "application/scim+json; charset=utf-8";
 
-    public static Task Error(HttpContext context, ScimError error)
+    public static Task Error(HttpContext context, ScimError error) => Error(context, error, context.RequestAborted);
+
+    public static Task Error(HttpContext context, ScimError error, CancellationToken cancellationToken)
     {
         context.Response.StatusCode = error.Status;
         context.Response.ContentType = MediaType;
         error.WriteTo(context.Response.BodyWriter);
-        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+        return context.Response.BodyWriter.FlushAsync(cancellationToken).AsTask();
     }
 
     public static Task Error(HttpContext context, int status, string detail) =>

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -97,12 +98,31 @@ public static class ScimServer
         var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
         builder.Services.AddSingleton(handler);
 
+        // 6. A deadline per request (RequestTimeouts middleware): the handlers pass RequestAborted to
+        // body reads and lock waits, so a request stuck past it ends as a SCIM 503, not a hang.
+        if (options.Limits.RequestTimeoutSeconds > 0)
+        {
+            builder.Services.AddRequestTimeouts(timeouts => timeouts.DefaultPolicy = new RequestTimeoutPolicy
+            {
+                Timeout = TimeSpan.FromSeconds(options.Limits.RequestTimeoutSeconds),
+                TimeoutStatusCode = StatusCodes.Status503ServiceUnavailable,
+                // Written without the request's token: the timeout has just cancelled it.
+                WriteTimeoutResponse = context => ScimResponses.Error(context, new Scim.Fast.Core.Errors.ScimError(
+                    StatusCodes.Status503ServiceUnavailable, Scim.Fast.Core.Errors.ScimErrorType.None, "The request took longer than the server's request timeout."), CancellationToken.None),
+            });
+        }
+
         var app = builder.Build();
+        if (options.Limits.RequestTimeoutSeconds > 0)
+        {
+            app.UseRequestTimeouts();
+        }
+
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
         var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
 
-        // 6. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
+        // 7. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
         app.Run(context =>
         {
             if (context.Request.Path.Equals("/healthz", StringComparison.Ordinal))
@@ -120,7 +140,7 @@ public static class ScimServer
             return RequestLog.RunAsync(context, handler.HandleAsync, requestLogger);
         });
 
-        // 7. Background checkpoints bound how much log a restart replays; shutdown takes a last one
+        // 8. Background checkpoints bound how much log a restart replays; shutdown takes a last one
         // after Kestrel has drained in-flight requests, so restart is quick and nothing acknowledged
         // is lost (the log already holds every acknowledged write).
         var checkpoints = new CancellationTokenSource();

@@ -143,6 +143,13 @@ public sealed class ScimLimits
     /// <summary>Longest time to receive the request headers, in seconds.</summary>
     public int HeadersTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Longest a request may take, body upload included, in seconds: past it the request is cancelled
+    /// and answered 503 with a SCIM error (0: no limit). Default 60 (Okta gives up after 60 s).
+    /// A write already in the log is not undone: it completes, only its answer is lost.
+    /// </summary>
+    public int RequestTimeoutSeconds { get; set; } = 60;
+
     /// <summary>Requests per second each token may sustain (0: unlimited). 429 with Retry-After above it.</summary>
     public int RequestsPerSecondPerToken { get; set; }
 
@@ -153,7 +160,7 @@ public sealed class ScimLimits
     {
         if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
             || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1
-            || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1)
+            || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0)
         {
             throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }

@@ -437,3 +437,47 @@ public sealed class TenantAdminTests(AdminFixture server) : IClassFixture<AdminF
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 }
+
+/// <summary>A server with a one-second request deadline (and no minimum upload rate to pre-empt it).</summary>
+public sealed class RequestTimeoutFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestTimeoutSeconds=1", "--Scim:Limits:MinBodyBytesPerSecond=1", "--Scim:Limits:BodyGraceSeconds=30"];
+}
+
+public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFixture<RequestTimeoutFixture>
+{
+    [Fact]
+    public async Task ARequestPastTheDeadline_Is503WithAScimError()
+    {
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        var stream = socket.GetStream();
+        string head = "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + ScimServerFixture.Token
+            + "\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+        var buffer = new byte[8192];
+        var reading = stream.ReadAsync(buffer).AsTask();
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            // A byte every 100 ms: the body never completes within the one-second deadline.
+            while (!reading.IsCompleted && stopwatch.Elapsed < TimeSpan.FromSeconds(15))
+            {
+                await stream.WriteAsync("{"u8.ToArray());
+                await Task.Delay(100);
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        int read = await reading.WaitAsync(TimeSpan.FromSeconds(15));
+        string response = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+        Assert.StartsWith("HTTP/1.1 503", response, StringComparison.Ordinal);
+        Assert.Contains("urn:ietf:params:scim:api:messages:2.0:Error", response, StringComparison.Ordinal);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10));
+
+        // Requests within the deadline are unaffected.
+        (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("ontime")))).Expect(HttpStatusCode.Created);
+    }
+}
