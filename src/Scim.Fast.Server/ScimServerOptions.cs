@@ -33,8 +33,11 @@ public sealed class ScimServerOptions
     /// <summary>Memory the key-value store may use before it spills to disk, in MiB.</summary>
     public int MemoryBudgetMiB { get; set; } = 256;
 
-    /// <summary>Memory for records read back from disk (the store's read cache), in MiB.</summary>
-    public int ReadCacheMiB { get; set; } = 128;
+    /// <summary>
+    /// Memory for records read back from disk (the store's read cache), in MiB; allocated as it
+    /// fills. About 1.5 KB per user kept hot (a user and its userName entry).
+    /// </summary>
+    public int ReadCacheMiB { get; set; } = 1024;
 
     /// <summary>
     /// Thread-pool threads started without the pool's usual ramp-up delay: store reads that go to

@@ -11,14 +11,17 @@ public sealed record FasterByteStoreOptions
     /// <summary>Memory for the in-memory part of the log; older records spill to disk. Default 256 MiB.</summary>
     public long MemoryBytes { get; init; } = 256L << 20;
 
-    /// <summary>Memory for records read back from disk (FASTER's read cache); 0 turns it off. Default 128 MiB.</summary>
-    public long ReadCacheBytes { get; init; } = 128L << 20;
+    /// <summary>Memory for records read back from disk (FASTER's read cache, allocated as it fills); 0 turns it off. Default 1 GiB.</summary>
+    public long ReadCacheBytes { get; init; } = 1L << 30;
 
     /// <summary>Log page size. Default 1 MiB; a record must fit in a page.</summary>
     public long PageBytes { get; init; } = 1L << 20;
 
     /// <summary>Hash index size in bytes (64 bytes per bucket of 8 entries). Default 64 MiB.</summary>
     public long IndexBytes { get; init; } = 64L << 20;
+
+    /// <summary>Reads from disk through the OS page cache (writes stay direct). Default on.</summary>
+    public bool OsReadBuffering { get; init; } = true;
 }
 
 /// <summary>
@@ -37,7 +40,10 @@ public sealed class FasterByteStore : IDisposable
     {
         options ??= new FasterByteStoreOptions();
         Directory.CreateDirectory(directory);
-        _device = Devices.CreateLogDevice(Path.Combine(directory, "kv.log"), recoverDevice: true);
+        // Writes stay unbuffered and write-through (what checkpoints rely on); reads of records that
+        // left memory go through the OS page cache, so a working set larger than MemoryBytes is
+        // served from RAM the kernel already holds instead of a direct disk read per lookup.
+        _device = new ManagedLocalStorageDevice(Path.Combine(directory, "kv.log"), recoverDevice: true, osReadBuffering: options.OsReadBuffering);
         _store = new FasterKV<SpanByte, SpanByte>(new FasterKVSettings<SpanByte, SpanByte>
         {
             IndexSize = options.IndexBytes,
