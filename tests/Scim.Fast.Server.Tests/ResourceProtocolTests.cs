@@ -12,6 +12,48 @@ public sealed class ResourceProtocolTests(ScimServerFixture server) : IClassFixt
     private HttpClient Client => server.Client;
 
     [Fact]
+    public async Task EmailLookups_FollowPatchPutAndDelete()
+    {
+        // emails.value is answered from a lookup index (RFC 7643 §4.1.2: caseExact false); each
+        // write must move the user's entries with it.
+        string mail = Unique("mail") + "@example.com";
+        string other = Unique("other") + "@example.com";
+        var body = User(Unique("mailer"));
+        body["emails"] = new JsonArray(new JsonObject { ["value"] = mail, ["type"] = "work" });
+        string id = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).Expect(HttpStatusCode.Created).Id;
+
+        async Task<string[]> Find(string address) =>
+            Ids((await Client.Get($"/scim/v2/Users?filter=emails.value eq \"{address.ToUpperInvariant()}\"")).Expect(HttpStatusCode.OK).Body!).ToArray();
+
+        Assert.Equal([id], await Find(mail));
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + id,
+            Patch(new JsonObject { ["op"] = "replace", ["path"] = "emails[type eq \"work\"].value", ["value"] = other }))).Expect(HttpStatusCode.OK);
+        Assert.Empty(await Find(mail));
+        Assert.Equal([id], await Find(other));
+
+        body["emails"] = new JsonArray(new JsonObject { ["value"] = mail }, new JsonObject { ["value"] = other });
+        (await Client.Send(HttpMethod.Put, "/scim/v2/Users/" + id, body)).Expect(HttpStatusCode.OK);
+        Assert.Equal([id], await Find(mail));
+        Assert.Equal([id], await Find(other));
+
+        (await Client.Delete("/scim/v2/Users/" + id)).Expect(HttpStatusCode.NoContent);
+        Assert.Empty(await Find(mail));
+        Assert.Empty(await Find(other));
+    }
+
+    [Fact]
+    public async Task MoreEmailsThanTheIndexTakes_Is400InvalidValue()
+    {
+        var body = User(Unique("hoarder"));
+        body["emails"] = new JsonArray([.. Enumerable.Range(0, 62).Select(i => (JsonNode)new JsonObject { ["value"] = $"a{i}@example.com" })]);
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+
+        // 61 is still fine.
+        body["emails"] = new JsonArray([.. Enumerable.Range(0, 61).Select(i => (JsonNode)new JsonObject { ["value"] = $"a{i}@example.com" })]);
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).Expect(HttpStatusCode.Created);
+    }
+
+    [Fact]
     public async Task UserLifecycle_CreateReadReplacePatchDelete()
     {
         string userName = Unique("ada");

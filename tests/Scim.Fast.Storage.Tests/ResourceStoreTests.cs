@@ -38,6 +38,76 @@ public sealed class ResourceStoreTests
     }
 
     [Fact]
+    public async Task LookupIndex_FollowsEveryWrite_ManyKeysPerResource_AndSurvivesReplayAndCheckpoint()
+    {
+        const byte Emails = IndexEntry.FirstLookupIndex;
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            await store.CreateAsync(s_tenant, User, "u1", "ada", null, Body("{}"), [new(0, "u1"), new(Emails, "ADA@WORK"), new(Emails, "ADA@HOME")]);
+            await store.CreateAsync(s_tenant, User, "u2", "bob", null, Body("{}"), [new(0, "u2"), new(Emails, "SHARED@TEAM")]);
+            var batch = await store.CreateBatchAsync(s_tenant, User, [new NewResource("u3", "cy", null, Body("{}"), [new(0, "u3"), new(Emails, "SHARED@TEAM")])]);
+            Assert.Equal(StoreStatus.Ok, batch[0].Status);
+
+            Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@HOME"));
+            Assert.Equal(["u2", "u3"], store.FindByLookup(s_tenant, User, Emails, "SHARED@TEAM").Order());
+            Assert.Empty(store.FindByLookup(s_tenant, User, 0, "u1")); // ordered indexes are not lookups
+            Assert.Empty(store.FindByLookup(new TenantId(8), User, Emails, "ADA@HOME")); // scoped by tenant
+
+            // A replace drops the keys it no longer has and keeps or adds the rest.
+            await store.ReplaceAsync(s_tenant, User, "u1", null, "ada", null, Body("{}"), [new(0, "u1"), new(Emails, "ADA@WORK"), new(Emails, "ADA@NEW")]);
+            Assert.Empty(store.FindByLookup(s_tenant, User, Emails, "ADA@HOME"));
+            Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@NEW"));
+            Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@WORK"));
+            Assert.Empty(store.Verify());
+            await store.CheckpointAsync();
+
+            // After the checkpoint: replayed from the log on reopen.
+            await store.DeleteAsync(s_tenant, User, "u2", null);
+            Assert.Equal(["u3"], store.FindByLookup(s_tenant, User, Emails, "SHARED@TEAM"));
+            Assert.Empty(store.Verify());
+        }
+
+        await using (var reopened = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.Equal(["u3"], reopened.FindByLookup(s_tenant, User, Emails, "SHARED@TEAM"));
+            Assert.Equal(["u1"], reopened.FindByLookup(s_tenant, User, Emails, "ADA@NEW"));
+            Assert.Empty(reopened.FindByLookup(s_tenant, User, Emails, "ADA@HOME"));
+            Assert.Empty(reopened.Verify());
+
+            // Too many entries for one resource is refused, not truncated.
+            var many = Enumerable.Range(0, ResourceStore.MaxIndexEntries + 1).Select(i => new IndexEntry(Emails, "E" + i)).ToArray();
+            var (status, _) = await reopened.CreateAsync(s_tenant, User, "u9", "many", null, Body("{}"), many);
+            Assert.Equal(StoreStatus.InvalidValue, status);
+            Assert.Empty(reopened.FindByLookup(s_tenant, User, Emails, "E0"));
+        }
+    }
+
+    [Fact]
+    public async Task LookupIndex_ConcurrentWritersSharingAKey_LoseNoId()
+    {
+        const byte Emails = IndexEntry.FirstLookupIndex;
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        var writers = Enumerable.Range(0, 64).Select(i => Task.Run(async () =>
+        {
+            string id = "u" + i;
+            await store.CreateAsync(s_tenant, User, id, "n" + i, null, Body("{}"), [new(Emails, "SHARED")]);
+            if (i % 2 == 0)
+            {
+                // Half move away again: the shared list must end with exactly the other half.
+                await store.ReplaceAsync(s_tenant, User, id, null, "n" + i, null, Body("{}"), [new(Emails, "OWN" + i)]);
+            }
+        }));
+        await Task.WhenAll(writers);
+
+        var expected = Enumerable.Range(0, 64).Where(i => i % 2 == 1).Select(i => "u" + i).Order();
+        Assert.Equal(expected, store.FindByLookup(s_tenant, User, Emails, "SHARED").Order());
+        Assert.Equal(["u10"], store.FindByLookup(s_tenant, User, Emails, "OWN10"));
+        Assert.Empty(store.Verify());
+    }
+
+    [Fact]
     public async Task AGroupWriteWithAMemberChange_IsOneRecord_AndSurvivesReopen()
     {
         using var directory = new TempDirectory();
@@ -73,7 +143,7 @@ public sealed class ResourceStoreTests
     public async Task OrderedIndexes_AreSnapshottedAtCheckpoint_AndRestoredOrRebuiltOnOpen(bool loseTheSnapshot)
     {
         using var directory = new TempDirectory();
-        static OrderedKey[] Keys(int i) => [new(0, $"id-{i:D4}"), new(1, $"NAME-{(i * 7) % 100:D4}")];
+        static IndexEntry[] Keys(int i) => [new(0, $"id-{i:D4}"), new(1, $"NAME-{(i * 7) % 100:D4}")];
         await using (var store = ResourceStore.Open(directory.Path, Small))
         {
             for (int i = 0; i < 60; i++)
@@ -466,7 +536,7 @@ public sealed class OrderedIndexTests
     private const byte ByLastModified = 1;
     private static readonly TenantId s_tenant = new(11);
 
-    private static OrderedKey[] Keys(string userName, int minute) =>
+    private static IndexEntry[] Keys(string userName, int minute) =>
         [new(ByUserName, userName.ToUpperInvariant()), new(ByLastModified, $"2026-11-29T10:{minute:D2}:00Z")];
 
     [Fact]
@@ -506,7 +576,7 @@ public sealed class OrderedIndexTests
     {
         using var directory = new TempDirectory();
         await using var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
-        var batch = Enumerable.Range(0, 2_000).Select(i => new NewResource("u" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture), "n" + i, null, "x"u8.ToArray(), [new OrderedKey(ByUserName, "N" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture))])).ToList();
+        var batch = Enumerable.Range(0, 2_000).Select(i => new NewResource("u" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture), "n" + i, null, "x"u8.ToArray(), [new IndexEntry(ByUserName, "N" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture))])).ToList();
         await store.CreateBatchAsync(s_tenant, 1, batch);
 
         var seen = new List<string>();
@@ -524,7 +594,7 @@ public sealed class OrderedIndexTests
             cursor = page[^1];
 
             // A concurrent writer adds resources before and after the cursor.
-            await store.CreateAsync(s_tenant, 1, "late" + added, "late" + added, null, "y"u8.ToArray(), [new OrderedKey(ByUserName, added % 2 == 0 ? "A" + added : "Z" + added)]);
+            await store.CreateAsync(s_tenant, 1, "late" + added, "late" + added, null, "y"u8.ToArray(), [new IndexEntry(ByUserName, added % 2 == 0 ? "A" + added : "Z" + added)]);
             added++;
         }
 

@@ -8,11 +8,11 @@ using Scim.Fast.Storage.Resources;
 namespace Scim.Fast.Benchmarks.Storage;
 
 /// <summary>
-/// A timed run too long for BenchmarkDotNet: batch-insert N users (the RFC-shaped JSON body, userName
-/// unique index, externalId index, ordered indexes on userName and lastModified) into a fresh store
-/// on disk, checkpoint, reopen (which rebuilds the ordered indexes). Prints users/s,
-/// disk and memory per user, and recovery time.
-/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch] [memory MiB] [ordered]
+/// A timed run too long for BenchmarkDotNet: batch-insert N users into a fresh store on disk with
+/// every index the server keeps for a user (userName unique, externalId, ordered id, userName and
+/// lastModified, emails.value lookup; "none" leaves the ordered and lookup ones out), checkpoint,
+/// reopen. Prints users/s, disk and memory per user, and recovery time.
+/// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch] [memory MiB] [all|none]
 /// </summary>
 internal static class StoreInsertRun
 {
@@ -21,7 +21,7 @@ internal static class StoreInsertRun
         int users = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
         int batchSize = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000;
         long memoryMiB = args.Length > 3 ? long.Parse(args[3], CultureInfo.InvariantCulture) : 256;
-        bool ordered = args.Length > 4 && args[4] == "ordered";
+        bool allIndexes = args.Length <= 4 || args[4] != "none";
         string directory = Path.Combine(Path.GetTempPath(), "scim-fast-store-insert-" + Guid.NewGuid().ToString("N"));
         var options = new ResourceStoreOptions
         {
@@ -34,6 +34,9 @@ internal static class StoreInsertRun
         var clock = Stopwatch.StartNew();
         await using (var store = ResourceStore.Open(directory, options))
         {
+            // Like an importer with two batches in flight: the next batch is built while the store
+            // commits and applies the previous one (batches still enter the store one at a time).
+            Task<(StoreStatus Status, long Version)[]>? inFlight = null;
             for (int start = 0; start < users; start += batchSize)
             {
                 var batch = new List<NewResource>(batchSize);
@@ -42,16 +45,20 @@ internal static class StoreInsertRun
                     var user = Filter.SampleUsers.Create(random, i);
                     buffer.ResetWrittenCount();
                     UserSerializer.Instance.Write(buffer, user, everything);
-                    // Two ordered indexes, as the host keeps them: case-folded userName and lastModified.
-                    OrderedKey[]? orderedKeys = ordered ? [new(0, user.UserName!.ToUpperInvariant()), new(1, user.Meta!.LastModified!.Value.UtcDateTime.ToString("O", CultureInfo.InvariantCulture))] : null;
-                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray(), orderedKeys));
+                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray(), allIndexes ? IndexEntries(user) : null));
                 }
 
-                var results = await store.CreateBatchAsync(TenantId.Default, 1, batch);
-                if (Array.Exists(results, r => r.Status != StoreStatus.Ok))
+                if (inFlight is not null)
                 {
-                    throw new InvalidOperationException("a create failed");
+                    EnsureCreated(await inFlight);
                 }
+
+                inFlight = store.CreateBatchAsync(TenantId.Default, 1, batch).AsTask();
+            }
+
+            if (inFlight is not null)
+            {
+                EnsureCreated(await inFlight);
             }
 
             double insertSeconds = clock.Elapsed.TotalSeconds;
@@ -61,7 +68,7 @@ internal static class StoreInsertRun
             await store.CheckpointAsync();
             double checkpointSeconds = clock.Elapsed.TotalSeconds;
             long disk = DirectorySize(directory);
-            Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB, ordered indexes {(ordered ? "userName + lastModified" : "none")}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
+            Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB, indexes {(allIndexes ? "all (ordered id, userName, lastModified; emails lookup)" : "unique userName and externalId only")}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
             Console.WriteLine($"checkpoint {checkpointSeconds:F1} s; disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
         }
 
@@ -70,10 +77,39 @@ internal static class StoreInsertRun
         {
             double recoverySeconds = clock.Elapsed.TotalSeconds;
             bool found = reopened.FindByUniqueKey(TenantId.Default, 1, "USER" + (users - 1) + "@EXAMPLE.COM") is not null;
-            Console.WriteLine($"reopen (checkpoint + log replay) {recoverySeconds:F1} s; last user found by userName: {found}");
+            bool foundByEmail = !allIndexes || reopened.FindByLookup(TenantId.Default, 1, IndexEntry.FirstLookupIndex, "HOME" + (users - 1) + "@EXAMPLE.ORG").Count == 1;
+            reopened.WaitForOrderedIndexes();
+            double loadedSeconds = clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"reopen (checkpoint + log replay) {recoverySeconds:F1} s, ordered indexes loaded at {loadedSeconds:F1} s; last user found by userName: {found}, by email: {foundByEmail}");
         }
 
         Directory.Delete(directory, recursive: true);
+    }
+
+    private static void EnsureCreated((StoreStatus Status, long Version)[] results)
+    {
+        if (Array.Exists(results, r => r.Status != StoreStatus.Ok))
+        {
+            throw new InvalidOperationException("a create failed");
+        }
+    }
+
+    // The entries the server's user endpoint writes (ResourceIndexes: 0 id, 1 folded userName,
+    // 2 lastModified, 128 folded emails.value).
+    private static List<IndexEntry> IndexEntries(User user)
+    {
+        var entries = new List<IndexEntry>(5)
+        {
+            new(0, user.Id!),
+            new(1, user.UserName!.ToUpperInvariant()),
+            new(2, user.Meta!.LastModified!.Value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture)),
+        };
+        foreach (var email in user.Emails ?? [])
+        {
+            entries.Add(new(IndexEntry.FirstLookupIndex, email.Value!.ToUpperInvariant()));
+        }
+
+        return entries;
     }
 
     private static long DirectorySize(string directory)

@@ -144,7 +144,7 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(error);
         }
 
-        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.OrderedKeys, item.Members, cancellationToken).ConfigureAwait(false);
+        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, cancellationToken).ConfigureAwait(false);
         return await FinishCreateAsync(scope, resource, members, status, version, cancellationToken).ConfigureAwait(false);
     }
 
@@ -209,7 +209,7 @@ internal abstract partial class ResourceEndpoint<T>
         resource.Id = Guid.NewGuid().ToString();
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
         var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
-        return (new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), change), members, null);
+        return (new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), IndexEntries(resource), change), members, null);
     }
 
     // After the store: a uniqueness conflict may be a retry of this very create; members deleted
@@ -282,7 +282,7 @@ internal abstract partial class ResourceEndpoint<T>
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
         // PUT replaces the member list too; leaving "members" out empties it (RFC 7644 §3.5.1).
         var change = ReplacementMembers(scope, id, members);
-        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), OrderedKeys(resource), change, cancellationToken).ConfigureAwait(false);
+        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), IndexEntries(resource), change, cancellationToken).ConfigureAwait(false);
         if (status == StoreStatus.VersionMismatch && !hasIfMatch)
         {
             // Writes to one resource are serialized by its gate; a mismatch here means a writer that
@@ -395,7 +395,7 @@ internal abstract partial class ResourceEndpoint<T>
             // The new version and the membership delta (O(changed members), DESIGN-NOTES §4) are one
             // log record: applied together or not at all.
             var change = delta.IsEmpty ? null : new MemberChange(delta.RemoveAll, added!, delta.Removed);
-            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), OrderedKeys(patched), change, cancellationToken).ConfigureAwait(false);
+            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), IndexEntries(patched), change, cancellationToken).ConfigureAwait(false);
             if (status == StoreStatus.VersionMismatch && !hasIfMatch)
             {
                 if (attempt < 16)
@@ -705,24 +705,30 @@ internal abstract partial class ResourceEndpoint<T>
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>Keys of the type's lookup indexes (see <see cref="IndexEntry"/>) the resource is found by.</summary>
+    protected virtual void AddLookupEntries(T resource, List<IndexEntry> entries)
+    {
+    }
+
     /// <summary>Clears what must never be stored (password: returned never and not used for sign-in here).</summary>
     protected virtual void BeforeStore(T resource)
     {
     }
 
-    private List<OrderedKey> OrderedKeys(T resource)
+    private List<IndexEntry> IndexEntries(T resource)
     {
-        var keys = new List<OrderedKey>(3) { new(ResourceIndexes.Id, resource.Id!) };
+        var keys = new List<IndexEntry>(3) { new(ResourceIndexes.Id, resource.Id!) };
         if (UniqueKeyOf(resource) is { } unique)
         {
-            keys.Add(new OrderedKey(ResourceIndexes.Name, unique.ToUpperInvariant()));
+            keys.Add(new IndexEntry(ResourceIndexes.Name, unique.ToUpperInvariant()));
         }
 
         if (resource.Meta?.LastModified is { } lastModified)
         {
-            keys.Add(new OrderedKey(ResourceIndexes.LastModified, FormatInstant(lastModified)));
+            keys.Add(new IndexEntry(ResourceIndexes.LastModified, FormatInstant(lastModified)));
         }
 
+        AddLookupEntries(resource, keys);
         return keys;
     }
 
@@ -852,7 +858,7 @@ internal abstract partial class ResourceEndpoint<T>
         StoreStatus.VersionMismatch => PreconditionFailed(),
         StoreStatus.UniquenessConflict => ScimError.Uniqueness($"A {ResourceType.Name} with this {UniqueAttributeName} already exists."),
         StoreStatus.AlreadyExists => ScimError.Uniqueness($"{ResourceType.Name} '{id}' already exists."),
-        StoreStatus.InvalidValue => ScimError.InvalidValue($"An id, {UniqueAttributeName} or externalId is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text."),
+        StoreStatus.InvalidValue => ScimError.InvalidValue($"An id, {UniqueAttributeName}, externalId or email address is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text, or there are more than {UserEndpoint.MaxIndexedEmails} email addresses."),
         StoreStatus.TooLarge => new ScimError(413, ScimErrorType.None, $"The {ResourceType.Name} is larger than {ResourceStore.MaxRecordBytes} bytes once stored."),
         _ => new ScimError(500, ScimErrorType.None, "Unexpected store status " + status),
     };

@@ -27,7 +27,31 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
 
     protected override string? UniqueKeyOf(User resource) => resource.UserName;
 
+    /// <summary>
+    /// Distinct email addresses one user may have: each is a lookup-index entry, and the store caps
+    /// entries per resource (three more go to the id, userName and lastModified orders).
+    /// </summary>
+    public const int MaxIndexedEmails = ResourceStore.MaxIndexEntries - 3;
+
     protected override byte? OrderedIndexFor(string sortBy) => FilterPaths.SortIndex(ResourceType, sortBy, "userName");
+
+    // emails.value is caseExact false (RFC 7643 §4.1.2): keyed folded, asked folded; the compiled
+    // filter then checks each candidate with the attribute's own comparison.
+    protected override void AddLookupEntries(User resource, List<IndexEntry> entries)
+    {
+        foreach (var email in resource.Emails ?? [])
+        {
+            if (email.Value is { } value && !entries.Contains(new IndexEntry(ResourceIndexes.Emails, value.ToUpperInvariant())))
+            {
+                entries.Add(new IndexEntry(ResourceIndexes.Emails, value.ToUpperInvariant()));
+            }
+        }
+    }
+
+    protected override IReadOnlyList<string>? CandidatesForDerived(ScimScope scope, FilterComparison comparison) =>
+        comparison.Attribute.Path == "emails.value" && comparison.Value.Kind == ScimValueKind.String
+            ? Store.FindByLookup(scope.Tenant, StoreType, ResourceIndexes.Emails, comparison.Value.String.ToUpperInvariant())
+            : null;
 
     // Never stored: password is writeOnly/returned never and this server does not authenticate users
     // (RFC 7643 §4.1.1 allows not keeping it); groups is derived (§4.1.2).

@@ -87,7 +87,7 @@ internal sealed class TenantDirectory
 
             var body = new byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(body, next);
-            var (status, _) = await _store.CreateAsync(TenantId.Default, RegistryType, name, null, null, body, [new OrderedKey(ResourceIndexes.Id, name)]).ConfigureAwait(false);
+            var (status, _) = await _store.CreateAsync(TenantId.Default, RegistryType, name, null, null, body, [new IndexEntry(ResourceIndexes.Id, name)]).ConfigureAwait(false);
             if (status != StoreStatus.Ok)
             {
                 throw new InvalidOperationException($"Could not register tenant '{name}': {status}.");
@@ -117,4 +117,10 @@ internal static class ResourceIndexes
 
     /// <summary>By meta.lastModified (fixed-width UTC): sortBy and delta-sync filters.</summary>
     public const byte LastModified = 2;
+
+    /// <summary>
+    /// Lookup (hash) index of User emails.value, case-folded (caseExact false, RFC 7643 §4.1.2):
+    /// answers <c>emails.value eq</c> and <c>emails[value eq …]</c>.
+    /// </summary>
+    public const byte Emails = IndexEntry.FirstLookupIndex;
 }

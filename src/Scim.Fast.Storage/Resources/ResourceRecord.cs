@@ -13,13 +13,23 @@ public readonly record struct TenantId(uint Value)
 public sealed record StoredResource(string Id, long Version, string? UniqueKey, string? ExternalId, byte[] Body);
 
 /// <summary>
-/// A key the resource sorts by in ordered index <see cref="Index"/> (the caller numbers its indexes:
-/// userName, displayName, meta.lastModified, …). Keys compare ordinally.
+/// A key the resource is found by in index <see cref="Index"/> (the caller numbers its indexes).
+/// Below <see cref="FirstLookupIndex"/> the index is ordered: kept sorted in memory (sortBy, paging,
+/// cursors, ranges such as meta.lastModified gt), keys compare ordinally, one key per resource and
+/// index. From <see cref="FirstLookupIndex"/> on it is a lookup index: equality only, held in the
+/// key-value store (so larger than memory), many resources per key and many keys per resource
+/// (every address in emails.value, say).
 /// </summary>
-public readonly record struct OrderedKey(byte Index, string Key);
+public readonly record struct IndexEntry(byte Index, string Key)
+{
+    /// <summary>The first index number of the lookup (hash) indexes.</summary>
+    public const byte FirstLookupIndex = 128;
+
+    public bool IsLookup => Index >= FirstLookupIndex;
+}
 
 /// <summary>One resource of a batch create.</summary>
-public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<OrderedKey>? OrderedKeys = null, MemberChange? Members = null);
+public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<IndexEntry>? IndexEntries = null, MemberChange? Members = null);
 
 /// <summary>
 /// A change to a group's members written together with the group itself: one log record, one
@@ -56,16 +66,16 @@ public enum StoreStatus
 /// Layout (little-endian): kind(1) tenant(4) type(1) version(8) id, uniqueKey, externalId (each
 /// length(2) + UTF-8, length 0xFFFF for null), body length(4) + body.
 /// </summary>
-internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type, long Version, string Id, string? UniqueKey, string? ExternalId, byte[] Body, IReadOnlyList<OrderedKey>? OrderedKeys = null)
+internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type, long Version, string Id, string? UniqueKey, string? ExternalId, byte[] Body, IReadOnlyList<IndexEntry>? IndexEntries = null)
 {
     private const ushort NullLength = 0xFFFF;
 
     public byte[] Encode()
     {
         int size = 1 + 4 + 1 + 8 + StringSize(Id) + StringSize(UniqueKey) + StringSize(ExternalId) + 4 + Body.Length + 1;
-        foreach (var orderedKey in OrderedKeys ?? [])
+        foreach (var entry in IndexEntries ?? [])
         {
-            size += 1 + StringSize(orderedKey.Key);
+            size += 1 + StringSize(entry.Key);
         }
 
         var buffer = new byte[size];
@@ -81,11 +91,11 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         BinaryPrimitives.WriteInt32LittleEndian(span[position..], Body.Length);
         Body.CopyTo(span[(position + 4)..]);
         position += 4 + Body.Length;
-        span[position++] = (byte)(OrderedKeys?.Count ?? 0);
-        foreach (var orderedKey in OrderedKeys ?? [])
+        span[position++] = (byte)(IndexEntries?.Count ?? 0);
+        foreach (var entry in IndexEntries ?? [])
         {
-            span[position++] = orderedKey.Index;
-            position += WriteString(span[position..], orderedKey.Key);
+            span[position++] = entry.Index;
+            position += WriteString(span[position..], entry.Key);
         }
 
         return buffer;
@@ -104,15 +114,15 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         int bodyLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
         var body = span.Slice(position + 4, bodyLength).ToArray();
         position += 4 + bodyLength;
-        var orderedKeys = new List<OrderedKey>();
+        var indexEntries = new List<IndexEntry>();
         int count = position < span.Length ? span[position++] : 0;
         for (int i = 0; i < count; i++)
         {
             byte index = span[position++];
-            orderedKeys.Add(new OrderedKey(index, ReadString(span, ref position)!));
+            indexEntries.Add(new IndexEntry(index, ReadString(span, ref position)!));
         }
 
-        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body, orderedKeys);
+        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body, indexEntries);
     }
 
     /// <summary>Finds the version and the body inside an encoded record without decoding anything.</summary>

@@ -34,6 +34,10 @@ public sealed class ResourceStore : IAsyncDisposable
     private const byte UniquePrefix = (byte)'U';
     private const byte ExternalPrefix = (byte)'E';
     private const byte TombstonePrefix = (byte)'T';
+    private const byte LookupPrefix = (byte)'L';
+
+    /// <summary>Most index entries one resource may carry (ordered and lookup together).</summary>
+    public const int MaxIndexEntries = 64;
 
     /// <summary>Longest id, userName or externalId, in UTF-8 bytes.</summary>
     public const int MaxKeyBytes = 1024;
@@ -166,9 +170,12 @@ public sealed class ResourceStore : IAsyncDisposable
         foreach (var (_, value) in kv.ScanAll(ResourcePrefix))
         {
             var record = ResourceRecord.Decode(value);
-            foreach (var orderedKey in record.OrderedKeys ?? [])
+            foreach (var entry in record.IndexEntries ?? [])
             {
-                yield return (record.Tenant.Value, record.Type, orderedKey.Index, orderedKey.Key, record.Id);
+                if (!entry.IsLookup)
+                {
+                    yield return (record.Tenant.Value, record.Type, entry.Index, entry.Key, record.Id);
+                }
             }
         }
     }
@@ -252,14 +259,21 @@ public sealed class ResourceStore : IAsyncDisposable
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
 
+    /// <summary>
+    /// Ids whose entries in lookup index <paramref name="index"/> include <paramref name="key"/>
+    /// (exactly as the caller keyed them: a caller that folds case folds the key it asks for too).
+    /// </summary>
+    public IReadOnlyList<string> FindByLookup(TenantId tenant, byte type, byte index, string key) =>
+        index >= IndexEntry.FirstLookupIndex && IsStorableKey(key) && _kv.TryRead(LookupKey(tenant, type, index, key), out var list) ? PagedSet.DecodeIds(list) : [];
+
     /// <summary>Ids with this externalId (caseExact, RFC 7643 §3.1).</summary>
     public IReadOnlyList<string> FindByExternalId(TenantId tenant, byte type, string externalId) =>
         _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? PagedSet.DecodeIds(list) : [];
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
-        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, MemberChange? members = null, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default)
     {
-        var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray(), orderedKeys);
+        var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray(), indexEntries);
         return await WriteAsync(record, expectExisting: false, expectedVersion: null, Membership(tenant, id, members), cancellationToken).ConfigureAwait(false);
     }
 
@@ -417,7 +431,7 @@ public sealed class ResourceStore : IAsyncDisposable
                 {
                     var item = items[i];
                     ValidateId(item.Id);
-                    if (!IsStorableKey(item.UniqueKey) || !IsStorableKey(item.ExternalId) || !AreStorable(item.OrderedKeys))
+                    if (!IsStorableKey(item.UniqueKey) || !IsStorableKey(item.ExternalId) || !AreStorable(item.IndexEntries))
                     {
                         results[i] = (StoreStatus.InvalidValue, 0);
                         continue;
@@ -442,7 +456,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     }
 
                     long version = Tombstone(tenant, type, item.Id) + 1;
-                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray(), item.OrderedKeys);
+                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray(), item.IndexEntries);
                     MembershipRecord? members;
                     try
                     {
@@ -512,9 +526,9 @@ public sealed class ResourceStore : IAsyncDisposable
 
     /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>
     public async ValueTask<(StoreStatus Status, long Version)> ReplaceAsync(
-        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<OrderedKey>? orderedKeys = null, MemberChange? members = null, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default)
     {
-        var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray(), orderedKeys);
+        var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray(), indexEntries);
         return await WriteAsync(record, expectExisting: true, expectedVersion, Membership(tenant, id, members), cancellationToken).ConfigureAwait(false);
     }
 
@@ -604,6 +618,7 @@ public sealed class ResourceStore : IAsyncDisposable
         var resources = new Dictionary<string, ResourceRecord>(StringComparer.Ordinal);
         var unique = new Dictionary<string, string>(StringComparer.Ordinal);
         var external = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var lookup = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var (key, value) in _kv.ScanAll())
         {
             string scope = Convert.ToHexString(key, 1, 5);
@@ -618,6 +633,9 @@ public sealed class ResourceStore : IAsyncDisposable
                     break;
                 case ExternalPrefix:
                     external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = PagedSet.DecodeIds(value);
+                    break;
+                case LookupPrefix:
+                    lookup[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = PagedSet.DecodeIds(value);
                     break;
             }
         }
@@ -648,17 +666,22 @@ public sealed class ResourceStore : IAsyncDisposable
         }
 
         // Every resource's sort keys are in the ordered indexes, and nothing else is.
-        int orderedKeys = 0;
+        int indexEntries = 0;
         var perIndex = new HashSet<(uint, byte, byte)>();
         foreach (var record in resources.Values)
         {
-            foreach (var orderedKey in record.OrderedKeys ?? [])
+            foreach (var entry in record.IndexEntries ?? [])
             {
-                orderedKeys++;
-                perIndex.Add((record.Tenant.Value, record.Type, orderedKey.Index));
-                if (!_ordered.Contains(record.Tenant, record.Type, orderedKey.Index, orderedKey.Key, record.Id))
+                if (entry.IsLookup)
                 {
-                    problems.Add($"resource {record.Id}: sort key {orderedKey.Index}:'{orderedKey.Key}' is not in the ordered index");
+                    continue;
+                }
+
+                indexEntries++;
+                perIndex.Add((record.Tenant.Value, record.Type, entry.Index));
+                if (!_ordered.Contains(record.Tenant, record.Type, entry.Index, entry.Key, record.Id))
+                {
+                    problems.Add($"resource {record.Id}: sort key {entry.Index}:'{entry.Key}' is not in the ordered index");
                 }
             }
         }
@@ -669,9 +692,9 @@ public sealed class ResourceStore : IAsyncDisposable
             indexed += _ordered.Count(new TenantId(tenant), type, index);
         }
 
-        if (indexed != orderedKeys)
+        if (indexed != indexEntries)
         {
-            problems.Add($"ordered indexes hold {indexed} entries for {orderedKeys} sort keys");
+            problems.Add($"ordered indexes hold {indexed} entries for {indexEntries} sort keys");
         }
 
         foreach (var (key, record) in resources)
@@ -685,6 +708,26 @@ public sealed class ResourceStore : IAsyncDisposable
             if (record.ExternalId is { } externalId && (!external.TryGetValue(scope + "/" + externalId, out var ids) || !ids.Contains(record.Id)))
             {
                 problems.Add($"resource {key}: externalId '{externalId}' is not indexed to it");
+            }
+
+            foreach (var entry in record.IndexEntries ?? [])
+            {
+                if (entry.IsLookup && (!lookup.TryGetValue(scope + "/" + LookupText(entry.Index, entry.Key), out var listed) || !listed.Contains(record.Id)))
+                {
+                    problems.Add($"resource {key}: lookup key {entry.Index}:'{entry.Key}' is not indexed to it");
+                }
+            }
+        }
+
+        foreach (var (key, ids) in lookup)
+        {
+            string scope = key[..10];
+            foreach (var id in ids)
+            {
+                if (!resources.TryGetValue(scope + "/" + id, out var record) || !HoldsLookup(record, key[11..]))
+                {
+                    problems.Add($"lookup index {key} lists {id}, which does not hold it");
+                }
             }
         }
 
@@ -750,7 +793,7 @@ public sealed class ResourceStore : IAsyncDisposable
     private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, MembershipRecord? members, CancellationToken cancellationToken)
     {
         ValidateId(request.Id);
-        if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId) || !AreStorable(request.OrderedKeys))
+        if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId) || !AreStorable(request.IndexEntries))
         {
             return (StoreStatus.InvalidValue, 0);
         }
@@ -904,21 +947,21 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private static bool AreStorable(IReadOnlyList<OrderedKey>? orderedKeys)
+    private static bool AreStorable(IReadOnlyList<IndexEntry>? indexEntries)
     {
-        if (orderedKeys is null)
+        if (indexEntries is null)
         {
             return true;
         }
 
-        if (orderedKeys.Count > 16)
+        if (indexEntries.Count > MaxIndexEntries)
         {
             return false;
         }
 
-        foreach (var orderedKey in orderedKeys)
+        foreach (var entry in indexEntries)
         {
-            if (!IsStorableKey(orderedKey.Key) || orderedKey.Key.StartsWith('\uFFFF'))
+            if (!IsStorableKey(entry.Key) || entry.Key.StartsWith('\uFFFF'))
             {
                 return false;
             }
@@ -1008,6 +1051,7 @@ public sealed class ResourceStore : IAsyncDisposable
             UpdateExternal(record.Tenant, record.Type, nextExternal, record.Id, add: true);
         }
 
+        UpdateLookups(previous, record);
         if (previous is not null)
         {
             RemoveSortKeys(previous);
@@ -1031,9 +1075,63 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private void UpdateExternal(TenantId tenant, byte type, string externalId, string id, bool add)
+    // The lookup entries the write drops and adds; an entry kept as it was is not touched.
+    private void UpdateLookups(ResourceRecord? previous, ResourceRecord record)
     {
-        var key = IndexKey(ExternalPrefix, tenant, type, externalId);
+        foreach (var entry in previous?.IndexEntries ?? [])
+        {
+            if (entry.IsLookup && (record.IsDelete || !Holds(record, entry)))
+            {
+                UpdateIdList(LookupKey(record.Tenant, record.Type, entry.Index, entry.Key), record.Id, add: false);
+            }
+        }
+
+        if (record.IsDelete)
+        {
+            return;
+        }
+
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (entry.IsLookup && (previous is null || !Holds(previous, entry)))
+            {
+                UpdateIdList(LookupKey(record.Tenant, record.Type, entry.Index, entry.Key), record.Id, add: true);
+            }
+        }
+
+        static bool Holds(ResourceRecord holder, IndexEntry wanted)
+        {
+            foreach (var entry in holder.IndexEntries ?? [])
+            {
+                if (entry == wanted)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    private static bool HoldsLookup(ResourceRecord record, string text)
+    {
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (entry.IsLookup && LookupText(entry.Index, entry.Key) == text)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void UpdateExternal(TenantId tenant, byte type, string externalId, string id, bool add) =>
+        UpdateIdList(IndexKey(ExternalPrefix, tenant, type, externalId), id, add);
+
+    // A small id list under one key (externalId, lookup keys): read, change, write back.
+    private void UpdateIdList(byte[] key, string id, bool add)
+    {
         var ids = _kv.TryRead(key, out var list) ? PagedSet.DecodeIds(list).ToList() : [];
         ids.Remove(id);
         if (add)
@@ -1053,31 +1151,57 @@ public sealed class ResourceStore : IAsyncDisposable
 
     private void AddSortKeys(ResourceRecord record)
     {
-        if (!_orderedInUse && record.OrderedKeys is { Count: > 0 })
+        if (!_orderedInUse && record.IndexEntries is { Count: > 0 })
         {
             // Written before the record's own upsert, so a recovered store never misses the rebuild.
             _kv.Upsert(s_orderedInUseKey, [1]);
             _orderedInUse = true;
         }
 
-        foreach (var orderedKey in record.OrderedKeys ?? [])
+        foreach (var entry in record.IndexEntries ?? [])
         {
-            _ordered.Add(record.Tenant, record.Type, orderedKey.Index, orderedKey.Key, record.Id);
+            if (!entry.IsLookup)
+            {
+                _ordered.Add(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
+            }
         }
     }
 
     private void RemoveSortKeys(ResourceRecord record)
     {
-        foreach (var orderedKey in record.OrderedKeys ?? [])
+        foreach (var entry in record.IndexEntries ?? [])
         {
-            _ordered.Remove(record.Tenant, record.Type, orderedKey.Index, orderedKey.Key, record.Id);
+            if (!entry.IsLookup)
+            {
+                _ordered.Remove(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
+            }
         }
     }
 
     private ResourceRecord? Read(byte[] resourceKey) => _kv.TryRead(resourceKey, out var bytes) ? ResourceRecord.Decode(bytes) : null;
 
     private static bool SameIndexKeys(ResourceRecord? a, ResourceRecord? b) =>
-        (a is null) == (b is null) && (a is null || (a.UniqueKey == b!.UniqueKey && a.ExternalId == b.ExternalId));
+        (a is null) == (b is null) && (a is null || (a.UniqueKey == b!.UniqueKey && a.ExternalId == b.ExternalId && SameLookups(a, b)));
+
+    private static bool SameLookups(ResourceRecord a, ResourceRecord b)
+    {
+        var left = a.IndexEntries ?? [];
+        var right = b.IndexEntries ?? [];
+        if (left.Count != right.Count)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < left.Count; i++)
+        {
+            if (left[i].IsLookup && left[i] != right[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current, MembershipRecord? members)
     {
@@ -1110,6 +1234,15 @@ public sealed class ResourceStore : IAsyncDisposable
             if (external is not null)
             {
                 keys.Add(IndexKey(ExternalPrefix, request.Tenant, request.Type, external));
+            }
+        }
+
+        // Lookup keys are shared id lists: their read-modify-write needs their stripes too.
+        foreach (var entry in (request.IndexEntries ?? []).Concat(current?.IndexEntries ?? []))
+        {
+            if (entry.IsLookup)
+            {
+                keys.Add(LookupKey(request.Tenant, request.Type, entry.Index, entry.Key));
             }
         }
 
@@ -1173,6 +1306,10 @@ public sealed class ResourceStore : IAsyncDisposable
     private static string Fold(string value) => value.ToUpperInvariant();
 
     private static byte[] ResourceKey(TenantId tenant, byte type, string id) => IndexKey(ResourcePrefix, tenant, type, id);
+
+    private static byte[] LookupKey(TenantId tenant, byte type, byte index, string key) => IndexKey(LookupPrefix, tenant, type, LookupText(index, key));
+
+    private static string LookupText(byte index, string key) => index.ToString("x2", System.Globalization.CultureInfo.InvariantCulture) + key;
 
     private static byte[] IndexKey(byte prefix, TenantId tenant, byte type, string text)
     {
