@@ -42,6 +42,29 @@ public sealed class ResourceProtocolTests(ScimServerFixture server) : IClassFixt
     }
 
     [Fact]
+    public async Task AnExternalIdSharedPastTheIndexCap_IsStillFoundByScanning()
+    {
+        // Past ResourceStore.MaxListedIds (1,000) holders the store stops listing the value; the
+        // filter must then fall back to a scan and still find every holder, not none.
+        string shared = Unique("shared");
+        for (int part = 0; part < 2; part++)
+        {
+            var operations = new JsonArray();
+            for (int i = 0; i < 501; i++)
+            {
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "b" + i, ["data"] = User(Unique("holder"), externalId: shared) });
+            }
+
+            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+            (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
+        }
+
+        var list = (await Client.Get($"/scim/v2/Users?filter=externalId eq \"{shared}\"&count=5")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(1002, (int)list["totalResults"]!);
+        Assert.Equal(5, list["Resources"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task MoreEmailsThanTheIndexTakes_Is400InvalidValue()
     {
         var body = User(Unique("hoarder"));

@@ -33,7 +33,7 @@ public sealed class ResourceStoreTests
         Assert.Equal("{ada}", Encoding.UTF8.GetString(stored.Body));
         Assert.Equal("u1", store.FindByUniqueKey(s_tenant, User, "ada@example.COM"));
         Assert.Equal(["u1"], store.FindByExternalId(s_tenant, User, "ext-1"));
-        Assert.Empty(store.FindByExternalId(s_tenant, User, "EXT-1")); // externalId is caseExact
+        Assert.Empty(store.FindByExternalId(s_tenant, User, "EXT-1")!); // externalId is caseExact
         Assert.Empty(store.Verify());
     }
 
@@ -50,13 +50,13 @@ public sealed class ResourceStoreTests
             Assert.Equal(StoreStatus.Ok, batch[0].Status);
 
             Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@HOME"));
-            Assert.Equal(["u2", "u3"], store.FindByLookup(s_tenant, User, Emails, "SHARED@TEAM").Order());
-            Assert.Empty(store.FindByLookup(s_tenant, User, 0, "u1")); // ordered indexes are not lookups
-            Assert.Empty(store.FindByLookup(new TenantId(8), User, Emails, "ADA@HOME")); // scoped by tenant
+            Assert.Equal(["u2", "u3"], store.FindByLookup(s_tenant, User, Emails, "SHARED@TEAM")!.Order());
+            Assert.Empty(store.FindByLookup(s_tenant, User, 0, "u1")!); // ordered indexes are not lookups
+            Assert.Empty(store.FindByLookup(new TenantId(8), User, Emails, "ADA@HOME")!); // scoped by tenant
 
             // A replace drops the keys it no longer has and keeps or adds the rest.
             await store.ReplaceAsync(s_tenant, User, "u1", null, "ada", null, Body("{}"), [new(0, "u1"), new(Emails, "ADA@WORK"), new(Emails, "ADA@NEW")]);
-            Assert.Empty(store.FindByLookup(s_tenant, User, Emails, "ADA@HOME"));
+            Assert.Empty(store.FindByLookup(s_tenant, User, Emails, "ADA@HOME")!);
             Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@NEW"));
             Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@WORK"));
             Assert.Empty(store.Verify());
@@ -72,14 +72,67 @@ public sealed class ResourceStoreTests
         {
             Assert.Equal(["u3"], reopened.FindByLookup(s_tenant, User, Emails, "SHARED@TEAM"));
             Assert.Equal(["u1"], reopened.FindByLookup(s_tenant, User, Emails, "ADA@NEW"));
-            Assert.Empty(reopened.FindByLookup(s_tenant, User, Emails, "ADA@HOME"));
+            Assert.Empty(reopened.FindByLookup(s_tenant, User, Emails, "ADA@HOME")!);
             Assert.Empty(reopened.Verify());
 
             // Too many entries for one resource is refused, not truncated.
             var many = Enumerable.Range(0, ResourceStore.MaxIndexEntries + 1).Select(i => new IndexEntry(Emails, "E" + i)).ToArray();
             var (status, _) = await reopened.CreateAsync(s_tenant, User, "u9", "many", null, Body("{}"), many);
             Assert.Equal(StoreStatus.InvalidValue, status);
-            Assert.Empty(reopened.FindByLookup(s_tenant, User, Emails, "E0"));
+            Assert.Empty(reopened.FindByLookup(s_tenant, User, Emails, "E0")!);
+        }
+    }
+
+    [Fact]
+    public async Task IdListsPastTheCap_AreMarkedOverflowed_NotGrownWithoutBound()
+    {
+        const byte Emails = IndexEntry.FirstLookupIndex;
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            var batch = Enumerable.Range(0, ResourceStore.MaxListedIds + 1)
+                .Select(i => new NewResource("u" + i, "n" + i, "same-ext", Body("{}"), [new(Emails, "SAME@MAIL")])).ToList();
+            Assert.All(await store.CreateBatchAsync(s_tenant, User, batch), r => Assert.Equal(StoreStatus.Ok, r.Status));
+
+            // Null: the index no longer answers for these values (callers scan); others still work.
+            Assert.Null(store.FindByExternalId(s_tenant, User, "same-ext"));
+            Assert.Null(store.FindByLookup(s_tenant, User, Emails, "SAME@MAIL"));
+            await store.CreateAsync(s_tenant, User, "other", "other", "own-ext", Body("{}"), [new(Emails, "OWN@MAIL")]);
+            Assert.Equal(["other"], store.FindByExternalId(s_tenant, User, "own-ext"));
+
+            // Removing holders does not bring the list back (it no longer knows who holds it).
+            await store.DeleteAsync(s_tenant, User, "u0", null);
+            Assert.Null(store.FindByExternalId(s_tenant, User, "same-ext"));
+            Assert.Empty(store.Verify());
+        }
+
+        await using (var reopened = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.Null(reopened.FindByLookup(s_tenant, User, Emails, "SAME@MAIL"));
+            Assert.Equal(["other"], reopened.FindByLookup(s_tenant, User, Emails, "OWN@MAIL"));
+            Assert.Empty(reopened.Verify());
+        }
+    }
+
+    [Fact]
+    public async Task AStoreFromBeforeLookupIndexes_AnswersLookupsWithNull_SoCallersScan()
+    {
+        const byte Emails = IndexEntry.FirstLookupIndex;
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.True(store.LookupIndexesComplete);
+            await store.CreateAsync(s_tenant, User, "u1", "ada", null, Body("{}"), [new(Emails, "ADA@MAIL")]);
+            Assert.Equal(["u1"], store.FindByLookup(s_tenant, User, Emails, "ADA@MAIL"));
+        }
+
+        // Without the marker the store cannot tell which resources were written with lookup entries.
+        File.Delete(Path.Combine(directory.Path, "lookup-indexes"));
+        await using (var reopened = ResourceStore.Open(directory.Path, Small))
+        {
+            Assert.False(reopened.LookupIndexesComplete);
+            Assert.Null(reopened.FindByLookup(s_tenant, User, Emails, "ADA@MAIL"));
+            Assert.Empty(reopened.Verify());
         }
     }
 
@@ -102,7 +155,7 @@ public sealed class ResourceStoreTests
         await Task.WhenAll(writers);
 
         var expected = Enumerable.Range(0, 64).Where(i => i % 2 == 1).Select(i => "u" + i).Order();
-        Assert.Equal(expected, store.FindByLookup(s_tenant, User, Emails, "SHARED").Order());
+        Assert.Equal(expected, store.FindByLookup(s_tenant, User, Emails, "SHARED")!.Order());
         Assert.Equal(["u10"], store.FindByLookup(s_tenant, User, Emails, "OWN10"));
         Assert.Empty(store.Verify());
     }
@@ -254,7 +307,7 @@ public sealed class ResourceStoreTests
         Assert.Equal((StoreStatus.Ok, 2L), (status, version));
         Assert.Null(store.FindByUniqueKey(s_tenant, User, "old.name"));
         Assert.Equal("u1", store.FindByUniqueKey(s_tenant, User, "NEW.name"));
-        Assert.Empty(store.FindByExternalId(s_tenant, User, "ext-a"));
+        Assert.Empty(store.FindByExternalId(s_tenant, User, "ext-a")!);
         Assert.Equal(["u1"], store.FindByExternalId(s_tenant, User, "ext-b"));
         Assert.Equal(StoreStatus.Ok, (await store.CreateAsync(s_tenant, User, "u2", "old.name", null, Body("freed"))).Status);
         Assert.Empty(store.Verify());
@@ -379,7 +432,7 @@ public sealed class ResourceStoreBatchTests
 
         await using var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
         Assert.Equal("body999", Encoding.UTF8.GetString(reopened.Get(tenant, 1, "b999")!.Body));
-        Assert.Equal(334, reopened.FindByExternalId(tenant, 1, "ext0").Count);
+        Assert.Equal(334, reopened.FindByExternalId(tenant, 1, "ext0")!.Count);
         Assert.Empty(reopened.Verify());
     }
 }

@@ -77,7 +77,7 @@ internal static class StoreInsertRun
         {
             double recoverySeconds = clock.Elapsed.TotalSeconds;
             bool found = reopened.FindByUniqueKey(TenantId.Default, 1, "USER" + (users - 1) + "@EXAMPLE.COM") is not null;
-            bool foundByEmail = !allIndexes || reopened.FindByLookup(TenantId.Default, 1, IndexEntry.FirstLookupIndex, "HOME" + (users - 1) + "@EXAMPLE.ORG").Count == 1;
+            bool foundByEmail = !allIndexes || reopened.FindByLookup(TenantId.Default, 1, IndexEntry.FirstLookupIndex, "HOME" + (users - 1) + "@EXAMPLE.ORG")?.Count == 1;
             reopened.WaitForOrderedIndexes();
             double loadedSeconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"reopen (checkpoint + log replay) {recoverySeconds:F1} s, ordered indexes loaded at {loadedSeconds:F1} s; last user found by userName: {found}, by email: {foundByEmail}");

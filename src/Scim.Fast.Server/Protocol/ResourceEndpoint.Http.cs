@@ -343,7 +343,14 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             return false;
         }
 
-        ids = [.. CandidatesFor(scope, comparison) ?? []];
+        // Null: the index cannot answer this value (an overflowed externalId): the query scans.
+        if (CandidatesFor(scope, comparison) is not { } candidates)
+        {
+            ids = [];
+            return false;
+        }
+
+        ids = [.. candidates];
         ids.Sort(StringComparer.Ordinal);
         return true;
     }

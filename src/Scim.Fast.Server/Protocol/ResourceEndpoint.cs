@@ -705,6 +705,10 @@ internal abstract partial class ResourceEndpoint<T>
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>What a write the store cannot key (<see cref="StoreStatus.InvalidValue"/>) is told.</summary>
+    protected virtual string InvalidKeyMessage =>
+        $"An id, {UniqueAttributeName} or externalId is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text.";
+
     /// <summary>Keys of the type's lookup indexes (see <see cref="IndexEntry"/>) the resource is found by.</summary>
     protected virtual void AddLookupEntries(T resource, List<IndexEntry> entries)
     {
@@ -858,7 +862,7 @@ internal abstract partial class ResourceEndpoint<T>
         StoreStatus.VersionMismatch => PreconditionFailed(),
         StoreStatus.UniquenessConflict => ScimError.Uniqueness($"A {ResourceType.Name} with this {UniqueAttributeName} already exists."),
         StoreStatus.AlreadyExists => ScimError.Uniqueness($"{ResourceType.Name} '{id}' already exists."),
-        StoreStatus.InvalidValue => ScimError.InvalidValue($"An id, {UniqueAttributeName}, externalId or email address is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text, or there are more than {UserEndpoint.MaxIndexedEmails} email addresses."),
+        StoreStatus.InvalidValue => ScimError.InvalidValue(InvalidKeyMessage),
         StoreStatus.TooLarge => new ScimError(413, ScimErrorType.None, $"The {ResourceType.Name} is larger than {ResourceStore.MaxRecordBytes} bytes once stored."),
         _ => new ScimError(500, ScimErrorType.None, "Unexpected store status " + status),
     };

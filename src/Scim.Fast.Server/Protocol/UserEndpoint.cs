@@ -35,6 +35,9 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
 
     protected override byte? OrderedIndexFor(string sortBy) => FilterPaths.SortIndex(ResourceType, sortBy, "userName");
 
+    protected override string InvalidKeyMessage =>
+        $"An id, userName, externalId or email address is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text, or there are more than {MaxIndexedEmails} distinct email addresses.";
+
     // emails.value is caseExact false (RFC 7643 §4.1.2): keyed folded, asked folded; the compiled
     // filter then checks each candidate with the attribute's own comparison.
     protected override void AddLookupEntries(User resource, List<IndexEntry> entries)

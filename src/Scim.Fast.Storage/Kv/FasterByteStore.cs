@@ -19,9 +19,6 @@ public sealed record FasterByteStoreOptions
 
     /// <summary>Hash index size in bytes (64 bytes per bucket of 8 entries). Default 64 MiB.</summary>
     public long IndexBytes { get; init; } = 64L << 20;
-
-    /// <summary>Reads from disk through the OS page cache (writes stay direct). Default on.</summary>
-    public bool OsReadBuffering { get; init; } = true;
 }
 
 /// <summary>
@@ -40,10 +37,9 @@ public sealed class FasterByteStore : IDisposable
     {
         options ??= new FasterByteStoreOptions();
         Directory.CreateDirectory(directory);
-        // Writes stay unbuffered and write-through (what checkpoints rely on); reads of records that
-        // left memory go through the OS page cache, so a working set larger than MemoryBytes is
-        // served from RAM the kernel already holds instead of a direct disk read per lookup.
-        _device = new ManagedLocalStorageDevice(Path.Combine(directory, "kv.log"), recoverDevice: true, osReadBuffering: options.OsReadBuffering);
+        // On Linux this is FASTER's managed device: writes O_SYNC (checkpoints rely on them), reads
+        // through the OS page cache (.NET has no O_DIRECT there).
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "kv.log"), recoverDevice: true);
         _store = new FasterKV<SpanByte, SpanByte>(new FasterKVSettings<SpanByte, SpanByte>
         {
             IndexSize = options.IndexBytes,

@@ -39,6 +39,23 @@ public sealed class ResourceStore : IAsyncDisposable
     /// <summary>Most index entries one resource may carry (ordered and lookup together).</summary>
     public const int MaxIndexEntries = 64;
 
+    /// <summary>
+    /// Most ids an externalId or lookup key lists. Such a list is one value rewritten whole on each
+    /// change, so a value shared by very many resources (a placeholder address, a hostile client)
+    /// would grow past what a record may hold; past this the key is marked overflowed instead and
+    /// queries on it scan, answering correctly and slowly.
+    /// </summary>
+    public const int MaxListedIds = 1_000;
+
+    // The value an overflowed id list holds (no id list encodes to one byte).
+    private static readonly byte[] s_overflowed = [0xFF];
+
+    // Verify's stand-in for an overflowed list: any holder is fine, none is listed.
+    private static readonly IReadOnlyList<string> s_everyId = new List<string>(0);
+
+    // A file next to the data, present when the store was created with lookup indexes.
+    private const string LookupIndexesMarker = "lookup-indexes";
+
     /// <summary>Longest id, userName or externalId, in UTF-8 bytes.</summary>
     public const int MaxKeyBytes = 1024;
 
@@ -85,6 +102,7 @@ public sealed class ResourceStore : IAsyncDisposable
             phase = System.Diagnostics.Stopwatch.GetTimestamp();
         }
 
+        bool lookupIndexesComplete = MarkLookupIndexes(directory);
         var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
         Time("key-value recovery");
         WriteAheadLog? log = null;
@@ -92,7 +110,7 @@ public sealed class ResourceStore : IAsyncDisposable
         try
         {
             log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
-            var store = opened = new ResourceStore(kv, log);
+            var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete };
             Time("log recovery");
 
             // The ordered indexes live in memory: rebuild them from the checkpointed resources (only
@@ -163,6 +181,31 @@ public sealed class ResourceStore : IAsyncDisposable
             kv.Dispose();
             throw;
         }
+    }
+
+    // A new store (no key-value data yet) gets the marker before anything is written; a store without
+    // it was written by a version without lookup indexes.
+    private static bool MarkLookupIndexes(string directory)
+    {
+        string marker = Path.Combine(directory, LookupIndexesMarker);
+        if (File.Exists(marker))
+        {
+            return true;
+        }
+
+        if (Directory.Exists(Path.Combine(directory, "kv")))
+        {
+            return false;
+        }
+
+        Directory.CreateDirectory(directory);
+        using (var file = new FileStream(marker, FileMode.Create, FileAccess.Write))
+        {
+            file.Write("1"u8);
+            file.Flush(flushToDisk: true);
+        }
+
+        return true;
     }
 
     private static IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)> RebuildEntries(FasterByteStore kv)
@@ -263,12 +306,39 @@ public sealed class ResourceStore : IAsyncDisposable
     /// Ids whose entries in lookup index <paramref name="index"/> include <paramref name="key"/>
     /// (exactly as the caller keyed them: a caller that folds case folds the key it asks for too).
     /// </summary>
-    public IReadOnlyList<string> FindByLookup(TenantId tenant, byte type, byte index, string key) =>
-        index >= IndexEntry.FirstLookupIndex && IsStorableKey(key) && _kv.TryRead(LookupKey(tenant, type, index, key), out var list) ? PagedSet.DecodeIds(list) : [];
+    /// Null when the index cannot answer: the key is overflowed (<see cref="MaxListedIds"/>), or the
+    /// store holds data from before lookup indexes (see <see cref="LookupIndexesComplete"/>).
+    public IReadOnlyList<string>? FindByLookup(TenantId tenant, byte type, byte index, string key)
+    {
+        if (!LookupIndexesComplete)
+        {
+            return null;
+        }
+
+        return index >= IndexEntry.FirstLookupIndex && IsStorableKey(key) ? ReadIdList(LookupKey(tenant, type, index, key)) : [];
+    }
+
+    /// <summary>
+    /// Whether every resource's lookup entries are indexed: true for stores created by a version that
+    /// keeps lookup indexes. An older store's resources carry none until rewritten, so its lookups
+    /// answer null (callers scan) rather than silently missing them.
+    /// </summary>
+    public bool LookupIndexesComplete { get; private set; }
 
     /// <summary>Ids with this externalId (caseExact, RFC 7643 §3.1).</summary>
-    public IReadOnlyList<string> FindByExternalId(TenantId tenant, byte type, string externalId) =>
-        _kv.TryRead(IndexKey(ExternalPrefix, tenant, type, externalId), out var list) ? PagedSet.DecodeIds(list) : [];
+    /// Null when the externalId is shared by more than <see cref="MaxListedIds"/> resources (callers scan).
+    public IReadOnlyList<string>? FindByExternalId(TenantId tenant, byte type, string externalId) =>
+        IsStorableKey(externalId) ? ReadIdList(IndexKey(ExternalPrefix, tenant, type, externalId)) : [];
+
+    private IReadOnlyList<string>? ReadIdList(byte[] key)
+    {
+        if (!_kv.TryRead(key, out var list))
+        {
+            return [];
+        }
+
+        return list.AsSpan().SequenceEqual(s_overflowed) ? null : PagedSet.DecodeIds(list);
+    }
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
         TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default)
@@ -632,10 +702,10 @@ public sealed class ResourceStore : IAsyncDisposable
                     unique[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = Encoding.UTF8.GetString(value);
                     break;
                 case ExternalPrefix:
-                    external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = PagedSet.DecodeIds(value);
+                    external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
                     break;
                 case LookupPrefix:
-                    lookup[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = PagedSet.DecodeIds(value);
+                    lookup[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
                     break;
             }
         }
@@ -705,14 +775,15 @@ public sealed class ResourceStore : IAsyncDisposable
                 problems.Add($"resource {key}: unique key '{uniqueKey}' is not indexed to it");
             }
 
-            if (record.ExternalId is { } externalId && (!external.TryGetValue(scope + "/" + externalId, out var ids) || !ids.Contains(record.Id)))
+            if (record.ExternalId is { } externalId && (!external.TryGetValue(scope + "/" + externalId, out var ids) || !(ReferenceEquals(ids, s_everyId) || ids.Contains(record.Id))))
             {
                 problems.Add($"resource {key}: externalId '{externalId}' is not indexed to it");
             }
 
             foreach (var entry in record.IndexEntries ?? [])
             {
-                if (entry.IsLookup && (!lookup.TryGetValue(scope + "/" + LookupText(entry.Index, entry.Key), out var listed) || !listed.Contains(record.Id)))
+                if (entry.IsLookup && LookupIndexesComplete
+                    && (!lookup.TryGetValue(scope + "/" + LookupText(entry.Index, entry.Key), out var listed) || !(ReferenceEquals(listed, s_everyId) || listed.Contains(record.Id))))
                 {
                     problems.Add($"resource {key}: lookup key {entry.Index}:'{entry.Key}' is not indexed to it");
                 }
@@ -1129,17 +1200,33 @@ public sealed class ResourceStore : IAsyncDisposable
     private void UpdateExternal(TenantId tenant, byte type, string externalId, string id, bool add) =>
         UpdateIdList(IndexKey(ExternalPrefix, tenant, type, externalId), id, add);
 
-    // A small id list under one key (externalId, lookup keys): read, change, write back.
+    // A small id list under one key (externalId, lookup keys): read, change, write back. Decided
+    // from the stored state alone, so replay reaches the same overflow decisions.
     private void UpdateIdList(byte[] key, string id, bool add)
     {
-        var ids = _kv.TryRead(key, out var list) ? PagedSet.DecodeIds(list).ToList() : [];
+        var ids = new List<string>();
+        if (_kv.TryRead(key, out var list))
+        {
+            if (list.AsSpan().SequenceEqual(s_overflowed))
+            {
+                // Overflowed stays overflowed: which resources hold the key is no longer tracked.
+                return;
+            }
+
+            ids = PagedSet.DecodeIds(list);
+        }
+
         ids.Remove(id);
         if (add)
         {
             ids.Add(id);
         }
 
-        if (ids.Count == 0)
+        if (ids.Count > MaxListedIds)
+        {
+            _kv.Upsert(key, s_overflowed);
+        }
+        else if (ids.Count == 0)
         {
             _kv.Delete(key);
         }
@@ -1183,24 +1270,34 @@ public sealed class ResourceStore : IAsyncDisposable
     private static bool SameIndexKeys(ResourceRecord? a, ResourceRecord? b) =>
         (a is null) == (b is null) && (a is null || (a.UniqueKey == b!.UniqueKey && a.ExternalId == b.ExternalId && SameLookups(a, b)));
 
+    // The lookup entries of both, in order (ordered entries skipped on either side).
     private static bool SameLookups(ResourceRecord a, ResourceRecord b)
     {
         var left = a.IndexEntries ?? [];
         var right = b.IndexEntries ?? [];
-        if (left.Count != right.Count)
+        int i = 0, j = 0;
+        while (true)
         {
-            return false;
-        }
+            while (i < left.Count && !left[i].IsLookup)
+            {
+                i++;
+            }
 
-        for (int i = 0; i < left.Count; i++)
-        {
-            if (left[i].IsLookup && left[i] != right[i])
+            while (j < right.Count && !right[j].IsLookup)
+            {
+                j++;
+            }
+
+            if (i == left.Count || j == right.Count)
+            {
+                return i == left.Count && j == right.Count;
+            }
+
+            if (left[i++] != right[j++])
             {
                 return false;
             }
         }
-
-        return true;
     }
 
     private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current, MembershipRecord? members)
