@@ -513,7 +513,7 @@ public sealed class ResourceStore : IAsyncDisposable
                         continue;
                     }
 
-                    if (!ids.Add(item.Id) || Read(ResourceKey(tenant, type, item.Id)) is not null)
+                    if (!ids.Add(item.Id) || _kv.Contains(ResourceKey(tenant, type, item.Id)))
                     {
                         results[i] = (StoreStatus.AlreadyExists, 0);
                         continue;
@@ -563,9 +563,12 @@ public sealed class ResourceStore : IAsyncDisposable
 
                 try
                 {
-                    foreach (var (record, members) in records)
+                    for (int r = 0; r < records.Count; r++)
                     {
-                        Apply(record, previous: null);
+                        var (record, members) = records[r];
+
+                        // A plain record's log bytes are its stored value: no second encoding.
+                        Apply(record, previous: null, members is null ? encoded[r] : null);
                         if (members is not null)
                         {
                             Apply(members);
@@ -1096,7 +1099,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private void Apply(ResourceRecord record, ResourceRecord? previous)
+    private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte>? encoded = null)
     {
         var resourceKey = ResourceKey(record.Tenant, record.Type, record.Id);
         string? previousUnique = previous?.UniqueKey is { } p ? Fold(p) : null;
@@ -1142,7 +1145,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
         else
         {
-            _kv.Upsert(resourceKey, record.Encode());
+            _kv.Upsert(resourceKey, encoded is { } bytes ? bytes.Span : record.Encode());
         }
     }
 
