@@ -35,7 +35,7 @@ public sealed class ScimServerOptions
 
     /// <summary>
     /// Memory for records read back from disk (the store's read cache), in MiB; allocated as it
-    /// fills. About 1.5 KB per user kept hot (a user and its userName entry).
+    /// fills. About 2 KB per user kept hot (the user, its userName entry, its groups).
     /// </summary>
     public int ReadCacheMiB { get; set; } = 1024;
 
