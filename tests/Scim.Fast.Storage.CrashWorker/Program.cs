@@ -76,11 +76,15 @@ static async Task RunStoreAsync(string directory, long first, int writers)
             {
                 long n = Interlocked.Increment(ref next);
                 string id = "u" + n;
-                var (status, version) = await store.CreateAsync(TenantId.Default, 1, id, "User" + n, "ext" + (n % 13), Encoding.UTF8.GetBytes("v1:" + n + ":" + new string('x', random.Next(10, 2000))));
+                // Lookup keys too: one of its own and one shared with a few dozen others (a shared
+                // id list is a read-modify-write under the store's stripes).
+                var (status, version) = await store.CreateAsync(TenantId.Default, 1, id, "User" + n, "ext" + (n % 13), Encoding.UTF8.GetBytes("v1:" + n + ":" + new string('x', random.Next(10, 2000))),
+                    [new IndexEntry(IndexEntry.FirstLookupIndex, "OWN" + n), new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 997))]);
                 Ack(status, n, version);
                 if (random.Next(4) == 0)
                 {
-                    (status, version) = await store.ReplaceAsync(TenantId.Default, 1, id, version, "user" + n + ".renamed", "ext" + (n % 7), Encoding.UTF8.GetBytes("v2:" + n));
+                    (status, version) = await store.ReplaceAsync(TenantId.Default, 1, id, version, "user" + n + ".renamed", "ext" + (n % 7), Encoding.UTF8.GetBytes("v2:" + n),
+                        [new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 991))]);
                     Ack(status, n, version);
                 }
             }

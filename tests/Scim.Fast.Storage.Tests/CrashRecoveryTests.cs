@@ -52,6 +52,13 @@ public sealed class CrashRecoveryTests
                 Assert.StartsWith((stored.Version == 1 ? "v1:" : "v2:") + n, body, StringComparison.Ordinal);
                 string expectedName = stored.Version == 1 ? "User" + n : "user" + n + ".renamed";
                 Assert.Equal("u" + n, store.FindByUniqueKey(Resources.TenantId.Default, 1, expectedName));
+
+                // The lookup entries moved with the write that was acknowledged, all or nothing.
+                const byte Lookup = Resources.IndexEntry.FirstLookupIndex;
+                var own = store.FindByLookup(Resources.TenantId.Default, 1, Lookup, "OWN" + n)!;
+                var shared = store.FindByLookup(Resources.TenantId.Default, 1, Lookup, stored.Version == 1 ? "MAIL" + (n % 997) : "MAIL" + (n % 991))!;
+                Assert.Equal(stored.Version == 1 ? ["u" + n] : [], own);
+                Assert.Contains("u" + n, shared);
             }
 
             var problems = store.Verify();
