@@ -563,16 +563,33 @@ public sealed class ResourceStore : IAsyncDisposable
 
                 try
                 {
-                    for (int r = 0; r < records.Count; r++)
+                    // The batch holds every stripe, so no other writer runs: the in-memory ordered
+                    // indexes take the batch's keys on a second core while this one writes the
+                    // key-value records (new resources only: there is nothing to remove first).
+                    var sorted = Task.Run(() =>
                     {
-                        var (record, members) = records[r];
-
-                        // A plain record's log bytes are its stored value: no second encoding.
-                        Apply(record, previous: null, members is null ? encoded[r] : null);
-                        if (members is not null)
+                        foreach (var (record, _) in records)
                         {
-                            Apply(members);
+                            AddSortKeys(record);
                         }
+                    }, CancellationToken.None);
+                    try
+                    {
+                        for (int r = 0; r < records.Count; r++)
+                        {
+                            var (record, members) = records[r];
+
+                            // A plain record's log bytes are its stored value: no second encoding.
+                            Apply(record, previous: null, members is null ? encoded[r] : null, sortKeys: false);
+                            if (members is not null)
+                            {
+                                Apply(members);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        await sorted.ConfigureAwait(false);
                     }
                 }
                 catch (Exception e)
@@ -1099,7 +1116,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte>? encoded = null)
+    private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte>? encoded = null, bool sortKeys = true)
     {
         var resourceKey = ResourceKey(record.Tenant, record.Type, record.Id);
         string? previousUnique = previous?.UniqueKey is { } p ? Fold(p) : null;
@@ -1131,7 +1148,7 @@ public sealed class ResourceStore : IAsyncDisposable
             RemoveSortKeys(previous);
         }
 
-        if (!record.IsDelete)
+        if (!record.IsDelete && sortKeys)
         {
             AddSortKeys(record);
         }
