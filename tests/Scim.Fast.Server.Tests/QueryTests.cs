@@ -55,6 +55,8 @@ public sealed class QueryTests(QueryFixture server) : IClassFixture<QueryFixture
     [InlineData("emails.value eq \"user05@work.example.com\"", new[] { 5 })]
     [InlineData("emails.value eq \"USER05@Work.Example.com\"", new[] { 5 })]
     [InlineData("emails[value eq \"user06@work.example.com\"]", new[] { 6 })]
+    [InlineData("emails[type eq \"work\" and value eq \"user07@work.example.com\"]", new[] { 7 })]
+    [InlineData("emails[type eq \"home\" and value eq \"user07@work.example.com\"]", new int[0])]
     [InlineData("emails.value eq \"user05@work.example.com\" and active eq false", new int[0])]
     [InlineData("emails.value eq \"user05@work.example\"", new int[0])]
     [InlineData("name.givenName eq \"Even\" and active eq false", new[] { 0, 6, 12, 18, 24 })]

@@ -50,9 +50,25 @@ public static class FilterPlanner
             case FilterComparison comparison:
                 result.Add(comparison);
                 break;
-            case FilterValuePath { Inner: FilterComparison inner } when inner.Operator != FilterOperator.Ne && !inner.Value.IsNull:
-                // "some element has value = x" implies "emails.value eq x"; not so for ne or null tests.
-                result.Add(inner);
+            case FilterValuePath valuePath:
+                // "some element has value = x (and type = work …)" implies "emails.value eq x" for
+                // each comparison of the element's and-chain; not so for ne or null tests, nor
+                // through or / not.
+                CollectElement(valuePath.Inner, result);
+                break;
+        }
+    }
+
+    private static void CollectElement(FilterNode node, List<FilterComparison> result)
+    {
+        switch (node)
+        {
+            case FilterAnd and:
+                CollectElement(and.Left, result);
+                CollectElement(and.Right, result);
+                break;
+            case FilterComparison comparison when comparison.Operator != FilterOperator.Ne && !comparison.Value.IsNull:
+                result.Add(comparison);
                 break;
         }
     }

@@ -25,6 +25,10 @@ public sealed class FilterPlannerTests
     [InlineData("userName ne \"a\"", "")]
     [InlineData("userName co \"a\"", "")]
     [InlineData("emails[value ne \"a\"]", "")]
+    [InlineData("emails[type eq \"work\" and value eq \"a@x\"]", "emails.value eq")]
+    [InlineData("emails[type eq \"work\"].value eq \"a@x\"", "emails.value eq")]
+    [InlineData("emails[type eq \"work\" or value eq \"a@x\"]", "")]
+    [InlineData("emails[not (value eq \"a@x\")]", "")]
     public void IndexableConjuncts_AreTheIndexedTermsThatMustHold(string filter, string expected)
     {
         var terms = FilterPlanner.IndexableConjuncts(Parse(filter));
