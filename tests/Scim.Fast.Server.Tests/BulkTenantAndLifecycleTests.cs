@@ -77,6 +77,32 @@ public sealed class BulkTests(ScimServerFixture server) : IClassFixture<ScimServ
     }
 
     [Fact]
+    public async Task ARunOfGroupCreatesWithMembers_StoresEachGroupWhole()
+    {
+        // Group POSTs with members go through the batch path as combined records (group + member
+        // delta); each group must read back whole, members included.
+        var users = new List<string>();
+        for (int i = 0; i < 2; i++)
+        {
+            users.Add((await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("member")))).Expect(HttpStatusCode.Created).Id);
+        }
+
+        var operations = new JsonArray();
+        for (int i = 0; i < 3; i++)
+        {
+            operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "g" + i, ["data"] = Group(Unique("batch-team"), [.. users]) });
+        }
+
+        var results = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(operations))).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+        Assert.All(results, r => Assert.Equal("201", (string?)r!["status"]));
+        foreach (var result in results)
+        {
+            var group = (await Client.Get((string)result!["location"]!)).Expect(HttpStatusCode.OK).Body!;
+            Assert.Equal(users.Order(), group["members"]!.AsArray().Select(m => (string)m!["value"]!).Order());
+        }
+    }
+
+    [Fact]
     public async Task CircularReferences_Are409_AndTheRestStillRuns()
     {
         var operations = new JsonArray(

@@ -55,8 +55,10 @@ public sealed class CrashRecoveryTests
 
                 // The lookup entries moved with the write that was acknowledged, all or nothing.
                 const byte Lookup = Resources.IndexEntry.FirstLookupIndex;
-                var own = store.FindByLookup(Resources.TenantId.Default, 1, Lookup, "OWN" + n)!;
-                var shared = store.FindByLookup(Resources.TenantId.Default, 1, Lookup, stored.Version == 1 ? "MAIL" + (n % 997) : "MAIL" + (n % 991))!;
+                var own = store.FindByLookup(Resources.TenantId.Default, 1, Lookup, "OWN" + n);
+                var shared = store.FindByLookup(Resources.TenantId.Default, 1, Lookup, stored.Version == 1 ? "MAIL" + (n % 997) : "MAIL" + (n % 991));
+                Assert.NotNull(own);
+                Assert.NotNull(shared);
                 Assert.Equal(stored.Version == 1 ? ["u" + n] : [], own);
                 Assert.Contains("u" + n, shared);
             }

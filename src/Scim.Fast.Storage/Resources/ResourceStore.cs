@@ -543,10 +543,7 @@ public sealed class ResourceStore : IAsyncDisposable
                     results[i] = (StoreStatus.Ok, version);
                 }
 
-                if (_failure is not null)
-                {
-                    throw new InvalidOperationException("The store stopped after a failed write; restart it to recover.", _failure);
-                }
+                ThrowIfStopped();
 
                 try
                 {
@@ -573,23 +570,43 @@ public sealed class ResourceStore : IAsyncDisposable
                             AddSortKeys(record);
                         }
                     }, CancellationToken.None);
+                    Exception? failed = null;
                     try
                     {
                         for (int r = 0; r < records.Count; r++)
                         {
                             var (record, members) = records[r];
-
-                            // A plain record's log bytes are its stored value: no second encoding.
-                            Apply(record, previous: null, members is null ? encoded[r] : null, sortKeys: false);
-                            if (members is not null)
+                            if (members is null)
                             {
+                                // A plain record's log bytes are its stored value: no second encoding.
+                                Apply(record, previous: null, encoded[r], sortKeys: false);
+                            }
+                            else
+                            {
+                                // A combined record's bytes are not: the resource is encoded on its own.
+                                Apply(record, previous: null, sortKeys: false);
                                 Apply(members);
                             }
                         }
                     }
-                    finally
+                    catch (Exception e)
+                    {
+                        failed = e;
+                    }
+
+                    // Always awaited, and the first failure is the one reported.
+                    try
                     {
                         await sorted.ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        failed ??= e;
+                    }
+
+                    if (failed is not null)
+                    {
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
                     }
                 }
                 catch (Exception e)
@@ -1116,7 +1133,9 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte>? encoded = null, bool sortKeys = true)
+    // encoded: the record's own encoding when the caller has it (empty: encode here; no resource
+    // record encodes to nothing).
+    private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte> encoded = default, bool sortKeys = true)
     {
         var resourceKey = ResourceKey(record.Tenant, record.Type, record.Id);
         string? previousUnique = previous?.UniqueKey is { } p ? Fold(p) : null;
@@ -1162,7 +1181,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
         else
         {
-            _kv.Upsert(resourceKey, encoded is { } bytes ? bytes.Span : record.Encode());
+            _kv.Upsert(resourceKey, encoded.IsEmpty ? record.Encode() : encoded.Span);
         }
     }
 
@@ -1258,9 +1277,10 @@ public sealed class ResourceStore : IAsyncDisposable
 
     private void AddSortKeys(ResourceRecord record)
     {
-        if (!_orderedInUse && record.IndexEntries is { Count: > 0 })
+        if (!_orderedInUse && HasOrderedEntry(record))
         {
-            // Written before the record's own upsert, so a recovered store never misses the rebuild.
+            // Reaches a checkpoint together with the record (checkpoints wait for writers to drain),
+            // so a recovered store that holds ordered keys never misses their rebuild.
             _kv.Upsert(s_orderedInUseKey, [1]);
             _orderedInUse = true;
         }
@@ -1272,6 +1292,19 @@ public sealed class ResourceStore : IAsyncDisposable
                 _ordered.Add(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
             }
         }
+    }
+
+    private static bool HasOrderedEntry(ResourceRecord record)
+    {
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void RemoveSortKeys(ResourceRecord record)
