@@ -129,11 +129,28 @@ internal sealed class PagedSet
         }
         else
         {
-            WriteHead(tenant, owner, (head.LastPage, head.Count - 1));
+            // The last page emptied: step back over empty pages, so listing stops earlier and
+            // adds refill from there instead of opening ever higher pages after churn.
+            int lastPage = head.LastPage;
+            if (remaining.Length == 0 && page == lastPage)
+            {
+                do
+                {
+                    lastPage--;
+                }
+                while (lastPage > 0 && !_kv.Contains(PageKey(tenant, owner, lastPage)));
+
+                lastPage = Math.Max(lastPage, 0);
+            }
+
+            WriteHead(tenant, owner, (lastPage, head.Count - 1));
         }
 
         return true;
     }
+
+    /// <summary>The highest page number in use (for tests of page reuse).</summary>
+    internal int LastPage(TenantId tenant, string owner) => ReadHead(tenant, owner).LastPage;
 
     // Pages are length-prefixed UTF-8 ids back to back: counted and edited as bytes.
     private static int CountIds(ReadOnlySpan<byte> page)
