@@ -64,11 +64,7 @@ public sealed class ScimError
     public void WriteTo(IBufferWriter<byte> output)
     {
         var writer = new ScimJsonWriter(output);
-        writer.WriteStartObject();
-        writer.WriteName("\"schemas\":"u8);
-        writer.WriteStartArray();
-        writer.WriteString(ScimUrns.Error);
-        writer.WriteEndArray();
+        writer.WriteStartMessage(ScimUrns.Error);
         writer.WriteName("\"status\":"u8);
         Span<byte> digits = stackalloc byte[11];
         Status.TryFormat(digits, out int written);

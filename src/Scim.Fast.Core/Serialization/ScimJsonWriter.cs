@@ -61,6 +61,19 @@ public ref struct ScimJsonWriter
         }
     }
 
+    /// <summary>
+    /// Opens a SCIM message (RFC 7644 §3.4.2, §3.7.3, §3.12): <c>{"schemas":["urn"]</c>, ready for
+    /// the message's next attribute.
+    /// </summary>
+    public void WriteStartMessage(string schemaUrn)
+    {
+        WriteStartObject();
+        WriteName("\"schemas\":"u8);
+        WriteStartArray();
+        WriteString(schemaUrn);
+        WriteEndArray();
+    }
+
     public void WriteStartObject()
     {
         Reserve(2);

@@ -121,39 +121,32 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
     {
         context.Response.ContentType = "application/x-ndjson; charset=utf-8";
         var scope = new ScimScope(tenant, context.Request.Scheme + "://" + context.Request.Host.Value + "/scim/v2");
+
+        // Users flush every 256 lines, groups (members included, so larger) every 16.
+        await ExportAsync(context, scope, handler.Users, flushEvery: 256).ConfigureAwait(false);
+        await ExportAsync(context, scope, handler.Groups, flushEvery: 16).ConfigureAwait(false);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task ExportAsync<T>(HttpContext context, ScimScope scope, ResourceEndpoint<T> endpoint, int flushEvery)
+        where T : class, Scim.Fast.Core.Schema.IScimResource
+    {
         var output = context.Response.BodyWriter;
         int written = 0;
-        foreach (var id in AllIds(tenant, StoreTypes.User))
+        foreach (var id in AllIds(scope.Tenant, endpoint.StoreType))
         {
-            if (handler.Users.Load(scope, id) is { } user)
+            if (endpoint.Load(scope, id) is { } loaded)
             {
-                handler.Users.PrepareForResponse(scope, user.Resource, ScimProjection.Default(handler.Users.ResourceType));
-                handler.Users.Serializer.Write(output, user.Resource);
+                endpoint.PrepareForResponse(scope, loaded.Resource, ScimProjection.Default(endpoint.ResourceType));
+                endpoint.Serializer.Write(output, loaded.Resource);
                 output.Write("\n"u8);
             }
 
-            if (++written % 256 == 0)
+            if (++written % flushEvery == 0)
             {
                 await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
             }
         }
-
-        foreach (var id in AllIds(tenant, StoreTypes.Group))
-        {
-            if (handler.Groups.Load(scope, id) is { } group)
-            {
-                handler.Groups.PrepareForResponse(scope, group.Resource, ScimProjection.Default(handler.Groups.ResourceType));
-                handler.Groups.Serializer.Write(output, group.Resource);
-                output.Write("\n"u8);
-            }
-
-            if (++written % 16 == 0)
-            {
-                await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-            }
-        }
-
-        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task DropAsync(HttpContext context, TenantId tenant)

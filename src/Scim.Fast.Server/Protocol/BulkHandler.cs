@@ -478,11 +478,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
     private static void WriteResponse(IBufferWriter<byte> output, List<Operation> operations)
     {
         var writer = new ScimJsonWriter(output);
-        writer.WriteStartObject();
-        writer.WriteName("\"schemas\":"u8);
-        writer.WriteStartArray();
-        writer.WriteString(ScimUrns.BulkResponse);
-        writer.WriteEndArray();
+        writer.WriteStartMessage(ScimUrns.BulkResponse);
         writer.WriteName("\"Operations\":"u8);
         writer.WriteStartArray();
         foreach (var operation in operations)

@@ -12,11 +12,7 @@ internal static class ListResponseWriter
     /// </summary>
     public static void WriteHead(ref ScimJsonWriter writer, int totalResults, int itemsPerPage, int? startIndex, string? nextCursor)
     {
-        writer.WriteStartObject();
-        writer.WriteName("\"schemas\":"u8);
-        writer.WriteStartArray();
-        writer.WriteString(ScimUrns.ListResponse);
-        writer.WriteEndArray();
+        writer.WriteStartMessage(ScimUrns.ListResponse);
         writer.WriteName("\"totalResults\":"u8);
         writer.WriteNumber(totalResults);
         writer.WriteName("\"itemsPerPage\":"u8);

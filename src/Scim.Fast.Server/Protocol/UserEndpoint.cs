@@ -44,9 +44,15 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
     {
         foreach (var email in resource.Emails ?? [])
         {
-            if (email.Value is { } value && !entries.Contains(new IndexEntry(ResourceIndexes.Emails, value.ToUpperInvariant())))
+            if (email.Value is null)
             {
-                entries.Add(new IndexEntry(ResourceIndexes.Emails, value.ToUpperInvariant()));
+                continue;
+            }
+
+            var entry = new IndexEntry(ResourceIndexes.Emails, email.Value.ToUpperInvariant());
+            if (!entries.Contains(entry))
+            {
+                entries.Add(entry);
             }
         }
     }
