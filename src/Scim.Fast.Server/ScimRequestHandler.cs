@@ -102,6 +102,13 @@ internal sealed class ScimRequestHandler
         Me,
     }
 
+    /// <summary>
+    /// The SCIM base URL a tenant's resources are located under (meta.location, Location): the
+    /// request's scheme, host and path base, <c>/tenants/{name}</c> for a named tenant, the base path.
+    /// </summary>
+    internal string BaseUrl(HttpRequest request, string? tenantName) =>
+        request.Scheme + "://" + request.Host.Value + request.PathBase.Value + (tenantName is null ? "" : TenantsPrefix + tenantName) + _basePath;
+
     internal readonly record struct Route(Target Target, string? TenantName, string BaseUrl, string? Id, IResourceEndpoint? Endpoint);
 
     public Task HandleAsync(HttpContext context)
@@ -254,7 +261,6 @@ internal sealed class ScimRequestHandler
     {
         var path = (context.Request.Path.Value ?? "").AsSpan();
         string? tenantName = null;
-        string prefix = "";
         var notFound = new Route(Target.NotFound, null, "", null, null);
         if (path.StartsWith(TenantsPrefix, StringComparison.OrdinalIgnoreCase))
         {
@@ -266,7 +272,6 @@ internal sealed class ScimRequestHandler
             }
 
             tenantName = rest[..slash].ToString();
-            prefix = TenantsPrefix + tenantName;
             path = rest[slash..];
         }
 
@@ -287,7 +292,7 @@ internal sealed class ScimRequestHandler
         var endpoint = separator < 0 ? rest2 : rest2[..separator];
         // Request.Path is already percent-decoded by ASP.NET Core; decoding again would change ids.
         string? id = separator < 0 ? null : rest2[(separator + 1)..].ToString();
-        string baseUrl = context.Request.Scheme + "://" + context.Request.Host.Value + context.Request.PathBase.Value + prefix + _basePath;
+        string baseUrl = BaseUrl(context.Request, tenantName);
 
         Target target;
         IResourceEndpoint? resourceEndpoint = null;

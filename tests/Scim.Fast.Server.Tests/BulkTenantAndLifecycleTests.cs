@@ -431,6 +431,9 @@ public sealed class TenantAdminTests(AdminFixture server) : IClassFixture<AdminF
             Assert.Equal(new[] { "a1@example.com", "a2@example.com" }.Order(), lines.Where(l => l["userName"] is not null).Select(l => (string)l["userName"]!).Order());
             var team = lines.Single(l => (string?)l["displayName"] == "acme-team");
             Assert.Equal(new[] { a1.Id, a2.Id }.Order(), team["members"]!.AsArray().Select(m => (string)m!["value"]!).Order());
+
+            // Locations are the tenant's own, as its SCIM requests see them.
+            Assert.EndsWith("/tenants/acme/scim/v2/Groups/" + (string)team["id"]!, (string)team["meta"]!["location"]!);
         }
 
         using (var drop = await admin.DeleteAsync("/admin/tenants/acme"))

@@ -61,7 +61,7 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
 
         if (action == "export")
         {
-            await (HttpMethods.IsGet(context.Request.Method) ? ExportAsync(context, id) : NotAllowed(context, "GET")).ConfigureAwait(false);
+            await (HttpMethods.IsGet(context.Request.Method) ? ExportAsync(context, id, name == "default" ? null : name) : NotAllowed(context, "GET")).ConfigureAwait(false);
         }
         else if (action.Length == 0 && HttpMethods.IsDelete(context.Request.Method))
         {
@@ -117,10 +117,12 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
     private TenantId Id(string name) => handler.Tenants.TryGet(name, out var id) ? id : default;
 
     // NDJSON, streamed: each line a resource as GET returns it (so it can be re-imported by POST).
-    private async Task ExportAsync(HttpContext context, TenantId tenant)
+    private async Task ExportAsync(HttpContext context, TenantId tenant, string? tenantName)
     {
         context.Response.ContentType = "application/x-ndjson; charset=utf-8";
-        var scope = new ScimScope(tenant, context.Request.Scheme + "://" + context.Request.Host.Value + "/scim/v2");
+
+        // meta.location as the tenant's own SCIM requests would give it.
+        var scope = new ScimScope(tenant, handler.BaseUrl(context.Request, tenantName));
 
         // Users flush every 256 lines, groups (members included, so larger) every 16.
         await ExportAsync(context, scope, handler.Users, flushEvery: 256).ConfigureAwait(false);
