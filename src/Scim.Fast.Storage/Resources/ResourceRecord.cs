@@ -243,3 +243,42 @@ internal static class CombinedRecord
         return (ResourceRecord.Decode(span.Slice(5, length)), MembershipRecord.Decode(span[(5 + length)..]));
     }
 }
+
+/// <summary>
+/// A write with a key-value entry that rides in its log record (an idempotency record, see
+/// <see cref="ResourceStore.ReadAttachment"/>): the entry exists exactly when the write is durable.
+/// Layout: kind 5 (1), the inner record's length (4), the inner record (a resource, membership or
+/// combined record; empty for an entry on its own), key length (2), key, value length (4), value.
+/// </summary>
+internal static class AttachedRecord
+{
+    public const byte Kind = 5;
+
+    public static byte[] Encode(ReadOnlySpan<byte> inner, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        var buffer = new byte[1 + 4 + inner.Length + 2 + key.Length + 4 + value.Length];
+        var span = buffer.AsSpan();
+        span[0] = Kind;
+        BinaryPrimitives.WriteInt32LittleEndian(span[1..], inner.Length);
+        inner.CopyTo(span[5..]);
+        int position = 5 + inner.Length;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[position..], checked((ushort)key.Length));
+        key.CopyTo(span[(position + 2)..]);
+        position += 2 + key.Length;
+        BinaryPrimitives.WriteInt32LittleEndian(span[position..], value.Length);
+        value.CopyTo(span[(position + 4)..]);
+        return buffer;
+    }
+
+    public static (ReadOnlyMemory<byte> Inner, byte[] Key, byte[] Value) Decode(ReadOnlyMemory<byte> record)
+    {
+        var span = record.Span;
+        int innerLength = BinaryPrimitives.ReadInt32LittleEndian(span[1..]);
+        int position = 5 + innerLength;
+        int keyLength = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
+        var key = span.Slice(position + 2, keyLength).ToArray();
+        position += 2 + keyLength;
+        int valueLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        return (record.Slice(5, innerLength), key, span.Slice(position + 4, valueLength).ToArray());
+    }
+}

@@ -28,7 +28,7 @@ public sealed record ResourceStoreOptions
 /// every index key it touches, so two concurrent creates of one userName end as one Ok and one
 /// UniquenessConflict. Versions make If-Match a compare-and-set under the same locks.</para>
 /// </remarks>
-public sealed class ResourceStore : IAsyncDisposable
+public sealed partial class ResourceStore : IAsyncDisposable
 {
     private const byte ResourcePrefix = (byte)'R';
     private const byte UniquePrefix = (byte)'U';
@@ -144,21 +144,7 @@ public sealed class ResourceStore : IAsyncDisposable
 
             foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
             {
-                if (bytes[0] == MembershipRecord.Kind)
-                {
-                    store.Apply(MembershipRecord.Decode(bytes));
-                }
-                else if (bytes[0] == CombinedRecord.Kind)
-                {
-                    var (resource, members) = CombinedRecord.Decode(bytes);
-                    store.Replay(resource);
-                    store.Apply(members);
-                }
-                else
-                {
-                    store.Replay(ResourceRecord.Decode(bytes));
-                }
-
+                store.Replay(bytes);
                 replayed++;
             }
 
@@ -341,10 +327,10 @@ public sealed class ResourceStore : IAsyncDisposable
     }
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
-        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default, Attachment? attachment = null)
     {
         var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray(), indexEntries);
-        return await WriteAsync(record, expectExisting: false, expectedVersion: null, Membership(tenant, id, members), cancellationToken).ConfigureAwait(false);
+        return await WriteAsync(record, expectExisting: false, expectedVersion: null, Membership(tenant, id, members), cancellationToken, attachment).ConfigureAwait(false);
     }
 
     private static MembershipRecord? Membership(TenantId tenant, string id, MemberChange? change)
@@ -898,8 +884,9 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, MembershipRecord? members, CancellationToken cancellationToken)
+    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, MembershipRecord? members, CancellationToken cancellationToken, Attachment? attachment = null)
     {
+        byte[]? attachmentKey = attachment is null ? null : AttachmentKey(request.Tenant, attachment.Key);
         ValidateId(request.Id);
         if (!IsStorableKey(request.UniqueKey) || !IsStorableKey(request.ExternalId) || !AreStorable(request.IndexEntries))
         {
@@ -921,7 +908,7 @@ public sealed class ResourceStore : IAsyncDisposable
 
                 // Lock every key this write may touch, in stripe order (no deadlocks); re-check after.
                 var seen = Read(resourceKey);
-                var stripes = StripesFor(resourceKey, request, seen, members);
+                var stripes = StripesFor(resourceKey, request, seen, members, attachmentKey);
                 var taken = new List<int>(stripes.Length);
                 try
                 {
@@ -962,19 +949,30 @@ public sealed class ResourceStore : IAsyncDisposable
                     // old If-Match never matches a re-created resource and replay can compare versions.
                     long version = (current?.Version ?? Tombstone(request.Tenant, request.Type, request.Id)) + 1;
                     var record = request with { Version = version };
-                    if (members is null)
+
+                    // One record, one commit: the group and its member change land together, and an
+                    // attachment (an idempotency record) with them.
+                    byte[] encoded = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
+                    byte[]? attached = null;
+                    if (attachment is not null)
                     {
-                        await EnqueueAndApplyAsync(record.Encode(), () => Apply(record, current), cancellationToken).ConfigureAwait(false);
+                        attached = attachment.Value(version);
+                        encoded = AttachedRecord.Encode(encoded, attachmentKey!, attached);
                     }
-                    else
+
+                    await EnqueueAndApplyAsync(encoded, () =>
                     {
-                        // One record, one commit: the group and its member change land together.
-                        await EnqueueAndApplyAsync(CombinedRecord.Encode(record, members), () =>
+                        Apply(record, current);
+                        if (members is not null)
                         {
-                            Apply(record, current);
                             Apply(members);
-                        }, cancellationToken).ConfigureAwait(false);
-                    }
+                        }
+
+                        if (attached is not null)
+                        {
+                            _kv.Upsert(attachmentKey!, attached);
+                        }
+                    }, cancellationToken).ConfigureAwait(false);
 
                     result = (StoreStatus.Ok, record.Version);
                 }
@@ -1119,6 +1117,36 @@ public sealed class ResourceStore : IAsyncDisposable
         foreach (var member in record.Added)
         {
             _groupsOf.Add(record.Tenant, member, record.GroupId);
+        }
+    }
+
+    // One log record of any kind, as recovery meets it.
+    private void Replay(ReadOnlyMemory<byte> bytes)
+    {
+        var span = bytes.Span;
+        if (span[0] == MembershipRecord.Kind)
+        {
+            Apply(MembershipRecord.Decode(span));
+        }
+        else if (span[0] == CombinedRecord.Kind)
+        {
+            var (resource, members) = CombinedRecord.Decode(span);
+            Replay(resource);
+            Apply(members);
+        }
+        else if (span[0] == AttachedRecord.Kind)
+        {
+            var (inner, key, value) = AttachedRecord.Decode(bytes);
+            if (!inner.IsEmpty)
+            {
+                Replay(inner);
+            }
+
+            _kv.Upsert(key, value);
+        }
+        else
+        {
+            Replay(ResourceRecord.Decode(span));
         }
     }
 
@@ -1353,7 +1381,7 @@ public sealed class ResourceStore : IAsyncDisposable
         }
     }
 
-    private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current, MembershipRecord? members)
+    private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current, MembershipRecord? members, byte[]? attachmentKey)
     {
         if (members is { RemoveAll: true })
         {
@@ -1362,6 +1390,11 @@ public sealed class ResourceStore : IAsyncDisposable
         }
 
         var keys = new List<byte[]> { resourceKey };
+        if (attachmentKey is not null)
+        {
+            keys.Add(attachmentKey);
+        }
+
         if (members is not null)
         {
             keys.Add(IndexKey((byte)'H', members.Tenant, 0, members.GroupId));

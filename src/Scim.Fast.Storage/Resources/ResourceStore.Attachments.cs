@@ -1,0 +1,108 @@
+using System.Buffers.Binary;
+
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>
+/// A key-value entry written in the same log record as a write, so that it exists exactly when the
+/// write is durable, and replayed with it (the server keeps Idempotency-Key records this way).
+/// <paramref name="Value"/> is called under the write's locks with the version the write gets.
+/// </summary>
+public sealed record Attachment(byte[] Key, Func<long, byte[]> Value);
+
+/// <summary>Attachments: small records of a tenant, kept beside the resources, outside every index.</summary>
+public sealed partial class ResourceStore
+{
+    private const byte AttachmentPrefix = (byte)'I';
+
+    /// <summary>Longest attachment key, in bytes.</summary>
+    public const int MaxAttachmentKeyBytes = 256;
+
+    /// <summary>The attachment stored under <paramref name="key"/> for the tenant, if any.</summary>
+    public byte[]? ReadAttachment(TenantId tenant, ReadOnlySpan<byte> key) =>
+        _kv.TryRead(AttachmentKey(tenant, key), out var value) ? value : null;
+
+    /// <summary>
+    /// Writes an attachment on its own, durably (for an outcome that is not one write, such as a
+    /// whole /Bulk response). It is its own log record: it is not atomic with the writes it describes.
+    /// </summary>
+    public async ValueTask PutAttachmentAsync(TenantId tenant, byte[] key, byte[] value, CancellationToken cancellationToken = default)
+    {
+        var storeKey = AttachmentKey(tenant, key);
+        var encoded = AttachedRecord.Encode([], storeKey, value);
+        await EnterWriteAsync().ConfigureAwait(false);
+        try
+        {
+            var stripe = _stripes[StripesFor([storeKey])[0]];
+            await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await EnqueueAndApplyAsync(encoded, () => _kv.Upsert(storeKey, value), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                stripe.Release();
+            }
+        }
+        finally
+        {
+            ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// Deletes every attachment <paramref name="expired"/> says is past its time; returns how many.
+    /// The deletes are not logged: a crash may bring an expired record back from the log, and the
+    /// caller's own expiry check still holds it expired until the next sweep.
+    /// </summary>
+    public async ValueTask<int> SweepAttachmentsAsync(Func<byte[], bool> expired, CancellationToken cancellationToken = default)
+    {
+        int deleted = 0;
+        foreach (var (key, value) in _kv.ScanAll(AttachmentPrefix))
+        {
+            if (!expired(value))
+            {
+                continue;
+            }
+
+            await EnterWriteAsync().ConfigureAwait(false);
+            try
+            {
+                // Under the key's stripe, read again: a write may have reused the key meanwhile.
+                var stripe = _stripes[StripesFor([key])[0]];
+                await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    if (_kv.TryRead(key, out var current) && expired(current))
+                    {
+                        _kv.Delete(key);
+                        deleted++;
+                    }
+                }
+                finally
+                {
+                    stripe.Release();
+                }
+            }
+            finally
+            {
+                ExitWrite();
+            }
+        }
+
+        return deleted;
+    }
+
+    private static byte[] AttachmentKey(TenantId tenant, ReadOnlySpan<byte> key)
+    {
+        if (key.IsEmpty || key.Length > MaxAttachmentKeyBytes)
+        {
+            throw new ArgumentException($"An attachment key is 1 to {MaxAttachmentKeyBytes} bytes.", nameof(key));
+        }
+
+        var storeKey = new byte[6 + key.Length];
+        storeKey[0] = AttachmentPrefix;
+        BinaryPrimitives.WriteUInt32BigEndian(storeKey.AsSpan(1), tenant.Value);
+        key.CopyTo(storeKey.AsSpan(6));
+        return storeKey;
+    }
+}
