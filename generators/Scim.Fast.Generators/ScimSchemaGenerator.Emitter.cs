@@ -1020,6 +1020,17 @@ public sealed partial class ScimSchemaGenerator
             w.Line("_ => ScimValue.Null,");
             w.Close("};");
             w.Line();
+            w.Line("/// <inheritdoc/>");
+            w.Open($"public override void RemoveValues({layout.ModelType} resource, int ordinal, System.ReadOnlySpan<bool> remove)");
+            w.Open("switch (ordinal)");
+            foreach (var (member, list) in MultiValuedLists(layout))
+            {
+                w.Line($"case {member.Ordinal}: RemoveMarked({list}, remove); break; // {member.Path}");
+            }
+
+            w.Close();
+            w.Close();
+            w.Line();
             w.Line("// Value number index of \"schemas\": the core URN, then each extension present, in order.");
             w.Open($"private static ScimValue GetSchema({layout.ModelType} resource, int index)");
             w.Open("if (index == 0)");
@@ -1043,6 +1054,29 @@ public sealed partial class ScimSchemaGenerator
             w.Close();
             w.Close();
             return w.ToString();
+        }
+
+        // Every multi-valued attribute (not sub-attribute) with the expression of its list.
+        private static IEnumerable<(Member Member, string List)> MultiValuedLists(ResourceLayout layout)
+        {
+            foreach (var member in layout.ResourceScope.Members)
+            {
+                if (member.Spec.MultiValued)
+                {
+                    yield return (member, "resource." + member.Property);
+                }
+            }
+
+            foreach (var extension in layout.Extensions)
+            {
+                foreach (var member in extension.Scope.Members)
+                {
+                    if (member.Spec.MultiValued)
+                    {
+                        yield return (member, $"resource.{extension.Property}?.{member.Property}");
+                    }
+                }
+            }
         }
 
         private static void AddAccessorEntries(List<(Member, string, string)> entries, Member member, string expression)

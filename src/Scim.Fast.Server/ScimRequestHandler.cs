@@ -42,7 +42,10 @@ internal sealed class ScimRequestHandler
         Groups = new GroupEndpoint(store, options.Limits);
         Tenants = tenants;
         _endpoints = [Users, Groups];
-        _bulk = new BulkHandler(_endpoints, options.Limits);
+        Idempotency = new IdempotencyKeys(store, TimeSpan.FromHours(options.Limits.IdempotencyRetentionHours));
+        Users.Idempotency = Idempotency;
+        Groups.Idempotency = Idempotency;
+        _bulk = new BulkHandler(_endpoints, options.Limits, Idempotency);
         Features = FeaturesOf(options);
         if (options.Limits.RequestsPerSecondPerToken > 0)
         {
@@ -64,6 +67,15 @@ internal sealed class ScimRequestHandler
     internal GroupEndpoint Groups { get; }
 
     internal TenantDirectory Tenants { get; }
+
+    /// <summary>Idempotency-Key records (POST /Users, /Groups, /Bulk).</summary>
+    internal IdempotencyKeys Idempotency { get; }
+
+    /// <summary>
+    /// HttpContext.Items key of who sent a request: a stable identity of its token (a static token's
+    /// hash prefix, or a JWT's issuer and subject), never the token. Idempotency keys are scoped by it.
+    /// </summary>
+    internal const string PrincipalKey = "scim.principal";
 
     /// <summary>
     /// What this server supports, and so what /ServiceProviderConfig says (RFC 7643 §5), built from
@@ -129,8 +141,11 @@ internal sealed class ScimRequestHandler
     private async Task HandleTenantRequestAsync(HttpContext context, Route route)
     {
         int tokenSlot;
-        if (!Authenticate(context, route.TenantName, out tokenSlot)
-            && !(_options.Jwt.Enabled && (tokenSlot = await AuthenticateJwtAsync(context, route.TenantName).ConfigureAwait(false)) != -1))
+        if (Authenticate(context, route.TenantName, out tokenSlot))
+        {
+            context.Items[PrincipalKey] = "token:" + tokenSlot.ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+        }
+        else if (!(_options.Jwt.Enabled && (tokenSlot = await AuthenticateJwtAsync(context, route.TenantName).ConfigureAwait(false)) != -1))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "A valid bearer token for this tenant is required.").ConfigureAwait(false);
@@ -362,6 +377,7 @@ internal sealed class ScimRequestHandler
 
         // One bucket per subject (sub), so a client's tokens share its rate.
         string subject = result.Principal.FindFirst("sub")?.Value ?? "";
+        context.Items[PrincipalKey] = "jwt:" + (result.Principal.FindFirst("iss")?.Value ?? "") + "\n" + subject;
         return string.GetHashCode(subject + "\n" + claimed, StringComparison.Ordinal) | 1;
     }
 
@@ -388,6 +404,15 @@ internal sealed class ScimRequestHandler
     {
         if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
         {
+            // RFC 7644 §4: these endpoints do not filter, and "if a 'filter' is provided, the service
+            // provider SHOULD respond with HTTP status code 403 (Forbidden) to ensure that clients
+            // cannot incorrectly assume that any matching conditions specified in a filter are true".
+            if (context.Request.Query.ContainsKey("filter"))
+            {
+                return ScimResponses.Error(context, new ScimError(StatusCodes.Status403Forbidden, ScimErrorType.None,
+                    "Discovery endpoints do not support filtering (RFC 7644 §4): ask without 'filter' and select on your side."));
+            }
+
             return handle();
         }
 

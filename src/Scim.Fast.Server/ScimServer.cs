@@ -144,7 +144,7 @@ public static class ScimServer
         // after Kestrel has drained in-flight requests, so restart is quick and nothing acknowledged
         // is lost (the log already holds every acknowledged write).
         var checkpoints = new CancellationTokenSource();
-        var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), app.Logger, checkpoints.Token));
+        var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, handler.Idempotency, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), app.Logger, checkpoints.Token));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             checkpoints.Cancel();
@@ -180,13 +180,30 @@ public static class ScimServer
         return app;
     }
 
-    private static async Task CheckpointLoopAsync(ResourceStore store, TimeSpan interval, ILogger logger, CancellationToken cancellationToken)
+    private static async Task CheckpointLoopAsync(ResourceStore store, Protocol.IdempotencyKeys idempotency, TimeSpan interval, ILogger logger, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(interval);
+        long lastSweep = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
+                // Idempotency-Key records past their retention, about once an hour (the sweep reads
+                // every key of the store).
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(lastSweep) >= TimeSpan.FromHours(1))
+                {
+                    lastSweep = System.Diagnostics.Stopwatch.GetTimestamp();
+                    try
+                    {
+                        int swept = await idempotency.SweepAsync(cancellationToken).ConfigureAwait(false);
+                        logger.LogInformation("Idempotency-Key records past retention removed: {Count}", swept);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        logger.LogError(e, "Sweeping expired Idempotency-Key records failed; the next sweep retries");
+                    }
+                }
+
                 try
                 {
                     long started = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -159,11 +159,18 @@ public sealed class ScimLimits
     /// <summary>Burst allowance above the sustained rate.</summary>
     public int RequestBurstPerToken { get; set; } = 1000;
 
+    /// <summary>
+    /// How long the answer to a POST with an Idempotency-Key is kept for retries, in hours (then the
+    /// key may be used again). Default 24.
+    /// </summary>
+    public int IdempotencyRetentionHours { get; set; } = 24;
+
     public void Validate()
     {
         if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
             || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1
-            || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0)
+            || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0
+            || IdempotencyRetentionHours < 1)
         {
             throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }

@@ -34,6 +34,13 @@ public sealed class CompiledFilter<TResource>
     /// <summary>Whether the resource matches the filter.</summary>
     public bool Matches(TResource resource) => _root.Evaluate(resource, -1);
 
+    /// <summary>
+    /// For a filter compiled from a value filter's inner expression (the <c>type eq "work"</c> of
+    /// <c>emails[type eq "work"]</c>): whether element number <paramref name="element"/> of that
+    /// multi-valued attribute matches it.
+    /// </summary>
+    public bool MatchesElement(TResource resource, int element) => _root.Evaluate(resource, element);
+
     private static Node Build(FilterNode filter, ScimResourceAccessor<TResource> accessor) => filter switch
     {
         FilterAnd and => new AndNode(Build(and.Left, accessor), Build(and.Right, accessor)),

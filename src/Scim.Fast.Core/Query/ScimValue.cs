@@ -96,4 +96,33 @@ public abstract class ScimResourceAccessor<TResource>
 
     /// <summary>Value number <paramref name="index"/> (0 ≤ index &lt; Count) of the attribute.</summary>
     public abstract ScimValue Get(TResource resource, int ordinal, int index);
+
+    /// <summary>
+    /// Removes the values of the multi-valued attribute <paramref name="ordinal"/> whose index is
+    /// true in <paramref name="remove"/> (a response narrowed by a value filter in "attributes",
+    /// RFC 7644 §3.9). Other ordinals are left alone.
+    /// </summary>
+    public virtual void RemoveValues(TResource resource, int ordinal, ReadOnlySpan<bool> remove)
+    {
+    }
+
+    /// <summary>The generated <see cref="RemoveValues"/>'s one step: drops the marked elements of a list, keeping order.</summary>
+    protected static void RemoveMarked<TItem>(List<TItem>? list, ReadOnlySpan<bool> remove)
+    {
+        if (list is null)
+        {
+            return;
+        }
+
+        int kept = 0;
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (i >= remove.Length || !remove[i])
+            {
+                list[kept++] = list[i];
+            }
+        }
+
+        list.RemoveRange(kept, list.Count - kept);
+    }
 }

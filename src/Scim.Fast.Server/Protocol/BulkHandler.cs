@@ -19,7 +19,7 @@ namespace Scim.Fast.Server.Protocol;
 /// for it, and what can never resolve (a cycle) fails with 409 (§3.7.1). failOnErrors stops after
 /// that many errors (§3.7.3); maxOperations and maxPayloadSize are enforced with 413 (§3.7.4).
 /// </summary>
-internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, ScimLimits limits)
+internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, ScimLimits limits, IdempotencyKeys? idempotency = null)
 {
     private sealed class Operation
     {
@@ -52,21 +52,50 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
             return;
         }
 
+        if (!IdempotencyKeys.TryReadKey(context.Request, out var key, out var keyError))
+        {
+            await ScimResponses.Error(context, keyError).ConfigureAwait(false);
+            return;
+        }
+
         await RequestBodies.WithBodyAsync(context, limits.BulkMaxPayloadBytes, async body =>
         {
-            if (Parse(body, out int failOnErrors, out var operations) is { } error)
+            if (key is null || idempotency is null)
             {
-                await ScimResponses.Error(context, error).ConfigureAwait(false);
+                await ExecuteAsync(context, scope, body, keyed: null).ConfigureAwait(false);
                 return;
             }
 
-            await ExecuteAsync(scope, operations, failOnErrors, context.RequestAborted).ConfigureAwait(false);
-            var response = context.Response;
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = ScimResponses.MediaType;
-            WriteResponse(response.BodyWriter, operations);
-            await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            await idempotency.RunAsync(context, scope, key, body, keyed => ExecuteAsync(context, scope, body, keyed)).ConfigureAwait(false);
         }).ConfigureAwait(false);
+    }
+
+    private async Task ExecuteAsync(HttpContext context, ScimScope scope, ReadOnlySequence<byte> body, IdempotencyKeys.KeyedRequest? keyed)
+    {
+        if (Parse(body, out int failOnErrors, out var operations) is { } error)
+        {
+            await ScimResponses.Error(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        await ExecuteAsync(scope, operations, failOnErrors, context.RequestAborted).ConfigureAwait(false);
+        var response = context.Response;
+        if (keyed is not null)
+        {
+            // The BulkResponse is recorded after the operations, as a log record of its own (see
+            // IdempotencyKeys): from then on a retry with the key gets this very answer.
+            var rendered = new ArrayBufferWriter<byte>(4096);
+            WriteResponse(rendered, operations);
+            var recorded = keyed.Record(StatusCodes.Status200OK, location: null, etag: null, rendered.WrittenSpan);
+            await idempotency!.Store.PutAttachmentAsync(scope.Tenant, keyed.StoreKey, recorded, CancellationToken.None).ConfigureAwait(false);
+            await IdempotencyKeys.WriteRecordedAsync(context, recorded).ConfigureAwait(false);
+            return;
+        }
+
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = ScimResponses.MediaType;
+        WriteResponse(response.BodyWriter, operations);
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private ScimError? Parse(ReadOnlySequence<byte> body, out int failOnErrors, out List<Operation> operations)

@@ -154,8 +154,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
 
     // A group PATCH answers 204 unless the client asked for attributes (RFC 7644 §3.5.2): the member
     // list can hold a million ids, and neither Entra ID nor Okta reads it.
-    protected override bool AnswerPatchWithBody(HttpRequest request) =>
-        request.Query.ContainsKey("attributes") || request.Query.ContainsKey("excludedAttributes");
+    protected override bool AnswerPatchWithBody => false;
 
     /// <summary>
     /// One group: the group without members through the generated writer, then the members streamed
@@ -181,7 +180,40 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         // Reopen the object: everything but its closing brace, then "members".
         response.BodyWriter.Write(head.WrittenSpan[..^1]);
         response.BodyWriter.Write(",\"members\":["u8);
-        await StreamMembersAsync(context, scope, resource.Id!).ConfigureAwait(false);
+        await StreamMembersAsync(context, scope, resource.Id!, MemberSelection(projection)).ConfigureAwait(false);
+    }
+
+    // attributes=members[value eq "…"] (or in excludedAttributes): the test each streamed member
+    // passes, evaluated on a one-member group. Null when the projection narrows no members.
+    private Func<Group.MembersValue, bool>? MemberSelection(ScimProjection projection)
+    {
+        Func<Group.MembersValue, bool>? test = null;
+        foreach (var selection in projection.Selections)
+        {
+            if (selection.Attribute.Ordinal != MembersOrdinal)
+            {
+                continue;
+            }
+
+            var inner = CompiledFilter<Group>.Compile(selection.Filter.Inner, Accessor);
+            bool keep = selection.Keep;
+            var previous = test;
+            test = member =>
+                (previous is null || previous(member))
+                && inner.MatchesElement(new Group { Members = [member] }, 0) == keep;
+        }
+
+        return test;
+    }
+
+    // A created group's answer in one buffer (an Idempotency-Key record): its members are the ones
+    // the request named, all of them applied with the group.
+    protected override void RenderCreated(IBufferWriter<byte> output, ScimScope scope, Group resource, List<string>? members, ScimProjection projection)
+    {
+        resource.Members = projection.Includes(MembersOrdinal) && members is { Count: > 0 } ? members.ConvertAll(id => Member(scope, id)) : null;
+        Narrow(resource, projection);
+        Serializer.Write(output, resource, projection);
+        resource.Members = null;
     }
 
     // The stored-bytes read path: the group as stored (meta completed), then the members streamed.
@@ -191,16 +223,22 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         WriteStoredHead(ref writer, scope, id, body, version);
         writer.WriteName("\"members\":["u8);
         writer.Flush();
-        return StreamMembersAsync(context, scope, id);
+        return StreamMembersAsync(context, scope, id, selection: null);
     }
 
-    private async Task StreamMembersAsync(HttpContext context, ScimScope scope, string id)
+    private async Task StreamMembersAsync(HttpContext context, ScimScope scope, string id, Func<Group.MembersValue, bool>? selection)
     {
         var output = context.Response.BodyWriter;
         int written = 0;
         foreach (var memberId in Store.GetMembers(scope.Tenant, id))
         {
-            WriteMember(output, scope, memberId, written > 0);
+            var member = Member(scope, memberId);
+            if (selection is not null && !selection(member))
+            {
+                continue;
+            }
+
+            WriteMember(output, member, written > 0);
             if (++written % 1024 == 0)
             {
                 await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
@@ -224,10 +262,10 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         writer.WriteEndArray();
     }
 
-    private void WriteMember(IBufferWriter<byte> output, ScimScope scope, string memberId, bool comma)
+    private static void WriteMember(IBufferWriter<byte> output, Group.MembersValue member, bool comma)
     {
         var writer = new ScimJsonWriter(output, continuesList: comma);
-        WriteMemberObject(ref writer, Member(scope, memberId));
+        WriteMemberObject(ref writer, member);
         writer.Flush();
     }
 

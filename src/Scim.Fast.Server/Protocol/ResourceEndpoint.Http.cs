@@ -41,9 +41,18 @@ internal readonly record struct BulkOperationResult(int Status, string? Id, long
 /// <summary>The HTTP side of a resource endpoint: status codes, headers and bodies of RFC 7644 §3.</summary>
 internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
 {
+    /// <summary>Idempotency-Key handling of POST (null: the header is ignored).</summary>
+    public IdempotencyKeys? Idempotency { get; set; }
+
     public async Task HandleCollectionAsync(HttpContext context, ScimScope scope)
     {
         var request = context.Request;
+        if (InvalidProjection(request) is { } projectionError)
+        {
+            await ScimResponses.Error(context, projectionError).ConfigureAwait(false);
+            return;
+        }
+
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
         {
             if (!ListQuery.TryFromQuery(request.Query, out var query, out var error))
@@ -58,10 +67,33 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
 
         if (HttpMethods.IsPost(request.Method))
         {
+            if (!IdempotencyKeys.TryReadKey(request, out var key, out var keyError))
+            {
+                await ScimResponses.Error(context, keyError).ConfigureAwait(false);
+                return;
+            }
+
             await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
             {
-                var outcome = await CreateAsync(scope, body, context.RequestAborted).ConfigureAwait(false);
-                await WriteOutcomeAsync(context, scope, outcome, location: true).ConfigureAwait(false);
+                if (key is null || Idempotency is null)
+                {
+                    var outcome = await CreateAsync(scope, body, context.RequestAborted).ConfigureAwait(false);
+                    await WriteOutcomeAsync(context, scope, outcome, location: true).ConfigureAwait(false);
+                    return;
+                }
+
+                await Idempotency.RunAsync(context, scope, key, body, async keyed =>
+                {
+                    var outcome = await CreateAsync(scope, body, context.RequestAborted, keyed, Projection(request)).ConfigureAwait(false);
+                    if (keyed.Recorded is { } recorded)
+                    {
+                        // The create is durable with its record: answer exactly what a retry will get.
+                        await IdempotencyKeys.WriteRecordedAsync(context, recorded).ConfigureAwait(false);
+                        return;
+                    }
+
+                    await WriteOutcomeAsync(context, scope, outcome, location: true).ConfigureAwait(false);
+                }).ConfigureAwait(false);
             }).ConfigureAwait(false);
             return;
         }
@@ -73,6 +105,13 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     public async Task HandleItemAsync(HttpContext context, ScimScope scope, string id)
     {
         var request = context.Request;
+        if (InvalidProjection(request) is { } projectionError)
+        {
+            // Checked before any write: the answer to a write must not be the first to find it bad.
+            await ScimResponses.Error(context, projectionError).ConfigureAwait(false);
+            return;
+        }
+
         var (expected, hasIfMatch) = IfMatch(request);
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
         {
@@ -107,6 +146,12 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
             {
                 var outcome = await ReplaceAsync(scope, id, body, expected, hasIfMatch, context.RequestAborted).ConfigureAwait(false);
+                if (outcome.Succeeded && !AnswerWithBody(context, byDefault: true))
+                {
+                    WriteNoContent(context, outcome.Version);
+                    return;
+                }
+
                 await WriteOutcomeAsync(context, scope, outcome, location: false).ConfigureAwait(false);
             }).ConfigureAwait(false);
             return;
@@ -117,12 +162,11 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             await WithBodyAsync(context, Limits.MaxBodyBytes, async body =>
             {
                 var outcome = await PatchAsync(scope, id, body, expected, hasIfMatch, context.RequestAborted).ConfigureAwait(false);
-                if (outcome.Succeeded && !AnswerPatchWithBody(request))
+                // RFC 7644 §3.5.2: 200 with the resource or 204; the type's default (users 200, which
+                // Okta expects; groups 204, which Entra ID prefers) unless the client says otherwise.
+                if (outcome.Succeeded && !AnswerWithBody(context, AnswerPatchWithBody))
                 {
-                    // RFC 7644 §3.5.2: 204 is allowed; Entra ID prefers it for groups, whose member
-                    // list may be huge.
-                    context.Response.StatusCode = StatusCodes.Status204NoContent;
-                    context.Response.Headers.ETag = ETags.Format(outcome.Version);
+                    WriteNoContent(context, outcome.Version);
                     return;
                 }
 
@@ -281,7 +325,11 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         }
 
         total = page.TotalResults;
-        var projection = ScimProjection.Create(ResourceType, query.Attributes, query.ExcludedAttributes);
+        if (!ScimProjection.TryCreate(ResourceType, query.Attributes, query.ExcludedAttributes, out var projection, out var projectionError))
+        {
+            return projectionError;
+        }
+
         foreach (var resource in page.Resources)
         {
             PrepareForResponse(scope, resource, projection);
@@ -325,7 +373,12 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             return;
         }
 
-        var projection = ScimProjection.Create(ResourceType, query.Attributes, query.ExcludedAttributes);
+        if (!ScimProjection.TryCreate(ResourceType, query.Attributes, query.ExcludedAttributes, out var projection, out var projectionError))
+        {
+            await ScimResponses.Error(context, projectionError).ConfigureAwait(false);
+            return;
+        }
+
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
@@ -494,8 +547,53 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         return ScimProjection.Create(ResourceType, query["attributes"].ToString(), query["excludedAttributes"].ToString());
     }
 
-    /// <summary>Whether a successful PATCH answers 200 with the resource (else 204).</summary>
-    protected virtual bool AnswerPatchWithBody(HttpRequest request) => true;
+    // A value filter in attributes / excludedAttributes that does not parse: 400 invalidPath.
+    private ScimError? InvalidProjection(HttpRequest request)
+    {
+        if (request.QueryString.Value is not { Length: > 0 } || (!request.Query.ContainsKey("attributes") && !request.Query.ContainsKey("excludedAttributes")))
+        {
+            return null;
+        }
+
+        return ScimProjection.TryCreate(ResourceType, request.Query["attributes"].ToString(), request.Query["excludedAttributes"].ToString(), out _, out var error) ? null : error;
+    }
+
+    /// <summary>Whether a successful PATCH answers 200 with the resource (else 204) when the client states no preference.</summary>
+    protected virtual bool AnswerPatchWithBody => true;
+
+    /// <summary>
+    /// Whether a successful PUT or PATCH answers 200 with the resource or 204. RFC 7644 §3.5.2: the
+    /// server "MUST return a 200 OK if the 'attributes' parameter is specified" (excludedAttributes
+    /// likewise asks for a body); otherwise RFC 7240 §4.2's <c>Prefer: return=minimal</c> (204) or
+    /// <c>return=representation</c> (200) decides, acknowledged with <c>Preference-Applied</c>; else
+    /// the default.
+    /// </summary>
+    private static bool AnswerWithBody(HttpContext context, bool byDefault)
+    {
+        var request = context.Request;
+        if (request.Query.ContainsKey("attributes") || request.Query.ContainsKey("excludedAttributes"))
+        {
+            return true;
+        }
+
+        switch (Preferences.Return(request.Headers))
+        {
+            case ReturnPreference.Minimal:
+                context.Response.Headers["Preference-Applied"] = "return=minimal";
+                return false;
+            case ReturnPreference.Representation:
+                context.Response.Headers["Preference-Applied"] = "return=representation";
+                return true;
+            default:
+                return byDefault;
+        }
+    }
+
+    private static void WriteNoContent(HttpContext context, long version)
+    {
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+        context.Response.Headers.ETag = ETags.Format(version);
+    }
 
     private static (long? Expected, bool HasIfMatch) IfMatch(HttpRequest request)
     {

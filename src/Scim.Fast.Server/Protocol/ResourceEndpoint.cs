@@ -34,7 +34,10 @@ internal abstract partial class ResourceEndpoint<T>
         _filterOptions = new FilterParserOptions { MaxLength = limits.MaxFilterLength, MaxDepth = limits.MaxFilterDepth };
         Everything = ScimProjection.Everything(serializer.ResourceType);
         _storedFormIsDefaultResponse = StoredFormIsDefaultResponse(serializer.ResourceType);
+        _primaryOrdinals = PrimaryOrdinals(serializer.ResourceType);
     }
+
+    private readonly int[] _primaryOrdinals;
 
     // The stored form holds every attribute; it equals the default response (minus meta.location,
     // meta.version and derived attributes) unless some attribute is returned only on request.
@@ -123,29 +126,73 @@ internal abstract partial class ResourceEndpoint<T>
     public bool Exists(ScimScope scope, string id) => Store.Get(scope.Tenant, StoreType, id) is not null;
 
     /// <summary>Prepares a resource for a response: derived attributes for this projection.</summary>
-    public void PrepareForResponse(ScimScope scope, T resource, ScimProjection projection) => Derive(scope, resource, projection);
+    public void PrepareForResponse(ScimScope scope, T resource, ScimProjection projection)
+    {
+        Derive(scope, resource, projection);
+        Narrow(resource, projection);
+    }
+
+    // attributes=emails[type eq "work"] keeps only the matching emails; in excludedAttributes the
+    // matching ones are dropped (RFC 7644 §3.9 applied to a value path). The resource is this
+    // response's own decoded copy, so it is narrowed in place.
+    protected void Narrow(T resource, ScimProjection projection)
+    {
+        foreach (var selection in projection.Selections)
+        {
+            int ordinal = selection.Attribute.Ordinal;
+            int count = Accessor.Count(resource, ordinal);
+            if (count == 0)
+            {
+                continue;
+            }
+
+            var inner = CompiledFilter<T>.Compile(selection.Filter.Inner, Accessor);
+            var remove = new bool[count];
+            for (int i = 0; i < count; i++)
+            {
+                remove[i] = inner.MatchesElement(resource, i) != selection.Keep;
+            }
+
+            Accessor.RemoveValues(resource, ordinal, remove);
+        }
+    }
 
     /// <summary>POST (RFC 7644 §3.3).</summary>
-    public async ValueTask<ScimOutcome<T>> CreateAsync(ScimScope scope, ReadOnlySequence<byte> body, CancellationToken cancellationToken)
+    /// <remarks>
+    /// With <paramref name="keyed"/> (an Idempotency-Key request), the answer is rendered with the
+    /// version the store assigns and recorded in the create's own log record; once this returns,
+    /// <see cref="IdempotencyKeys.KeyedRequest.Recorded"/> is set exactly when the create is durable.
+    /// </remarks>
+    public async ValueTask<ScimOutcome<T>> CreateAsync(ScimScope scope, ReadOnlySequence<byte> body, CancellationToken cancellationToken, IdempotencyKeys.KeyedRequest? keyed = null, ScimProjection? projection = null)
     {
         if (!Serializer.TryRead(body, ScimReadOptions.Request, out var resource, out var error))
         {
             return ScimOutcome<T>.Failed(error);
         }
 
-        return await CreateAsync(scope, resource, cancellationToken).ConfigureAwait(false);
-    }
-
-    public async ValueTask<ScimOutcome<T>> CreateAsync(ScimScope scope, T resource, CancellationToken cancellationToken)
-    {
-        var (item, members, error) = await PrepareCreateAsync(scope, resource, DateTimeOffset.UtcNow).ConfigureAwait(false);
-        if (error is not null)
+        var (item, members, prepareError) = await PrepareCreateAsync(scope, resource, DateTimeOffset.UtcNow).ConfigureAwait(false);
+        if (prepareError is not null)
         {
-            return ScimOutcome<T>.Failed(error);
+            return ScimOutcome<T>.Failed(prepareError);
         }
 
-        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, cancellationToken).ConfigureAwait(false);
+        var attachment = keyed is null ? null : new Attachment(keyed.StoreKey, version =>
+        {
+            // Under the store's locks, before the record is logged: the answer as it will be sent.
+            SetResponseMeta(scope, resource, version);
+            var rendered = new ArrayBufferWriter<byte>(1024);
+            RenderCreated(rendered, scope, resource, members, projection ?? ScimProjection.Default(ResourceType));
+            return keyed.Record(201, Location(scope, resource.Id!), ETags.Format(version), rendered.WrittenSpan);
+        });
+        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, cancellationToken, attachment).ConfigureAwait(false);
         return await FinishCreateAsync(scope, resource, members, status, version, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The body of a create's answer, rendered into a buffer (the Idempotency-Key record).</summary>
+    protected virtual void RenderCreated(IBufferWriter<byte> output, ScimScope scope, T resource, List<string>? members, ScimProjection projection)
+    {
+        PrepareForResponse(scope, resource, projection);
+        Serializer.Write(output, resource, projection);
     }
 
     /// <summary>
@@ -212,15 +259,11 @@ internal abstract partial class ResourceEndpoint<T>
         return (new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), IndexEntries(resource), change), members, null);
     }
 
-    // After the store: a uniqueness conflict may be a retry of this very create; members deleted
-    // meanwhile are taken out again.
+    // After the store: a taken unique name is 409 uniqueness whatever the body (RFC 7644 §3.3: a
+    // repeated create is a conflict; a client that wants retries to be safe sends Idempotency-Key);
+    // members deleted meanwhile are taken out again.
     private async ValueTask<ScimOutcome<T>> FinishCreateAsync(ScimScope scope, T resource, List<string>? members, StoreStatus status, long version, CancellationToken cancellationToken)
     {
-        if (status == StoreStatus.UniquenessConflict)
-        {
-            return await RetriedCreateAsync(scope, resource, members).ConfigureAwait(false);
-        }
-
         if (Failure(status, resource.Id!) is { } failure)
         {
             return ScimOutcome<T>.Failed(failure);
@@ -756,7 +799,45 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimError.InvalidValue($"'{UniqueAttributeName}' must not be empty.");
         }
 
+        return CheckOnePrimary(resource);
+    }
+
+    // RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more than once" in a
+    // multi-valued attribute (emails, phoneNumbers, addresses, …, extensions included). PATCH keeps
+    // this by clearing the others; a POST, PUT or /Bulk body that breaks it is refused.
+    private ScimError? CheckOnePrimary(T resource)
+    {
+        foreach (int ordinal in _primaryOrdinals)
+        {
+            int primaries = 0;
+            int count = Accessor.Count(resource, ordinal);
+            for (int i = 0; i < count; i++)
+            {
+                var value = Accessor.Get(resource, ordinal, i);
+                if (value.Kind == ScimValueKind.Boolean && value.Boolean && ++primaries > 1)
+                {
+                    var parent = ResourceType.AttributeAt(ordinal)!.Parent!;
+                    return ScimError.InvalidValue($"'{parent.Path}' has more than one value with \"primary\": true; at most one may be primary (RFC 7643 §2.4).");
+                }
+            }
+        }
+
         return null;
+    }
+
+    // The ordinals of every "primary" sub-attribute of a multi-valued complex attribute.
+    private static int[] PrimaryOrdinals(ScimResourceType resourceType)
+    {
+        var ordinals = new List<int>();
+        for (int ordinal = 0; ordinal < resourceType.OrdinalCount; ordinal++)
+        {
+            if (resourceType.AttributeAt(ordinal) is { Name: "primary", Type: ScimAttributeType.Boolean, Parent.MultiValued: true })
+            {
+                ordinals.Add(ordinal);
+            }
+        }
+
+        return [.. ordinals];
     }
 
     private async ValueTask<ScimError?> CheckMembersAsync(ScimScope scope, List<string> members, string? selfId)
@@ -797,63 +878,6 @@ internal abstract partial class ResourceEndpoint<T>
 
     /// <summary>Whether an id names something that can be a member (a User or a Group).</summary>
     protected virtual bool MemberExists(ScimScope scope, string id) => false;
-
-    /// <summary>
-    /// A create that collides on the unique key. If the existing resource has the same externalId and
-    /// identical content, this is a retry after a lost response: answer as the first create did
-    /// (201 with the resource), so the identity provider is not stuck on 409 forever. Anything else is
-    /// 409 uniqueness (RFC 7644 §3.3).
-    /// </summary>
-    private async ValueTask<ScimOutcome<T>> RetriedCreateAsync(ScimScope scope, T candidate, List<string>? members)
-    {
-        var conflict = ScimOutcome<T>.Failed(ScimError.Uniqueness($"A {ResourceType.Name} with this {UniqueAttributeName} already exists."));
-        if (candidate.ExternalId is null
-            || Store.FindByUniqueKey(scope.Tenant, StoreType, UniqueKeyOf(candidate)!) is not { } existingId
-            || Load(scope, existingId) is not { } existing
-            || existing.Resource.ExternalId != candidate.ExternalId)
-        {
-            return conflict;
-        }
-
-        if (!SameContent(existing.Resource, candidate))
-        {
-            return conflict;
-        }
-
-        if (members is { Count: > 0 })
-        {
-            foreach (var member in members)
-            {
-                if (!Store.IsMember(scope.Tenant, existingId, member))
-                {
-                    return conflict;
-                }
-            }
-        }
-
-        await Task.CompletedTask.ConfigureAwait(false);
-        return new ScimOutcome<T>(201, existing.Resource, existing.Version, null);
-    }
-
-    private bool SameContent(T a, T b)
-    {
-        var (aId, aMeta, bId, bMeta) = (a.Id, a.Meta, b.Id, b.Meta);
-        a.Id = b.Id = null;
-        a.Meta = b.Meta = null;
-        BeforeStore(b);
-        try
-        {
-            var left = new ArrayBufferWriter<byte>();
-            var right = new ArrayBufferWriter<byte>();
-            Serializer.Write(left, a, Everything);
-            Serializer.Write(right, b, Everything);
-            return left.WrittenSpan.SequenceEqual(right.WrittenSpan);
-        }
-        finally
-        {
-            (a.Id, a.Meta, b.Id, b.Meta) = (aId, aMeta, bId, bMeta);
-        }
-    }
 
     private ScimError? Failure(StoreStatus status, string id) => status switch
     {
