@@ -269,9 +269,9 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(failure);
         }
 
-        if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, resource.Id!, members, cancellationToken).ConfigureAwait(false) is { } vanished)
+        if (members is { Count: > 0 })
         {
-            return ScimOutcome<T>.Failed(vanished);
+            await DropVanishedAsync(scope, resource.Id!, members).ConfigureAwait(false);
         }
 
         SetResponseMeta(scope, resource, version);
@@ -338,9 +338,9 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(failure);
         }
 
-        if (members is { Count: > 0 } && await RemoveVanishedAsync(scope, id, members, cancellationToken).ConfigureAwait(false) is { } vanished)
+        if (members is { Count: > 0 })
         {
-            return ScimOutcome<T>.Failed(vanished);
+            await DropVanishedAsync(scope, id, members).ConfigureAwait(false);
         }
 
         SetResponseMeta(scope, resource, version);
@@ -455,9 +455,9 @@ internal abstract partial class ResourceEndpoint<T>
             }
 
             // A member deleted while this request ran must not stay behind as a dangling id.
-            if (added is { Count: > 0 } && await RemoveVanishedAsync(scope, id, added, cancellationToken).ConfigureAwait(false) is { } vanished)
+            if (added is { Count: > 0 })
             {
-                return ScimOutcome<T>.Failed(vanished);
+                await DropVanishedAsync(scope, id, added).ConfigureAwait(false);
             }
 
             SetResponseMeta(scope, patched, version);
@@ -484,12 +484,14 @@ internal abstract partial class ResourceEndpoint<T>
 
             // Memberships go first (a crash after this leaves the resource, not a dangling member),
             // then the resource, then once more for a membership added concurrently in between
-            // (an add checks that the member exists before and after it writes).
-            await OnDeletingAsync(scope, id, cancellationToken).ConfigureAwait(false);
-            var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, cancellationToken).ConfigureAwait(false);
+            // (an add checks that the member exists before and after it writes). Once the first
+            // step is under way the cascade is not cancellable: a client hanging up or a deadline
+            // must not leave a resource stripped of some memberships but not deleted.
+            await OnDeletingAsync(scope, id, CancellationToken.None).ConfigureAwait(false);
+            var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, CancellationToken.None).ConfigureAwait(false);
             if (status == StoreStatus.Ok)
             {
-                await OnDeletingAsync(scope, id, cancellationToken).ConfigureAwait(false);
+                await OnDeletingAsync(scope, id, CancellationToken.None).ConfigureAwait(false);
             }
 
             return Failure(status, id);
@@ -856,7 +858,10 @@ internal abstract partial class ResourceEndpoint<T>
         return null;
     }
 
-    private async ValueTask<ScimError?> RemoveVanishedAsync(ScimScope scope, string id, List<string> added, CancellationToken cancellationToken)
+    // After a durable write that added members: a member deleted while the request ran is taken out
+    // again (no dangling id), and the write still succeeds. The write is done, so this part is not
+    // cancellable: a client hanging up now must not leave a dangling member behind.
+    private async ValueTask DropVanishedAsync(ScimScope scope, string id, List<string> added)
     {
         List<string>? vanished = null;
         foreach (var member in added)
@@ -867,13 +872,10 @@ internal abstract partial class ResourceEndpoint<T>
             }
         }
 
-        if (vanished is null)
+        if (vanished is not null)
         {
-            return null;
+            await ChangeMembersAsync(scope, id, replaceAll: false, [], vanished, CancellationToken.None).ConfigureAwait(false);
         }
-
-        await ChangeMembersAsync(scope, id, replaceAll: false, [], vanished, cancellationToken).ConfigureAwait(false);
-        return ScimError.InvalidValue($"Member '{vanished[0]}' was deleted while it was being added.");
     }
 
     /// <summary>Whether an id names something that can be a member (a User or a Group).</summary>

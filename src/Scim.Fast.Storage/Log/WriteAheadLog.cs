@@ -83,6 +83,12 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         };
     }
 
+    /// <summary>
+    /// Largest record the log takes: an entry must fit in one page with its header. Larger records
+    /// are refused by the store before they are logged (FASTER would throw at enqueue).
+    /// </summary>
+    public int MaxRecordBytes => (1 << _options.PageSizeBits) - 64;
+
     /// <summary>Opens (or recovers) the log in <paramref name="directory"/>.</summary>
     public static WriteAheadLog Open(string directory, WriteAheadLogOptions? options = null) =>
         new(directory, options ?? new WriteAheadLogOptions());

@@ -418,6 +418,12 @@ public sealed partial class ResourceStore : IAsyncDisposable
             ValidateId(member);
         }
 
+        var encoded = record.Encode();
+        if (encoded.Length > _log.MaxRecordBytes)
+        {
+            throw new ArgumentException($"A membership change of {added.Count + removed.Count} ids does not fit in one log record; split it.", nameof(added));
+        }
+
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
@@ -433,7 +439,7 @@ public sealed partial class ResourceStore : IAsyncDisposable
                     taken.Add(stripe);
                 }
 
-                await EnqueueAndApplyAsync(record.Encode(), () => Apply(record), cancellationToken).ConfigureAwait(false);
+                await EnqueueAndApplyAsync(encoded, () => Apply(record), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -524,17 +530,35 @@ public sealed partial class ResourceStore : IAsyncDisposable
                         continue;
                     }
 
+                    var bytes = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
+                    if (bytes.Length > _log.MaxRecordBytes)
+                    {
+                        // A group with a huge member list: refused here, never handed to the log
+                        // (and its name stays free for a later item of the batch).
+                        if (item.UniqueKey is { } refusedName)
+                        {
+                            claimed.Remove(Fold(refusedName));
+                        }
+
+                        results[i] = (StoreStatus.TooLarge, 0);
+                        continue;
+                    }
+
                     records.Add((record, members));
-                    encoded.Add(members is null ? record.Encode() : CombinedRecord.Encode(record, members));
+                    encoded.Add(bytes);
                     results[i] = (StoreStatus.Ok, version);
                 }
 
                 ThrowIfStopped();
 
+                // The last point where the caller may still cancel: nothing is logged yet. From the
+                // enqueue on the batch completes whatever the caller does (a cancellation inside it
+                // used to be taken for a failed write and stopped the store for every tenant).
+                cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
                     // One commit for the whole batch, durable before anything is applied.
-                    long batchAddress = await _log.EnqueueBatchAsync(encoded, cancellationToken).ConfigureAwait(false);
+                    long batchAddress = await _log.EnqueueBatchAsync(encoded, CancellationToken.None).ConfigureAwait(false);
                     await WaitDurableAsync(batchAddress).ConfigureAwait(false);
                 }
                 catch (Exception e) when (_failure is null)
@@ -958,6 +982,12 @@ public sealed partial class ResourceStore : IAsyncDisposable
                     {
                         attached = attachment.Value(version);
                         encoded = AttachedRecord.Encode(encoded, attachmentKey!, attached);
+                    }
+
+                    if (encoded.Length > _log.MaxRecordBytes)
+                    {
+                        // Refused before the log sees it (a group with a huge member list).
+                        return (StoreStatus.TooLarge, 0);
                     }
 
                     await EnqueueAndApplyAsync(encoded, () =>

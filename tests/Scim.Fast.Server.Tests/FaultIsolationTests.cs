@@ -1,0 +1,91 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+using static Scim.Fast.Server.Tests.ScimHttp;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>
+/// No client can stop the server for the others: clients that hang up in the middle of writes leave
+/// the store serving every tenant, with nothing half-applied.
+/// </summary>
+public sealed class FaultIsolationTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+{
+    private HttpClient Client => server.Client;
+
+    private static JsonObject BulkOfUsers(int count, string prefix, string externalId)
+    {
+        var operations = new JsonArray();
+        for (int i = 0; i < count; i++)
+        {
+            operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "b" + i, ["data"] = User($"{prefix}-{i}", externalId: externalId) });
+        }
+
+        return new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+    }
+
+    // Sends a whole request on a raw socket, waits, then resets the connection (RST, as a client
+    // process that dies or times out does) without reading the answer.
+    private async Task SendAndResetAsync(string path, string body, TimeSpan after)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        byte[] content = System.Text.Encoding.UTF8.GetBytes(body);
+        string head = $"POST {path} HTTP/1.1\r\nHost: {server.BaseAddress.Authority}\r\nAuthorization: Bearer {ScimServerFixture.Token}\r\n"
+            + $"Content-Type: application/scim+json\r\nContent-Length: {content.Length}\r\n\r\n";
+        await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes(head));
+        await socket.SendAsync(content);
+        await Task.Delay(after);
+        socket.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        socket.Close();
+    }
+
+    [Fact]
+    public async Task ClientsHangingUpDuringBulkCreates_NeverStopTheStore()
+    {
+        // The reported fault: /Bulk of many POSTs, the client closes its connection a few
+        // milliseconds later, and the store took the cancellation for a failed write and stopped:
+        // every later write of every tenant was a 500 until a restart.
+        // How long one such request takes here; the hang-ups are spread over that time, so some
+        // land while the body is read, some while the batch is prepared, some after it is logged.
+        var timer = System.Diagnostics.Stopwatch.StartNew();
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", BulkOfUsers(500, Unique("warm"), Unique("warm")))).Expect(HttpStatusCode.OK);
+        var full = timer.Elapsed;
+
+        const int Rounds = 24;
+        var rounds = new List<string>();
+        for (int round = 0; round < Rounds; round++)
+        {
+            string externalId = Unique("hangup");
+            rounds.Add(externalId);
+            string body = BulkOfUsers(500, Unique("h" + round), externalId).ToJsonString();
+            await SendAndResetAsync("/scim/v2/Bulk", body, full * (round + 1) / (Rounds + 1));
+
+            // Every tenant can still write at once.
+            (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("after")))).Expect(HttpStatusCode.Created);
+        }
+
+        // Each batch of one round was logged whole or not at all (a single run of creates is one
+        // batch): 0 or 500 users per round, never a part. Wait for batches still running first.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        foreach (var externalId in rounds)
+        {
+            int found;
+            do
+            {
+                found = (int)(await Client.Get($"/scim/v2/Users?filter=externalId eq \"{externalId}\"&count=0")).Expect(HttpStatusCode.OK).Body!["totalResults"]!;
+                if (found is 0 or 500)
+                {
+                    break;
+                }
+
+                await Task.Delay(100);
+            }
+            while (DateTime.UtcNow < deadline);
+
+            Assert.True(found is 0 or 500, $"round {externalId}: {found} users, a batch half-applied");
+        }
+
+        Assert.Empty(server.Store.Verify());
+    }
+}
