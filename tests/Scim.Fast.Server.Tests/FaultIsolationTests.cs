@@ -88,4 +88,51 @@ public sealed class FaultIsolationTests(ScimServerFixture server) : IClassFixtur
 
         Assert.Empty(server.Store.Verify());
     }
+
+    [Fact]
+    public async Task BulkReferences_ResolveInOnePass_AndAreCapped()
+    {
+        // 9,000 references to one bulkId in one PATCH: resolved in one pass over the data (it was
+        // one pass per reference: seconds of CPU for a few hundred KB, uncancellable).
+        var members = new JsonArray();
+        for (int i = 0; i < 9_000; i++)
+        {
+            members.Add(new JsonObject { ["value"] = "bulkId:u" });
+        }
+
+        var operations = new JsonArray
+        {
+            new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u", ["data"] = User(Unique("ref")) },
+            new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "g", ["data"] = Group(Unique("refs")) },
+            new JsonObject
+            {
+                ["method"] = "PATCH", ["path"] = "/Groups/bulkId:g",
+                ["data"] = Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = members }),
+            },
+        };
+        var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+        var results = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+        Assert.Equal(["201", "201", "200"], results.Select(r => (string?)r!["status"]));
+        string groupId = ((string)results[1]!["location"]!).Split('/')[^1];
+        Assert.Equal(1L, server.Store.MemberCount(default, groupId));
+
+        // Past 10,000 references in one operation: 400 tooMany before anything runs.
+        for (int i = 0; i < 1_001; i++)
+        {
+            members.Add(new JsonObject { ["value"] = "bulkId:u" });
+        }
+
+        operations[0]!["data"] = User(Unique("ref2"));
+        operations[1]!["data"] = Group(Unique("refs2"));
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).AssertError(HttpStatusCode.BadRequest, "tooMany");
+    }
+
+    [Fact]
+    public async Task PatchWithTooManyOperations_Is400TooMany()
+    {
+        var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("ops")))).Expect(HttpStatusCode.Created);
+        static JsonObject[] Operations(int count) => [.. Enumerable.Range(0, count).Select(i => new JsonObject { ["op"] = "replace", ["path"] = "displayName", ["value"] = "n" + i })];
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(Operations(1_001)))).AssertError(HttpStatusCode.BadRequest, "tooMany");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(Operations(1_000)))).Expect(HttpStatusCode.OK);
+    }
 }

@@ -85,7 +85,7 @@ public sealed class ScimPatchRequest
 
         if (array.Count > MaxOperations)
         {
-            error = ScimError.InvalidValue($"A PATCH request carries at most {MaxOperations} operations.");
+            error = new ScimError(400, ScimErrorType.TooMany, $"A PATCH request carries at most {MaxOperations} operations; send the rest in another request.");
             return false;
         }
 

@@ -227,7 +227,13 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
                 }
 
                 var operation = new Operation { Index = index, Method = method, Path = path, BulkId = bulkId, Version = version, Data = data };
-                operation.References = FindReferences(operation);
+                if (FindReferences(operation) is not { } references)
+                {
+                    return new ScimError(400, ScimErrorType.TooMany,
+                        $"Bulk operation {index + 1} holds more than {MaxReferencesPerOperation} bulkId references; split it.");
+                }
+
+                operation.References = references;
                 operations.Add(operation);
             }
         }
@@ -286,6 +292,8 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
                     continue;
                 }
 
+                // Nothing of this operation is written yet: a client that has gone stops here.
+                cancellationToken.ThrowIfCancellationRequested();
                 Resolve(operation, created);
                 progress = true;
 
@@ -439,64 +447,133 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         return true;
     }
 
-    private static List<string> FindReferences(Operation operation)
+    /// <summary>Most bulkId references one operation may hold (its data and path together).</summary>
+    public const int MaxReferencesPerOperation = 10_000;
+
+    // The distinct bulkIds an operation refers to, in its path and its data; null past the cap.
+    private static List<string>? FindReferences(Operation operation)
     {
         var references = new List<string>();
-        Collect(operation.Path, references);
-        if (operation.Data is { } data && data.AsSpan().IndexOf("bulkId:"u8) >= 0)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        int occurrences = 0;
+        foreach (var segment in operation.Path.Split('/'))
         {
-            Collect(Encoding.UTF8.GetString(data), references);
+            if (segment.StartsWith("bulkId:", StringComparison.Ordinal) && seen.Add(segment[7..]))
+            {
+                references.Add(segment[7..]);
+            }
+        }
+
+        if (operation.Data is { } data)
+        {
+            foreach (var (_, _, bulkId) in DataReferences(data))
+            {
+                if (++occurrences > MaxReferencesPerOperation)
+                {
+                    return null;
+                }
+
+                if (seen.Add(bulkId))
+                {
+                    references.Add(bulkId);
+                }
+            }
         }
 
         // An operation may not reference its own bulkId: that is a cycle of one.
         return references;
     }
 
-    // A reference is "bulkId:<id>" inside a JSON string (or a path segment).
-    private static void Collect(string text, List<string> references)
+    // Every whole JSON string "bulkId:x" in the data (RFC 7644 §3.7.2: a reference is the value of
+    // a string): where its opening quote is, where it ends (after the closing quote), and x. One
+    // pass over the bytes; strings with escapes are not references.
+    private static IEnumerable<(int Start, int End, string BulkId)> DataReferences(byte[] data)
     {
         int at = 0;
-        while ((at = text.IndexOf("bulkId:", at, StringComparison.Ordinal)) >= 0)
+        while (at < data.Length)
         {
-            int start = at + 7;
-            int end = start;
-            while (end < text.Length && text[end] is not ('"' or '/' or '\\' or '?' or ' '))
+            int found = data.AsSpan(at).IndexOf("\"bulkId:"u8);
+            if (found < 0)
             {
-                end++;
+                yield break;
             }
 
-            references.Add(text[start..end]);
-            at = end;
+            int start = at + found;
+            int content = start + 8;
+            int close = data.AsSpan(content).IndexOfAny((byte)'"', (byte)'\\');
+            if (close < 0)
+            {
+                yield break;
+            }
+
+            close += content;
+            if (data[close] == (byte)'"' && !EscapedQuote(data, start))
+            {
+                yield return (start, close + 1, Encoding.UTF8.GetString(data, content, close - content));
+                at = close + 1;
+            }
+            else
+            {
+                at = content;
+            }
         }
     }
 
-    // Replaces exactly the references this operation holds: whole path segments "bulkId:x", and
-    // whole JSON strings "bulkId:x" in data (so "bulkId:a" never rewrites "bulkId:ab").
+    // Whether the quote at index is escaped (preceded by an odd number of backslashes).
+    private static bool EscapedQuote(byte[] data, int index)
+    {
+        int backslashes = 0;
+        while (index - 1 - backslashes >= 0 && data[index - 1 - backslashes] == (byte)'\\')
+        {
+            backslashes++;
+        }
+
+        return backslashes % 2 == 1;
+    }
+
+    // Replaces the references this operation holds, in one pass each over its path and its data:
+    // whole path segments "bulkId:x" and whole JSON strings "bulkId:x" (so "bulkId:a" never
+    // rewrites "bulkId:ab"). References not created yet are left as they are.
     private static void Resolve(Operation operation, Dictionary<string, string> created)
     {
-        foreach (var bulkId in operation.References)
+        if (operation.References.Count == 0)
+        {
+            return;
+        }
+
+        var segments = operation.Path.Split('/');
+        for (int i = 0; i < segments.Length; i++)
+        {
+            if (segments[i].StartsWith("bulkId:", StringComparison.Ordinal) && created.TryGetValue(segments[i][7..], out var id))
+            {
+                segments[i] = Uri.EscapeDataString(id);
+            }
+        }
+
+        operation.Path = string.Join('/', segments);
+        if (operation.Data is not { } data)
+        {
+            return;
+        }
+
+        var output = new ArrayBufferWriter<byte>(data.Length + 64);
+        int copied = 0;
+        foreach (var (start, end, bulkId) in DataReferences(data))
         {
             if (!created.TryGetValue(bulkId, out var id))
             {
                 continue;
             }
 
-            string reference = "bulkId:" + bulkId;
-            var segments = operation.Path.Split('/');
-            for (int i = 0; i < segments.Length; i++)
-            {
-                if (segments[i] == reference)
-                {
-                    segments[i] = Uri.EscapeDataString(id);
-                }
-            }
+            output.Write(data.AsSpan(copied, start - copied));
+            output.Write(JsonSerializer.SerializeToUtf8Bytes(id));
+            copied = end;
+        }
 
-            operation.Path = string.Join('/', segments);
-            var quoted = Encoding.UTF8.GetBytes("\"" + reference + "\"");
-            if (operation.Data is { } data && data.AsSpan().IndexOf(quoted) >= 0)
-            {
-                operation.Data = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(data).Replace("\"" + reference + "\"", JsonSerializer.Serialize(id), StringComparison.Ordinal));
-            }
+        if (copied > 0)
+        {
+            output.Write(data.AsSpan(copied));
+            operation.Data = output.WrittenSpan.ToArray();
         }
     }
 
