@@ -35,6 +35,7 @@ internal sealed class ScimRequestHandler
     {
         _options = options;
         _basePath = options.BasePath;
+        _publicBaseUrl = string.IsNullOrEmpty(options.PublicBaseUrl) ? null : options.PublicBaseUrl.TrimEnd('/');
         _schemas = ScimDiscoveryWriter.DistinctSchemas(ScimResourceTypes.All);
         _tokens = tokens;
         _tenants = tenants;
@@ -45,6 +46,7 @@ internal sealed class ScimRequestHandler
         Idempotency = new IdempotencyKeys(store, TimeSpan.FromHours(options.Limits.IdempotencyRetentionHours));
         Users.Idempotency = Idempotency;
         Groups.Idempotency = Idempotency;
+        Groups.Scans = Users.Scans;
         _bulk = new BulkHandler(_endpoints, options.Limits, Idempotency);
         Features = FeaturesOf(options);
         if (options.Limits.RequestsPerSecondPerToken > 0)
@@ -119,12 +121,17 @@ internal sealed class ScimRequestHandler
     /// request's scheme, host and path base, <c>/tenants/{name}</c> for a named tenant, the base path.
     /// </summary>
     internal string BaseUrl(HttpRequest request, string? tenantName) =>
-        request.Scheme + "://" + request.Host.Value + request.PathBase.Value + (tenantName is null ? "" : TenantsPrefix + tenantName) + _basePath;
+        (_publicBaseUrl ?? request.Scheme + "://" + request.Host.Value + request.PathBase.Value) + (tenantName is null ? "" : TenantsPrefix + tenantName) + _basePath;
+
+    // Scim:PublicBaseUrl without its trailing slash, or null: locations from the request's Host.
+    private readonly string? _publicBaseUrl;
 
     internal readonly record struct Route(Target Target, string? TenantName, string BaseUrl, string? Id, IResourceEndpoint? Endpoint);
 
     public Task HandleAsync(HttpContext context)
     {
+        // SCIM answers hold personal data and change with every write: no cache may keep them.
+        context.Response.Headers.CacheControl = "no-store";
         var route = Resolve(context);
         return route.Target switch
         {

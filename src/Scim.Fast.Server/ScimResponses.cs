@@ -17,6 +17,13 @@ internal static class ScimResponses
     {
         context.Response.StatusCode = error.Status;
         context.Response.ContentType = MediaType;
+        if (error.Status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable
+            && !context.Response.Headers.ContainsKey("Retry-After"))
+        {
+            // RFC 9110 §10.2.3: when to try again; the conditions behind these clear within seconds.
+            context.Response.Headers.RetryAfter = "1";
+        }
+
         error.WriteTo(context.Response.BodyWriter);
         return context.Response.BodyWriter.FlushAsync(cancellationToken).AsTask();
     }

@@ -8,6 +8,18 @@ public sealed class ScimServerOptions
     /// <summary>Base path of the SCIM endpoints, without a trailing slash. Default <c>/scim/v2</c>.</summary>
     public string BasePath { get; set; } = "/scim/v2";
 
+    /// <summary>
+    /// The public origin (and path prefix) clients reach the server by, e.g.
+    /// <c>https://scim.example.com</c> behind a proxy: when set, every <c>Location</c>,
+    /// <c>meta.location</c> and <c>$ref</c> is built from it instead of the request's Host header
+    /// (which a client controls). Empty (the default): from the request.
+    /// </summary>
+    public string? PublicBaseUrl { get; set; }
+
+    /// <summary>Whether any credential is configured (static tokens of any kind, named tenants, JWT).</summary>
+    public bool HasConfiguredCredentials =>
+        BearerTokens.Count > 0 || AdminTokens.Count > 0 || Tenants.Count > 0 || Jwt.Enabled;
+
     /// <summary>Where the embedded FASTER store keeps its files. Default <c>./data</c>.</summary>
     public string DataDirectory { get; set; } = "data";
 
@@ -61,8 +73,22 @@ public sealed class ScimServerOptions
             throw new InvalidOperationException($"Scim:BasePath must start with '/' and not end with '/': '{BasePath}'.");
         }
 
+        if (!string.IsNullOrEmpty(PublicBaseUrl)
+            && (!Uri.TryCreate(PublicBaseUrl, UriKind.Absolute, out var publicUri) || publicUri.Scheme is not ("http" or "https")
+                || !string.IsNullOrEmpty(publicUri.Query) || !string.IsNullOrEmpty(publicUri.Fragment)))
+        {
+            throw new InvalidOperationException($"Scim:PublicBaseUrl must be an absolute http(s) URL without query or fragment: '{PublicBaseUrl}'.");
+        }
+
         foreach (var name in Tenants.Keys)
         {
+            if (name.Equals("default", StringComparison.OrdinalIgnoreCase))
+            {
+                // "default" names the tenant of {BasePath} itself (logs, admin API): a tenant of that
+                // name would be a second one that looks the same everywhere.
+                throw new InvalidOperationException("Scim:Tenants: 'default' is reserved for the default tenant (served at Scim:BasePath); pick another name.");
+            }
+
             if (!TenantDirectory.IsValidName(name))
             {
                 throw new InvalidOperationException($"Scim:Tenants: '{name}' is not a valid tenant name (1-64 of a-z, A-Z, 0-9, '-', '_', '.').");
@@ -160,6 +186,21 @@ public sealed class ScimLimits
     public int RequestBurstPerToken { get; set; } = 1000;
 
     /// <summary>
+    /// Most resources one list query may read when no index answers its filter or sort (400 tooMany
+    /// past it, with a hint to use an indexed filter or a cursor). Default 200,000.
+    /// </summary>
+    public int MaxScannedResources { get; set; } = 200_000;
+
+    /// <summary>
+    /// Unindexed queries (reading more than <see cref="ScanFreeResources"/>) a tenant may run at once;
+    /// more is 429 with Retry-After. Default 2.
+    /// </summary>
+    public int MaxConcurrentScansPerTenant { get; set; } = 2;
+
+    /// <summary>Resources a list query may read before it counts as a scan. Default 1,000.</summary>
+    public int ScanFreeResources { get; set; } = 1_000;
+
+    /// <summary>
     /// How long the answer to a POST with an Idempotency-Key is kept for retries, in hours (then the
     /// key may be used again). Default 24.
     /// </summary>
@@ -170,7 +211,7 @@ public sealed class ScimLimits
         if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
             || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1
             || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0
-            || IdempotencyRetentionHours < 1)
+            || IdempotencyRetentionHours < 1 || MaxScannedResources < 1 || MaxConcurrentScansPerTenant < 1 || ScanFreeResources < 0)
         {
             throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }

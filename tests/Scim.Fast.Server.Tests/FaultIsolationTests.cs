@@ -136,3 +136,156 @@ public sealed class FaultIsolationTests(ScimServerFixture server) : IClassFixtur
         (await Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + user.Id, Patch(Operations(1_000)))).Expect(HttpStatusCode.OK);
     }
 }
+
+public sealed class ScanLimitFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments =>
+        ["--Scim:Limits:ScanFreeResources=10", "--Scim:Limits:MaxScannedResources=50", "--Scim:Limits:MaxConcurrentScansPerTenant=1"];
+}
+
+/// <summary>Queries no index answers are bounded: a cap on resources read, a few at a time per tenant.</summary>
+public sealed class ScanLimitTests(ScanLimitFixture server) : IClassFixture<ScanLimitFixture>
+{
+    [Fact]
+    public async Task UnindexedQueries_AreCapped_AndLimitedPerTenant()
+    {
+        var client = server.Client;
+        var operations = new JsonArray();
+        for (int i = 0; i < 60; i++)
+        {
+            operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "b" + i, ["data"] = User(Unique("scan")) });
+        }
+
+        var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+        (await client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
+
+        // 60 resources to read, 50 allowed: 400 tooMany with advice, for a filter and for a sort.
+        var capped = await client.Get("/scim/v2/Users?filter=title eq \"nobody\"");
+        capped.AssertError(HttpStatusCode.BadRequest, "tooMany");
+        Assert.Contains("index", (string?)capped.Body!["detail"], StringComparison.Ordinal);
+        (await client.Get("/scim/v2/Users?sortBy=title&count=1")).AssertError(HttpStatusCode.BadRequest, "tooMany");
+
+        // Indexed queries and index paging are not scans.
+        (await client.Get("/scim/v2/Users?count=5")).Expect(HttpStatusCode.OK);
+        var lookup = (await client.Get("/scim/v2/Users?filter=userName eq \"nobody\"")).Expect(HttpStatusCode.OK);
+        Assert.Equal(0, (int)lookup.Body!["totalResults"]!);
+
+        // A tenant with 20 resources may scan them, one scan at a time: with its one slot taken
+        // (as by a long scan in flight), the next is 429 with Retry-After; other tenants go on.
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        for (int i = 0; i < 20; i++)
+        {
+            (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User(Unique("a")))).Expect(HttpStatusCode.Created);
+        }
+
+        (await acme.Get("/tenants/acme/scim/v2/Users?filter=title eq \"x\"")).Expect(HttpStatusCode.OK);
+        var acmeTenant = await server.Handler.Tenants.GetOrAddAsync("acme");
+        var slot = server.Handler.Users.Scans.For(acmeTenant, 1);
+        Assert.True(slot.Wait(0));
+        try
+        {
+            var limited = await acme.Get("/tenants/acme/scim/v2/Users?filter=title eq \"x\"");
+            limited.AssertError((HttpStatusCode)429);
+            Assert.NotNull(limited.Headers.RetryAfter);
+            (await acme.Get("/tenants/acme/scim/v2/Users?filter=userName eq \"x\"")).Expect(HttpStatusCode.OK);
+            using var globex = server.CreateClient(ScimServerFixture.GlobexToken);
+            (await globex.Get("/tenants/globex/scim/v2/Users?filter=title eq \"x\"")).Expect(HttpStatusCode.OK);
+        }
+        finally
+        {
+            slot.Release();
+        }
+
+        (await acme.Get("/tenants/acme/scim/v2/Users?filter=title eq \"x\"")).Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task ScimResponses_AreNotCached()
+    {
+        var reply = await server.Client.Get("/scim/v2/Users?count=1");
+        Assert.True(reply.Headers.CacheControl?.NoStore);
+    }
+}
+
+public sealed class PublicBaseUrlFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:PublicBaseUrl=https://scim.example.com/edge/"];
+}
+
+/// <summary>Configuration holes: where locations point, reserved names, the generated first-run token, the request log.</summary>
+public sealed class HardeningTests(PublicBaseUrlFixture server) : IClassFixture<PublicBaseUrlFixture>
+{
+    [Fact]
+    public async Task PublicBaseUrl_BuildsEveryLocation_NotTheHostHeader()
+    {
+        var user = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("loc")), r => r.Headers.Host = "evil.example.net")).Expect(HttpStatusCode.Created);
+        Assert.Equal("https://scim.example.com/edge/scim/v2/Users/" + user.Id, user.Headers.Location!.ToString());
+        Assert.Equal("https://scim.example.com/edge/scim/v2/Users/" + user.Id, (string?)user.Body!["meta"]!["location"]);
+
+        var group = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("g"), user.Id))).Expect(HttpStatusCode.Created);
+        Assert.Equal("https://scim.example.com/edge/scim/v2/Users/" + user.Id, (string?)group.Body!["members"]![0]!["$ref"]);
+
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        var tenantUser = (await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User(Unique("t")))).Expect(HttpStatusCode.Created);
+        Assert.StartsWith("https://scim.example.com/edge/tenants/acme/scim/v2/Users/", tenantUser.Headers.Location!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--Scim:Tenants:default:BearerTokens:0=test-token-reserved-0123456789")]
+    [InlineData("--Scim:Tenants:Default:BearerTokens:0=test-token-reserved-0123456789")]
+    [InlineData("--Scim:PublicBaseUrl=ftp://example.com")]
+    [InlineData("--Scim:PublicBaseUrl=https://example.com/?x=1")]
+    public void BadConfiguration_StopsTheServerAtStart(string setting)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "scim-fast-config-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Assert.Throws<InvalidOperationException>(() => ScimServer.Create(["--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + directory, "--Scim:BearerTokens:0=" + ScimServerFixture.Token, setting]));
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void GeneratedToken_OnlyWithoutAnyCredential_AndRemovedOnceConfigured()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "scim-fast-token-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string file = Path.Combine(directory, BearerTokens.GeneratedTokenFile);
+            Assert.NotNull(BearerTokens.GenerateDefaultTokenIfNeeded(new ScimServerOptions(), directory));
+            Assert.True(File.Exists(file));
+            Assert.Null(BearerTokens.GenerateDefaultTokenIfNeeded(new ScimServerOptions(), directory));
+
+            // Only a named tenant configured: no token for the default tenant, and the old one goes.
+            var withTenant = new ScimServerOptions { Tenants = { ["acme"] = new TenantOptions { BearerTokens = { ScimServerFixture.AcmeToken } } } };
+            Assert.Null(BearerTokens.GenerateDefaultTokenIfNeeded(withTenant, directory));
+            Assert.False(File.Exists(file));
+
+            var withJwt = new ScimServerOptions { Jwt = { SigningKeys = { Convert.ToBase64String(new byte[32]) } } };
+            Assert.Null(BearerTokens.GenerateDefaultTokenIfNeeded(withJwt, directory));
+            Assert.False(File.Exists(file));
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void RequestLog_EscapesControlCharactersInPaths()
+    {
+        // "%0D%0A" arrives decoded in Request.Path: unescaped it would forge a log line.
+        Assert.Equal("/scim/v2/Users/x\\r\\n2026-01-01 forged\\u0000", RequestLog.Printable("/scim/v2/Users/x\r\n2026-01-01 forged\0"));
+        const string clean = "/scim/v2/Users/ü-1";
+        Assert.Same(clean, RequestLog.Printable(clean));
+    }
+}

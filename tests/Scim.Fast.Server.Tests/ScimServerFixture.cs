@@ -36,6 +36,8 @@ public class ScimServerFixture : IAsyncLifetime
 
     public ResourceStore Store => _app!.Services.GetRequiredService<ResourceStore>();
 
+    internal ScimRequestHandler Handler => _app!.Services.GetRequiredService<ScimRequestHandler>();
+
     public virtual async Task InitializeAsync() => await StartAsync();
 
     public async Task StartAsync()

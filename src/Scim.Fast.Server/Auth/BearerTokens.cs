@@ -94,7 +94,7 @@ internal sealed class BearerTokens
         }
 
         var generated = Path.Combine(dataDirectory, GeneratedTokenFile);
-        if (options.BearerTokens.Count == 0 && File.Exists(generated))
+        if (!options.HasConfiguredCredentials && File.Exists(generated))
         {
             entries.Add(new Entry(Convert.FromHexString(File.ReadAllText(generated).Trim()), null));
         }
@@ -109,7 +109,15 @@ internal sealed class BearerTokens
     public static string? GenerateDefaultTokenIfNeeded(ScimServerOptions options, string dataDirectory)
     {
         var file = Path.Combine(dataDirectory, GeneratedTokenFile);
-        if (options.BearerTokens.Count > 0 || File.Exists(file))
+        if (options.HasConfiguredCredentials)
+        {
+            // Credentials are configured now: the generated token (a first-run convenience) stops
+            // working, and its hash goes, so it cannot come back if the configuration changes.
+            File.Delete(file);
+            return null;
+        }
+
+        if (File.Exists(file))
         {
             return null;
         }

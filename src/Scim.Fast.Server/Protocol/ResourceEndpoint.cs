@@ -69,6 +69,9 @@ internal abstract partial class ResourceEndpoint<T>
 
     public ScimLimits Limits { get; }
 
+    /// <summary>The scan slots of every tenant (shared by the endpoints; see <see cref="ScanGuard"/>).</summary>
+    public TenantScans Scans { get; set; } = new();
+
     protected ScimProjection Everything { get; }
 
     /// <summary>"Users", "Groups": the endpoint path segment.</summary>
@@ -590,11 +593,19 @@ internal abstract partial class ResourceEndpoint<T>
             return null;
         }
 
-        // General path: candidates → filter → sort → slice.
+        // General path: candidates → filter → sort → slice. A query that reads more than a few
+        // resources is a scan: it needs one of the tenant's scan slots and stops at the cap.
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
         var matched = new List<T>();
+        using var scan = new ScanGuard(Scans, scope.Tenant, Limits);
         foreach (var id in Candidates(scope, filter))
         {
+            if (scan.Examine() is { } scanError)
+            {
+                page = default;
+                return scanError;
+            }
+
             if (Load(scope, id) is not { } loaded)
             {
                 continue;
