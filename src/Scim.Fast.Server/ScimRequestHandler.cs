@@ -152,8 +152,16 @@ internal sealed class ScimRequestHandler
         {
             context.Items[PrincipalKey] = "token:" + tokenSlot.ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
         }
-        else if (!(_options.Jwt.Enabled && (tokenSlot = await AuthenticateJwtAsync(context, route.TenantName).ConfigureAwait(false)) != -1))
+        else if (!(_options.Jwt.Enabled && (tokenSlot = await AuthenticateJwtAsync(context, route.TenantName).ConfigureAwait(false)) >= 0))
         {
+            if (tokenSlot == InsufficientScope)
+            {
+                // RFC 6750 §3.1: a valid token without the scope the resource needs.
+                context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"scim\", error=\"insufficient_scope\", scope=\"{_options.Jwt.RequiredScope}\"";
+                await ScimResponses.Error(context, StatusCodes.Status403Forbidden, $"The access token lacks the scope '{_options.Jwt.RequiredScope}'.").ConfigureAwait(false);
+                return;
+            }
+
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "A valid bearer token for this tenant is required.").ConfigureAwait(false);
             return;
@@ -376,16 +384,49 @@ internal sealed class ScimRequestHandler
             return -1;
         }
 
+        // The tenant: the issuer's one tenant when configured (a claim, if present, must agree),
+        // else the tenant claim, which every token must carry ("default" names the default tenant).
         string? claimed = result.Principal.FindFirst(_options.Jwt.TenantClaim)?.Value;
-        if (!string.Equals(claimed, tenantName, StringComparison.Ordinal))
+        string? configured = string.IsNullOrEmpty(_options.Jwt.Tenant) ? null : _options.Jwt.Tenant;
+        string? actsFor = configured ?? claimed;
+        if (actsFor is null || (configured is not null && claimed is not null && claimed != configured))
         {
             return -1;
+        }
+
+        if (!string.Equals(actsFor == "default" ? null : actsFor, tenantName, StringComparison.Ordinal))
+        {
+            return -1;
+        }
+
+        if (!string.IsNullOrEmpty(_options.Jwt.RequiredScope) && !HasScope(result.Principal, _options.Jwt.RequiredScope))
+        {
+            return InsufficientScope;
         }
 
         // One bucket per subject (sub), so a client's tokens share its rate.
         string subject = result.Principal.FindFirst("sub")?.Value ?? "";
         context.Items[PrincipalKey] = "jwt:" + (result.Principal.FindFirst("iss")?.Value ?? "") + "\n" + subject;
-        return string.GetHashCode(subject + "\n" + claimed, StringComparison.Ordinal) | 1;
+        return (string.GetHashCode(subject + "\n" + actsFor, StringComparison.Ordinal) | 1) & int.MaxValue;
+    }
+
+    // AuthenticateJwtAsync's answer for a valid token without the required scope.
+    private const int InsufficientScope = -2;
+
+    // OAuth 2.0 scopes: "scope" is one space-separated string (RFC 8693 §4.2, RFC 9068); some
+    // issuers send "scp", as a string or as one claim per scope.
+    private static bool HasScope(System.Security.Claims.ClaimsPrincipal principal, string required)
+    {
+        foreach (var claim in principal.Claims)
+        {
+            if (claim.Type is "scope" or "scp"
+                && claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(required, StringComparer.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // Per-token token bucket: a runaway client slows itself down, not the other tenants.

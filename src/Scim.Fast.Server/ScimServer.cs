@@ -91,6 +91,15 @@ public static class ScimServer
                     RequireExpirationTime = true,
                     ClockSkew = TimeSpan.FromMinutes(1),
                     IssuerSigningKeys = [.. options.Jwt.SigningKeys.Select(k => new SymmetricSecurityKey(Convert.FromBase64String(k)))],
+
+                    // Only the algorithms the keys are for: no "none", no key confusion (an RSA
+                    // public key used as an HMAC secret).
+                    ValidAlgorithms = options.Jwt.Algorithms.Count > 0 ? options.Jwt.Algorithms
+                        : options.Jwt.SigningKeys.Count > 0
+                            ? [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.HmacSha384, SecurityAlgorithms.HmacSha512]
+                            : [SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSha384, SecurityAlgorithms.RsaSha512,
+                               SecurityAlgorithms.RsaSsaPssSha256, SecurityAlgorithms.RsaSsaPssSha384, SecurityAlgorithms.RsaSsaPssSha512,
+                               SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.EcdsaSha512],
                 };
             });
         }

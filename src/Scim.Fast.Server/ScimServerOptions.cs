@@ -95,6 +95,11 @@ public sealed class ScimServerOptions
             }
         }
 
+        if (!string.IsNullOrEmpty(Jwt.Tenant) && Jwt.Tenant != "default" && !TenantDirectory.IsValidName(Jwt.Tenant))
+        {
+            throw new InvalidOperationException($"Scim:Jwt:Tenant must be 'default' or a tenant name: '{Jwt.Tenant}'.");
+        }
+
         Limits.Validate();
         if (Jwt.Enabled && (string.IsNullOrEmpty(Jwt.Audience) || (string.IsNullOrEmpty(Jwt.Issuer) && string.IsNullOrEmpty(Jwt.Authority))))
         {
@@ -122,8 +127,30 @@ public sealed class JwtOptions
     /// <summary>Symmetric signing keys (base64), for deployments without an authority.</summary>
     public List<string> SigningKeys { get; set; } = [];
 
-    /// <summary>The claim that names the tenant. Default <c>scim_tenant</c>.</summary>
+    /// <summary>
+    /// The claim that names the tenant (<c>default</c> for the default tenant). Required in every
+    /// token unless <see cref="Tenant"/> is set. Default <c>scim_tenant</c>.
+    /// </summary>
     public string TenantClaim { get; set; } = "scim_tenant";
+
+    /// <summary>
+    /// The one tenant this issuer's tokens act for (<c>default</c> for the default tenant), for an
+    /// issuer that serves a single tenant: tokens then need no tenant claim (one they carry must name
+    /// this tenant). Empty (the default): every token must carry <see cref="TenantClaim"/>.
+    /// </summary>
+    public string? Tenant { get; set; }
+
+    /// <summary>
+    /// A scope every token must hold (in <c>scope</c> or <c>scp</c>), e.g. <c>scim.provision</c>;
+    /// a token without it is 403 <c>insufficient_scope</c> (RFC 6750 §3.1). Empty: none required.
+    /// </summary>
+    public string? RequiredScope { get; set; }
+
+    /// <summary>
+    /// Signature algorithms accepted (JWS <c>alg</c>). Default: HS256/384/512 with
+    /// <see cref="SigningKeys"/>, RS/PS/ES 256–512 with an <see cref="Authority"/>; never <c>none</c>.
+    /// </summary>
+    public List<string> Algorithms { get; set; } = [];
 
     public bool Enabled => !string.IsNullOrEmpty(Authority) || SigningKeys.Count > 0;
 }
