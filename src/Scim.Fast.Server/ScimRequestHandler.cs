@@ -47,6 +47,7 @@ internal sealed class ScimRequestHandler
         Users.Idempotency = Idempotency;
         Groups.Idempotency = Idempotency;
         Groups.Scans = Users.Scans;
+        Users.Cursors = Groups.Cursors = Cursors.Load(options.CursorKey, Path.GetFullPath(options.DataDirectory));
         _bulk = new BulkHandler(_endpoints, options.Limits, Idempotency);
         Features = FeaturesOf(options);
         if (options.Limits.RequestsPerSecondPerToken > 0)

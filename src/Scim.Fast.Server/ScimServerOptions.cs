@@ -16,6 +16,12 @@ public sealed class ScimServerOptions
     /// </summary>
     public string? PublicBaseUrl { get; set; }
 
+    /// <summary>
+    /// The key RFC 9865 cursors are signed with (base64, at least 32 bytes), shared by every host
+    /// that serves the same store. Empty (the default): one kept in the data directory (<c>cursor.key</c>).
+    /// </summary>
+    public string? CursorKey { get; set; }
+
     /// <summary>Whether any credential is configured (static tokens of any kind, named tenants, JWT).</summary>
     public bool HasConfiguredCredentials =>
         BearerTokens.Count > 0 || AdminTokens.Count > 0 || Tenants.Count > 0 || Jwt.Enabled;
@@ -65,6 +71,13 @@ public sealed class ScimServerOptions
     /// <summary>Optional OAuth 2.0 JWT bearer validation, next to the static tokens.</summary>
     public JwtOptions Jwt { get; set; } = new();
 
+    private static bool IsBase64(string text, out int bytes)
+    {
+        var buffer = new byte[text.Length];
+        bool ok = Convert.TryFromBase64String(text, buffer, out bytes);
+        return ok;
+    }
+
     /// <summary>Throws when a value cannot work, so a bad configuration stops the server at start.</summary>
     public void Validate()
     {
@@ -78,6 +91,11 @@ public sealed class ScimServerOptions
                 || !string.IsNullOrEmpty(publicUri.Query) || !string.IsNullOrEmpty(publicUri.Fragment)))
         {
             throw new InvalidOperationException($"Scim:PublicBaseUrl must be an absolute http(s) URL without query or fragment: '{PublicBaseUrl}'.");
+        }
+
+        if (!string.IsNullOrEmpty(CursorKey) && (!IsBase64(CursorKey, out int keyBytes) || keyBytes < 32))
+        {
+            throw new InvalidOperationException("Scim:CursorKey must be base64 of at least 32 bytes.");
         }
 
         foreach (var name in Tenants.Keys)

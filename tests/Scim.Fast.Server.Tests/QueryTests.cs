@@ -174,12 +174,40 @@ public sealed class QueryTests(QueryFixture server) : IClassFixture<QueryFixture
         Assert.Equal(30, (int)past["totalResults"]!);
         Assert.Empty(past["Resources"]!.AsArray());
 
-        // A hand-made cursor beyond every key, and one with a newline in its key, are handled.
-        string beyond = System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes("k0a:5:\uFFFF\uFFFF\uFFFF\uFFFF\uFFFFx"));
+        // Cursors signed with the server's key (as a forger who had it could make): one beyond
+        // every key is refused, one with a newline in its key is read back exactly.
+        var cursors = server.Handler.Users.Cursors;
+        string context = Protocol.Cursors.Context(default, Protocol.StoreTypes.User, null, null, null);
+        string beyond = cursors.EncodePosition(context, 0, false, new Storage.Resources.OrderedPosition("\uFFFF\uFFFF\uFFFF\uFFFF\uFFFF", "x"));
         (await Client.Get("/scim/v2/Users?cursor=" + beyond)).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
-        string newline = System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes("k0a:3:a\nbzzz"));
+        string newline = cursors.EncodePosition(context, 0, false, new Storage.Resources.OrderedPosition("a\nb", "zzz"));
         var afterNewline = (await Client.Get("/scim/v2/Users?count=100&cursor=" + newline)).Expect(HttpStatusCode.OK).Body!;
         Assert.Equal(30, (int)afterNewline["totalResults"]!);
+
+        // Unsigned, the same payloads are hand-made cursors: 400 invalidCursor.
+        string unsigned = System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes("k0a:3:a\nbzzz"));
+        (await Client.Get("/scim/v2/Users?count=100&cursor=" + unsigned)).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
+        (await Client.Get("/scim/v2/Users?count=100&cursor=" + unsigned + ".AAAAAAAAAAAAAAAAAAAAAA")).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
+    }
+
+    [Fact]
+    public async Task Cursors_AreBoundToTheirQuery()
+    {
+        // RFC 9865 §2: a cursor belongs to the query that produced it. Another filter, sort, resource
+        // type or tenant gets 400 invalidCursor, even for a well-formed cursor of this server.
+        var filtered = (await Client.Get("/scim/v2/Users?filter=userName sw \"user\"&cursor=&count=2")).Expect(HttpStatusCode.OK).Body!;
+        string offset = (string)filtered["nextCursor"]!;
+        (await Client.Get($"/scim/v2/Users?filter=userName sw \"user\"&cursor={offset}&count=2")).Expect(HttpStatusCode.OK);
+        (await Client.Get($"/scim/v2/Users?filter=userName sw \"use\"&cursor={offset}&count=2")).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
+        string idOffset = (string)(await Client.Get("/scim/v2/Users?filter=id pr&cursor=&count=2")).Expect(HttpStatusCode.OK).Body!["nextCursor"]!;
+        (await Client.Get($"/scim/v2/Users?filter=id pr&cursor={idOffset}&count=2")).Expect(HttpStatusCode.OK);
+        (await Client.Get($"/scim/v2/Groups?filter=id pr&cursor={idOffset}&count=2")).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
+
+        var keyset = (await Client.Get("/scim/v2/Users?cursor=&count=2")).Expect(HttpStatusCode.OK).Body!;
+        string next = (string)keyset["nextCursor"]!;
+        (await Client.Get($"/scim/v2/Users?cursor={next}&count=2&sortOrder=descending")).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        (await acme.Get($"/tenants/acme/scim/v2/Users?cursor={next}&count=2")).AssertError(HttpStatusCode.BadRequest, "invalidCursor");
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 
 using Scim.Fast.Storage.Resources;
@@ -7,21 +8,57 @@ using Scim.Fast.Storage.Resources;
 namespace Scim.Fast.Server.Protocol;
 
 /// <summary>
-/// RFC 9865 cursors. Opaque to clients (base64url), and checked on the way back in: a cursor from
-/// another order or a hand-made one is 400 invalidCursor. Keyset cursors (the last (key, id) of an
+/// RFC 9865 cursors. Opaque to clients (base64url), and bound by an HMAC to the query they came from
+/// (tenant, resource type, filter, sort): a cursor of another tenant, filter or order, or a hand-made
+/// one, is 400 invalidCursor before anything of it is read. Keyset cursors (the last (key, id) of an
 /// ordered index) never expire and stay stable while writes continue; offset cursors serve filtered
-/// results.
+/// results. The key comes from <c>Scim:CursorKey</c> or a file in the data directory, so cursors
+/// survive restarts.
 /// </summary>
-internal static class Cursors
+internal sealed class Cursors(byte[] key)
 {
-    // "k{index}{a|d}:{key length}:{key}{id}": lengths, not separators, so any key or id round-trips.
-    public static string EncodePosition(byte index, bool descending, OrderedPosition last) =>
-        Encode($"k{index}{(descending ? 'd' : 'a')}:{last.Key.Length.ToString(CultureInfo.InvariantCulture)}:{last.Key}{last.Id}");
+    private const int MacBytes = 16;
 
-    public static bool TryDecodePosition(string cursor, byte index, bool descending, out OrderedPosition position)
+    /// <summary>A key of this process only (cursors do not survive a restart): for tools and benchmarks.</summary>
+    public static Cursors WithRandomKey() => new(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>
+    /// The configured key (base64, at least 32 bytes), else the one kept in
+    /// <c>{dataDirectory}/cursor.key</c>, made on first start.
+    /// </summary>
+    public static Cursors Load(string? configured, string dataDirectory)
+    {
+        if (!string.IsNullOrEmpty(configured))
+        {
+            return new Cursors(Convert.FromBase64String(configured));
+        }
+
+        string file = Path.Combine(dataDirectory, "cursor.key");
+        if (!File.Exists(file))
+        {
+            Directory.CreateDirectory(dataDirectory);
+            File.WriteAllText(file, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+
+        return new Cursors(Convert.FromBase64String(File.ReadAllText(file).Trim()));
+    }
+
+    /// <summary>What a cursor is bound to: the tenant, the resource type, the filter and the sort.</summary>
+    public static string Context(TenantId tenant, byte type, string? filter, string? sortBy, string? sortOrder) =>
+        string.Join('\n', tenant.Value.ToString(CultureInfo.InvariantCulture), type.ToString(CultureInfo.InvariantCulture), filter ?? "", sortBy ?? "", sortOrder ?? "");
+
+    // "k{index}{a|d}:{key length}:{key}{id}": lengths, not separators, so any key or id round-trips.
+    public string EncodePosition(string context, byte index, bool descending, OrderedPosition last) =>
+        Encode(context, $"k{index}{(descending ? 'd' : 'a')}:{last.Key.Length.ToString(CultureInfo.InvariantCulture)}:{last.Key}{last.Id}");
+
+    public bool TryDecodePosition(string context, string cursor, byte index, bool descending, out OrderedPosition position)
     {
         position = default;
-        if (!TryDecode(cursor, out var text))
+        if (!TryDecode(context, cursor, out var text))
         {
             return false;
         }
@@ -52,33 +89,55 @@ internal static class Cursors
         return true;
     }
 
-    public static string EncodeOffset(int offset) => Encode("o" + offset.ToString(CultureInfo.InvariantCulture));
+    public string EncodeOffset(string context, int offset) => Encode(context, "o" + offset.ToString(CultureInfo.InvariantCulture));
 
-    public static bool TryDecodeOffset(string cursor, out int offset)
+    public bool TryDecodeOffset(string context, string cursor, out int offset)
     {
         offset = 0;
-        return TryDecode(cursor, out var text) && text.StartsWith('o')
+        return TryDecode(context, cursor, out var text) && text.StartsWith('o')
             && int.TryParse(text.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out offset);
     }
 
-    private static string Encode(string text) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(text));
+    // "{payload}.{mac}", both base64url; the MAC covers the context and the payload.
+    private string Encode(string context, string text)
+    {
+        byte[] payload = Encoding.UTF8.GetBytes(text);
+        return Base64Url.EncodeToString(payload) + "." + Base64Url.EncodeToString(Mac(context, payload));
+    }
 
-    private static bool TryDecode(string cursor, out string text)
+    private bool TryDecode(string context, string cursor, out string text)
     {
         text = "";
-        if (cursor.Length > 4096)
+        int dot = cursor.IndexOf('.', StringComparison.Ordinal);
+        if (cursor.Length > 4096 || dot < 0)
         {
             return false;
         }
 
         try
         {
-            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(Base64Url.DecodeFromChars(cursor));
+            byte[] payload = Base64Url.DecodeFromChars(cursor.AsSpan(0, dot));
+            byte[] mac = Base64Url.DecodeFromChars(cursor.AsSpan(dot + 1));
+            if (!CryptographicOperations.FixedTimeEquals(mac, Mac(context, payload)))
+            {
+                return false;
+            }
+
+            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(payload);
             return true;
         }
         catch (Exception e) when (e is FormatException or DecoderFallbackException)
         {
             return false;
         }
+    }
+
+    private byte[] Mac(string context, byte[] payload)
+    {
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        hmac.AppendData(Encoding.UTF8.GetBytes(context));
+        hmac.AppendData([0]);
+        hmac.AppendData(payload);
+        return hmac.GetHashAndReset()[..MacBytes];
     }
 }

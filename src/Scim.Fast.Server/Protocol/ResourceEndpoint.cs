@@ -69,6 +69,9 @@ internal abstract partial class ResourceEndpoint<T>
 
     public ScimLimits Limits { get; }
 
+    /// <summary>Encodes and checks RFC 9865 cursors (the server sets one with its persistent key).</summary>
+    public Cursors Cursors { get; set; } = Cursors.WithRandomKey();
+
     /// <summary>The scan slots of every tenant (shared by the endpoints; see <see cref="ScanGuard"/>).</summary>
     public TenantScans Scans { get; set; } = new();
 
@@ -552,6 +555,7 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         byte? orderedIndex = comparer is null ? ResourceIndexes.Id : OrderedIndexFor(query.SortBy!);
+        string cursorContext = cursorMode ? Protocol.Cursors.Context(scope.Tenant, StoreType, query.Filter, query.SortBy, query.SortOrder) : "";
         bool descending = string.Equals(query.SortOrder, "descending", StringComparison.OrdinalIgnoreCase);
 
         // Fast path: no filter and an order an index keeps: page straight off the ordered index.
@@ -560,7 +564,7 @@ internal abstract partial class ResourceEndpoint<T>
             OrderedPosition? after = null;
             if (cursorMode && query.Cursor!.Length > 0)
             {
-                if (!Cursors.TryDecodePosition(query.Cursor, index, descending, out var position))
+                if (!Cursors.TryDecodePosition(cursorContext, query.Cursor, index, descending, out var position))
                 {
                     return InvalidCursor();
                 }
@@ -588,7 +592,7 @@ internal abstract partial class ResourceEndpoint<T>
                 }
             }
 
-            string? next = more ? Cursors.EncodePosition(index, descending, positions[count - 1]) : null;
+            string? next = more ? Cursors.EncodePosition(cursorContext, index, descending, positions[count - 1]) : null;
             page = new ListPage<T>(total, cursorMode ? null : query.StartIndex, resources, next);
             return null;
         }
@@ -637,7 +641,7 @@ internal abstract partial class ResourceEndpoint<T>
         {
             // Over a filtered result the cursor is an offset into the same ordering (stable while
             // the matching set does not change; keyset cursors need an ordered index, above).
-            if (!Cursors.TryDecodeOffset(query.Cursor, out skip))
+            if (!Cursors.TryDecodeOffset(cursorContext, query.Cursor, out skip))
             {
                 return InvalidCursor();
             }
@@ -653,7 +657,7 @@ internal abstract partial class ResourceEndpoint<T>
             slice.Add(matched[i]);
         }
 
-        string? nextCursor = cursorMode && skip + slice.Count < matched.Count ? Cursors.EncodeOffset(skip + slice.Count) : null;
+        string? nextCursor = cursorMode && skip + slice.Count < matched.Count ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
         page = new ListPage<T>(matched.Count, cursorMode ? null : query.StartIndex, slice, nextCursor);
         return null;
     }
