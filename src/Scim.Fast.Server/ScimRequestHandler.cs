@@ -63,7 +63,23 @@ internal sealed class ScimRequestHandler
                 AutoReplenishment = true,
             }));
         }
+
+        if (options.Limits.FailedAuthenticationsPerMinutePerAddress > 0)
+        {
+            // One bucket per client address, drawn only by failed authentications.
+            int perMinute = options.Limits.FailedAuthenticationsPerMinutePerAddress;
+            _failures = PartitionedRateLimiter.Create<string, string>(address => RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = perMinute,
+                TokensPerPeriod = Math.Max(1, perMinute / 60),
+                ReplenishmentPeriod = TimeSpan.FromSeconds(Math.Max(1, 60 / perMinute)),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            }));
+        }
     }
+
+    private readonly PartitionedRateLimiter<string>? _failures;
 
     internal UserEndpoint Users { get; }
 
@@ -148,6 +164,19 @@ internal sealed class ScimRequestHandler
     // Everything below reads or writes a tenant's directory: the token must belong to that tenant.
     private async Task HandleTenantRequestAsync(HttpContext context, Route route)
     {
+        // An address that failed too often is refused before its token is even looked at.
+        string address = context.Connection.RemoteIpAddress?.ToString() ?? "";
+        if (_failures is not null)
+        {
+            using var available = _failures.AttemptAcquire(address, permitCount: 0);
+            if (!available.IsAcquired)
+            {
+                context.Response.Headers.RetryAfter = "60";
+                await ScimResponses.Error(context, new ScimError(StatusCodes.Status429TooManyRequests, ScimErrorType.None, "Too many failed authentications from this address; retry later.")).ConfigureAwait(false);
+                return;
+            }
+        }
+
         int tokenSlot;
         if (Authenticate(context, route.TenantName, out tokenSlot))
         {
@@ -161,6 +190,11 @@ internal sealed class ScimRequestHandler
                 context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"scim\", error=\"insufficient_scope\", scope=\"{_options.Jwt.RequiredScope}\"";
                 await ScimResponses.Error(context, StatusCodes.Status403Forbidden, $"The access token lacks the scope '{_options.Jwt.RequiredScope}'.").ConfigureAwait(false);
                 return;
+            }
+
+            if (_failures is not null)
+            {
+                using var _ = _failures.AttemptAcquire(address);
             }
 
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";

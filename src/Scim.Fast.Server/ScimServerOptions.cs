@@ -224,11 +224,23 @@ public sealed class ScimLimits
     /// </summary>
     public int RequestTimeoutSeconds { get; set; } = 60;
 
-    /// <summary>Requests per second each token may sustain (0: unlimited). 429 with Retry-After above it.</summary>
-    public int RequestsPerSecondPerToken { get; set; }
+    /// <summary>
+    /// Requests per second each token may sustain (0: unlimited); 429 with Retry-After above it.
+    /// Default 1,000: Entra ID and Okta send tens per second per tenant, and an initial sync by
+    /// /Bulk carries up to 1,000 operations in each request, so no identity provider meets it; a
+    /// runaway client does. Load tests of reads turn it off (0).
+    /// </summary>
+    public int RequestsPerSecondPerToken { get; set; } = 1000;
 
     /// <summary>Burst allowance above the sustained rate.</summary>
-    public int RequestBurstPerToken { get; set; } = 1000;
+    public int RequestBurstPerToken { get; set; } = 5000;
+
+    /// <summary>
+    /// Failed authentications a client address may make per minute (a burst of as many, refilled
+    /// evenly); past it every request from that address is 429 for a while, valid token or not, so
+    /// tokens cannot be guessed at speed. 0: unlimited. Default 60.
+    /// </summary>
+    public int FailedAuthenticationsPerMinutePerAddress { get; set; } = 60;
 
     /// <summary>
     /// Most resources one list query may read when no index answers its filter or sort (400 tooMany
@@ -254,7 +266,7 @@ public sealed class ScimLimits
     public void Validate()
     {
         if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
-            || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1
+            || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1 || FailedAuthenticationsPerMinutePerAddress < 0
             || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0
             || IdempotencyRetentionHours < 1 || MaxScannedResources < 1 || MaxConcurrentScansPerTenant < 1 || ScanFreeResources < 0)
         {

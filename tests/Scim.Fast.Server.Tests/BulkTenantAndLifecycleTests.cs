@@ -230,6 +230,37 @@ public sealed class RateLimitTests(RateLimitedFixture server) : IClassFixture<Ra
     }
 }
 
+/// <summary>A server that tolerates few failed authentications per address.</summary>
+public sealed class FailedAuthenticationFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:FailedAuthenticationsPerMinutePerAddress=5"];
+}
+
+public sealed class FailedAuthenticationTests(FailedAuthenticationFixture server) : IClassFixture<FailedAuthenticationFixture>
+{
+    [Fact]
+    public async Task GuessingTokens_IsCutOffPerAddress()
+    {
+        // The default per-token limit is on: ordinary traffic passes it.
+        (await server.Client.Get("/scim/v2/Users?count=0")).Expect(HttpStatusCode.OK);
+
+        using var guesser = server.CreateClient("guessed-token-0123456789");
+        for (int i = 0; i < 5; i++)
+        {
+            (await guesser.Get("/scim/v2/Users?count=0")).AssertError(HttpStatusCode.Unauthorized);
+        }
+
+        // The sixth guess is not even evaluated, and the address waits, valid token or not.
+        var limited = await guesser.Get("/scim/v2/Users?count=0");
+        limited.AssertError(HttpStatusCode.TooManyRequests);
+        Assert.NotNull(limited.Headers.RetryAfter);
+        (await server.Client.Get("/scim/v2/Users?count=0")).AssertError(HttpStatusCode.TooManyRequests);
+
+        // Discovery needs no token and stays open.
+        (await server.Anonymous.Get("/scim/v2/ServiceProviderConfig")).Expect(HttpStatusCode.OK);
+    }
+}
+
 /// <summary>A graceful restart keeps every acknowledged write, indexes included.</summary>
 public sealed class RestartTests : IAsyncLifetime
 {

@@ -151,6 +151,7 @@ public sealed class ServerCrashTests
             {
                 "exec", ServerPath(), "--urls", $"http://127.0.0.1:{port}", "--Scim:DataDirectory=" + dataDirectory,
                 "--Scim:BearerTokens:0=" + Token, "--Logging:LogLevel:Default=Warning", "--Scim:CheckpointIntervalSeconds=1",
+                "--Scim:Limits:RequestsPerSecondPerToken=0",
             })
             {
                 start.ArgumentList.Add(arg);
