@@ -128,7 +128,7 @@ public static class ScimServer
         }
 
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
-        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0);
+        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0, app.Lifetime.ApplicationStopping);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
 
         // 7. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.

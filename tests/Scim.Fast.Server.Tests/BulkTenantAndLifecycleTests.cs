@@ -467,13 +467,36 @@ public sealed class TenantAdminTests(AdminFixture server) : IClassFixture<AdminF
             Assert.EndsWith("/tenants/acme/scim/v2/Groups/" + (string)team["id"]!, (string)team["meta"]!["location"]!);
         }
 
+        // A drop is a background job: 202 with its progress, followed at the Location.
+        string status;
         using (var drop = await admin.DeleteAsync("/admin/tenants/acme"))
         {
-            Assert.Equal(HttpStatusCode.OK, drop.StatusCode);
-            var result = JsonNode.Parse(await drop.Content.ReadAsStringAsync())!;
-            Assert.Equal(2, (int)result["deletedUsers"]!);
-            Assert.Equal(1, (int)result["deletedGroups"]!);
+            Assert.Equal(HttpStatusCode.Accepted, drop.StatusCode);
+            Assert.Equal("/admin/tenants/acme/drop", drop.Headers.Location!.ToString());
+            status = drop.Headers.Location.ToString();
         }
+
+        JsonNode result;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        do
+        {
+            using var progress = await admin.GetAsync(status);
+            Assert.Equal(HttpStatusCode.OK, progress.StatusCode);
+            result = JsonNode.Parse(await progress.Content.ReadAsStringAsync())!;
+            if ((string?)result["state"] != "running")
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.Equal("completed", (string?)result["state"]);
+        Assert.Equal(2, (int)result["deletedUsers"]!);
+        Assert.Equal(1, (int)result["deletedGroups"]!);
+        Assert.Equal(0, (int)result["remainingUsers"]!);
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/admin/tenants/globex/drop")).StatusCode);
 
         Assert.Equal(0, (int)(await acme.Get("/tenants/acme/scim/v2/Users")).Body!["totalResults"]!);
         Assert.Equal(0, (int)(await acme.Get("/tenants/acme/scim/v2/Groups")).Body!["totalResults"]!);

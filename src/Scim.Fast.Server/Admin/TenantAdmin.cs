@@ -16,14 +16,20 @@ namespace Scim.Fast.Server.Admin;
 /// <item>GET /admin/tenants: every tenant with its number and resource counts.</item>
 /// <item>GET /admin/tenants/{name}/export: the tenant's Users then Groups (members included), one
 /// SCIM resource per line (NDJSON), streamed.</item>
-/// <item>DELETE /admin/tenants/{name}: deletes every resource of the tenant (groups first, members
-/// and memberships with them), durably, one resource at a time; the name keeps its number.</item>
+/// <item>DELETE /admin/tenants/{name}: starts a background job that deletes every resource of the
+/// tenant (groups first, members and memberships with them), durably, one resource at a time; the
+/// name keeps its number. 202 Accepted with the job's progress; GET /admin/tenants/{name}/drop
+/// follows it. A DELETE while the job runs answers the same job.</item>
 /// </list>
-/// Only tokens from Scim:AdminTokens reach it; without any, the API does not exist (404).
+/// Only tokens from Scim:AdminTokens reach it; without any, the API does not exist (404). These
+/// requests are not cut by the request deadline (an export of a million users takes longer).
 /// "default" names the default tenant (it can be exported, not dropped).
 /// </summary>
-internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, ResourceStore store, bool enabled)
+internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, ResourceStore store, bool enabled, CancellationToken stopping = default)
 {
+    // Drop jobs by tenant number: the running one, or the last one's outcome (kept in memory only).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, DropJob> _drops = new();
+
     private const string Prefix = "/admin/tenants";
 
     public static bool IsAdminPath(PathString path) => path.StartsWithSegments(Prefix, StringComparison.Ordinal);
@@ -35,6 +41,10 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
             await ScimResponses.Error(context, StatusCodes.Status404NotFound, "No endpoint at this path.").ConfigureAwait(false);
             return;
         }
+
+        // Long operations of the operator's (exports, drops) are not requests an identity provider
+        // waits on: the deadline that protects the server from stuck requests does not apply.
+        context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
 
         if (!tokens.TryAuthenticate(context.Request, out string? tenant, out _) || tenant != BearerTokens.AdminTenant)
         {
@@ -71,7 +81,11 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
                 return;
             }
 
-            await DropAsync(context, id).ConfigureAwait(false);
+            await StartDropAsync(context, id).ConfigureAwait(false);
+        }
+        else if (action == "drop")
+        {
+            await (HttpMethods.IsGet(context.Request.Method) ? DropStatusAsync(context, id) : NotAllowed(context, "GET")).ConfigureAwait(false);
         }
         else
         {
@@ -151,28 +165,128 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         }
     }
 
-    private async Task DropAsync(HttpContext context, TenantId tenant)
+    private async Task StartDropAsync(HttpContext context, TenantId tenant)
     {
-        var scope = new ScimScope(tenant, "");
-        int groups = 0, users = 0;
-        foreach (var id in AllIds(tenant, StoreTypes.Group).ToList())
+        DropJob job;
+        lock (_drops)
         {
-            if (await handler.Groups.DeleteAsync(scope, id, null, false, context.RequestAborted).ConfigureAwait(false) is null)
+            // One job per tenant at a time (AddOrUpdate alone may run its factory twice).
+            if (!_drops.TryGetValue(tenant.Value, out job!) || !job.Running)
             {
-                groups++;
+                job = StartDrop(tenant);
+                _drops[tenant.Value] = job;
             }
         }
 
-        foreach (var id in AllIds(tenant, StoreTypes.User).ToList())
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        context.Response.Headers.Location = context.Request.PathBase + context.Request.Path.Value!.TrimEnd('/') + "/drop";
+        await WriteJobAsync(context, job).ConfigureAwait(false);
+    }
+
+    private async Task DropStatusAsync(HttpContext context, TenantId tenant)
+    {
+        if (!_drops.TryGetValue(tenant.Value, out var job))
         {
-            if (await handler.Users.DeleteAsync(scope, id, null, false, context.RequestAborted).ConfigureAwait(false) is null)
-            {
-                users++;
-            }
+            await ScimResponses.Error(context, StatusCodes.Status404NotFound, "No drop of this tenant has been started since the server started.").ConfigureAwait(false);
+            return;
         }
 
+        await WriteJobAsync(context, job).ConfigureAwait(false);
+    }
+
+    private async Task WriteJobAsync(HttpContext context, DropJob job)
+    {
         context.Response.ContentType = "application/json; charset=utf-8";
-        await context.Response.WriteAsync($"{{\"deletedUsers\":{users},\"deletedGroups\":{groups}}}", context.RequestAborted).ConfigureAwait(false);
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("state", job.State);
+            writer.WriteNumber("deletedUsers", job.DeletedUsers);
+            writer.WriteNumber("deletedGroups", job.DeletedGroups);
+            writer.WriteNumber("remainingUsers", store.OrderedCount(job.Tenant, StoreTypes.User, ResourceIndexes.Id));
+            writer.WriteNumber("remainingGroups", store.OrderedCount(job.Tenant, StoreTypes.Group, ResourceIndexes.Id));
+            if (job.Error is { } error)
+            {
+                writer.WriteString("error", error);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>One tenant drop running in the background: deletes resource by resource, counting.</summary>
+    private sealed class DropJob
+    {
+        private volatile string _state = "running";
+        private int _users;
+        private int _groups;
+
+        public DropJob(TenantId tenant) => Tenant = tenant;
+
+        public TenantId Tenant { get; }
+
+        public string State => _state;
+
+        public bool Running => _state == "running";
+
+        public int DeletedUsers => Volatile.Read(ref _users);
+
+        public int DeletedGroups => Volatile.Read(ref _groups);
+
+        public string? Error { get; private set; }
+
+        public void Deleted(bool group) => Interlocked.Increment(ref group ? ref _groups : ref _users);
+
+        public void End(string state, string? error = null)
+        {
+            Error = error;
+            _state = state;
+        }
+    }
+
+    private DropJob StartDrop(TenantId tenant)
+    {
+        var job = new DropJob(tenant);
+        _ = Task.Run(() => RunDropAsync(job));
+        return job;
+    }
+
+    private async Task RunDropAsync(DropJob job)
+    {
+        var scope = new ScimScope(job.Tenant, "");
+        try
+        {
+            // Groups first: their member lists go with them, so users then leave no dangling id.
+            foreach (var id in AllIds(job.Tenant, StoreTypes.Group).ToList())
+            {
+                stopping.ThrowIfCancellationRequested();
+                if (await handler.Groups.DeleteAsync(scope, id, null, false, stopping).ConfigureAwait(false) is null)
+                {
+                    job.Deleted(group: true);
+                }
+            }
+
+            foreach (var id in AllIds(job.Tenant, StoreTypes.User).ToList())
+            {
+                stopping.ThrowIfCancellationRequested();
+                if (await handler.Users.DeleteAsync(scope, id, null, false, stopping).ConfigureAwait(false) is null)
+                {
+                    job.Deleted(group: false);
+                }
+            }
+
+            job.End("completed");
+        }
+        catch (OperationCanceledException)
+        {
+            job.End("stopped", "The server stopped before the drop completed; drop the tenant again.");
+        }
+        catch (Exception e)
+        {
+            job.End("failed", e.Message);
+        }
     }
 
     private IEnumerable<string> AllIds(TenantId tenant, byte type) =>
