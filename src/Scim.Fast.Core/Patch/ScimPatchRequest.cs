@@ -37,6 +37,47 @@ public sealed class ScimPatchRequest
 
     public static bool TryParse(ReadOnlySequence<byte> utf8Json, [NotNullWhen(true)] out ScimPatchRequest? request, [NotNullWhen(false)] out ScimError? error)
     {
+        try
+        {
+            return TryParseDocument(utf8Json, out request, out error);
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonNode reads member names lazily: invalid UTF-8 or a lone surrogate escape in one
+            // surfaces only when the object is first enumerated (found by the fuzzer).
+            request = null;
+            error = ScimError.InvalidSyntax("The PATCH body holds a string or member name that is not valid Unicode.");
+            return false;
+        }
+    }
+
+    private static void EnsureText(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    EnsureText(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    EnsureText(item);
+                }
+
+                break;
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+        }
+    }
+
+    private static bool TryParseDocument(ReadOnlySequence<byte> utf8Json, [NotNullWhen(true)] out ScimPatchRequest? request, [NotNullWhen(false)] out ScimError? error)
+    {
         request = null;
         JsonNode? root;
         try
@@ -44,6 +85,10 @@ public sealed class ScimPatchRequest
             // JsonDocument rejects duplicate member names and trailing content; JsonNode.Parse alone
             // would accept both and throw later, on first access.
             using var document = JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+
+            // Strings are decoded lazily, long after this point (in the patcher): decode every one
+            // now, so invalid UTF-8 or a lone surrogate is this request's 400, not a later throw.
+            EnsureText(document.RootElement);
             root = document.RootElement.ValueKind switch
             {
                 JsonValueKind.Object => JsonObject.Create(document.RootElement.Clone()),

@@ -21,7 +21,7 @@ namespace Scim.Fast.Server.Protocol;
 /// </summary>
 internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, ScimLimits limits, IdempotencyKeys? idempotency = null)
 {
-    private sealed class Operation
+    internal sealed class Operation
     {
         public required int Index { get; init; }
 
@@ -98,7 +98,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
-    private ScimError? Parse(ReadOnlySequence<byte> body, out int failOnErrors, out List<Operation> operations)
+    internal ScimError? Parse(ReadOnlySequence<byte> body, out int failOnErrors, out List<Operation> operations)
     {
         try
         {
@@ -534,7 +534,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
     // Replaces the references this operation holds, in one pass each over its path and its data:
     // whole path segments "bulkId:x" and whole JSON strings "bulkId:x" (so "bulkId:a" never
     // rewrites "bulkId:ab"). References not created yet are left as they are.
-    private static void Resolve(Operation operation, Dictionary<string, string> created)
+    internal static void Resolve(Operation operation, Dictionary<string, string> created)
     {
         if (operation.References.Count == 0)
         {
