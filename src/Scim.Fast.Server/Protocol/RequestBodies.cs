@@ -37,11 +37,23 @@ internal static class RequestBodies
 
         var reader = request.BodyReader;
         ReadResult result;
+
+        // A deadline or a client gone cancels the pending read through CancelPendingRead, not a token:
+        // a read cancelled by its token leaves Kestrel's body reader "reading", and its drain after
+        // the 503 then fails with an error in the log (found by the chaos suite).
+        using var registration = context.RequestAborted.Register(static state => CancelRead((PipeReader)state!), reader);
         try
         {
             while (true)
             {
-                result = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
+                result = await reader.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                    context.RequestAborted.ThrowIfCancellationRequested();
+                    continue;
+                }
+
                 if (result.Buffer.Length > limit)
                 {
                     reader.AdvanceTo(result.Buffer.End);
@@ -50,7 +62,7 @@ internal static class RequestBodies
                     return;
                 }
 
-                if (result.IsCompleted || result.IsCanceled)
+                if (result.IsCompleted)
                 {
                     break;
                 }
@@ -63,6 +75,12 @@ internal static class RequestBodies
         {
             // Kestrel's own limits (body size, minimum data rate for slow clients) end the read.
             await ScimResponses.Error(context, new ScimError(e.StatusCode, ScimErrorType.None, "The request body could not be read: " + e.Message)).ConfigureAwait(false);
+            return;
+        }
+        catch (IOException)
+        {
+            // The client reset the connection mid-body: nobody is left to answer, nothing was read.
+            context.Abort();
             return;
         }
 
@@ -79,6 +97,19 @@ internal static class RequestBodies
         finally
         {
             reader.AdvanceTo(result.Buffer.End);
+        }
+    }
+
+    // Best effort: on a connection already gone Kestrel's reader throws, and the read it would
+    // cancel fails by itself.
+    private static void CancelRead(PipeReader reader)
+    {
+        try
+        {
+            reader.CancelPendingRead();
+        }
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
         }
     }
 
@@ -111,10 +142,12 @@ internal static class RequestBodies
         {
             while (true)
             {
-                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                // Cancelled by CancelPendingRead (see WithBodyAsync), never by a token.
+                var result = await reader.ReadAsync().ConfigureAwait(false);
                 reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled)
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     return;
                 }
             }

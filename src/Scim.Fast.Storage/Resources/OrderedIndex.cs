@@ -66,6 +66,15 @@ internal sealed class OrderedIndex
         }
     }
 
+    /// <summary>Every entry, in order (a copy taken under the lock): for Verify, not for requests.</summary>
+    public List<(uint Tenant, byte Type, byte Index, string Key, string Id)> All()
+    {
+        lock (_lock)
+        {
+            return [.. _entries];
+        }
+    }
+
     public bool Contains(TenantId tenant, byte type, byte index, string key, string id)
     {
         WaitUntilLoaded();
