@@ -128,6 +128,42 @@ public sealed class FaultIsolationTests(ScimServerFixture server) : IClassFixtur
     }
 
     [Fact]
+    public async Task GroupListsStreamTheirMembers_Whole()
+    {
+        // GET /Groups and displayName lookups stream each group's members from the store (no
+        // member list in memory); the JSON must still be whole, groups separated, members complete.
+        var ids = new List<string>();
+        for (int part = 0; part < 2; part++)
+        {
+            var operations = new JsonArray();
+            for (int i = 0; i < 1_000; i++)
+            {
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User(Unique("sm")) });
+            }
+
+            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+            var results = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+            ids.AddRange(results.Select(r => ((string)r!["location"]!).Split('/')[^1]));
+        }
+
+        string big = Unique("big"), small = Unique("small");
+        var bigGroup = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(big, [.. ids]))).Expect(HttpStatusCode.Created);
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(small, ids[0], ids[1]))).Expect(HttpStatusCode.Created);
+
+        var lookup = (await Client.Get($"/scim/v2/Groups?filter=displayName eq \"{big}\"")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(2_000, lookup["Resources"]![0]!["members"]!.AsArray().Count);
+        Assert.Equal(ids.Order(), lookup["Resources"]![0]!["members"]!.AsArray().Select(m => (string)m!["value"]!).Order());
+
+        var both = (await Client.Get($"/scim/v2/Groups?filter=displayName eq \"{big}\" or displayName eq \"{small}\"&sortBy=displayName")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(2, (int)both["totalResults"]!);
+        Assert.Equal([2_000, 2], both["Resources"]!.AsArray().Select(r => r!["members"]!.AsArray().Count));
+        Assert.Equal(bigGroup.Id, (string?)both["Resources"]![0]!["id"]);
+
+        var narrowed = (await Client.Get($"/scim/v2/Groups?filter=displayName eq \"{big}\"&attributes=members[value eq \"{ids[5]}\"]")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal([ids[5]], narrowed["Resources"]![0]!["members"]!.AsArray().Select(m => (string)m!["value"]!));
+    }
+
+    [Fact]
     public async Task PatchWithTooManyOperations_Is400TooMany()
     {
         var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("ops")))).Expect(HttpStatusCode.Created);

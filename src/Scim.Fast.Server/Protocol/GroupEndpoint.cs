@@ -206,6 +206,49 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         return test;
     }
 
+    protected override bool ListsFromStoredBytes => false;
+
+    /// <summary>
+    /// A page of groups with their members: each group's attributes through the generated writer,
+    /// then its members streamed from the store with periodic flushes, as GET /Groups/{id} does, so
+    /// a page holding a million-member group never holds the member list in memory.
+    /// </summary>
+    protected override async Task WriteListAsync(HttpContext context, ScimScope scope, ListPage<Group> page, ScimProjection projection)
+    {
+        if (!projection.Includes(MembersOrdinal))
+        {
+            await base.WriteListAsync(context, scope, page, projection).ConfigureAwait(false);
+            return;
+        }
+
+        var output = context.Response.BodyWriter;
+        var head = new ScimJsonWriter(output);
+        ListResponseWriter.WriteHead(ref head, page.TotalResults, page.Resources.Count, page.StartIndex, page.NextCursor);
+        head.Flush();
+        var selection = MemberSelection(projection);
+        var buffer = new ArrayBufferWriter<byte>(512);
+        for (int i = 0; i < page.Resources.Count; i++)
+        {
+            var group = page.Resources[i];
+            group.Members = null;
+            Narrow(group, projection);
+            buffer.ResetWrittenCount();
+            Serializer.Write(buffer, group, projection);
+            if (i > 0)
+            {
+                output.Write(","u8);
+            }
+
+            // Reopen the object: everything but its closing brace, then "members", streamed.
+            output.Write(buffer.WrittenSpan[..^1]);
+            output.Write(",\"members\":["u8);
+            await StreamMembersAsync(context, scope, group.Id!, selection).ConfigureAwait(false);
+        }
+
+        output.Write("]}"u8);
+        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
     // A created group's answer in one buffer (an Idempotency-Key record): its members are the ones
     // the request named, all of them applied with the group.
     protected override void RenderCreated(IBufferWriter<byte> output, ScimScope scope, Group resource, List<string>? members, ScimProjection projection)

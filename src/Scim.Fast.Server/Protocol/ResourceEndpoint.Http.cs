@@ -347,7 +347,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         // answered from the index and the stored bytes, nothing decoded. The filter is parsed once,
         // here, and handed on when the lookup is not of that shape.
         FilterNode? filter = null;
-        if (query.Cursor is null && string.IsNullOrEmpty(query.SortBy) && string.IsNullOrEmpty(query.Attributes)
+        if (ListsFromStoredBytes && query.Cursor is null && string.IsNullOrEmpty(query.SortBy) && string.IsNullOrEmpty(query.Attributes)
             && string.IsNullOrEmpty(query.ExcludedAttributes) && _storedFormIsDefaultResponse && !string.IsNullOrWhiteSpace(query.Filter))
         {
             if (!FilterParser.TryParse(query.Filter, ResourceType, out filter, out var filterError, _filterOptions))
@@ -382,8 +382,20 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
-        WriteList(response.BodyWriter, scope, page, projection);
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await WriteListAsync(context, scope, page, projection).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether exact lookups are answered from the stored bytes in one buffer (users); groups answer
+    /// through <see cref="WriteListAsync"/>, which streams their members.
+    /// </summary>
+    protected virtual bool ListsFromStoredBytes => true;
+
+    /// <summary>Writes a ListResponse page into the response (groups stream their members instead).</summary>
+    protected virtual Task WriteListAsync(HttpContext context, ScimScope scope, ListPage<T> page, ScimProjection projection)
+    {
+        WriteList(context.Response.BodyWriter, scope, page, projection);
+        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
     }
 
     // A filter that is one equality an index answers exactly: the candidates are the result.
