@@ -325,3 +325,46 @@ public sealed class HardeningTests(PublicBaseUrlFixture server) : IClassFixture<
         Assert.Same(clean, RequestLog.Printable(clean));
     }
 }
+
+/// <summary>
+/// After a restart whose checkpoint has no matching ordered-index snapshot, the ordered indexes are
+/// rebuilt from a scan of the key-value store: every resource must be listed again.
+/// </summary>
+public sealed class OrderedRebuildTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+{
+    [Fact]
+    public async Task AfterConcurrentBulkCreates_ARebuildFromTheScanListsEveryUser()
+    {
+        // Six clients sending /Bulk creates for a while: the workload under which FASTER's
+        // enumeration skipped a few keys (found by the chaos suite).
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(12));
+        int acknowledged = 0;
+        var workers = Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var operations = new JsonArray();
+                for (int k = 0; k < 40; k++)
+                {
+                    operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "b" + k, ["data"] = User(Unique("rb"), externalId: Unique("rbe")) });
+                }
+
+                var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+                var results = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray();
+                Interlocked.Add(ref acknowledged, results.Count(r => (string?)r!["status"] == "201"));
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        Assert.Equal(acknowledged, server.Store.OrderedCount(default, Protocol.StoreTypes.User, 0));
+
+        // A checkpoint, then its snapshot is lost: the restart rebuilds from the scan.
+        await server.Store.CheckpointAsync();
+        await server.StopAsync();
+        File.Delete(Path.Combine(server.DataDirectory, "store", "ordered.snapshot"));
+        await server.StartAsync();
+        Assert.False(server.Store.OrderedIndexesFromSnapshot);
+        var list = (await server.Client.Get("/scim/v2/Users?count=0")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(acknowledged, (int)list["totalResults"]!);
+        Assert.Empty(server.Store.Verify());
+    }
+}

@@ -243,26 +243,43 @@ public sealed class FasterByteStore : IDisposable
     /// </summary>
     public List<(byte[] Key, byte[] Value)> ScanAll(byte? prefix = null)
     {
+        // Two enumerations, their union: FASTER's session iteration ("live records") and a raw scan of
+        // the hybrid log each skipped a few keys in a million, nondeterministically, while point reads
+        // of those keys succeeded (found by the chaos suite; root cause in FASTER 2.6.5 not found).
+        // Their union missed none in every reproduction. Verify() also completes its view with point
+        // reads, so a miss here can cost coverage, not a false report.
         var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        void Collect(ReadOnlySpan<byte> keySpan)
+        {
+            if (prefix is { } wanted && (keySpan.IsEmpty || keySpan[0] != wanted))
+            {
+                return;
+            }
+
+            var key = keySpan.ToArray();
+            keys.TryAdd(Convert.ToBase64String(key), key);
+        }
+
         var session = Rent();
         try
         {
             using var iterator = session.Iterate();
             while (iterator.GetNext(out _))
             {
-                var keySpan = iterator.GetKey().AsReadOnlySpan();
-                if (prefix is { } wanted && (keySpan.IsEmpty || keySpan[0] != wanted))
-                {
-                    continue;
-                }
-
-                var key = keySpan.ToArray();
-                keys.TryAdd(Convert.ToBase64String(key), key);
+                Collect(iterator.GetKey().AsReadOnlySpan());
             }
         }
         finally
         {
             _sessions.Add(session);
+        }
+
+        using (var raw = _store.Log.Scan(_store.Log.BeginAddress, _store.Log.TailAddress))
+        {
+            while (raw.GetNext(out _))
+            {
+                Collect(raw.GetKey().AsReadOnlySpan());
+            }
         }
 
         var records = new List<(byte[] Key, byte[] Value)>(keys.Count);
