@@ -599,10 +599,32 @@ internal abstract partial class ResourceEndpoint<T>
 
         // General path: candidates → filter → sort → slice. A query that reads more than a few
         // resources is a scan: it needs one of the tenant's scan slots and stops at the cap.
+        int skip = query.StartIndex - 1;
+        if (cursorMode && query.Cursor!.Length > 0)
+        {
+            // Over a filtered result the cursor is an offset into the same ordering (stable while
+            // the matching set does not change; keyset cursors need an ordered index, above).
+            if (!Cursors.TryDecodeOffset(cursorContext, query.Cursor, out skip))
+            {
+                return InvalidCursor();
+            }
+        }
+        else if (cursorMode)
+        {
+            skip = 0;
+        }
+
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
+        var candidates = Candidates(scope, filter, out bool inIdOrder);
+
+        // Ordered by id (no sortBy) over a scan, which walks the id index in that very order: only
+        // the page is kept and the rest counted, so memory is the page's, not the tenant's
+        // (DESIGN-NOTES §9). Otherwise every match is kept to be sorted.
+        bool windowed = comparer is null && inIdOrder;
         var matched = new List<T>();
+        int matches = 0;
         using var scan = new ScanGuard(Scans, scope.Tenant, Limits);
-        foreach (var id in Candidates(scope, filter))
+        foreach (var id in candidates)
         {
             if (scan.Examine() is { } scanError)
             {
@@ -624,50 +646,50 @@ internal abstract partial class ResourceEndpoint<T>
                 }
             }
 
-            matched.Add(loaded.Resource);
+            if (!windowed || (matches >= skip && matched.Count < count))
+            {
+                matched.Add(loaded.Resource);
+            }
+
+            matches++;
         }
 
-        if (comparer is not null)
+        List<T> slice;
+        if (windowed)
         {
-            matched.Sort(comparer);
+            slice = matched;
         }
         else
         {
-            matched.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
-        }
-
-        int skip = query.StartIndex - 1;
-        if (cursorMode && query.Cursor!.Length > 0)
-        {
-            // Over a filtered result the cursor is an offset into the same ordering (stable while
-            // the matching set does not change; keyset cursors need an ordered index, above).
-            if (!Cursors.TryDecodeOffset(cursorContext, query.Cursor, out skip))
+            if (comparer is not null)
             {
-                return InvalidCursor();
+                matched.Sort(comparer);
+            }
+            else
+            {
+                matched.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
+            }
+
+            slice = new List<T>(Math.Max(0, Math.Min(count, matched.Count - skip)));
+            for (int i = skip; i < matched.Count && slice.Count < count; i++)
+            {
+                slice.Add(matched[i]);
             }
         }
-        else if (cursorMode)
-        {
-            skip = 0;
-        }
 
-        var slice = new List<T>(Math.Max(0, Math.Min(count, matched.Count - skip)));
-        for (int i = skip; i < matched.Count && slice.Count < count; i++)
-        {
-            slice.Add(matched[i]);
-        }
-
-        string? nextCursor = cursorMode && skip + slice.Count < matched.Count ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
-        page = new ListPage<T>(matched.Count, cursorMode ? null : query.StartIndex, slice, nextCursor);
+        string? nextCursor = cursorMode && skip + slice.Count < matches ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
+        page = new ListPage<T>(matches, cursorMode ? null : query.StartIndex, slice, nextCursor);
         return null;
     }
 
     /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
     protected abstract byte? OrderedIndexFor(string sortBy);
 
-    // Ids that may match: from the most selective indexable conjunct, else every resource (a scan).
-    private IEnumerable<string> Candidates(ScimScope scope, FilterNode? filter)
+    // Ids that may match: from the most selective indexable conjunct, else every resource (a scan,
+    // walked in id order: inIdOrder).
+    private IEnumerable<string> Candidates(ScimScope scope, FilterNode? filter, out bool inIdOrder)
     {
+        inIdOrder = false;
         if (filter is not null)
         {
             IReadOnlyList<string>? best = null;
@@ -686,6 +708,7 @@ internal abstract partial class ResourceEndpoint<T>
             }
         }
 
+        inIdOrder = true;
         return AllIds(scope);
     }
 
