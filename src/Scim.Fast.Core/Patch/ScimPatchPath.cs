@@ -100,7 +100,7 @@ public sealed class ScimPatchPath
     }
 
     // The ']' that closes the '[' at open, skipping brackets inside quoted strings.
-    private static int MatchingBracket(string path, int open)
+    internal static int MatchingBracket(string path, int open)
     {
         bool quoted = false;
         for (int i = open + 1; i < path.Length; i++)

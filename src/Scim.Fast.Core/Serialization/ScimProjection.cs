@@ -144,40 +144,20 @@ public sealed class ScimProjection
         return error is null;
     }
 
-    // Names separated by commas, except commas inside a value filter's brackets or quotes.
+    // Names separated by commas, except commas inside a value filter's brackets (whose quoted
+    // strings may hold brackets too: the PATCH path grammar's bracket matching skips them).
     private static List<string> SplitNames(string list)
     {
         var names = new List<string>();
-        int depth = 0;
-        bool quoted = false;
         int start = 0;
         for (int i = 0; i < list.Length; i++)
         {
-            char c = list[i];
-            if (quoted)
+            if (list[i] == '[')
             {
-                if (c == '\\')
-                {
-                    i++;
-                }
-                else if (c == '"')
-                {
-                    quoted = false;
-                }
+                int close = Patch.ScimPatchPath.MatchingBracket(list, i);
+                i = close < 0 ? list.Length - 1 : close;
             }
-            else if (c == '"')
-            {
-                quoted = true;
-            }
-            else if (c == '[')
-            {
-                depth++;
-            }
-            else if (c == ']')
-            {
-                depth = Math.Max(0, depth - 1);
-            }
-            else if (c == ',' && depth == 0)
+            else if (list[i] == ',')
             {
                 names.Add(list[start..i].Trim());
                 start = i + 1;
