@@ -1,0 +1,234 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>Applying a durable record to the key-value store and the indexes, live and in replay.</summary>
+public sealed partial class ResourceStore
+{
+    // One log record of any kind, as recovery meets it.
+    private void Replay(ReadOnlyMemory<byte> bytes)
+    {
+        var span = bytes.Span;
+        if (span[0] == MembershipRecord.Kind)
+        {
+            Apply(MembershipRecord.Decode(span));
+        }
+        else if (span[0] == CombinedRecord.Kind)
+        {
+            var (resource, members) = CombinedRecord.Decode(span);
+            Replay(resource);
+            Apply(members);
+        }
+        else if (span[0] == AttachedRecord.Kind)
+        {
+            var (inner, key, value) = AttachedRecord.Decode(bytes);
+            if (!inner.IsEmpty)
+            {
+                Replay(inner);
+            }
+
+            _kv.Upsert(key, value);
+        }
+        else
+        {
+            Replay(ResourceRecord.Decode(span));
+        }
+    }
+
+    // Idempotent: a record older than what the store holds changes nothing.
+    private void Replay(ResourceRecord record)
+    {
+        var current = Read(ResourceKey(record.Tenant, record.Type, record.Id));
+        long state = current?.Version ?? Tombstone(record.Tenant, record.Type, record.Id);
+        if (record.Version > state)
+        {
+            Apply(record, current);
+        }
+    }
+
+    // encoded: the record's own encoding when the caller has it (empty: encode here; no resource
+    // record encodes to nothing).
+    private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte> encoded = default, bool sortKeys = true)
+    {
+        var resourceKey = ResourceKey(record.Tenant, record.Type, record.Id);
+        string? previousUnique = previous?.UniqueKey is { } p ? Fold(p) : null;
+        string? nextUnique = !record.IsDelete && record.UniqueKey is { } n ? Fold(n) : null;
+        if (previousUnique is not null && previousUnique != nextUnique)
+        {
+            _kv.Delete(IndexKey(UniquePrefix, record.Tenant, record.Type, previousUnique));
+        }
+
+        if (nextUnique is not null)
+        {
+            _kv.Upsert(IndexKey(UniquePrefix, record.Tenant, record.Type, nextUnique), Encoding.UTF8.GetBytes(record.Id));
+        }
+
+        string? nextExternal = record.IsDelete ? null : record.ExternalId;
+        if (previous?.ExternalId is { } previousExternal && previousExternal != nextExternal)
+        {
+            UpdateExternal(record.Tenant, record.Type, previousExternal, record.Id, add: false);
+        }
+
+        if (nextExternal is not null && nextExternal != previous?.ExternalId)
+        {
+            UpdateExternal(record.Tenant, record.Type, nextExternal, record.Id, add: true);
+        }
+
+        UpdateLookups(previous, record);
+        if (previous is not null)
+        {
+            RemoveSortKeys(previous);
+        }
+
+        if (!record.IsDelete && sortKeys)
+        {
+            AddSortKeys(record);
+        }
+
+        if (record.IsDelete)
+        {
+            _kv.Delete(resourceKey);
+            var tombstone = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(tombstone, record.Version);
+            _kv.Upsert(IndexKey(TombstonePrefix, record.Tenant, record.Type, record.Id), tombstone);
+        }
+        else
+        {
+            _kv.Upsert(resourceKey, encoded.IsEmpty ? record.Encode() : encoded.Span);
+        }
+    }
+
+    // The lookup entries the write drops and adds; an entry kept as it was is not touched.
+    private void UpdateLookups(ResourceRecord? previous, ResourceRecord record)
+    {
+        foreach (var entry in previous?.IndexEntries ?? [])
+        {
+            if (entry.IsLookup && (record.IsDelete || !Holds(record, entry)))
+            {
+                UpdateIdList(LookupKey(record.Tenant, record.Type, entry.Index, entry.Key), record.Id, add: false);
+            }
+        }
+
+        if (record.IsDelete)
+        {
+            return;
+        }
+
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (entry.IsLookup && (previous is null || !Holds(previous, entry)))
+            {
+                UpdateIdList(LookupKey(record.Tenant, record.Type, entry.Index, entry.Key), record.Id, add: true);
+            }
+        }
+
+        static bool Holds(ResourceRecord holder, IndexEntry wanted)
+        {
+            foreach (var entry in holder.IndexEntries ?? [])
+            {
+                if (entry == wanted)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    private static bool HoldsLookup(ResourceRecord record, string text)
+    {
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (entry.IsLookup && LookupText(entry.Index, entry.Key) == text)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void UpdateExternal(TenantId tenant, byte type, string externalId, string id, bool add) =>
+        UpdateIdList(IndexKey(ExternalPrefix, tenant, type, externalId), id, add);
+
+    // A small id list under one key (externalId, lookup keys): read, change, write back. Decided
+    // from the stored state alone, so replay reaches the same overflow decisions.
+    private void UpdateIdList(byte[] key, string id, bool add)
+    {
+        var ids = new List<string>();
+        if (_kv.TryRead(key, out var list))
+        {
+            if (list.AsSpan().SequenceEqual(s_overflowed))
+            {
+                // Overflowed stays overflowed: which resources hold the key is no longer tracked.
+                return;
+            }
+
+            ids = PagedSet.DecodeIds(list);
+        }
+
+        ids.Remove(id);
+        if (add)
+        {
+            ids.Add(id);
+        }
+
+        if (ids.Count > MaxListedIds)
+        {
+            _kv.Upsert(key, s_overflowed);
+        }
+        else if (ids.Count == 0)
+        {
+            _kv.Delete(key);
+        }
+        else
+        {
+            _kv.Upsert(key, PagedSet.EncodeIds(ids));
+        }
+    }
+
+    private void AddSortKeys(ResourceRecord record)
+    {
+        if (!_orderedInUse && HasOrderedEntry(record))
+        {
+            // Reaches a checkpoint together with the record (checkpoints wait for writers to drain),
+            // so a recovered store that holds ordered keys never misses their rebuild.
+            _kv.Upsert(s_orderedInUseKey, [1]);
+            _orderedInUse = true;
+        }
+
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup)
+            {
+                _ordered.Add(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
+            }
+        }
+    }
+
+    private static bool HasOrderedEntry(ResourceRecord record)
+    {
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void RemoveSortKeys(ResourceRecord record)
+    {
+        foreach (var entry in record.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup)
+            {
+                _ordered.Remove(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
+            }
+        }
+    }
+}

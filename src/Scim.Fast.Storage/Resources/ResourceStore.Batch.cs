@@ -1,0 +1,182 @@
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>The batch create path (/Bulk and initial syncs).</summary>
+public sealed partial class ResourceStore
+{
+    /// <summary>
+    /// The bulk path (initial syncs, /Bulk): creates many resources with one log commit for the whole
+    /// batch and one lock acquisition, instead of one of each per resource. Each item gets its own
+    /// status; a conflict rejects that item only.
+    /// </summary>
+    public async ValueTask<(StoreStatus Status, long Version)[]> CreateBatchAsync(
+        TenantId tenant, byte type, IReadOnlyList<NewResource> items, CancellationToken cancellationToken = default)
+    {
+        var results = new (StoreStatus, long)[items.Count];
+        await EnterWriteAsync().ConfigureAwait(false);
+        try
+        {
+            // A batch touches keys all over the stripes: take them all, in order.
+            int taken = 0;
+            try
+            {
+                for (; taken < _stripes.Length; taken++)
+                {
+                    await _stripes[taken].WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                var records = new List<(ResourceRecord Record, MembershipRecord? Members)>(items.Count);
+                var encoded = new List<ReadOnlyMemory<byte>>(items.Count);
+                var claimed = new HashSet<string>(StringComparer.Ordinal);
+                var ids = new HashSet<string>(StringComparer.Ordinal);
+                for (int i = 0; i < items.Count; i++)
+                {
+                    var item = items[i];
+                    ValidateId(item.Id);
+                    if (!IsStorableKey(item.UniqueKey) || !IsStorableKey(item.ExternalId) || !AreStorable(item.IndexEntries))
+                    {
+                        results[i] = (StoreStatus.InvalidValue, 0);
+                        continue;
+                    }
+
+                    if (item.Body.Length > MaxRecordBytes)
+                    {
+                        results[i] = (StoreStatus.TooLarge, 0);
+                        continue;
+                    }
+
+                    if (!ids.Add(item.Id) || _kv.Contains(ResourceKey(tenant, type, item.Id)))
+                    {
+                        results[i] = (StoreStatus.AlreadyExists, 0);
+                        continue;
+                    }
+
+                    if (item.UniqueKey is { } uniqueKey && (!claimed.Add(Fold(uniqueKey)) || FindByUniqueKey(tenant, type, uniqueKey) is not null))
+                    {
+                        results[i] = (StoreStatus.UniquenessConflict, 0);
+                        continue;
+                    }
+
+                    long version = Tombstone(tenant, type, item.Id) + 1;
+                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray(), item.IndexEntries);
+                    MembershipRecord? members;
+                    try
+                    {
+                        members = Membership(tenant, item.Id, item.Members);
+                    }
+                    catch (ArgumentException)
+                    {
+                        results[i] = (StoreStatus.InvalidValue, 0);
+                        continue;
+                    }
+
+                    var bytes = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
+                    if (bytes.Length > _log.MaxRecordBytes)
+                    {
+                        // A group with a huge member list: refused here, never handed to the log
+                        // (and its name stays free for a later item of the batch).
+                        if (item.UniqueKey is { } refusedName)
+                        {
+                            claimed.Remove(Fold(refusedName));
+                        }
+
+                        results[i] = (StoreStatus.TooLarge, 0);
+                        continue;
+                    }
+
+                    records.Add((record, members));
+                    encoded.Add(bytes);
+                    results[i] = (StoreStatus.Ok, version);
+                }
+
+                ThrowIfStopped();
+
+                // The last point where the caller may still cancel: nothing is logged yet. From the
+                // enqueue on the batch completes whatever the caller does (a cancellation inside it
+                // used to be taken for a failed write and stopped the store for every tenant).
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    // One commit for the whole batch, durable before anything is applied.
+                    long batchAddress = await _log.EnqueueBatchAsync(encoded, CancellationToken.None).ConfigureAwait(false);
+                    await WaitDurableAsync(batchAddress).ConfigureAwait(false);
+                }
+                catch (Exception e) when (_failure is null)
+                {
+                    // Part of the batch may be in the log: stop, and let a restart decide.
+                    _failure = e;
+                    throw;
+                }
+
+                try
+                {
+                    // The batch holds every stripe, so no other writer runs: the in-memory ordered
+                    // indexes take the batch's keys on a second core while this one writes the
+                    // key-value records (new resources only: there is nothing to remove first).
+                    var sorted = Task.Run(() =>
+                    {
+                        foreach (var (record, _) in records)
+                        {
+                            AddSortKeys(record);
+                        }
+                    }, CancellationToken.None);
+                    Exception? failed = null;
+                    try
+                    {
+                        for (int r = 0; r < records.Count; r++)
+                        {
+                            var (record, members) = records[r];
+                            if (members is null)
+                            {
+                                // A plain record's log bytes are its stored value: no second encoding.
+                                Apply(record, previous: null, encoded[r], sortKeys: false);
+                            }
+                            else
+                            {
+                                // A combined record's bytes are not: the resource is encoded on its own.
+                                Apply(record, previous: null, sortKeys: false);
+                                Apply(members);
+                            }
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        failed = e;
+                    }
+
+                    // Always awaited, and the first failure is the one reported.
+                    try
+                    {
+                        await sorted.ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        failed ??= e;
+                    }
+
+                    if (failed is not null)
+                    {
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+                    }
+                }
+                catch (Exception e)
+                {
+                    _failure = e;
+                    throw;
+                }
+            }
+            finally
+            {
+                for (int stripe = 0; stripe < taken; stripe++)
+                {
+                    _stripes[stripe].Release();
+                }
+            }
+        }
+        finally
+        {
+            ExitWrite();
+        }
+
+        return results;
+    }
+}
