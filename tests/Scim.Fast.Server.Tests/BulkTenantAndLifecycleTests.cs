@@ -524,7 +524,8 @@ public sealed class TenantAdminTests(AdminFixture server) : IClassFixture<AdminF
 /// <summary>A server with a one-second request deadline (and no minimum upload rate to pre-empt it).</summary>
 public sealed class RequestTimeoutFixture : ScimServerFixture
 {
-    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestTimeoutSeconds=1", "--Scim:Limits:MinBodyBytesPerSecond=1", "--Scim:Limits:BodyGraceSeconds=30"];
+    protected override IEnumerable<string> ExtraArguments =>
+        ["--Scim:Limits:RequestTimeoutSeconds=1", "--Scim:Limits:MinBodyBytesPerSecond=1", "--Scim:Limits:BodyGraceSeconds=30", "--Scim:AdminTokens:0=" + AdminFixture.AdminToken];
 }
 
 public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFixture<RequestTimeoutFixture>
@@ -562,5 +563,58 @@ public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFi
 
         // Requests within the deadline are unaffected.
         (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("ontime")))).Expect(HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task AnExportOutlastingTheDeadline_IsNotCut()
+    {
+        // 4,000 users of 3 KB (12 MB of export, more than the kernel buffers a socket), created in
+        // /Bulk requests well within the deadline.
+        var prefix = Unique("export");
+        for (int batch = 0; batch < 8; batch++)
+        {
+            var operations = new JsonArray();
+            for (int i = 0; i < 500; i++)
+            {
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User($"{prefix}-{batch}-{i}", givenName: new string('g', 3_000)) });
+            }
+
+            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+            (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
+        }
+
+        // A reader that stops for three seconds after the first bytes: the server's writes block on
+        // a small receive window, so the export lasts past the one-second deadline. An operator's
+        // export is not an identity provider's request: it must arrive whole.
+        using var socket = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+        await socket.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            "GET /admin/tenants/default/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + AdminFixture.AdminToken + "\r\nConnection: close\r\n\r\n"));
+        var received = new MemoryStream();
+        var buffer = new byte[4096];
+        received.Write(buffer, 0, await stream.ReadAsync(buffer));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        int read;
+        try
+        {
+            while ((read = await stream.ReadAsync(buffer, reading.Token)) > 0)
+            {
+                received.Write(buffer, 0, read);
+            }
+        }
+        catch (IOException)
+        {
+            // A reset: the export was cut (the assertions below say so).
+        }
+
+        string text = System.Text.Encoding.UTF8.GetString(received.ToArray());
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        Assert.EndsWith("0\r\n\r\n", text, StringComparison.Ordinal);
+        for (int batch = 0; batch < 8; batch++)
+        {
+            Assert.Contains($"\"{prefix}-{batch}-499\"", text, StringComparison.Ordinal);
+        }
     }
 }

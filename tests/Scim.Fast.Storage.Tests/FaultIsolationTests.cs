@@ -1,5 +1,6 @@
 using System.Text;
 
+using Scim.Fast.Storage.Kv;
 using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Storage.Tests;
@@ -126,5 +127,92 @@ public sealed class FaultIsolationTests
         await using var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small);
         Assert.NotNull(reopened.Get(s_tenant, Group, "g-after"));
         Assert.Empty(reopened.Verify());
+    }
+
+    // Room for a group of 100,000 members in memory (the small options would page it to disk).
+    private static readonly ResourceStoreOptions s_roomy = ResourceStoreTests.Small with
+    {
+        KeyValue = new FasterByteStoreOptions { MemoryBytes = 1L << 27, PageBytes = 1L << 20, IndexBytes = 1L << 24, ReadCacheBytes = 1L << 20 },
+    };
+
+    private static async Task<List<string>> FillGroupAsync(ResourceStore store, string groupId, int count)
+    {
+        var members = Enumerable.Range(0, count).Select(i => $"member-{i:D7}").ToList();
+        for (int i = 0; i < count; i += 2_000)
+        {
+            await store.ChangeMembersAsync(s_tenant, groupId, false, members.GetRange(i, Math.Min(2_000, count - i)), []);
+        }
+
+        return members;
+    }
+
+    [Theory]
+    [InlineData("removeAll")]
+    [InlineData("put")]
+    public async Task EmptyingABigGroup_LetsOtherWritesThrough_AndLeavesNoStaleEntry(string how)
+    {
+        using var directory = new TempDirectory();
+        var other = new TenantId(10);
+        await using (var store = ResourceStore.Open(directory.Path, s_roomy))
+        {
+            var (created, version) = await store.CreateAsync(s_tenant, Group, "big", "big", null, Body("{}"));
+            Assert.Equal(StoreStatus.Ok, created);
+            var members = await FillGroupAsync(store, "big", 100_000);
+
+            // Emptying the group visits 100,000 members. It used to hold every lock stripe while it
+            // did, so a write of another tenant, issued after it, finished only after it.
+            Task emptying = how == "removeAll"
+                ? store.ChangeMembersAsync(s_tenant, "big", true, [], []).AsTask()
+                : store.ReplaceAsync(s_tenant, Group, "big", version, "big", null, Body("{}"), null, new MemberChange(true, ["member-0000007", "newcomer"], [])).AsTask();
+            var (bystander, _) = await store.CreateAsync(other, User, "bystander", "bystander", null, Body("{}"));
+            Assert.Equal(StoreStatus.Ok, bystander);
+            Assert.False(emptying.IsCompleted, "a write of another tenant waited for the whole group to be emptied");
+            await emptying;
+
+            var expected = how == "removeAll" ? new List<string>() : ["member-0000007", "newcomer"];
+            Assert.Equal(expected, store.GetMembers(s_tenant, "big").Order());
+            Assert.Equal(expected.Count, store.MemberCount(s_tenant, "big"));
+            Assert.Empty(store.GetGroupsOf(s_tenant, members[12_345]));
+            Assert.Equal(how == "put" ? ["big"] : [], store.GetGroupsOf(s_tenant, "member-0000007"));
+            Assert.Empty(store.Verify());
+        }
+
+        // Replay reaches the same state.
+        await using var reopened = ResourceStore.Open(directory.Path, s_roomy);
+        Assert.Equal(how == "put" ? 2 : 0, reopened.MemberCount(s_tenant, "big"));
+        Assert.Empty(reopened.GetGroupsOf(s_tenant, "member-0050000"));
+        Assert.Empty(reopened.Verify());
+    }
+
+    [Fact]
+    public async Task MembersReaddedWhileAGroupIsBeingEmptied_StayMembersBothWays()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, s_roomy);
+        var members = await FillGroupAsync(store, "g", 20_000);
+
+        // Re-adds and removals race the detaching of the former members; whichever order they
+        // land in, the group's set and every member's groups agree.
+        var emptying = store.ChangeMembersAsync(s_tenant, "g", true, [], []).AsTask();
+        var readded = members.Where((_, i) => i % 1_000 == 0).ToList();
+        var changes = new List<Task>();
+        foreach (var member in readded)
+        {
+            changes.Add(store.ChangeMembersAsync(s_tenant, "g", false, [member], []).AsTask());
+        }
+
+        changes.Add(store.ChangeMembersAsync(s_tenant, "g", false, [], [members[1]]).AsTask());
+        await Task.WhenAll(changes);
+        await emptying;
+
+        Assert.Equal(readded.Order(), store.GetMembers(s_tenant, "g").Order());
+        foreach (var member in readded)
+        {
+            Assert.Equal(["g"], store.GetGroupsOf(s_tenant, member));
+        }
+
+        Assert.Empty(store.GetGroupsOf(s_tenant, members[1]));
+        Assert.Empty(store.GetGroupsOf(s_tenant, members[19_999]));
+        Assert.Empty(store.Verify());
     }
 }

@@ -149,6 +149,42 @@ internal sealed class PagedSet
         return true;
     }
 
+    /// <summary>
+    /// Removes every id and returns the pages as they were (length-prefixed UTF-8 ids): each page
+    /// and pair record is deleted once, where removing id by id would rewrite every page many times.
+    /// </summary>
+    public List<byte[]> TakeAll(TenantId tenant, string owner)
+    {
+        var pages = new List<byte[]>();
+        var head = ReadHead(tenant, owner);
+        if (head.Count == 0)
+        {
+            return pages;
+        }
+
+        for (int page = 0; page <= head.LastPage; page++)
+        {
+            var pageKey = PageKey(tenant, owner, page);
+            if (!_kv.TryRead(pageKey, out var bytes))
+            {
+                continue;
+            }
+
+            for (int position = 0; position + 2 <= bytes.Length;)
+            {
+                int length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(position));
+                _kv.Delete(PairKey(tenant, owner, bytes.AsSpan(position + 2, length)));
+                position += 2 + length;
+            }
+
+            _kv.Delete(pageKey);
+            pages.Add(bytes);
+        }
+
+        _kv.Delete(HeadKey(tenant, owner));
+        return pages;
+    }
+
     /// <summary>The highest page number in use (for tests of page reuse).</summary>
     internal int LastPage(TenantId tenant, string owner) => ReadHead(tenant, owner).LastPage;
 
@@ -227,6 +263,15 @@ internal sealed class PagedSet
     private byte[] PageKey(TenantId tenant, string owner, int page) => Key(_pagePrefix, tenant, owner, null, page);
 
     private byte[] PairKey(TenantId tenant, string owner, string id) => Key(_pairPrefix, tenant, owner, id, -1);
+
+    private byte[] PairKey(TenantId tenant, string owner, ReadOnlySpan<byte> id)
+    {
+        var prefix = Key(_pairPrefix, tenant, owner, "", -1);
+        var key = new byte[prefix.Length + id.Length];
+        prefix.CopyTo(key, 0);
+        id.CopyTo(key.AsSpan(prefix.Length));
+        return key;
+    }
 
     // prefix, tenant (4, big-endian), owner, then 0x00 and the id or the page number.
     private static byte[] Key(byte prefix, TenantId tenant, string owner, string? id, int page)

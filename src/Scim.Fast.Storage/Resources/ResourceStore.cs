@@ -299,6 +299,7 @@ public sealed partial class ResourceStore : IAsyncDisposable
         }
 
         await EnterWriteAsync().ConfigureAwait(false);
+        List<byte[]>? detached = null;
         try
         {
             var resourceKey = ResourceKey(request.Tenant, request.Type, request.Id);
@@ -371,7 +372,7 @@ public sealed partial class ResourceStore : IAsyncDisposable
                         Apply(record, current);
                         if (members is not null)
                         {
-                            Apply(members);
+                            detached = ApplyToGroup(members);
                         }
 
                         if (attached is not null)
@@ -390,11 +391,23 @@ public sealed partial class ResourceStore : IAsyncDisposable
                     }
                 }
 
+                if (detached is not null)
+                {
+                    // A PUT of a group replaced its members: the former ones are detached after
+                    // the write's locks are released (see DetachAsync).
+                    await DetachAsync(request.Tenant, request.Id, detached).ConfigureAwait(false);
+                }
+
                 return result;
             }
         }
         finally
         {
+            if (detached is not null)
+            {
+                EndDetach(request.Tenant, request.Id);
+            }
+
             ExitWrite();
         }
     }
@@ -537,12 +550,6 @@ public sealed partial class ResourceStore : IAsyncDisposable
 
     private int[] StripesFor(byte[] resourceKey, ResourceRecord request, ResourceRecord? current, MembershipRecord? members, byte[]? attachmentKey)
     {
-        if (members is { RemoveAll: true })
-        {
-            // Removing every member touches every member's reverse set.
-            return [.. Enumerable.Range(0, _stripes.Length)];
-        }
-
         var keys = new List<byte[]> { resourceKey };
         if (attachmentKey is not null)
         {
