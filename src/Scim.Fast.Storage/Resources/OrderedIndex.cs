@@ -1,159 +1,228 @@
+using System.Collections.Concurrent;
+
 namespace Scim.Fast.Storage.Resources;
 
 /// <summary>A position in an ordered index: the sort key and the id that breaks ties.</summary>
 public readonly record struct OrderedPosition(string Key, string Id);
 
 /// <summary>
-/// In-memory ordered indexes over (sort key, id) per tenant, resource type and index number
-/// (DESIGN-NOTES §1, first option): FASTER's hash index has no order, so sortBy, paging, cursors and
-/// "meta.lastModified gt" walk these. They are rebuilt from the primary records when the store opens.
-/// Keys compare ordinally; callers pass keys already folded or formatted so that ordinal order is the
-/// order they want (case-folded userName, fixed-width UTC timestamps).
+/// A range of an ordered index: the positions strictly above <see cref="Above"/> and strictly below
+/// <see cref="Below"/> (either open). Bounds on keys alone use the ids "" and <see cref="MaxId"/>,
+/// which no stored id is, so "key ≥ x" is "above (x, "")" and "key &gt; x" is "above (x, MaxId)".
 /// </summary>
-/// <remarks>
-/// Built on <see cref="SortedSet{T}"/> (a red-black tree): O(log n) insert, remove and seek; a page
-/// after a position costs O(log n + page), so cursor pages stay cheap however deep. startIndex paging
-/// skips linearly. A struct-node B+tree off the GC's hot path is the planned replacement past a few
-/// million entries.
-/// </remarks>
+public readonly record struct OrderedRange(OrderedPosition? Above, OrderedPosition? Below)
+{
+    /// <summary>Sorts after any stored id (ids are valid UTF-16 that does not start like this).</summary>
+    public const string MaxId = "\uFFFF\uFFFF\uFFFF\uFFFF";
+
+    public static OrderedRange All => default;
+
+    public static OrderedRange GreaterThan(string key) => new(new OrderedPosition(key, MaxId), null);
+
+    public static OrderedRange AtLeast(string key) => new(new OrderedPosition(key, ""), null);
+
+    public static OrderedRange LessThan(string key) => new(null, new OrderedPosition(key, ""));
+
+    public static OrderedRange AtMost(string key) => new(null, new OrderedPosition(key, MaxId));
+
+    /// <summary>Keys that start with <paramref name="prefix"/>: from the prefix up to the next prefix.</summary>
+    public static OrderedRange StartingWith(string prefix)
+    {
+        // The least string above every string with this prefix: the prefix with its last char
+        // raised (trailing U+FFFF chars dropped first); none when the prefix is all U+FFFF.
+        int end = prefix.Length;
+        while (end > 0 && prefix[end - 1] == '\uFFFF')
+        {
+            end--;
+        }
+
+        OrderedPosition? below = end == 0 ? null : new OrderedPosition(string.Concat(prefix.AsSpan(0, end - 1), ((char)(prefix[end - 1] + 1)).ToString()), "");
+        return new OrderedRange(new OrderedPosition(prefix, ""), below);
+    }
+
+    /// <summary>The positions in both ranges.</summary>
+    public OrderedRange Intersect(OrderedRange other) => new(
+        Above is null ? other.Above : other.Above is null ? Above : PositionOrder.Instance.Compare(Above.Value, other.Above.Value) >= 0 ? Above : other.Above,
+        Below is null ? other.Below : other.Below is null ? Below : PositionOrder.Instance.Compare(Below.Value, other.Below.Value) <= 0 ? Below : other.Below);
+}
+
+/// <summary>
+/// In-memory ordered indexes over (sort key, id), one counted B+tree per tenant, resource type and
+/// index number (DESIGN-NOTES §1, first option; §9): FASTER's hash index has no order, so sortBy,
+/// paging, cursors and ranges (meta.lastModified gt, userName sw) walk these. Each tree has its own
+/// lock, so one tenant's deep page or long walk never waits on another's writes, and knows its
+/// subtree sizes, so startIndex and range counts cost O(log n). Keys compare ordinally; callers pass
+/// keys already folded or formatted so that ordinal order is the order they want (case-folded
+/// userName, fixed-width UTC timestamps). Rebuilt from the primary records, or loaded from the
+/// checkpoint's snapshot, when the store opens.
+/// </summary>
 internal sealed class OrderedIndex
 {
-    private static readonly EntryOrder s_order = new();
+    private sealed class Slot
+    {
+        public CountedTree Tree = new();
+    }
 
-    private SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)> _entries = new(s_order);
-    private readonly object _lock = new();
-
-    // Entries per (tenant, type, index): a SortedSet view counts by walking, O(n); totalResults of an
-    // unfiltered list must not cost a walk over a million entries.
-    private readonly Dictionary<(uint Tenant, byte Type, byte Index), int> _counts = [];
+    private volatile ConcurrentDictionary<(uint Tenant, byte Type, byte Index), Slot> _slots = new();
 
     // While a snapshot loads in the background, changes queue here (in order) and readers wait.
+    private readonly object _loadLock = new();
     private Task? _loading;
-    private List<(bool Add, (uint, byte, byte, string, string) Entry)>? _pending;
+    private volatile List<(bool Add, (uint, byte, byte, string, string) Entry)>? _pending;
 
-    public void Add(TenantId tenant, byte type, byte index, string key, string id)
+    public void Add(TenantId tenant, byte type, byte index, string key, string id) => Change(true, (tenant.Value, type, index, key, id));
+
+    public void Remove(TenantId tenant, byte type, byte index, string key, string id) => Change(false, (tenant.Value, type, index, key, id));
+
+    private void Change(bool add, (uint Tenant, byte Type, byte Index, string Key, string Id) entry)
     {
-        lock (_lock)
+        if (_pending is not null)
         {
-            if (_pending is not null)
+            lock (_loadLock)
             {
-                _pending.Add((true, (tenant.Value, type, index, key, id)));
-                return;
+                if (_pending is { } pending)
+                {
+                    pending.Add((add, entry));
+                    return;
+                }
             }
+        }
 
-            if (_entries.Add((tenant.Value, type, index, key, id)))
+        var slot = add ? _slots.GetOrAdd((entry.Tenant, entry.Type, entry.Index), static _ => new Slot()) : _slots.GetValueOrDefault((entry.Tenant, entry.Type, entry.Index));
+        if (slot is null)
+        {
+            return;
+        }
+
+        lock (slot)
+        {
+            if (add)
             {
-                var slot = (tenant.Value, type, index);
-                _counts[slot] = _counts.GetValueOrDefault(slot) + 1;
+                slot.Tree.Add(new OrderedPosition(entry.Key, entry.Id));
+            }
+            else
+            {
+                slot.Tree.Remove(new OrderedPosition(entry.Key, entry.Id));
             }
         }
     }
 
-    public void Remove(TenantId tenant, byte type, byte index, string key, string id)
-    {
-        lock (_lock)
-        {
-            if (_pending is not null)
-            {
-                _pending.Add((false, (tenant.Value, type, index, key, id)));
-                return;
-            }
-
-            if (_entries.Remove((tenant.Value, type, index, key, id)))
-            {
-                _counts[(tenant.Value, type, index)]--;
-            }
-        }
-    }
-
-    /// <summary>Every entry, in order (a copy taken under the lock): for Verify, not for requests.</summary>
+    /// <summary>Every entry, in order (a copy): for Verify, not for requests.</summary>
     public List<(uint Tenant, byte Type, byte Index, string Key, string Id)> All()
     {
-        lock (_lock)
+        var all = new List<(uint, byte, byte, string, string)>();
+        foreach (var (key, slot) in SortedSlots())
         {
-            return [.. _entries];
+            lock (slot)
+            {
+                foreach (var position in slot.Tree.All())
+                {
+                    all.Add((key.Tenant, key.Type, key.Index, position.Key, position.Id));
+                }
+            }
         }
+
+        return all;
     }
 
     public bool Contains(TenantId tenant, byte type, byte index, string key, string id)
     {
         WaitUntilLoaded();
-        lock (_lock)
+        if (_slots.GetValueOrDefault((tenant.Value, type, index)) is not { } slot)
         {
-            return _entries.Contains((tenant.Value, type, index, key, id));
+            return false;
+        }
+
+        lock (slot)
+        {
+            return slot.Tree.Contains(new OrderedPosition(key, id));
         }
     }
 
-    public int Count(TenantId tenant, byte type, byte index)
+    public int Count(TenantId tenant, byte type, byte index) => Count(tenant, type, index, OrderedRange.All);
+
+    /// <summary>Entries in a range: two descents (order statistics), not a walk.</summary>
+    public int Count(TenantId tenant, byte type, byte index, OrderedRange range)
     {
         WaitUntilLoaded();
-        lock (_lock)
+        if (_slots.GetValueOrDefault((tenant.Value, type, index)) is not { } slot)
         {
-            return _counts.GetValueOrDefault((tenant.Value, type, index));
+            return 0;
+        }
+
+        lock (slot)
+        {
+            var (low, high) = Ranks(slot.Tree, range);
+            return Math.Max(0, high - low);
         }
     }
 
     /// <summary>
-    /// Up to <paramref name="count"/> positions strictly after <paramref name="after"/> (or from the
-    /// start), in ascending or descending order. A cursor is simply the last position returned.
+    /// Up to <paramref name="count"/> positions of <paramref name="range"/> strictly after
+    /// <paramref name="after"/> (or from the range's start), ascending or descending, past the first
+    /// <paramref name="skip"/> (startIndex paging, RFC 7644 §3.4.2.4): O(log n + count) however
+    /// deep. A cursor is simply the last position returned.
     /// </summary>
-    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0)
+    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedRange range, OrderedPosition? after, int count, bool descending = false, int skip = 0)
     {
         WaitUntilLoaded();
-        var page = new List<OrderedPosition>(Math.Min(count, 1024));
-        lock (_lock)
+        var page = new List<OrderedPosition>(Math.Clamp(count, 0, 1024));
+        if (_slots.GetValueOrDefault((tenant.Value, type, index)) is not { } slot)
         {
-            var low = (tenant.Value, type, index, "", "");
-            var high = (tenant.Value, type, index, Highest, Highest);
-            if (after is { } from)
+            return page;
+        }
+
+        lock (slot)
+        {
+            var tree = slot.Tree;
+            var (low, high) = Ranks(tree, range);
+            if (after is { } cursor)
             {
-                var pivot = (tenant.Value, type, index, from.Key, from.Id);
                 if (descending)
                 {
-                    high = pivot;
+                    high = Math.Min(high, tree.Rank(cursor));
                 }
                 else
                 {
-                    low = pivot;
+                    low = Math.Max(low, RankAbove(tree, cursor));
                 }
             }
 
-            // A cursor beyond every real key (hand-made) leaves an empty range, not an exception.
-            if (s_order.Compare(low, high) > 0)
+            if (descending)
             {
-                return page;
+                long start = (long)high - 1 - Math.Max(0, skip);
+                if (start >= low)
+                {
+                    tree.CopyFrom((int)start, count, descending: true, stop: low - 1, page);
+                }
             }
-
-            var view = _entries.GetViewBetween(low, high);
-            foreach (var entry in descending ? view.Reverse() : view)
+            else
             {
-                if (page.Count == count)
+                long start = (long)low + Math.Max(0, skip);
+                if (start < high)
                 {
-                    break;
+                    tree.CopyFrom((int)start, count, descending: false, stop: high, page);
                 }
-
-                // Strictly after the cursor: the cursor's own entry (if still there) is skipped.
-                if (after is { } cursor && entry.Key == cursor.Key && entry.Id == cursor.Id)
-                {
-                    continue;
-                }
-
-                // startIndex paging (RFC 7644 §3.4.2.4) skips linearly; cursors do not need to.
-                if (skip > 0)
-                {
-                    skip--;
-                    continue;
-                }
-
-                page.Add(new OrderedPosition(entry.Key, entry.Id));
             }
         }
 
         return page;
     }
 
-    // Sorts after any real key (store keys are valid UTF-16 without this prefix).
-    private const string Highest = "\uFFFF\uFFFF\uFFFF\uFFFF";
+    // The ranks [low, high) a range covers.
+    private static (int Low, int High) Ranks(CountedTree tree, OrderedRange range) =>
+        (range.Above is { } above ? RankAbove(tree, above) : 0, range.Below is { } below ? tree.Rank(below) : tree.Count);
+
+    // Entries at or below a position: the rank of the first entry strictly above it.
+    private static int RankAbove(CountedTree tree, OrderedPosition position) =>
+        tree.Rank(position) + (tree.Contains(position) ? 1 : 0);
+
+    private List<KeyValuePair<(uint Tenant, byte Type, byte Index), Slot>> SortedSlots()
+    {
+        var slots = _slots.ToList();
+        slots.Sort(static (a, b) => a.Key.CompareTo(b.Key));
+        return slots;
+    }
 
     /// <summary>
     /// Writes every entry, in order, to <paramref name="path"/> (via a temporary file and a rename),
@@ -168,18 +237,25 @@ internal sealed class OrderedIndex
         using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8))
         {
-            lock (_lock)
+            var slots = SortedSlots();
+            int total = 0;
+            foreach (var (_, slot) in slots)
             {
-                writer.Write(SnapshotMagic);
-                writer.Write(mark);
-                writer.Write(_entries.Count);
-                foreach (var (tenant, type, index, key, id) in _entries)
+                total += slot.Tree.Count;
+            }
+
+            writer.Write(SnapshotMagic);
+            writer.Write(mark);
+            writer.Write(total);
+            foreach (var ((tenant, type, index), slot) in slots)
+            {
+                foreach (var position in slot.Tree.All())
                 {
                     writer.Write(tenant);
                     writer.Write(type);
                     writer.Write(index);
-                    writer.Write(key);
-                    writer.Write(id);
+                    writer.Write(position.Key);
+                    writer.Write(position.Id);
                 }
             }
 
@@ -213,20 +289,23 @@ internal sealed class OrderedIndex
     /// </summary>
     public void LoadInBackground(string path, long mark, Func<IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)>> rebuild)
     {
-        lock (_lock)
+        lock (_loadLock)
         {
             _pending = [];
             _loading = Task.Run(() =>
             {
                 try
                 {
-                    LoadOrRebuild(path, mark, rebuild);
+                    if (!TryLoad(path, mark))
+                    {
+                        Install(Rebuild(rebuild()));
+                    }
                 }
                 catch (Exception e)
                 {
                     // Neither the snapshot nor a rebuild worked: ordered reads fail, the store stops
                     // taking writes (it checks LoadFailure), and a restart tries again.
-                    lock (_lock)
+                    lock (_loadLock)
                     {
                         _pending = null;
                         LoadFailure = e;
@@ -239,29 +318,6 @@ internal sealed class OrderedIndex
     /// <summary>Why a background load failed, if it did.</summary>
     public Exception? LoadFailure { get; private set; }
 
-    private void LoadOrRebuild(string path, long mark, Func<IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)>> rebuild)
-    {
-        {
-            {
-                if (!TryLoad(path, mark))
-                {
-                    var rebuilt = new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(s_order);
-                    var counts = new Dictionary<(uint Tenant, byte Type, byte Index), int>();
-                    foreach (var entry in rebuild())
-                    {
-                        if (rebuilt.Add(entry))
-                        {
-                            var slot = (entry.Tenant, entry.Type, entry.Index);
-                            counts[slot] = counts.GetValueOrDefault(slot) + 1;
-                        }
-                    }
-
-                    Install(rebuilt, counts);
-                }
-            }
-        }
-    }
-
     /// <summary>Blocks until a background load has finished (Verify, and the first ordered reads); throws if it failed.</summary>
     public void WaitUntilLoaded()
     {
@@ -272,27 +328,51 @@ internal sealed class OrderedIndex
         }
     }
 
-    // Swaps in a loaded set, then applies what changed meanwhile, in order.
-    private void Install(SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)> set, Dictionary<(uint Tenant, byte Type, byte Index), int> counts)
+    // Entries in any order (a scan of the primary records): grouped per tree, sorted, deduplicated.
+    private static ConcurrentDictionary<(uint, byte, byte), Slot> Rebuild(IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)> entries)
     {
-        lock (_lock)
+        var groups = new Dictionary<(uint, byte, byte), List<OrderedPosition>>();
+        foreach (var (tenant, type, index, key, id) in entries)
         {
-            _entries = set;
-            _counts.Clear();
-            foreach (var (slot, n) in counts)
+            if (!groups.TryGetValue((tenant, type, index), out var list))
             {
-                _counts[slot] = n;
+                groups[(tenant, type, index)] = list = [];
             }
 
+            list.Add(new OrderedPosition(key, id));
+        }
+
+        var slots = new ConcurrentDictionary<(uint, byte, byte), Slot>();
+        foreach (var (slotKey, list) in groups)
+        {
+            list.Sort(PositionOrder.Instance);
+            int distinct = 0;
+            for (int i = 0; i < list.Count; i++)
+            {
+                if (distinct == 0 || PositionOrder.Instance.Compare(list[distinct - 1], list[i]) != 0)
+                {
+                    list[distinct++] = list[i];
+                }
+            }
+
+            list.RemoveRange(distinct, list.Count - distinct);
+            slots[slotKey] = new Slot { Tree = CountedTree.FromSorted(list) };
+        }
+
+        return slots;
+    }
+
+    // Swaps in loaded trees, then applies what changed meanwhile, in order.
+    private void Install(ConcurrentDictionary<(uint, byte, byte), Slot> slots)
+    {
+        lock (_loadLock)
+        {
+            _slots = slots;
             var pending = _pending ?? [];
             _pending = null;
             foreach (var (add, entry) in pending)
             {
-                var slot = (entry.Item1, entry.Item2, entry.Item3);
-                if (add ? _entries.Add(entry) : _entries.Remove(entry))
-                {
-                    _counts[slot] = _counts.GetValueOrDefault(slot) + (add ? 1 : -1);
-                }
+                Change(add, entry);
             }
         }
     }
@@ -315,15 +395,15 @@ internal sealed class OrderedIndex
             }
 
             int count = reader.ReadInt32();
-            var entries = new (uint, byte, byte, string, string)[count];
-            var counts = new Dictionary<(uint Tenant, byte Type, byte Index), int>();
+            var slots = new ConcurrentDictionary<(uint, byte, byte), Slot>();
+            List<OrderedPosition>? current = null;
+            (uint, byte, byte) currentKey = default;
+
             // Ids repeat once per index: share one string per id.
             var ids = new Dictionary<string, string>(StringComparer.Ordinal);
             for (int i = 0; i < count; i++)
             {
-                uint tenant = reader.ReadUInt32();
-                byte type = reader.ReadByte();
-                byte index = reader.ReadByte();
+                var slotKey = (reader.ReadUInt32(), reader.ReadByte(), reader.ReadByte());
                 string key = reader.ReadString();
                 string id = reader.ReadString();
                 if (ids.TryGetValue(id, out var shared))
@@ -335,14 +415,37 @@ internal sealed class OrderedIndex
                     ids[id] = id;
                 }
 
-                entries[i] = (tenant, type, index, key, id);
-                var slot = (tenant, type, index);
-                counts[slot] = counts.GetValueOrDefault(slot) + 1;
+                var position = new OrderedPosition(key, id);
+                if (current is null || slotKey != currentKey)
+                {
+                    if (current is not null)
+                    {
+                        slots[currentKey] = new Slot { Tree = CountedTree.FromSorted(current) };
+                    }
+
+                    // Written in order: a slot seen before, or a position out of order, is damage.
+                    if (slots.ContainsKey(slotKey) || (current is not null && slotKey.CompareTo(currentKey) < 0))
+                    {
+                        return false;
+                    }
+
+                    current = [];
+                    currentKey = slotKey;
+                }
+                else if (PositionOrder.Instance.Compare(current[^1], position) >= 0)
+                {
+                    return false;
+                }
+
+                current.Add(position);
             }
 
-            // Written in order: the set is built from the sorted array without re-sorting work
-            // beyond a check (SortedSet's constructor sorts; already-sorted input is its fast case).
-            Install(new SortedSet<(uint Tenant, byte Type, byte Index, string Key, string Id)>(entries, s_order), counts);
+            if (current is not null)
+            {
+                slots[currentKey] = new Slot { Tree = CountedTree.FromSorted(current) };
+            }
+
+            Install(slots);
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -356,29 +459,16 @@ internal sealed class OrderedIndex
 }
 
 /// <summary>
-/// The order of ordered-index entries: tenant, type, index, then key and id ordinally. A sealed
-/// comparer rather than a delegate: the tree calls it some twenty times per insert.
+/// The order of positions: key, then id, ordinally. A sealed comparer rather than a delegate: a
+/// descent calls it a dozen times.
 /// </summary>
-internal sealed class EntryOrder : IComparer<(uint Tenant, byte Type, byte Index, string Key, string Id)>
+internal sealed class PositionOrder : IComparer<OrderedPosition>
 {
-    public int Compare((uint Tenant, byte Type, byte Index, string Key, string Id) a, (uint Tenant, byte Type, byte Index, string Key, string Id) b)
+    public static readonly PositionOrder Instance = new();
+
+    public int Compare(OrderedPosition a, OrderedPosition b)
     {
-        int c = a.Tenant.CompareTo(b.Tenant);
-        if (c == 0)
-        {
-            c = a.Type.CompareTo(b.Type);
-        }
-
-        if (c == 0)
-        {
-            c = a.Index.CompareTo(b.Index);
-        }
-
-        if (c == 0)
-        {
-            c = string.CompareOrdinal(a.Key, b.Key);
-        }
-
+        int c = string.CompareOrdinal(a.Key, b.Key);
         return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
     }
 }

@@ -236,21 +236,30 @@ public sealed partial class ResourceStore : IAsyncDisposable
     /// <summary>
     /// Resources in the order of ordered index <paramref name="index"/>: up to <paramref name="count"/>
     /// positions strictly after <paramref name="after"/> (a cursor is the last position of the
-    /// previous page, RFC 9865), ascending or descending. O(log n + count).
+    /// previous page, RFC 9865), ascending or descending, past the first <paramref name="skip"/>.
+    /// O(log n + count), however deep.
     /// </summary>
     public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0) =>
-        _ordered.Page(tenant, type, index, after, count, descending, skip);
+        _ordered.Page(tenant, type, index, OrderedRange.All, after, count, descending, skip);
+
+    /// <summary>As <see cref="Page(TenantId, byte, byte, OrderedPosition?, int, bool, int)"/>, within a range of the index.</summary>
+    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedRange range, OrderedPosition? after, int count, bool descending = false, int skip = 0) =>
+        _ordered.Page(tenant, type, index, range, after, count, descending, skip);
 
     /// <summary>
     /// Every position of an ordered index after <paramref name="after"/> (or from the start), in
     /// order, read a page at a time: scans, delta syncs and exports walk with this.
     /// </summary>
-    public IEnumerable<OrderedPosition> Walk(TenantId tenant, byte type, byte index, OrderedPosition? after = null)
+    public IEnumerable<OrderedPosition> Walk(TenantId tenant, byte type, byte index, OrderedPosition? after = null) =>
+        Walk(tenant, type, index, OrderedRange.All, after);
+
+    /// <summary>The positions of a range in order (descending: from its top), a page at a time.</summary>
+    public IEnumerable<OrderedPosition> Walk(TenantId tenant, byte type, byte index, OrderedRange range, OrderedPosition? after = null, bool descending = false)
     {
         const int pageSize = 1024;
         while (true)
         {
-            var page = _ordered.Page(tenant, type, index, after, pageSize);
+            var page = _ordered.Page(tenant, type, index, range, after, pageSize, descending);
             foreach (var position in page)
             {
                 yield return position;
@@ -267,6 +276,9 @@ public sealed partial class ResourceStore : IAsyncDisposable
 
     /// <summary>Entries in one ordered index (totalResults of an unfiltered list).</summary>
     public int OrderedCount(TenantId tenant, byte type, byte index) => _ordered.Count(tenant, type, index);
+
+    /// <summary>Entries in a range of an ordered index, counted in O(log n) (totalResults of a range query).</summary>
+    public int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range) => _ordered.Count(tenant, type, index, range);
 
 
     /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>

@@ -1,0 +1,137 @@
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Storage.Tests;
+
+/// <summary>
+/// The order-statistic B+tree behind the ordered indexes, against SortedSet as the reference: random
+/// adds and removes (enough to split and empty leaves and branches), then ranks, pages from any
+/// rank in both directions, ranges and counts.
+/// </summary>
+public sealed class CountedTreeTests
+{
+    private static OrderedPosition Position(Random random) =>
+        new(((char)('a' + random.Next(26))).ToString() + random.Next(5_000).ToString("D4", System.Globalization.CultureInfo.InvariantCulture), "id" + random.Next(40));
+
+    [Theory]
+    [InlineData(1, 30_000)]
+    [InlineData(2, 3_000)]
+    [InlineData(3, 100)]
+    public void AgreesWithASortedSet_ThroughChurn(int seed, int operations)
+    {
+        var random = new Random(seed);
+        var tree = new CountedTree();
+        var reference = new SortedSet<OrderedPosition>(PositionOrder.Instance);
+        for (int step = 0; step < operations; step++)
+        {
+            var position = Position(random);
+
+            // Grow for the first half, then mostly shrink: leaves and branches empty and go.
+            bool add = step < operations / 2 ? random.Next(10) < 8 : random.Next(10) < 2;
+            if (add)
+            {
+                Assert.Equal(reference.Add(position), tree.Add(position));
+            }
+            else
+            {
+                var existing = reference.Count > 0 && random.Next(2) == 0 ? reference.ElementAt(random.Next(reference.Count)) : position;
+                Assert.Equal(reference.Remove(existing), tree.Remove(existing));
+            }
+
+            Assert.Equal(reference.Count, tree.Count);
+            if (step % 997 == 0)
+            {
+                Check(tree, reference, random);
+            }
+        }
+
+        Check(tree, reference, random);
+
+        // Drain it completely, then use it again.
+        foreach (var position in reference.ToList())
+        {
+            Assert.True(tree.Remove(position));
+        }
+
+        Assert.Equal(0, tree.Count);
+        Assert.Empty(tree.All());
+        Assert.True(tree.Add(new OrderedPosition("k", "i")));
+        Assert.Equal([new OrderedPosition("k", "i")], tree.All());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(95)]
+    [InlineData(96)]
+    [InlineData(10_000)]
+    public void FromSorted_BuildsATreeThatKeepsWorking(int count)
+    {
+        var sorted = Enumerable.Range(0, count).Select(i => new OrderedPosition("k" + i.ToString("D6", System.Globalization.CultureInfo.InvariantCulture), "id")).ToList();
+        var tree = CountedTree.FromSorted(sorted);
+        var reference = new SortedSet<OrderedPosition>(sorted, PositionOrder.Instance);
+        var random = new Random(count);
+        Check(tree, reference, random);
+        for (int i = 0; i < 2_000; i++)
+        {
+            var position = new OrderedPosition("k" + random.Next(count + 100).ToString("D6", System.Globalization.CultureInfo.InvariantCulture), random.Next(2) == 0 ? "id" : "id2");
+            if (random.Next(3) == 0)
+            {
+                Assert.Equal(reference.Remove(position), tree.Remove(position));
+            }
+            else
+            {
+                Assert.Equal(reference.Add(position), tree.Add(position));
+            }
+        }
+
+        Check(tree, reference, random);
+    }
+
+    [Fact]
+    public void RangesAndPrefixes_SelectWhatTheirKeysSay()
+    {
+        var keys = new[] { "ALICE", "ALICIA", "ALI", "AL", "BOB", "ALI\uFFFF", "ALJ", "" };
+        var tree = CountedTree.FromSorted([.. keys.Select(k => new OrderedPosition(k, "1")).Order(PositionOrder.Instance)]);
+        Assert.Equal(["ALI", "ALICE", "ALICIA", "ALI\uFFFF"], Keys(tree, OrderedRange.StartingWith("ALI")));
+        Assert.Equal(["BOB"], Keys(tree, OrderedRange.GreaterThan("ALJ")));
+        Assert.Equal(["ALJ", "BOB"], Keys(tree, OrderedRange.AtLeast("ALJ")));
+        Assert.Equal(["", "AL"], Keys(tree, OrderedRange.LessThan("ALI")));
+        Assert.Equal(["", "AL", "ALI"], Keys(tree, OrderedRange.AtMost("ALI")));
+        Assert.Equal(["ALICE", "ALICIA"], Keys(tree, OrderedRange.GreaterThan("ALI").Intersect(OrderedRange.LessThan("ALI\uFFFF"))));
+        Assert.Equal(keys.Length, Keys(tree, OrderedRange.StartingWith("")).Count);
+    }
+
+    private static List<string> Keys(CountedTree tree, OrderedRange range) =>
+        [.. tree.All().Where(p => InRange(p, range)).Select(p => p.Key)];
+
+    private static bool InRange(OrderedPosition position, OrderedRange range) =>
+        (range.Above is not { } above || PositionOrder.Instance.Compare(position, above) > 0)
+        && (range.Below is not { } below || PositionOrder.Instance.Compare(position, below) < 0);
+
+    // Ranks of entries and of positions between them, and pages from random ranks both ways.
+    private static void Check(CountedTree tree, SortedSet<OrderedPosition> reference, Random random)
+    {
+        var list = reference.ToList();
+        Assert.Equal(list, tree.All());
+        for (int i = 0; i < list.Count; i += Math.Max(1, list.Count / 50))
+        {
+            Assert.Equal(i, tree.Rank(list[i]));
+            Assert.True(tree.Contains(list[i]));
+            Assert.Equal(i + 1, tree.Rank(list[i] with { Id = list[i].Id + "\0" }));
+        }
+
+        for (int trial = 0; trial < 20 && list.Count > 0; trial++)
+        {
+            int start = random.Next(list.Count);
+            int count = random.Next(1, 300);
+            var ascending = new List<OrderedPosition>();
+            tree.CopyFrom(start, count, descending: false, stop: list.Count, ascending);
+            Assert.Equal(list.Skip(start).Take(count), ascending);
+
+            int stop = random.Next(-1, start);
+            var descending = new List<OrderedPosition>();
+            tree.CopyFrom(start, count, descending: true, stop: stop, descending);
+            Assert.Equal(list.Take(start + 1).Reverse().Take(Math.Min(count, start - stop)), descending);
+        }
+    }
+}
