@@ -485,6 +485,11 @@ public sealed partial class ScimSchemaGenerator
             {
                 w.Open("if (global::System.Text.Ascii.EqualsIgnoreCase(name, " + Names.Literal(extension.Schema.Id) + "u8))");
                 w.Line("reader.Read();");
+                w.Open($"if (options.Only is {{ }} onlyBlock && !onlyBlock.Includes({extension.Ordinal}))");
+                w.Line("reader.Skip();");
+                w.Line("continue;");
+                w.Close();
+                w.Line();
                 w.Open($"if (!Read{extension.Scope.Key}Block(ref reader, target, options, out error))");
                 w.Line("return false;");
                 w.Close();
@@ -507,7 +512,7 @@ public sealed partial class ScimSchemaGenerator
                 w.Line($"int {local}Index = Match{key}({local}Name);");
                 w.Open($"if ({local}Index >= 0)");
                 w.Line("reader.Read();");
-                w.Open($"if (options.IgnoreReadOnly && IsReadOnly{key}({local}Index))");
+                w.Open($"if ((options.IgnoreReadOnly && IsReadOnly{key}({local}Index)) || (options.Only is {{ }} only{local} && !only{local}.Includes(s_ordinals{key}[{local}Index])))");
                 w.Line("reader.Skip();");
                 w.Line("continue;");
                 w.Close();
@@ -542,7 +547,7 @@ public sealed partial class ScimSchemaGenerator
             w.Line("continue;");
             w.Close();
             w.Line();
-            w.Open($"if (index < 0 || (options.IgnoreReadOnly && IsReadOnly{scope.Key}(index)))");
+            w.Open($"if (index < 0 || (options.IgnoreReadOnly && IsReadOnly{scope.Key}(index)) || (options.Only is {{ }} only && !only.Includes(s_ordinals{scope.Key}[index])))");
             w.Line("reader.Skip();");
             w.Line("continue;");
             w.Close();
@@ -642,7 +647,7 @@ public sealed partial class ScimSchemaGenerator
             w.Close();
             w.Line();
             w.Line("reader.Read();");
-            w.Open($"if (index < 0 || (options.IgnoreReadOnly && IsReadOnly{scope.Key}(index)))");
+            w.Open($"if (index < 0 || (options.IgnoreReadOnly && IsReadOnly{scope.Key}(index)) || (options.Only is {{ }} only && !only.Includes(s_ordinals{scope.Key}[index])))");
             w.Line("reader.Skip();");
             w.Line("continue;");
             w.Close();
@@ -695,6 +700,9 @@ public sealed partial class ScimSchemaGenerator
 
         private static void EmitIsReadOnly(SourceWriter w, Scope scope)
         {
+            w.Line("// Each attribute's ordinal (ScimReadOptions.Only skips the ones its projection leaves out).");
+            w.Line($"private static readonly int[] s_ordinals{scope.Key} = [{string.Join(", ", scope.Members.Select(m => m.Ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture)))}];");
+            w.Line();
             var readOnly = scope.Members.Select((m, i) => (m, i)).Where(x => x.m.Spec.Mutability == "readOnly").Select(x => x.i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
             w.Line("// readOnly attributes are ignored on input (RFC 7643 §2.2).");
             w.Line($"private static bool IsReadOnly{scope.Key}(int index) => {(readOnly.Count == 0 ? "false" : "index is " + string.Join(" or ", readOnly))};");

@@ -134,4 +134,26 @@ public sealed class ProjectionTests
 
         Assert.Equal(["id", "schemas", "userName"], Keys(json));
     }
+
+    [Theory]
+    [InlineData("name.familyName")]
+    [InlineData("emails.value")]
+    [InlineData("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber")]
+    [InlineData("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")]
+    public void ReadingOnlySomeAttributes_DecodesThoseAndTheirParents_AndSkipsTheRest(string path)
+    {
+        var attribute = ScimResourceTypes.User.ResolvePath(path)!;
+        var options = new ScimReadOptions { IgnoreReadOnly = false, RequireSchemas = false, Only = ScimProjection.ForReading(ScimResourceTypes.User, [attribute]) };
+        Assert.True(UserSerializer.Instance.TryRead(Encoding.UTF8.GetBytes(TestJson.Fixture("rfc7643-8.3-enterprise-user.json")), options, out var user, out var error), error?.ToString());
+
+        // The attribute asked for (and id, always) as in a whole read; nothing else.
+        Assert.Equal(s_user.Id, user!.Id);
+        Assert.Equal(path == "name.familyName" ? s_user.Name!.FamilyName : null, user.Name?.FamilyName);
+        Assert.Equal(path == "emails.value" ? s_user.Emails!.Select(e => e.Value) : null, user.Emails?.Select(e => e.Value));
+        Assert.Equal(path.EndsWith("employeeNumber", StringComparison.Ordinal) ? s_user.EnterpriseUser!.EmployeeNumber : null, user.EnterpriseUser?.EmployeeNumber);
+        Assert.Equal(path.EndsWith("manager.value", StringComparison.Ordinal) ? s_user.EnterpriseUser!.Manager!.Value : null, user.EnterpriseUser?.Manager?.Value);
+        Assert.Null(user.UserName);
+        Assert.Null(user.PhoneNumbers);
+        Assert.Null(user.Meta);
+    }
 }

@@ -223,6 +223,43 @@ public sealed class ScimProjection
         return new ScimProjection(resourceType, rules.Included, []);
     }
 
+    /// <summary>
+    /// What a reader must decode to evaluate expressions over <paramref name="attributes"/> (see
+    /// <see cref="ScimReadOptions.Only"/>): each attribute with everything under it, the complex
+    /// attributes and extension blocks above it, and id.
+    /// </summary>
+    public static ScimProjection ForReading(ScimResourceType resourceType, IEnumerable<ScimAttribute> attributes)
+    {
+        var included = new bool[resourceType.OrdinalCount];
+        void Below(ScimAttribute attribute)
+        {
+            included[attribute.Ordinal] = true;
+            foreach (var sub in attribute.SubAttributes)
+            {
+                Below(sub);
+            }
+        }
+
+        foreach (var attribute in attributes.Append(resourceType.ResolvePath("id")!))
+        {
+            Below(attribute);
+            for (var parent = attribute.Parent; parent is not null; parent = parent.Parent)
+            {
+                included[parent.Ordinal] = true;
+            }
+
+            foreach (var extension in resourceType.Extensions)
+            {
+                if (attribute.IsExtension && string.Equals(extension.Schema.Id, attribute.SchemaId, StringComparison.OrdinalIgnoreCase))
+                {
+                    included[extension.Ordinal] = true;
+                }
+            }
+        }
+
+        return new ScimProjection(resourceType, included, []);
+    }
+
     /// <summary>A programming error, not a client one: a projection built for another resource type.</summary>
     public static void EnsureFor(ScimProjection projection, ScimResourceType resourceType)
     {

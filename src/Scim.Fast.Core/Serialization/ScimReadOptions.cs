@@ -27,6 +27,13 @@ public sealed class ScimReadOptions
     /// <summary>Require a <c>schemas</c> array naming the core schema (RFC 7643 §3). Default true.</summary>
     public bool RequireSchemas { get; init; } = true;
 
+    /// <summary>
+    /// Read only the attributes this projection includes and skip the rest unparsed (a list query's
+    /// candidates: only what the filter and the sort look at). Null: everything. The projection must
+    /// be of the reader's resource type.
+    /// </summary>
+    public ScimProjection? Only { get; init; }
+
     /// <summary>Maximum JSON nesting depth; deeper input is 400 invalidSyntax. Default 32.</summary>
     public int MaxDepth { get; init; } = 32;
 }
