@@ -3,8 +3,10 @@ using System.Text;
 namespace Scim.Fast.Load.Scenarios;
 
 /// <summary>
-/// Reads over seeded users: GET /Users/{id}, `filter=userName eq`, `filter=externalId eq`, or paging
-/// through everything by cursor (--op). Each response is checked: the right user, exactly once.
+/// Reads over seeded users (--op): GET /Users/{id}, `filter=userName eq`, `filter=externalId eq`,
+/// paging through everything by cursor, and the list queries of the query executor: a
+/// meta.lastModified range over everything, a deep startIndex, `userName sw`, an unindexed filter
+/// (a full scan) and an unindexed sortBy (a top-k). Each response is checked.
 /// </summary>
 internal sealed class ReadScenario(string op) : IScenario
 {
@@ -65,8 +67,49 @@ internal sealed class ReadScenario(string op) : IScenario
                 return Check(context, seen >= _users, 200);
             }
 
+            case "range":
+            {
+                // A delta sync over everything: every user matches, five come back.
+                var reply = await context.SendAsync("GET /Users?filter=meta.lastModified gt&count=5", HttpMethod.Get,
+                    "/Users?filter=meta.lastModified+gt+%222000-01-01T00%3A00%3A00Z%22&count=5&attributes=id", cancellationToken: cancellationToken).ConfigureAwait(false);
+                return Check(context, reply.Status == 200 && (context.BaselineMode || (TotalAtLeast(reply, _users) && ItemsPerPage(reply) == 5)), reply.Status);
+            }
+
+            case "deep-page":
+            {
+                // startIndex near the end of every user.
+                var reply = await context.SendAsync("GET /Users?startIndex=n-1000&count=1", HttpMethod.Get,
+                    $"/Users?startIndex={Math.Max(1, _users - 1000 + i % 1000)}&count=1&attributes=id", cancellationToken: cancellationToken).ConfigureAwait(false);
+                return Check(context, reply.Status == 200 && (context.BaselineMode || (TotalAtLeast(reply, _users) && ItemsPerPage(reply) == 1)), reply.Status);
+            }
+
+            case "sw":
+            {
+                // A prefix that holds ten users (load-000123…): userName sw on the folded name index.
+                string prefix = Seed.UserName(i)[..11];
+                var reply = await context.SendAsync("GET /Users?filter=userName sw", HttpMethod.Get,
+                    "/Users?filter=userName+sw+%22" + prefix + "%22&attributes=id", cancellationToken: cancellationToken).ConfigureAwait(false);
+                return Check(context, reply.Status == 200 && (context.BaselineMode || (Contains(reply.Body, _ids[i]) && ItemsPerPage(reply) == Math.Min(10, _users - (i / 10 * 10)))), reply.Status);
+            }
+
+            case "scan":
+            {
+                // A filter no index answers, matching nobody: every user is read and tested.
+                var reply = await context.SendAsync("GET /Users?filter=name.familyName co", HttpMethod.Get,
+                    "/Users?filter=name.familyName+co+%22zz%22", cancellationToken: cancellationToken).ConfigureAwait(false);
+                return Check(context, reply.Status == 200 && (context.BaselineMode || Contains(reply.Body, "\"totalResults\":0,")), reply.Status);
+            }
+
+            case "sort":
+            {
+                // sortBy without an ordered index: a top-k over every user.
+                var reply = await context.SendAsync("GET /Users?sortBy=name.familyName&count=10", HttpMethod.Get,
+                    "/Users?sortBy=name.familyName&sortOrder=descending&count=10&attributes=id", cancellationToken: cancellationToken).ConfigureAwait(false);
+                return Check(context, reply.Status == 200 && (context.BaselineMode || (TotalAtLeast(reply, _users) && ItemsPerPage(reply) == 10)), reply.Status);
+            }
+
             default:
-                throw new ArgumentException($"--op must be get, username, externalid or page, not '{op}'");
+                throw new ArgumentException($"--op must be get, username, externalid, page, range, deep-page, sw, scan or sort, not '{op}'");
         }
     }
 
@@ -75,6 +118,10 @@ internal sealed class ReadScenario(string op) : IScenario
         _users = context.Options.Users;
         _ids = await Seed.UsersAsync(context, _users, cancellationToken).ConfigureAwait(false);
     }
+
+    private static bool TotalAtLeast(Reply reply, int users) => (int?)reply.Json?["totalResults"] >= users;
+
+    private static int ItemsPerPage(Reply reply) => (int?)reply.Json?["itemsPerPage"] ?? -1;
 
     internal static bool Contains(byte[] body, string text) => body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
 

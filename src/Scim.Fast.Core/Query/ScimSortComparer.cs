@@ -24,12 +24,16 @@ public sealed class ScimSortComparer<TResource> : IComparer<TResource>
     private ScimSortComparer(ScimResourceAccessor<TResource> accessor, ScimAttribute attribute, int primaryOrdinal, bool descending)
     {
         _accessor = accessor;
+        Attribute = attribute;
         _ordinal = attribute.Ordinal;
         _primaryOrdinal = primaryOrdinal;
         _descending = descending;
         _comparison = ScimValueComparison.For(attribute.CaseExact);
         _idOrdinal = accessor.ResourceType.ResolvePath("id")!.Ordinal;
     }
+
+    /// <summary>The attribute sorted by (a complex attribute's "value"); its multi-valued parent's "primary" is read too.</summary>
+    public ScimAttribute Attribute { get; }
 
     /// <summary>
     /// Builds a comparer for <c>sortBy</c> / <c>sortOrder</c>. An unknown attribute is 400 invalidPath;
@@ -121,9 +125,12 @@ public sealed class ScimSortComparer<TResource> : IComparer<TResource>
             return order;
         }
 
+        // Ties by id, in the sort's direction: descending is then exactly the reverse of ascending
+        // (missing values aside), as an ordered index walked backwards gives it.
         var leftId = _accessor.Get(x, _idOrdinal, 0);
         var rightId = _accessor.Get(y, _idOrdinal, 0);
-        return leftId.IsNull || rightId.IsNull ? leftId.IsNull.CompareTo(rightId.IsNull) : string.CompareOrdinal(leftId.String, rightId.String);
+        int byId = leftId.IsNull || rightId.IsNull ? leftId.IsNull.CompareTo(rightId.IsNull) : string.CompareOrdinal(leftId.String, rightId.String);
+        return _descending ? -byId : byId;
     }
 
     /// <summary>The value a resource sorts by: the primary element's, else the first present one.</summary>

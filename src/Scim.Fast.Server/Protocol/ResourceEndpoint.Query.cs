@@ -1,0 +1,502 @@
+using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Query;
+using Scim.Fast.Core.Schema;
+using Scim.Fast.Core.Serialization;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>
+/// The query executor: a list request (RFC 7644 §3.4.2) as a pipeline, never a list of the tenant
+/// (DESIGN-NOTES §9). Candidates come from an equality lookup, a range of an ordered index, or a
+/// walk of every resource; the compiled filter checks each; the page is kept as the candidates
+/// stream by (when they arrive in the order asked for) or in a bounded top-k heap (when they do
+/// not); totals are counted, not kept. A filter an index range answers exactly (meta.lastModified
+/// gt/ge/lt/le, id ranges) is not even walked: its total and page come from order statistics.
+/// </summary>
+internal abstract partial class ResourceEndpoint<T>
+{
+    // Where a query's candidates come from: ids from an equality lookup; a range of an ordered index
+    // (Exact: the range alone decides the filter); or, with neither, every resource.
+    private readonly record struct QueryPlan(IReadOnlyList<string>? Ids, byte? RangeIndex, OrderedRange Range, bool Exact);
+
+    /// <summary>
+    /// A list request: plan, then the cheapest of three ways: the page straight off an ordered index
+    /// (no filter, or one a range answers exactly), a stream over an index walked in the order asked
+    /// for (keeping only the page), or candidates kept in a top-k heap of startIndex + count.
+    /// </summary>
+    /// <param name="scope">Tenant and base URL.</param>
+    /// <param name="query">The list parameters.</param>
+    /// <param name="page">The page, when there is no error.</param>
+    /// <param name="parsedFilter">The query's filter when the caller parsed it already.</param>
+    public ScimError? Query(ScimScope scope, ListQuery query, out ListPage<T> page, FilterNode? parsedFilter = null)
+    {
+        page = default;
+        int count = Math.Min(Math.Max(query.Count ?? Limits.DefaultCount, 0), Limits.MaxCount);
+        bool cursorMode = query.Cursor is not null;
+        if (cursorMode && query.HasStartIndex)
+        {
+            return ScimError.InvalidValue("Use either startIndex or cursor, not both (RFC 9865 §2).");
+        }
+
+        FilterNode? filter = parsedFilter;
+        if (filter is null && !string.IsNullOrWhiteSpace(query.Filter)
+            && !FilterParser.TryParse(query.Filter, ResourceType, out filter, out var filterError, _filterOptions))
+        {
+            return filterError;
+        }
+
+        ScimSortComparer<T>? comparer = null;
+        if (!string.IsNullOrWhiteSpace(query.SortBy)
+            && !ScimSortComparer<T>.TryCreate(Accessor, query.SortBy, query.SortOrder, out comparer, out var sortError))
+        {
+            return sortError;
+        }
+
+        string cursorContext = cursorMode ? Protocol.Cursors.Context(scope.Tenant, StoreType, query.Filter, query.SortBy, query.SortOrder) : "";
+        bool descending = string.Equals(query.SortOrder, "descending", StringComparison.OrdinalIgnoreCase);
+        var plan = Plan(scope, filter);
+
+        // The ordered index that yields candidates in the order asked for, if one does: without
+        // sortBy, the id index for a walk of everything and the range's own index for a range (RFC
+        // 7644 leaves the order without sortBy to the server; a delta sync gets its changes in time
+        // order); with sortBy, its index when the candidates can come from it.
+        byte? walkIndex = plan.Ids is not null ? null
+            : plan.RangeIndex is { } rangeIndex ? (comparer is null || OrderedIndexFor(query.SortBy!) == rangeIndex ? rangeIndex : null)
+            : comparer is null ? ResourceIndexes.Id : OrderedIndexFor(query.SortBy!);
+
+        if (walkIndex is { } index && (filter is null || plan.Exact))
+        {
+            return IndexPage(scope, query, index, plan.Range, count, cursorMode, descending, cursorContext, out page);
+        }
+
+        int skip = query.StartIndex - 1;
+        if (cursorMode && query.Cursor!.Length > 0)
+        {
+            // Over a filtered result the cursor is an offset into the same ordering (stable while
+            // the matching set does not change; keyset cursors need the index path, above).
+            if (!Cursors.TryDecodeOffset(cursorContext, query.Cursor, out skip))
+            {
+                return InvalidCursor();
+            }
+        }
+        else if (cursorMode)
+        {
+            skip = 0;
+        }
+
+        // Candidates in the order asked for keep only the window; others go through a heap of the
+        // first skip + count in that order. Either way memory is the page's, not the tenant's.
+        IEnumerable<string> candidates = walkIndex is { } walk
+            ? Store.Walk(scope.Tenant, StoreType, walk, plan.Range, after: null, descending).Select(static position => position.Id)
+            : plan.Ids ?? AllIds(scope, plan);
+        IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor);
+        var window = walkIndex is null
+            ? new TopK<(T Resource, long Version)>(Comparer<(T Resource, long Version)>.Create((a, b) => order.Compare(a.Resource, b.Resource)), (int)Math.Min((long)skip + count, int.MaxValue))
+            : null;
+        var kept = new List<(T Resource, long Version)>(Math.Min(count, 1024));
+        var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
+        var block = new CandidateBlock(this, scope, filter, compiled, ReadOptionsFor(filter, comparer?.Attribute));
+        int matches = 0;
+        using var scan = new ScanGuard(Scans, scope.Tenant, Limits);
+        foreach (var id in candidates)
+        {
+            if (scan.Examine() is { } scanError)
+            {
+                return scanError;
+            }
+
+            if (block.Add(id))
+            {
+                Consume(block);
+            }
+        }
+
+        Consume(block);
+
+        // Matches in candidate order: the window keeps what falls in [skip, skip + count).
+        void Consume(CandidateBlock full)
+        {
+            full.Evaluate();
+            for (int i = 0; i < full.Count; i++)
+            {
+                if (full.Matched[i] is not { } resource)
+                {
+                    continue;
+                }
+
+                if (window is not null)
+                {
+                    window.Offer((resource, full.VersionAt(i)));
+                }
+                else if (matches >= skip && kept.Count < count)
+                {
+                    kept.Add((resource, full.VersionAt(i)));
+                }
+
+                matches++;
+            }
+
+            full.Clear();
+        }
+
+        // Candidates were decoded only as far as the filter and sort look: what is returned is
+        // read again, whole (a resource deleted in between drops out of the page).
+        var slice = new List<T>(kept.Count);
+        foreach (var (resource, _) in window is null ? kept : window.Slice(skip, count))
+        {
+            if (Load(scope, resource.Id!) is { } whole)
+            {
+                slice.Add(whole.Resource);
+            }
+        }
+
+        string? nextCursor = cursorMode && skip + slice.Count < matches ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
+        page = new ListPage<T>(matches, cursorMode ? null : query.StartIndex, slice, nextCursor);
+        return null;
+    }
+
+    // The page straight off an ordered index (the whole index, or a range that is the filter):
+    // total by order statistics, startIndex by descent, keyset cursors (RFC 9865).
+    private ScimError? IndexPage(ScimScope scope, ListQuery query, byte index, OrderedRange range, int count, bool cursorMode, bool descending, string cursorContext, out ListPage<T> page)
+    {
+        page = default;
+        OrderedPosition? after = null;
+        if (cursorMode && query.Cursor!.Length > 0)
+        {
+            if (!Cursors.TryDecodePosition(cursorContext, query.Cursor, index, descending, out var position))
+            {
+                return InvalidCursor();
+            }
+
+            after = position;
+        }
+
+        int total = Store.OrderedCount(scope.Tenant, StoreType, index, range);
+        var positions = count == 0 ? [] : Store.Page(scope.Tenant, StoreType, index, range, after, count + (cursorMode ? 1 : 0), descending, cursorMode ? 0 : query.StartIndex - 1);
+        bool more = cursorMode && positions.Count > count;
+        var resources = new List<T>(Math.Min(count, positions.Count));
+        for (int i = 0; i < positions.Count && resources.Count < count; i++)
+        {
+            if (Load(scope, positions[i].Id) is { } loaded)
+            {
+                resources.Add(loaded.Resource);
+            }
+        }
+
+        string? next = more ? Cursors.EncodePosition(cursorContext, index, descending, positions[count - 1]) : null;
+        page = new ListPage<T>(total, cursorMode ? null : query.StartIndex, resources, next);
+        return null;
+    }
+
+    /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
+    protected abstract byte? OrderedIndexFor(string sortBy);
+
+    // The cheapest source of candidates: the smallest equality lookup or index range among the
+    // conjuncts that must all hold (FilterPlanner.Conjuncts), else every resource.
+    private QueryPlan Plan(ScimScope scope, FilterNode? filter)
+    {
+        if (filter is null)
+        {
+            return new QueryPlan(null, null, OrderedRange.All, false);
+        }
+
+        var conjuncts = FilterPlanner.Conjuncts(filter);
+        IReadOnlyList<string>? ids = null;
+        var ranges = new Dictionary<byte, (OrderedRange Range, int Terms, bool Exact)>();
+        foreach (var conjunct in conjuncts)
+        {
+            if (conjunct.Operator == FilterOperator.Eq && FilterPlanner.IsIndexable(conjunct)
+                && CandidatesFor(scope, conjunct) is { } found && (ids is null || found.Count < ids.Count))
+            {
+                ids = found;
+            }
+
+            if (RangeFor(conjunct) is { } term)
+            {
+                ranges[term.Index] = ranges.TryGetValue(term.Index, out var known)
+                    ? (known.Range.Intersect(term.Range), known.Terms + 1, known.Exact && term.Exact)
+                    : (term.Range, 1, term.Exact);
+            }
+        }
+
+        byte? bestIndex = null;
+        int bestCount = int.MaxValue;
+        foreach (var (index, (range, _, _)) in ranges)
+        {
+            int size = Store.OrderedCount(scope.Tenant, StoreType, index, range);
+            if (size < bestCount)
+            {
+                (bestIndex, bestCount) = (index, size);
+            }
+        }
+
+        if (ids is not null && ids.Count <= bestCount)
+        {
+            return new QueryPlan(ids, null, OrderedRange.All, false);
+        }
+
+        if (bestIndex is { } chosen)
+        {
+            // Exact when the filter is nothing but an and-chain of exact range terms on this index.
+            var (range, terms, exact) = ranges[chosen];
+            return new QueryPlan(null, chosen, range, exact && terms == conjuncts.Count && IsAndChain(filter));
+        }
+
+        return new QueryPlan(null, null, OrderedRange.All, false);
+    }
+
+    private static bool IsAndChain(FilterNode node) => node switch
+    {
+        FilterAnd and => IsAndChain(and.Left) && IsAndChain(and.Right),
+        FilterComparison => true,
+        _ => false,
+    };
+
+    /// <summary>
+    /// The index range a comparison selects, if an ordered index covers its attribute. Exact when
+    /// the index's key order is the filter's own comparison: meta.lastModified (fixed-width UTC
+    /// keys, instants compared by ticks) and id (ordinal, caseExact, RFC 7643 §3.1). The folded
+    /// unique name (userName, Group displayName: caseExact false) answers only <c>sw</c>, as a
+    /// superset the compiled filter narrows: upper-casing and .NET's ignore-case ordering differ
+    /// for a few characters (U+017F, and surrogates against U+E000–U+FFFF), which would make a
+    /// gt/lt range miss matches, but never a prefix.
+    /// </summary>
+    private (byte Index, OrderedRange Range, bool Exact)? RangeFor(FilterComparison comparison)
+    {
+        if (comparison.Attribute.IsExtension || comparison.Value.IsNull)
+        {
+            return null;
+        }
+
+        string path = comparison.Attribute.Path;
+        if (path == "meta.lastModified" && comparison.Value.Kind == ScimValueKind.DateTime)
+        {
+            string key = FormatInstant(new DateTimeOffset(comparison.Value.UtcTicks, TimeSpan.Zero));
+            return Range(comparison.Operator, key, allowPrefix: false) is { } range ? (ResourceIndexes.LastModified, range, true) : null;
+        }
+
+        if (path == "id" && comparison.Value.Kind == ScimValueKind.String && comparison.Operator != FilterOperator.Eq)
+        {
+            return Range(comparison.Operator, comparison.Value.String, allowPrefix: true) is { } range ? (ResourceIndexes.Id, range, true) : null;
+        }
+
+        if (path == UniqueAttributeName && !comparison.Attribute.CaseExact && comparison.Value.Kind == ScimValueKind.String && comparison.Operator == FilterOperator.Sw)
+        {
+            return (ResourceIndexes.Name, OrderedRange.StartingWith(comparison.Value.String.ToUpperInvariant()), false);
+        }
+
+        return null;
+    }
+
+    private static OrderedRange? Range(FilterOperator op, string key, bool allowPrefix) => op switch
+    {
+        FilterOperator.Gt => OrderedRange.GreaterThan(key),
+        FilterOperator.Ge => OrderedRange.AtLeast(key),
+        FilterOperator.Lt => OrderedRange.LessThan(key),
+        FilterOperator.Le => OrderedRange.AtMost(key),
+        FilterOperator.Eq => OrderedRange.AtLeast(key).Intersect(OrderedRange.AtMost(key)),
+        FilterOperator.Sw when allowPrefix => OrderedRange.StartingWith(key),
+        _ => null,
+    };
+
+    // Every resource, walked in id order (or the plan's range of another index).
+    private IEnumerable<string> AllIds(ScimScope scope, QueryPlan plan) =>
+        Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? ResourceIndexes.Id, plan.Range).Select(static position => position.Id);
+
+    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
+    {
+        string path = comparison.Attribute.Path;
+        if (path == "id" && comparison.Value.Kind == ScimValueKind.String)
+        {
+            return [comparison.Value.String];
+        }
+
+        if (path == "externalId" && comparison.Value.Kind == ScimValueKind.String)
+        {
+            return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
+        }
+
+        if (path == UniqueAttributeName && comparison.Value.Kind == ScimValueKind.String && !comparison.Attribute.CaseExact)
+        {
+            return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
+        }
+
+        return CandidatesForDerived(scope, comparison);
+    }
+
+    /// <summary>
+    /// Candidates evaluated a block at a time: each is read into a reused buffer (no copy of the
+    /// stored bytes), decoded and tested against the filter; a full block is split between two
+    /// threads, so a scan uses both cores (DESIGN-NOTES §9). Matches keep their version for the
+    /// response; nothing of a rejected candidate is kept.
+    /// </summary>
+    private sealed class CandidateBlock(ResourceEndpoint<T> endpoint, ScimScope scope, FilterNode? filter, CompiledFilter<T>? compiled, ScimReadOptions readOptions)
+    {
+        private const int Size = 512;
+
+        private readonly string[] _ids = new string[Size];
+        private readonly System.Buffers.ArrayBufferWriter<byte> _scratch = new(4096);
+        private readonly System.Buffers.ArrayBufferWriter<byte> _otherScratch = new(4096);
+        private readonly long[] _versions = new long[Size];
+        private readonly bool _needsMeta = filter is not null && (FilterPaths.Mentions(filter, "meta.version") || FilterPaths.Mentions(filter, "meta.location"));
+
+        public T?[] Matched { get; } = new T?[Size];
+
+        public int Count { get; private set; }
+
+        /// <summary>Adds a candidate; true when the block is full.</summary>
+        public bool Add(string id)
+        {
+            _ids[Count++] = id;
+            return Count == Size;
+        }
+
+        public void Evaluate()
+        {
+            if (Count == Size && Environment.ProcessorCount > 1)
+            {
+                int half = Count / 2;
+                Parallel.Invoke(() => Evaluate(0, half, _scratch), () => Evaluate(half, Count, _otherScratch));
+            }
+            else
+            {
+                Evaluate(0, Count, _scratch);
+            }
+        }
+
+        public long VersionAt(int i) => _versions[i];
+
+        public void Clear()
+        {
+            Array.Clear(Matched, 0, Count);
+            Count = 0;
+        }
+
+        private void Evaluate(int from, int to, System.Buffers.ArrayBufferWriter<byte> scratch)
+        {
+            for (int i = from; i < to; i++)
+            {
+                scratch.ResetWrittenCount();
+                Matched[i] = null;
+                if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, _ids[i], scratch, out var body, out long version))
+                {
+                    continue;
+                }
+
+                var resource = endpoint.DecodeStored(_ids[i], body, readOptions);
+                if (_needsMeta)
+                {
+                    // A filter on meta.version or meta.location sees them as a response would.
+                    endpoint.SetResponseMeta(scope, resource, version);
+                }
+
+                if (compiled is not null)
+                {
+                    endpoint.DeriveForFilter(scope, resource, filter!);
+                    if (!compiled.Matches(resource))
+                    {
+                        continue;
+                    }
+                }
+
+                Matched[i] = resource;
+                _versions[i] = version;
+            }
+        }
+    }
+
+    // Candidates are decoded only as far as the filter and the sort need (ScimReadOptions.Only).
+    private ScimReadOptions ReadOptionsFor(FilterNode? filter, ScimAttribute? sortAttribute)
+    {
+        var attributes = new List<ScimAttribute>();
+        if (filter is not null)
+        {
+            CollectAttributes(filter, attributes);
+        }
+
+        if (sortAttribute is not null)
+        {
+            // A multi-valued parent whole: the sort reads its "primary" flags too.
+            attributes.Add(sortAttribute.Parent is { MultiValued: true } parent ? parent : sortAttribute);
+        }
+
+        return new ScimReadOptions
+        {
+            IgnoreReadOnly = s_stored.IgnoreReadOnly,
+            RequireSchemas = s_stored.RequireSchemas,
+            Only = ScimProjection.ForReading(ResourceType, attributes),
+        };
+    }
+
+    private static void CollectAttributes(FilterNode node, List<ScimAttribute> attributes)
+    {
+        switch (node)
+        {
+            case FilterAnd and:
+                CollectAttributes(and.Left, attributes);
+                CollectAttributes(and.Right, attributes);
+                break;
+            case FilterOr or:
+                CollectAttributes(or.Left, attributes);
+                CollectAttributes(or.Right, attributes);
+                break;
+            case FilterNot not:
+                CollectAttributes(not.Inner, attributes);
+                break;
+            case FilterValuePath valuePath:
+                attributes.Add(valuePath.Attribute);
+                break;
+            case FilterComparison comparison:
+                attributes.Add(comparison.Attribute);
+                break;
+        }
+    }
+
+    // Resources by id, ordinally: the order of a filtered list without sortBy.
+    private sealed class IdOrder(ScimResourceAccessor<T> accessor) : IComparer<T>
+    {
+        private readonly int _id = accessor.ResourceType.ResolvePath("id")!.Ordinal;
+
+        public int Compare(T? x, T? y) => string.CompareOrdinal(accessor.Get(x!, _id, 0).String, accessor.Get(y!, _id, 0).String);
+    }
+}
+
+/// <summary>
+/// The first <c>k</c> items in an order, from a stream of any length, in O(k) memory: a max-heap
+/// whose top is the worst item kept, replaced when a better one comes by.
+/// </summary>
+internal sealed class TopK<TItem>(IComparer<TItem> order, int k)
+{
+    private readonly PriorityQueue<TItem, TItem> _heap = new(Comparer<TItem>.Create((a, b) => order.Compare(b, a)));
+
+    public void Offer(TItem item)
+    {
+        if (_heap.Count < k)
+        {
+            _heap.Enqueue(item, item);
+        }
+        else if (k > 0 && order.Compare(item, _heap.Peek()) < 0)
+        {
+            _heap.DequeueEnqueue(item, item);
+        }
+    }
+
+    /// <summary>Items at positions [skip, skip + count) of the order, among those offered.</summary>
+    public List<TItem> Slice(int skip, int count)
+    {
+        var all = new TItem[_heap.Count];
+        for (int i = all.Length - 1; i >= 0; i--)
+        {
+            all[i] = _heap.Dequeue();
+        }
+
+        var slice = new List<TItem>(Math.Max(0, Math.Min(count, all.Length - skip)));
+        for (int i = Math.Max(0, skip); i < all.Length && slice.Count < count; i++)
+        {
+            slice.Add(all[i]);
+        }
+
+        return slice;
+    }
+}
