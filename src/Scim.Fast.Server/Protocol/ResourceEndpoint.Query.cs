@@ -176,7 +176,10 @@ internal abstract partial class ResourceEndpoint<T>
         var positions = count == 0 ? [] : Store.Page(scope.Tenant, StoreType, index, range, after, count + (cursorMode ? 1 : 0), descending, cursorMode ? 0 : query.StartIndex - 1);
         bool more = cursorMode && positions.Count > count;
         var resources = new List<T>(Math.Min(count, positions.Count));
-        for (int i = 0; i < positions.Count && resources.Count < count; i++)
+        // The first count positions only (the extra one tells whether more follow): a position
+        // whose resource was deleted meanwhile leaves a gap rather than pulling in the next page's
+        // first resource, which the cursor (the count-th position) would then return again.
+        for (int i = 0; i < Math.Min(count, positions.Count); i++)
         {
             if (Load(scope, positions[i].Id) is { } loaded)
             {

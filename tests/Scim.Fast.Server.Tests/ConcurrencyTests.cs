@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json.Nodes;
+
+using static Scim.Fast.Server.Tests.ScimHttp;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>A server of its own for the concurrency tests: an admin token, no request rate limit.</summary>
+public sealed class ConcurrencyFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestsPerSecondPerToken=0", "--Scim:AdminTokens:0=" + AdminFixture.AdminToken];
+}
+
+/// <summary>
+/// What README promises under concurrency, over HTTP: If-Match is a compare-and-set (RFC 7644
+/// §3.14), cursor paging (RFC 9865) neither repeats nor skips what existed throughout while writes
+/// and deletes run, and a tenant drop with writes arriving ends clean.
+/// </summary>
+public sealed class ConcurrencyTests(ConcurrencyFixture server) : IClassFixture<ConcurrencyFixture>
+{
+    [Fact]
+    public async Task RacingIfMatchPatches_ExactlyOneWins_TheRestAre412()
+    {
+        var created = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("cas")))).Expect(HttpStatusCode.Created);
+        string path = "/scim/v2/Users/" + created.Id;
+        var replies = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => server.Client.Send(HttpMethod.Patch, path,
+            Patch(new JsonObject { ["op"] = "replace", ["path"] = "nickName", ["value"] = "writer-" + i }),
+            r => r.Headers.TryAddWithoutValidation("If-Match", created.ETag!))));
+
+        var winner = Assert.Single(replies, r => r.Status == HttpStatusCode.OK);
+        foreach (var loser in replies.Where(r => r != winner))
+        {
+            loser.AssertError(HttpStatusCode.PreconditionFailed);
+        }
+
+        // The stored state is the winner's, one version on.
+        var read = (await server.Client.Get(path)).Expect(HttpStatusCode.OK);
+        Assert.Equal((string?)winner.Body!["nickName"], (string?)read.Body!["nickName"]);
+        Assert.Equal(winner.ETag, read.ETag);
+        Assert.Equal("W/\"2\"", read.ETag);
+    }
+
+    [Theory]
+    [InlineData("/tenants/acme/scim/v2/Users?count=37")]
+    [InlineData("/tenants/acme/scim/v2/Users?count=37&sortBy=userName&sortOrder=descending")]
+    [InlineData("/tenants/acme/scim/v2/Users?count=37&filter=meta.lastModified%20gt%20%222000-01-01T00:00:00Z%22")]
+    public async Task CursorPaging_WhileWritesAndDeletesRun_RepeatsNothing_AndSkipsNothingThatStayed(string firstPage)
+    {
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        var stable = await CreateAsync(acme, "stable", 300);
+        var doomed = await CreateAsync(acme, "doomed", 300);
+
+        // Writers create and delete until the reader is done.
+        using var done = new CancellationTokenSource();
+        var created = new ConcurrentBag<string>();
+        var failures = new ConcurrentBag<string>();
+        var writers = new[]
+        {
+            Task.Run(async () =>
+            {
+                while (!done.IsCancellationRequested)
+                {
+                    var reply = await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", User(Unique("new")));
+                    if (reply.Status != HttpStatusCode.Created)
+                    {
+                        failures.Add("create " + reply.Text);
+                    }
+                    else
+                    {
+                        created.Add(reply.Id);
+                    }
+                }
+            }),
+            Task.Run(async () =>
+            {
+                foreach (var id in doomed)
+                {
+                    if (done.IsCancellationRequested)
+                    {
+                        break;
+                    }
+
+                    var reply = await acme.Delete("/tenants/acme/scim/v2/Users/" + id);
+                    if (reply.Status != HttpStatusCode.NoContent)
+                    {
+                        failures.Add("delete " + reply.Text);
+                    }
+                }
+            }),
+        };
+
+        var seen = new List<string>();
+        string next = firstPage + "&cursor=";
+        int pages = 0;
+        try
+        {
+            while (true)
+            {
+                var page = (await acme.Get(next)).Expect(HttpStatusCode.OK).Body!;
+                seen.AddRange(page["Resources"]!.AsArray().Select(r => (string)r!["id"]!));
+                pages++;
+                if ((string?)page["nextCursor"] is not { } cursor)
+                {
+                    break;
+                }
+
+                next = firstPage + "&cursor=" + Uri.EscapeDataString(cursor);
+            }
+        }
+        finally
+        {
+            await done.CancelAsync();
+            await Task.WhenAll(writers);
+        }
+
+        Assert.Empty(failures);
+        Assert.True(pages > 5, $"only {pages} pages: the writes did not overlap the paging");
+        Assert.Equal(seen.Count, seen.Distinct().Count());
+        Assert.Empty(stable.Except(seen));
+
+        // Clean up for the other theories (they page the same tenant).
+        foreach (var id in stable.Concat(doomed).Concat(created))
+        {
+            await acme.Delete("/tenants/acme/scim/v2/Users/" + id);
+        }
+    }
+
+    [Fact]
+    public async Task ATenantDrop_WithWritesArriving_EndsCleanAndRemovesWhatExistedBefore()
+    {
+        using var globex = server.CreateClient(ScimServerFixture.GlobexToken);
+        using var admin = server.CreateClient(AdminFixture.AdminToken);
+        var before = await CreateAsync(globex, "before", 400, "/tenants/globex/scim/v2");
+        var group = (await globex.Send(HttpMethod.Post, "/tenants/globex/scim/v2/Groups", Group(Unique("team"), [.. before.Take(50)]))).Expect(HttpStatusCode.Created);
+
+        using var done = new CancellationTokenSource();
+        var unexpected = new ConcurrentBag<string>();
+        var writer = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                // Creates, and changes to resources the drop may be deleting at that moment: each
+                // succeeds or finds the resource gone, never a 5xx.
+                var reply = await globex.Send(HttpMethod.Post, "/tenants/globex/scim/v2/Users", User(Unique("during")));
+                var patch = await globex.Send(HttpMethod.Patch, "/tenants/globex/scim/v2/Groups/" + group.Id,
+                    Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = before[Random.Shared.Next(before.Count)] }) }));
+                foreach (var r in new[] { reply, patch })
+                {
+                    if ((int)r.Status >= 500 || r.Status is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.NotFound or HttpStatusCode.BadRequest))
+                    {
+                        unexpected.Add($"{(int)r.Status} {r.Text}");
+                    }
+                }
+            }
+        });
+
+        using (var drop = await admin.DeleteAsync("/admin/tenants/globex"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, drop.StatusCode);
+        }
+
+        JsonNode result;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        do
+        {
+            using var progress = await admin.GetAsync("/admin/tenants/globex/drop");
+            result = JsonNode.Parse(await progress.Content.ReadAsStringAsync())!;
+            await Task.Delay(20);
+        }
+        while ((string?)result["state"] == "running" && DateTime.UtcNow < deadline);
+
+        await done.CancelAsync();
+        await writer;
+        Assert.Equal("completed", (string?)result["state"]);
+        Assert.Empty(unexpected);
+
+        // What existed when the drop began is gone; writes that arrived during it are whole
+        // resources (a second drop would take them), and the store is consistent.
+        foreach (var id in before)
+        {
+            (await globex.Get("/tenants/globex/scim/v2/Users/" + id)).AssertError(HttpStatusCode.NotFound);
+        }
+
+        (await globex.Get("/tenants/globex/scim/v2/Groups/" + group.Id)).AssertError(HttpStatusCode.NotFound);
+        Assert.Empty(server.Store.Verify());
+    }
+
+    private static async Task<List<string>> CreateAsync(HttpClient client, string prefix, int count, string basePath = "/tenants/acme/scim/v2")
+    {
+        var ids = new List<string>();
+        for (int start = 0; start < count; start += 100)
+        {
+            var operations = new JsonArray();
+            for (int i = start; i < Math.Min(count, start + 100); i++)
+            {
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User(Unique(prefix)) });
+            }
+
+            var reply = (await client.Send(HttpMethod.Post, basePath + "/Bulk", new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations })).Expect(HttpStatusCode.OK);
+            ids.AddRange(reply.Body!["Operations"]!.AsArray().Select(r => ((string)r!["location"]!).Split('/')[^1]));
+        }
+
+        return ids;
+    }
+}
