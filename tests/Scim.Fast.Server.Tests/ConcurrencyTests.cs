@@ -45,6 +45,8 @@ public sealed class ConcurrencyTests(ConcurrencyFixture server) : IClassFixture<
     [InlineData("/tenants/acme/scim/v2/Users?count=37")]
     [InlineData("/tenants/acme/scim/v2/Users?count=37&sortBy=userName&sortOrder=descending")]
     [InlineData("/tenants/acme/scim/v2/Users?count=37&filter=meta.lastModified%20gt%20%222000-01-01T00:00:00Z%22")]
+    [InlineData("/tenants/acme/scim/v2/Users?count=37&filter=userName%20co%20%22-%22")]
+    [InlineData("/tenants/acme/scim/v2/Users?count=37&filter=userName%20sw%20%22STABLE%22&sortBy=userName")]
     public async Task CursorPaging_WhileWritesAndDeletesRun_RepeatsNothing_AndSkipsNothingThatStayed(string firstPage)
     {
         using var acme = server.CreateClient(ScimServerFixture.AcmeToken);

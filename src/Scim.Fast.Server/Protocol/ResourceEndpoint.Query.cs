@@ -70,26 +70,32 @@ internal abstract partial class ResourceEndpoint<T>
             return IndexPage(scope, query, index, plan.Range, count, cursorMode, descending, cursorContext, out page);
         }
 
-        int skip = query.StartIndex - 1;
+        // Cursors: over candidates walked in an index's order, the position of the last resource
+        // returned (keyset: stable while others are created and deleted); over a heap, an offset.
+        int skip = cursorMode ? 0 : query.StartIndex - 1;
+        OrderedPosition? after = null;
         if (cursorMode && query.Cursor!.Length > 0)
         {
-            // Over a filtered result the cursor is an offset into the same ordering (stable while
-            // the matching set does not change; keyset cursors need the index path, above).
-            if (!Cursors.TryDecodeOffset(cursorContext, query.Cursor, out skip))
+            if (walkIndex is { } keyed)
+            {
+                if (!Cursors.TryDecodePosition(cursorContext, query.Cursor, keyed, descending, out var position))
+                {
+                    return InvalidCursor();
+                }
+
+                after = position;
+            }
+            else if (!Cursors.TryDecodeOffset(cursorContext, query.Cursor, out skip))
             {
                 return InvalidCursor();
             }
         }
-        else if (cursorMode)
-        {
-            skip = 0;
-        }
 
         // Candidates in the order asked for keep only the window; others go through a heap of the
         // first skip + count in that order. Either way memory is the page's, not the tenant's.
-        IEnumerable<string> candidates = walkIndex is { } walk
-            ? Store.Walk(scope.Tenant, StoreType, walk, plan.Range, after: null, descending).Select(static position => position.Id)
-            : plan.Ids ?? AllIds(scope, plan);
+        IEnumerable<OrderedPosition> candidates = walkIndex is { } walk
+            ? Store.Walk(scope.Tenant, StoreType, walk, plan.Range, after: null, descending)
+            : (plan.Ids ?? AllIds(scope, plan)).Select(static id => new OrderedPosition("", id));
         IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor);
         var window = walkIndex is null
             ? new TopK<(T Resource, long Version)>(Comparer<(T Resource, long Version)>.Create((a, b) => order.Compare(a.Resource, b.Resource)), (int)Math.Min((long)skip + count, int.MaxValue))
@@ -98,15 +104,18 @@ internal abstract partial class ResourceEndpoint<T>
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
         var block = new CandidateBlock(this, scope, filter, compiled, ReadOptionsFor(filter, comparer?.Attribute));
         int matches = 0;
+        bool pastCursor = after is null;
+        bool more = false;
+        OrderedPosition lastKept = default;
         using var scan = new ScanGuard(Scans, scope.Tenant, Limits);
-        foreach (var id in candidates)
+        foreach (var position in candidates)
         {
             if (scan.Examine() is { } scanError)
             {
                 return scanError;
             }
 
-            if (block.Add(id))
+            if (block.Add(position))
             {
                 Consume(block);
             }
@@ -114,12 +123,14 @@ internal abstract partial class ResourceEndpoint<T>
 
         Consume(block);
 
-        // Matches in candidate order: the window keeps what falls in [skip, skip + count).
+        // Matches in candidate order: the window keeps what falls in [skip, skip + count), or
+        // (keyset cursor) the first count past the cursor's position.
         void Consume(CandidateBlock full)
         {
             full.Evaluate();
             for (int i = 0; i < full.Count; i++)
             {
+                pastCursor = pastCursor || Beyond(full.PositionAt(i), after!.Value, descending);
                 if (full.Matched[i] is not { } resource)
                 {
                     continue;
@@ -129,9 +140,17 @@ internal abstract partial class ResourceEndpoint<T>
                 {
                     window.Offer((resource, full.VersionAt(i)));
                 }
-                else if (matches >= skip && kept.Count < count)
+                else if (pastCursor && matches >= skip)
                 {
-                    kept.Add((resource, full.VersionAt(i)));
+                    if (kept.Count < count)
+                    {
+                        kept.Add((resource, full.VersionAt(i)));
+                        lastKept = full.PositionAt(i);
+                    }
+                    else
+                    {
+                        more = true;
+                    }
                 }
 
                 matches++;
@@ -151,7 +170,9 @@ internal abstract partial class ResourceEndpoint<T>
             }
         }
 
-        string? nextCursor = cursorMode && skip + slice.Count < matches ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
+        string? nextCursor = !cursorMode ? null
+            : walkIndex is { } cursorIndex ? (more && kept.Count > 0 ? Cursors.EncodePosition(cursorContext, cursorIndex, descending, lastKept) : null)
+            : skip + slice.Count < matches ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
         page = new ListPage<T>(matches, cursorMode ? null : query.StartIndex, slice, nextCursor);
         return null;
     }
@@ -190,6 +211,18 @@ internal abstract partial class ResourceEndpoint<T>
         string? next = more ? Cursors.EncodePosition(cursorContext, index, descending, positions[count - 1]) : null;
         page = new ListPage<T>(total, cursorMode ? null : query.StartIndex, resources, next);
         return null;
+    }
+
+    // Whether a walk position lies past the cursor's in the walk's direction (keys, then ids, ordinally: the index's order).
+    private static bool Beyond(OrderedPosition position, OrderedPosition cursor, bool descending)
+    {
+        int order = string.CompareOrdinal(position.Key, cursor.Key);
+        if (order == 0)
+        {
+            order = string.CompareOrdinal(position.Id, cursor.Id);
+        }
+
+        return descending ? order < 0 : order > 0;
     }
 
     /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
@@ -338,7 +371,7 @@ internal abstract partial class ResourceEndpoint<T>
     {
         private const int Size = 512;
 
-        private readonly string[] _ids = new string[Size];
+        private readonly OrderedPosition[] _positions = new OrderedPosition[Size];
         private readonly System.Buffers.ArrayBufferWriter<byte> _scratch = new(4096);
         private readonly System.Buffers.ArrayBufferWriter<byte> _otherScratch = new(4096);
         private readonly long[] _versions = new long[Size];
@@ -348,12 +381,14 @@ internal abstract partial class ResourceEndpoint<T>
 
         public int Count { get; private set; }
 
-        /// <summary>Adds a candidate; true when the block is full.</summary>
-        public bool Add(string id)
+        /// <summary>Adds a candidate (its id, and its position in the walk); true when the block is full.</summary>
+        public bool Add(OrderedPosition position)
         {
-            _ids[Count++] = id;
+            _positions[Count++] = position;
             return Count == Size;
         }
+
+        public OrderedPosition PositionAt(int i) => _positions[i];
 
         public void Evaluate()
         {
@@ -382,12 +417,13 @@ internal abstract partial class ResourceEndpoint<T>
             {
                 scratch.ResetWrittenCount();
                 Matched[i] = null;
-                if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, _ids[i], scratch, out var body, out long version))
+                string id = _positions[i].Id;
+                if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, id, scratch, out var body, out long version))
                 {
                     continue;
                 }
 
-                var resource = endpoint.DecodeStored(_ids[i], body, readOptions);
+                var resource = endpoint.DecodeStored(id, body, readOptions);
                 if (_needsMeta)
                 {
                     // A filter on meta.version or meta.location sees them as a response would.
