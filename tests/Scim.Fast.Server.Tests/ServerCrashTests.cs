@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 
 using static Scim.Fast.Server.Tests.ScimHttp;
@@ -11,73 +10,60 @@ namespace Scim.Fast.Server.Tests;
 
 /// <summary>
 /// The durability claim end to end: the real server process takes creates and membership PATCHes
-/// from concurrent clients and is killed with SIGKILL at a random moment, several rounds on one
-/// data directory. After each restart every write it acknowledged (201 / 204) is there, reachable
-/// by id and by the userName index, and nothing is half-applied.
+/// from concurrent clients and is killed with SIGKILL once it has acknowledged a number of writes,
+/// several rounds on one data directory. While it is up every request must succeed (a 5xx, a
+/// refused write or a dropped connection before the kill fails the test). After each restart every
+/// write it acknowledged (201 / 204) is there, by id and by every index (userName, externalId,
+/// membership both ways), the totals add up, nothing is half-applied, and the store's own
+/// consistency check (GET /admin/verify) is clean.
 /// </summary>
 public sealed class ServerCrashTests
 {
     private const string Token = "crash-test-token-0123456789";
+    private const string AdminToken = "crash-admin-token-0123456789";
+
+    // Acknowledgements to wait for before each kill, whatever the machine's speed.
+    private const int AcknowledgementsPerRound = 60;
 
     [Fact]
     public async Task KilledServer_KeepsEveryAcknowledgedWrite()
     {
         string data = Path.Combine(Path.GetTempPath(), "scim-fast-crash-" + Guid.NewGuid().ToString("N"));
         var random = new Random(20261129);
-        var acknowledged = new ConcurrentDictionary<string, string>();   // userName → id
-        var acknowledgedMembers = new ConcurrentBag<string>();
-        var attempted = new ConcurrentBag<string>();
-        string? groupId = null;
+        var state = new CrashState();
         try
         {
             for (int round = 0; round < 3; round++)
             {
                 using var server = await ServerProcess.StartAsync(data);
-                using var client = server.Client();
-                await VerifyAsync(client, acknowledged, acknowledgedMembers, attempted, groupId);
-                groupId ??= (await client.Send(HttpMethod.Post, "/scim/v2/Groups", Group("crash-group"))).Expect(HttpStatusCode.Created).Id;
+                using var client = server.Client(Token);
+                await VerifyAsync(server, client, state);
+                state.GroupId ??= (await client.Send(HttpMethod.Post, "/scim/v2/Groups", Group("crash-group"))).Expect(HttpStatusCode.Created).Id;
 
-                using var stop = new CancellationTokenSource();
-                var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+                int before = state.Acknowledged.Count;
+                var killed = new CancellationTokenSource();
+                var writers = Enumerable.Range(0, 8).Select(w => Task.Run(() => WriteUntilKilledAsync(client, state, $"crash-{round}-{w}", killed.Token))).ToArray();
+
+                // Kill once enough writes were acknowledged (plus a random moment more), not after
+                // a fixed delay that a busy machine might spend before the first answer.
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                while (state.Acknowledged.Count - before < AcknowledgementsPerRound && state.Failures.IsEmpty && DateTime.UtcNow < deadline)
                 {
-                    for (int i = 0; !stop.IsCancellationRequested; i++)
-                    {
-                        string userName = $"crash-{round}-{w}-{i}";
-                        attempted.Add(userName);
-                        try
-                        {
-                            var reply = await client.Send(HttpMethod.Post, "/scim/v2/Users", User(userName, externalId: "x" + userName));
-                            if (reply.Status != HttpStatusCode.Created)
-                            {
-                                continue;
-                            }
+                    await Task.Delay(10);
+                }
 
-                            acknowledged[userName] = reply.Id;
-                            var patch = Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = reply.Id }) });
-                            var added = await client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + groupId, patch);
-                            if (added.Status == HttpStatusCode.NoContent)
-                            {
-                                acknowledgedMembers.Add(reply.Id);
-                            }
-                        }
-                        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
-                        {
-                            return; // the server died under us: whatever was not answered is not acknowledged
-                        }
-                    }
-                })).ToArray();
-
-                await Task.Delay(random.Next(400, 1500));
+                await Task.Delay(random.Next(0, 300));
+                await killed.CancelAsync();
                 server.Kill();
-                await stop.CancelAsync();
                 await Task.WhenAll(writers);
+                Assert.True(state.Failures.IsEmpty, "while the server was up: " + string.Join("\n", state.Failures.Take(5)));
+                Assert.True(state.Acknowledged.Count - before >= AcknowledgementsPerRound, $"round {round}: only {state.Acknowledged.Count - before} writes acknowledged in 60 s");
             }
 
             using (var last = await ServerProcess.StartAsync(data))
             {
-                using var client = last.Client();
-                await VerifyAsync(client, acknowledged, acknowledgedMembers, attempted, groupId);
-                Assert.True(acknowledged.Count > 20, $"only {acknowledged.Count} writes were acknowledged: the test did not exercise much");
+                using var client = last.Client(Token);
+                await VerifyAsync(last, client, state);
                 await last.StopGracefullyAsync();
             }
         }
@@ -93,41 +79,106 @@ public sealed class ServerCrashTests
         }
     }
 
-    private static async Task VerifyAsync(HttpClient client, ConcurrentDictionary<string, string> acknowledged, ConcurrentBag<string> members, ConcurrentBag<string> attempted, string? groupId)
+    private sealed class CrashState
     {
-        foreach (var (userName, id) in acknowledged)
+        public ConcurrentDictionary<string, string> Acknowledged { get; } = new();   // userName → id
+
+        public ConcurrentDictionary<string, bool> AcknowledgedMembers { get; } = new();
+
+        public ConcurrentBag<string> Attempted { get; } = [];
+
+        public ConcurrentBag<string> Failures { get; } = [];
+
+        public string? GroupId { get; set; }
+    }
+
+    // Creates users and adds each to the group. Until the kill every answer must be a success; after
+    // it, whatever was not answered is simply not acknowledged.
+    private static async Task WriteUntilKilledAsync(HttpClient client, CrashState state, string prefix, CancellationToken killed)
+    {
+        for (int i = 0; !killed.IsCancellationRequested; i++)
+        {
+            string userName = $"{prefix}-{i}";
+            state.Attempted.Add(userName);
+            try
+            {
+                var reply = await client.Send(HttpMethod.Post, "/scim/v2/Users", User(userName, externalId: "x" + userName));
+                if (reply.Status != HttpStatusCode.Created)
+                {
+                    state.Failures.Add($"create {userName}: {(int)reply.Status} {reply.Text}");
+                    return;
+                }
+
+                state.Acknowledged[userName] = reply.Id;
+                var patch = Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = reply.Id }) });
+                var added = await client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + state.GroupId, patch);
+                if (added.Status != HttpStatusCode.NoContent)
+                {
+                    state.Failures.Add($"member add {reply.Id}: {(int)added.Status} {added.Text}");
+                    return;
+                }
+
+                state.AcknowledgedMembers[reply.Id] = true;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
+            {
+                if (!killed.IsCancellationRequested)
+                {
+                    state.Failures.Add($"{userName}: {e.GetType().Name} {e.Message} before the kill");
+                }
+
+                return;
+            }
+        }
+    }
+
+    private static async Task VerifyAsync(ServerProcess server, HttpClient client, CrashState state)
+    {
+        // Every acknowledged user by id, userName and externalId.
+        foreach (var (userName, id) in state.Acknowledged)
         {
             var read = (await client.Get("/scim/v2/Users/" + id)).Expect(HttpStatusCode.OK);
             Assert.Equal(userName, (string?)read.Body!["userName"]);
             var byName = (await client.Get($"/scim/v2/Users?filter=userName+eq+%22{userName}%22")).Expect(HttpStatusCode.OK).Body!;
             Assert.Equal([id], Ids(byName));
+            var byExternal = (await client.Get($"/scim/v2/Users?filter=externalId+eq+%22x{userName}%22")).Expect(HttpStatusCode.OK).Body!;
+            Assert.Equal([id], Ids(byExternal));
         }
 
         // Unacknowledged creates are all-or-nothing: absent, or present and findable by both indexes.
-        foreach (var userName in attempted.Where(a => !acknowledged.ContainsKey(a)))
+        int presentUnacknowledged = 0;
+        foreach (var userName in state.Attempted.Where(a => !state.Acknowledged.ContainsKey(a)))
         {
             var byName = (await client.Get($"/scim/v2/Users?filter=userName+eq+%22{userName}%22")).Expect(HttpStatusCode.OK).Body!;
             var byExternal = (await client.Get($"/scim/v2/Users?filter=externalId+eq+%22x{userName}%22")).Expect(HttpStatusCode.OK).Body!;
             Assert.Equal(Ids(byName), Ids(byExternal));
             Assert.True((int)byName["totalResults"]! <= 1);
+            presentUnacknowledged += (int)byName["totalResults"]!;
         }
 
-        if (groupId is not null)
-        {
-            var group = (await client.Get("/scim/v2/Groups/" + groupId)).Expect(HttpStatusCode.OK).Body!;
-            var present = group["members"]!.AsArray().Select(m => (string)m!["value"]!).ToHashSet();
-            foreach (var member in members)
-            {
-                Assert.Contains(member, present);
-            }
+        // The totals add up: every user there was acknowledged or is one of those.
+        var all = (await client.Get("/scim/v2/Users?count=0")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(state.Acknowledged.Count + presentUnacknowledged, (int)all["totalResults"]!);
 
-            // Reverse index: each member's User.groups names the group.
-            foreach (var member in members.Take(20))
+        if (state.GroupId is { } groupId)
+        {
+            // Every acknowledged link, both ways; no member that is not a user.
+            var group = (await client.Get("/scim/v2/Groups/" + groupId)).Expect(HttpStatusCode.OK).Body!;
+            var present = (group["members"] as JsonArray ?? []).Select(m => (string)m!["value"]!).ToHashSet();
+            Assert.Empty(state.AcknowledgedMembers.Keys.Except(present));
+            foreach (var member in present)
             {
-                var user = (await client.Get("/scim/v2/Users/" + member)).Body!;
+                var user = (await client.Get("/scim/v2/Users/" + member)).Expect(HttpStatusCode.OK).Body!;
                 Assert.Contains(groupId, user["groups"]!.AsArray().Select(g => (string)g!["value"]!));
             }
         }
+
+        // And the store's own check: every resource against every index, both ways.
+        using var admin = server.Client(AdminToken);
+        using var verify = await admin.GetAsync("/admin/verify");
+        Assert.Equal(HttpStatusCode.OK, verify.StatusCode);
+        var problems = JsonNode.Parse(await verify.Content.ReadAsStringAsync())!["problems"]!.AsArray();
+        Assert.True(problems.Count == 0, "Verify: " + string.Join("\n", problems.Take(10)));
     }
 
     /// <summary>The server as a child process (`dotnet exec` of the built server), on a free loopback port.</summary>
@@ -143,14 +194,15 @@ public sealed class ServerCrashTests
 
         public Uri Address { get; }
 
+        /// <summary>Starts the server on port 0 and reads the port it bound back from Kestrel's log (no bind-release-reuse race).</summary>
         public static async Task<ServerProcess> StartAsync(string dataDirectory)
         {
-            int port = FreePort();
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var arg in new[]
             {
-                "exec", ServerPath(), "--urls", $"http://127.0.0.1:{port}", "--Scim:DataDirectory=" + dataDirectory,
-                "--Scim:BearerTokens:0=" + Token, "--Logging:LogLevel:Default=Warning", "--Scim:CheckpointIntervalSeconds=1",
+                "exec", ServerPath(), "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory,
+                "--Scim:BearerTokens:0=" + Token, "--Scim:AdminTokens:0=" + AdminToken, "--Logging:LogLevel:Default=Warning",
+                "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", "--Scim:CheckpointIntervalSeconds=1",
                 "--Scim:Limits:RequestsPerSecondPerToken=0",
             })
             {
@@ -158,42 +210,46 @@ public sealed class ServerCrashTests
             }
 
             var process = Process.Start(start)!;
-            process.OutputDataReceived += (_, _) => { };
+            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+            process.OutputDataReceived += (_, line) =>
+            {
+                const string marker = "Now listening on: ";
+                int at = line.Data?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
+                if (at >= 0)
+                {
+                    listening.TrySetResult(new Uri(line.Data![(at + marker.Length)..].Trim() + "/"));
+                }
+            };
             process.ErrorDataReceived += (_, _) => { };
+            process.EnableRaisingEvents = true;
+            process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the server exited on its own"));
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}/"));
-            using var probe = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(2) };
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline)
+            Uri address;
+            try
             {
-                Assert.False(process.HasExited, "the server exited on its own");
-                try
+                address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            }
+            catch
+            {
+                if (!process.HasExited)
                 {
-                    using var response = await probe.GetAsync("/healthz");
-                    if (response.IsSuccessStatusCode)
-                    {
-                        return server;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-                catch (TaskCanceledException)
-                {
+                    process.Kill();
                 }
 
-                await Task.Delay(100);
+                throw;
             }
 
-            server.Kill();
-            throw new TimeoutException("the server did not start within 60 s");
+            var server = new ServerProcess(process, address);
+            using var probe = server.Client(Token);
+            (await probe.GetAsync("/healthz")).EnsureSuccessStatusCode();
+            return server;
         }
 
-        public HttpClient Client()
+        public HttpClient Client(string token)
         {
             var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             return client;
         }
 
@@ -223,13 +279,6 @@ public sealed class ServerCrashTests
         {
             Kill();
             _process.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
         private static string ServerPath()

@@ -20,6 +20,7 @@ namespace Scim.Fast.Server.Admin;
 /// tenant (groups first, members and memberships with them), durably, one resource at a time; the
 /// name keeps its number. 202 Accepted with the job's progress; GET /admin/tenants/{name}/drop
 /// follows it. A DELETE while the job runs answers the same job.</item>
+/// <item>GET /admin/verify: the store's consistency check, <c>{"problems": [...]}</c> (empty when clean).</item>
 /// </list>
 /// Only tokens from Scim:AdminTokens reach it; without any, the API does not exist (404). These
 /// requests are not cut by the request deadline (an export of a million users takes longer).
@@ -32,7 +33,10 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
 
     private const string Prefix = "/admin/tenants";
 
-    public static bool IsAdminPath(PathString path) => path.StartsWithSegments(Prefix, StringComparison.Ordinal);
+    private const string VerifyPath = "/admin/verify";
+
+    public static bool IsAdminPath(PathString path) =>
+        path.StartsWithSegments(Prefix, StringComparison.Ordinal) || path.Equals(VerifyPath, StringComparison.Ordinal);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -50,6 +54,12 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim-admin\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "An administration token is required.").ConfigureAwait(false);
+            return;
+        }
+
+        if (context.Request.Path.Equals(VerifyPath, StringComparison.Ordinal))
+        {
+            await (HttpMethods.IsGet(context.Request.Method) ? VerifyAsync(context) : NotAllowed(context, "GET")).ConfigureAwait(false);
             return;
         }
 
@@ -91,6 +101,28 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         {
             await ScimResponses.Error(context, StatusCodes.Status404NotFound, "No endpoint at this path.").ConfigureAwait(false);
         }
+    }
+
+    // The store's consistency check (every resource against every index, both ways): a JSON list
+    // of problems, empty when clean. Reads the whole store: minutes at millions of resources.
+    private async Task VerifyAsync(HttpContext context)
+    {
+        var problems = await Task.Run(store.Verify, context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = "application/json; charset=utf-8";
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartArray("problems");
+            foreach (var problem in problems)
+            {
+                writer.WriteStringValue(problem);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private bool TryResolve(string name, out TenantId id)
