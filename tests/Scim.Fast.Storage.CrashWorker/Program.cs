@@ -45,8 +45,12 @@ for (int w = 0; w < writers; w++)
 
 await Task.WhenAll(tasks);
 
-// The resource store under load: creates (and some replaces) with unique names, checkpoints in the
-// background; prints "ack <n> <version>" once a write is acknowledged.
+// The resource store under load, every kind of write: creates (some replaced, some deleted, some
+// added to one of five groups), and /Bulk-style batches; checkpoints in the background. Prints
+// "try d <n>" before a delete and, once a write is acknowledged, "ack c <n> <version>" (create or
+// replace), "ack d <n>", "ack m <n>" (member of group g<n % 5>), "ack b <n> <count>" (batch b<n>-0…).
+// Any failure (a write refused, a writer or checkpoint throwing) exits with a message and code 3:
+// the parent fails the round unless it was the kill that ended the process.
 static async Task RunStoreAsync(string directory, long first, int writers)
 {
     var options = new ResourceStoreOptions
@@ -60,10 +64,17 @@ static async Task RunStoreAsync(string directory, long first, int writers)
     Console.WriteLine("ready");
     _ = Task.Run(async () =>
     {
-        while (true)
+        try
         {
-            await Task.Delay(100);
-            await store.CheckpointAsync();
+            while (true)
+            {
+                await Task.Delay(100);
+                await store.CheckpointAsync();
+            }
+        }
+        catch (Exception e)
+        {
+            Fail("checkpoint failed: " + e);
         }
     });
     var tasks = new Task[writers];
@@ -71,40 +82,89 @@ static async Task RunStoreAsync(string directory, long first, int writers)
     {
         tasks[w] = Task.Run(async () =>
         {
-            var random = new Random();
-            while (true)
+            try
             {
-                long n = Interlocked.Increment(ref next);
-                string id = "u" + n;
-                // Lookup keys too: one of its own and one shared with a few dozen others (a shared
-                // id list is a read-modify-write under the store's stripes).
-                var (status, version) = await store.CreateAsync(TenantId.Default, 1, id, "User" + n, "ext" + (n % 13), Encoding.UTF8.GetBytes("v1:" + n + ":" + new string('x', random.Next(10, 2000))),
-                    [new IndexEntry(IndexEntry.FirstLookupIndex, "OWN" + n), new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 997))]);
-                Ack(status, n, version);
-                if (random.Next(4) == 0)
-                {
-                    (status, version) = await store.ReplaceAsync(TenantId.Default, 1, id, version, "user" + n + ".renamed", "ext" + (n % 7), Encoding.UTF8.GetBytes("v2:" + n),
-                        [new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 991))]);
-                    Ack(status, n, version);
-                }
+                await WriteAsync();
+            }
+            catch (Exception e)
+            {
+                Fail("a writer died: " + e);
             }
         });
     }
 
     await Task.WhenAll(tasks);
 
-    void Ack(StoreStatus status, long n, long version)
+    async Task WriteAsync()
+    {
+        var random = new Random();
+        while (true)
+        {
+            long n = Interlocked.Increment(ref next);
+            string id = "u" + n;
+            if (n % 10 == 9)
+            {
+                // The batch path: twenty creates, one durable record.
+                var batch = Enumerable.Range(0, 20).Select(k => new NewResource($"b{n}-{k}", $"Batch{n}-{k}", null, Encoding.UTF8.GetBytes($"b:{n}:{k}"), [new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 997))])).ToList();
+                var results = await store.CreateBatchAsync(TenantId.Default, 1, batch);
+                foreach (var (status, _) in results)
+                {
+                    Check(status, n);
+                }
+
+                Print($"ack b {n} {batch.Count}");
+                continue;
+            }
+
+            // Lookup keys too: one of its own and one shared with a few dozen others (a shared
+            // id list is a read-modify-write under the store's stripes).
+            var (created, version) = await store.CreateAsync(TenantId.Default, 1, id, "User" + n, "ext" + (n % 13), Encoding.UTF8.GetBytes("v1:" + n + ":" + new string('x', random.Next(10, 2000))),
+                [new IndexEntry(IndexEntry.FirstLookupIndex, "OWN" + n), new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 997))]);
+            Check(created, n);
+            Print($"ack c {n} {version}");
+            if (random.Next(4) == 0)
+            {
+                var (replaced, replacedVersion) = await store.ReplaceAsync(TenantId.Default, 1, id, version, "user" + n + ".renamed", "ext" + (n % 7), Encoding.UTF8.GetBytes("v2:" + n),
+                    [new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 991))]);
+                Check(replaced, n);
+                Print($"ack c {n} {replacedVersion}");
+            }
+
+            if (n % 3 == 0)
+            {
+                Print($"try d {n}");
+                Check(await store.DeleteAsync(TenantId.Default, 1, id, null), n);
+                Print($"ack d {n}");
+            }
+            else if (n % 3 == 1)
+            {
+                await store.ChangeMembersAsync(TenantId.Default, "g" + (n % 5), false, [id], []);
+                Print($"ack m {n}");
+            }
+        }
+    }
+
+    void Check(StoreStatus status, long n)
     {
         if (status != StoreStatus.Ok)
         {
-            Console.Error.WriteLine($"write {n} failed: {status}");
-            Environment.Exit(3);
+            Fail($"write {n} failed: {status}");
         }
+    }
 
+    void Print(string line)
+    {
         lock (output)
         {
-            output.WriteLine($"ack {n} {version}");
+            output.WriteLine(line);
             output.Flush();
         }
+    }
+
+    static void Fail(string message)
+    {
+        Console.Error.WriteLine(message);
+        Console.Error.Flush();
+        Environment.Exit(3);
     }
 }
