@@ -123,7 +123,7 @@ public sealed class CrashRecoveryTests
         Assert.True(deleted.Count > 0 && members.Count > 0 && batches.Count > 0, "every kind of write must have been acknowledged at least once");
     }
 
-    // Starts the worker, lets it write for a while, SIGKILLs it; returns what it acknowledged.
+    // Starts the worker, lets it write until it acknowledged 20 writes and then for a while, SIGKILLs it; returns what it printed.
     private static async Task<List<string>> RunAndKillAsync(string directory, string mode, long firstSequence, int millisecondsBeforeKill)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -159,6 +159,22 @@ public sealed class CrashRecoveryTests
         if (worker.HasExited)
         {
             Assert.Fail("worker died on its own: " + await worker.StandardError.ReadToEndAsync());
+        }
+
+        // The kill comes after the first acknowledgements (a busy machine may take a while to
+        // give any), then at a random moment.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!worker.HasExited && DateTime.UtcNow < deadline)
+        {
+            lock (acks)
+            {
+                if (acks.Count(a => !a.StartsWith("try ", StringComparison.Ordinal)) >= 20)
+                {
+                    break;
+                }
+            }
+
+            await Task.Delay(10);
         }
 
         await Task.Delay(millisecondsBeforeKill);
