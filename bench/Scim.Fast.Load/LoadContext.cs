@@ -9,9 +9,15 @@ using HdrHistogram;
 namespace Scim.Fast.Load;
 
 /// <summary>One HTTP response as a scenario sees it.</summary>
-internal readonly record struct Reply(int Status, byte[] Body)
+internal readonly record struct Reply(int Status, byte[] Body, string? ETag = null)
 {
     public JsonNode? Json => Body.Length == 0 ? null : JsonNode.Parse(Body);
+
+    /// <summary>The version in the ETag header (W/"n", RFC 7644 §3.14), or -1.</summary>
+    public long Version => ParseVersion(ETag);
+
+    public static long ParseVersion(string? etag) =>
+        etag is { Length: > 4 } && etag.StartsWith("W/\"", StringComparison.Ordinal) && long.TryParse(etag.AsSpan(3, etag.Length - 4), out long version) ? version : -1;
 }
 
 /// <summary>
@@ -106,16 +112,12 @@ internal sealed class LoadContext : IDisposable
             Samples.TryAdd(kind, (status, body));
         }
 
-        return new Reply(status, body);
+        return new Reply(status, body, response.Headers.ETag?.ToString());
     }
 
-    public void CountError(string cause)
-    {
-        if (Measuring)
-        {
-            Errors.AddOrUpdate(cause, 1, static (_, n) => n + 1);
-        }
-    }
+    /// <summary>Counts an error; during warm-up under its own name, so a run that failed while warming up says so.</summary>
+    public void CountError(string cause) =>
+        Errors.AddOrUpdate(Measuring ? cause : "during warm-up: " + cause, 1, static (_, n) => n + 1);
 
     public Recorder Recorder(string kind) => _kinds.GetOrAdd(kind, static _ => NewRecorder());
 

@@ -70,7 +70,7 @@ string stem = Path.Combine(options.OutDirectory, options.Label ?? $"{options.Sce
 await File.WriteAllTextAsync(stem + ".json", json + Environment.NewLine).ConfigureAwait(false);
 await File.WriteAllTextAsync(stem + ".html", Report.Html(options.Scenario, results, machine, "dotnet run -c Release --project bench/Scim.Fast.Load -- " + string.Join(' ', args))).ConfigureAwait(false);
 Console.Error.WriteLine($"report: {stem}.html, {stem}.json");
-return results.Any(r => r.Run.FailedOperations > 0) ? 3 : 0;
+return results.Any(r => r.Run.FailedOperations > 0 || r.Run.Errors.Count > 0) ? 3 : 0;
 
 // The same operations against a bare Kestrel that answers with the server's own bytes.
 async Task<RunResult> BaselineAsync(IScenario scenario, string name)

@@ -74,6 +74,9 @@ internal sealed class GroupPushScenario(string run) : IScenario
     private Task<bool> AddAsync(LoadContext context, string group, int first, int count, string kind, CancellationToken cancellationToken) =>
         PatchAsync(context, group, "add", _users.AsSpan(first, count).ToArray(), kind, cancellationToken);
 
+    // Versions answered per group: two changes answered with one version would be a lost update.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Group, long Version), bool> s_versions = new();
+
     private static async Task<bool> PatchAsync(LoadContext context, string group, string op, string[] members, string kind, CancellationToken cancellationToken)
     {
         var values = new StringBuilder();
@@ -86,7 +89,10 @@ internal sealed class GroupPushScenario(string run) : IScenario
             ? "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Add\",\"path\":\"members\",\"value\":[" + values + "]}]}"
             : "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Remove\",\"path\":\"members\",\"value\":[" + values + "]}]}";
         var reply = await context.SendAsync(kind, HttpMethod.Patch, "/Groups/" + group, body, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return ReadScenario.Check(context, reply.Status == 204, reply.Status);
+
+        // 204 with the group's new version: each change gets a version of its own.
+        bool versioned = context.BaselineMode || (reply.Version > 1 && s_versions.TryAdd((group, reply.Version), true));
+        return ReadScenario.Check(context, reply.Status == 204 && versioned, reply.Status);
     }
 
     private static async Task<string> CreateGroupAsync(LoadContext context, string name, CancellationToken cancellationToken)

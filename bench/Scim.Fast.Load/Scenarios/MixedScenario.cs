@@ -15,6 +15,10 @@ internal sealed class MixedScenario(string run) : IScenario
     private const int UsersPerTenant = 100;
     private string[] _tokens = [];
     private string[] _bases = [];
+    private string[][] _ids = [];
+
+    // Each tenant's users have names of their own: a lookup answered from another tenant fails.
+    private static string UserName(int tenant, int i) => $"t{tenant}-" + Seed.UserName(i);
 
     public async Task SetupAsync(LoadContext context, CancellationToken cancellationToken)
     {
@@ -27,6 +31,7 @@ internal sealed class MixedScenario(string run) : IScenario
         var root = context.Target.GetLeftPart(UriPartial.Authority);
         _tokens = new string[options.Tenants];
         _bases = new string[options.Tenants];
+        _ids = new string[options.Tenants][];
         for (int t = 0; t < options.Tenants; t++)
         {
             _tokens[t] = Jwt(options, "t" + t);
@@ -35,7 +40,7 @@ internal sealed class MixedScenario(string run) : IScenario
             for (int i = 0; i < UsersPerTenant; i++)
             {
                 operations.Append(i == 0 ? "" : ",").Append("{\"method\":\"POST\",\"path\":\"/Users\",\"bulkId\":\"u").Append(i).Append("\",\"data\":")
-                    .Append(Seed.UserJson(Seed.UserName(i), Seed.ExternalId(i))).Append('}');
+                    .Append(Seed.UserJson(UserName(t, i), Seed.ExternalId(i))).Append('}');
             }
 
             var reply = await context.SendAsync("seed", HttpMethod.Post, _bases[t] + "/Bulk",
@@ -43,6 +48,14 @@ internal sealed class MixedScenario(string run) : IScenario
             if (reply.Status != 200)
             {
                 throw new InvalidOperationException($"seeding tenant t{t} failed: {reply.Status} {Encoding.UTF8.GetString(reply.Body)}");
+            }
+
+            // Ids in bulkId order (u0 … u99), from each operation's location; re-runs find them by name.
+            _ids[t] = new string[UsersPerTenant];
+            for (int i = 0; i < UsersPerTenant; i++)
+            {
+                var found = await context.SendAsync("seed", HttpMethod.Get, _bases[t] + "/Users?attributes=id&filter=userName+eq+%22" + Uri.EscapeDataString(UserName(t, i)) + "%22", null, _tokens[t], cancellationToken).ConfigureAwait(false);
+                _ids[t][i] = (string?)found.Json?["Resources"]?[0]?["id"] ?? throw new InvalidOperationException($"tenant t{t}: seeded user {i} not found");
             }
         }
     }
@@ -52,15 +65,19 @@ internal sealed class MixedScenario(string run) : IScenario
         int tenant = (int)(sequence % _tokens.Length);
         if (sequence % 5 == 4)
         {
-            string userName = $"mixed-{run}-{sequence:D9}@example.com";
+            // Warm-up and measured phase number their operations from 0 each: the phase keeps names apart.
+            string userName = $"mixed-{run}-{(context.Measuring ? "m" : "w")}{sequence:D9}@example.com";
             var created = await context.SendAsync("POST /Users (tenant)", HttpMethod.Post, _bases[tenant] + "/Users", Seed.UserJson(userName, "mx-" + sequence), _tokens[tenant], cancellationToken).ConfigureAwait(false);
-            return ReadScenario.Check(context, created.Status == 201, created.Status);
+            bool whole = context.BaselineMode || (created.Status == 201 && created.Version == 1 && (string?)created.Json?["userName"] == userName
+                && ((string?)created.Json?["meta"]?["location"])?.Contains("/tenants/t" + tenant + "/", StringComparison.Ordinal) == true);
+            return ReadScenario.Check(context, created.Status == 201 && whole, created.Status);
         }
 
         int i = (int)(sequence / _tokens.Length % UsersPerTenant);
         var lookup = await context.SendAsync("GET /Users?filter=userName eq (tenant)", HttpMethod.Get,
-            _bases[tenant] + "/Users?filter=userName+eq+%22" + Uri.EscapeDataString(Seed.UserName(i)) + "%22", null, _tokens[tenant], cancellationToken).ConfigureAwait(false);
-        return ReadScenario.Check(context, lookup.Status == 200 && (context.BaselineMode || ReadScenario.Contains(lookup.Body, "\"totalResults\":1,")), lookup.Status);
+            _bases[tenant] + "/Users?filter=userName+eq+%22" + Uri.EscapeDataString(UserName(tenant, i)) + "%22", null, _tokens[tenant], cancellationToken).ConfigureAwait(false);
+        return ReadScenario.Check(context, lookup.Status == 200
+            && (context.BaselineMode || (ReadScenario.Contains(lookup.Body, "\"totalResults\":1,") && ReadScenario.Contains(lookup.Body, "\"id\":\"" + _ids[tenant][i] + "\""))), lookup.Status);
     }
 
     // A compact HS256 JWT: what an authorization server would issue for this tenant's provisioner.

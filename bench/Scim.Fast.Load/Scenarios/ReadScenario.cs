@@ -42,9 +42,10 @@ internal sealed class ReadScenario(string op) : IScenario
 
             case "page":
             {
-                // One operation pages through every user, 1000 at a time, checking the count.
+                // One operation pages through every user, 1000 at a time: every seeded user exactly once.
                 string cursor = "";
-                long seen = 0;
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                bool repeated = false;
                 do
                 {
                     var reply = await context.SendAsync("GET /Users?cursor", HttpMethod.Get, "/Users?count=1000&cursor=" + Uri.EscapeDataString(cursor), cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -59,12 +60,16 @@ internal sealed class ReadScenario(string op) : IScenario
                     }
 
                     var json = reply.Json!;
-                    seen += json["Resources"]!.AsArray().Count;
+                    foreach (var resource in json["Resources"]!.AsArray())
+                    {
+                        repeated |= !seen.Add((string)resource!["id"]!);
+                    }
+
                     cursor = (string?)json["nextCursor"] ?? "";
                 }
                 while (cursor.Length > 0);
 
-                return Check(context, seen >= _users, 200);
+                return Check(context, !repeated && _ids.All(seen.Contains), 200);
             }
 
             case "range":
