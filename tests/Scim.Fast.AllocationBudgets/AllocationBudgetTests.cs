@@ -55,16 +55,25 @@ public sealed class AllocationBudgetTests
     }
 
     [Theory]
-    [InlineData("userName eq \"bjensen@example.com\"")]
-    [InlineData("emails[type eq \"work\" and value co \"@example.com\"] or name.familyName sw \"J\"")]
-    [InlineData("meta.lastModified gt \"2011-05-13T04:42:34Z\" and active eq true")]
-    public void CompiledFilterEvaluation_StaysWithinBudget(string text)
+    [InlineData("userName eq \"bjensen@example.com\"", true)]
+    [InlineData("emails[type eq \"work\" and value co \"@example.com\"] or name.familyName sw \"J\"", true)]
+    [InlineData("meta.lastModified gt \"2011-05-13T04:42:34Z\" and active eq true", false)]
+    public void CompiledFilterEvaluation_StaysWithinBudget(string text, bool expected)
     {
         var user = FullUser();
         Assert.True(FilterParser.TryParse(text, ScimResourceTypes.User, out var filter, out var error), error?.ToString());
         var compiled = CompiledFilter<User>.Compile(filter, UserAccessor.Instance);
         bool matched = false;
-        long bytes = Measure(() => matched |= compiled.Matches(user), 1000);
+        int evaluations = 0;
+        long bytes = Measure(() =>
+        {
+            matched = compiled.Matches(user);
+            evaluations++;
+        }, 1000);
+
+        // The work happened, with the right answer, every time.
+        Assert.Equal(1001, evaluations);
+        Assert.Equal(expected, matched);
 
         Assert.True(bytes <= AllocationBudgets.CompiledFilterEvaluation, $"{bytes} B per evaluation, budget {AllocationBudgets.CompiledFilterEvaluation} B");
     }
@@ -101,15 +110,18 @@ public sealed class AllocationBudgetTests
             Assert.Equal(201, create.Response.StatusCode);
             string id = System.Text.Json.Nodes.JsonNode.Parse(responseBody.ToArray())!["id"]!.GetValue<string>();
 
+            var written = new CountingStream();
             long bytes = Measure(() =>
             {
                 var context = Context("GET", "/scim/v2/Users/" + id, token);
-                context.Response.Body = Stream.Null;
+                context.Response.Body = written;
                 var task = handler.HandleAsync(context);
                 Assert.True(task.IsCompletedSuccessfully, "GET by id should complete synchronously here");
                 Assert.Equal(200, context.Response.StatusCode);
             });
 
+            // Every GET wrote the user (about 1.5 KB), not an error or an empty body.
+            Assert.True(written.Count > 101 * 1000, $"only {written.Count} bytes written by 101 GETs");
             Assert.True(bytes <= AllocationBudgets.GetUserById, $"{bytes} B per GET (incl. the test's DefaultHttpContext), budget {AllocationBudgets.GetUserById} B");
         }
         finally
@@ -119,6 +131,44 @@ public sealed class AllocationBudgetTests
             await store.DisposeAsync();
             Directory.Delete(data, recursive: true);
         }
+    }
+
+    // A response body that only counts what is written to it (without allocating).
+    private sealed class CountingStream : Stream
+    {
+        public long Count { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => Count;
+
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Count += count;
+
+        public override void Write(ReadOnlySpan<byte> buffer) => Count += buffer.Length;
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Count += buffer.Length;
+            return ValueTask.CompletedTask;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     private static DefaultHttpContext Context(string method, string path, string token)

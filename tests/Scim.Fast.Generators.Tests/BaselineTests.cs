@@ -23,7 +23,11 @@ public sealed class BaselineTests
         string baselinePath = Path.Combine(RepoRoot, "tests", "Scim.Fast.Generators.Tests", "Baselines", file + ".txt");
         if (Environment.GetEnvironmentVariable("SCIM_UPDATE_BASELINES") == "1")
         {
+            // Rewriting and then comparing would always pass: an update run fails on purpose, so a
+            // changed baseline is only ever accepted by a reviewed diff and a run without the flag.
+            bool changed = !File.Exists(baselinePath) || File.ReadAllText(baselinePath).ReplaceLineEndings("\n") != actual.ReplaceLineEndings("\n");
             File.WriteAllText(baselinePath, actual);
+            Assert.Fail(changed ? $"{file}: baseline rewritten; review the diff and run again without SCIM_UPDATE_BASELINES." : $"{file}: baseline unchanged; run without SCIM_UPDATE_BASELINES.");
         }
 
         Assert.True(File.Exists(baselinePath), $"No baseline at {baselinePath}; run with SCIM_UPDATE_BASELINES=1 to create it.");
