@@ -188,6 +188,100 @@ public sealed class ConcurrencyTests(ConcurrencyFixture server) : IClassFixture<
         Assert.Empty(server.Store.Verify());
     }
 
+    [Fact]
+    public async Task AScanOverAMovingIndex_CountsEachResourceOnce_WhileWritesMoveThem()
+    {
+        // A filter walked over the lastModified index (the range is not the whole filter): PATCHes
+        // move users to the index's end while the walk runs, where it would meet them again.
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        string prefix = Unique("moving");
+        // More than the 1,024 positions the walk reads from the index at a time.
+        var ids = await CreateAsync(acme, prefix, 2_500);
+        using var done = new CancellationTokenSource();
+        var failures = new ConcurrentBag<string>();
+        var writer = Task.Run(async () =>
+        {
+            var random = new Random(7);
+            while (!done.IsCancellationRequested)
+            {
+                var reply = await acme.Send(HttpMethod.Patch, "/tenants/acme/scim/v2/Users/" + ids[random.Next(ids.Count)],
+                    Patch(new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "t" + random.Next() }));
+                if (reply.Status != HttpStatusCode.OK)
+                {
+                    failures.Add(reply.Text);
+                }
+            }
+        });
+
+        try
+        {
+            for (int i = 0; i < 25; i++)
+            {
+                var list = (await acme.Get("/tenants/acme/scim/v2/Users?count=1000&attributes=id&filter="
+                    + Uri.EscapeDataString($"meta.lastModified gt \"2000-01-01T00:00:00Z\" and userName co \"{prefix}\""))).Expect(HttpStatusCode.OK).Body!;
+                // Each matches throughout: counted once and listed at most once.
+                var listed = Ids(list).ToList();
+                Assert.Equal(listed.Count, listed.Distinct().Count());
+                Assert.Equal(ids.Count, (int)list["totalResults"]!);
+            }
+        }
+        finally
+        {
+            await done.CancelAsync();
+            await writer;
+        }
+
+        Assert.Empty(failures);
+        foreach (var id in ids)
+        {
+            await acme.Delete("/tenants/acme/scim/v2/Users/" + id);
+        }
+    }
+
+    [Fact]
+    public async Task ACursor_KeepsItsKind_WhenWritesMakeAnotherPlanCheaper()
+    {
+        // emails.value eq (a lookup of 5) and meta.lastModified gt T (a range of 2 when paging
+        // starts): the range is cheaper, so page 1 walks it and hands out a keyset cursor. Writes
+        // then grow the range past the lookup; page 2 must still follow the cursor it was given.
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        string email = Unique("shared") + "@example.com";
+        var sharing = new List<string>();
+        for (int i = 0; i < 5; i++)
+        {
+            var user = User(Unique("mail"));
+            user["emails"] = new JsonArray(new JsonObject { ["value"] = email, ["type"] = "work" });
+            sharing.Add((await acme.Send(HttpMethod.Post, "/tenants/acme/scim/v2/Users", user)).Expect(HttpStatusCode.Created).Id);
+        }
+
+        var others = await CreateAsync(acme, "other", 20);
+        await Task.Delay(20);
+        string since = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        await Task.Delay(20);
+        foreach (var id in sharing.Take(2))
+        {
+            (await acme.Send(HttpMethod.Patch, "/tenants/acme/scim/v2/Users/" + id, Patch(new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "moved" }))).Expect(HttpStatusCode.OK);
+        }
+
+        string query = "/tenants/acme/scim/v2/Users?count=1&attributes=id&filter=" + Uri.EscapeDataString($"emails.value eq \"{email}\" and meta.lastModified gt \"{since}\"");
+        var first = (await acme.Get(query + "&cursor=")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(2, (int)first["totalResults"]!);
+        string cursor = (string)first["nextCursor"]!;
+
+        foreach (var id in others)
+        {
+            (await acme.Send(HttpMethod.Patch, "/tenants/acme/scim/v2/Users/" + id, Patch(new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "moved" }))).Expect(HttpStatusCode.OK);
+        }
+
+        var second = (await acme.Get(query + "&cursor=" + Uri.EscapeDataString(cursor))).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(new[] { sharing[0], sharing[1] }.Order(), Ids(first).Concat(Ids(second)).Order());
+        Assert.Null(second["nextCursor"]);
+        foreach (var id in sharing.Concat(others))
+        {
+            await acme.Delete("/tenants/acme/scim/v2/Users/" + id);
+        }
+    }
+
     private static async Task<List<string>> CreateAsync(HttpClient client, string prefix, int count, string basePath = "/tenants/acme/scim/v2")
     {
         var ids = new List<string>();

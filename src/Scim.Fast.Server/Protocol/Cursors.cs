@@ -89,6 +89,38 @@ internal sealed class Cursors(byte[] key)
         return true;
     }
 
+    /// <summary>
+    /// Whether the cursor is this server's for this query, and its kind: the ordered index of a
+    /// keyset cursor, or null for an offset.
+    /// </summary>
+    public bool TryDecodeKind(string context, string cursor, out byte? index)
+    {
+        index = null;
+        if (!TryDecode(context, cursor, out var text))
+        {
+            return false;
+        }
+
+        if (text.StartsWith('o'))
+        {
+            return true;
+        }
+
+        int end = 1;
+        while (end < text.Length && char.IsAsciiDigit(text[end]))
+        {
+            end++;
+        }
+
+        if (text.StartsWith('k') && end > 1 && byte.TryParse(text.AsSpan(1, end - 1), NumberStyles.None, CultureInfo.InvariantCulture, out byte parsed))
+        {
+            index = parsed;
+            return true;
+        }
+
+        return false;
+    }
+
     public string EncodeOffset(string context, int offset) => Encode(context, "o" + offset.ToString(CultureInfo.InvariantCulture));
 
     public bool TryDecodeOffset(string context, string cursor, out int offset)

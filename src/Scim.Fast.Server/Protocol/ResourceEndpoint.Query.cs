@@ -65,6 +65,26 @@ internal abstract partial class ResourceEndpoint<T>
             : plan.RangeIndex is { } rangeIndex ? (comparer is null || OrderedIndexFor(query.SortBy!) == rangeIndex ? rangeIndex : null)
             : comparer is null ? ResourceIndexes.Id : OrderedIndexFor(query.SortBy!);
 
+        // A cursor says how its first page was read; the plan follows the data (a lookup or another
+        // range may have become the cheaper source since), so the cursor's kind wins: a keyset
+        // cursor walks its index again (in the same order), an offset goes through the heap.
+        if (cursorMode && query.Cursor!.Length > 0)
+        {
+            if (!Cursors.TryDecodeKind(cursorContext, query.Cursor, out byte? cursorKind))
+            {
+                return InvalidCursor();
+            }
+
+            if (cursorKind != walkIndex)
+            {
+                walkIndex = cursorKind;
+                if (cursorKind is { } keyed && plan.RangeIndex != keyed)
+                {
+                    plan = new QueryPlan(null, keyed, OrderedRange.All, false);
+                }
+            }
+        }
+
         if (walkIndex is { } index && (filter is null || plan.Exact))
         {
             return IndexPage(scope, query, index, plan.Range, count, cursorMode, descending, cursorContext, out page);
@@ -93,10 +113,23 @@ internal abstract partial class ResourceEndpoint<T>
 
         // Candidates in the order asked for keep only the window; others go through a heap of the
         // first skip + count in that order. Either way memory is the page's, not the tenant's.
+        // The index the candidates are walked on, when its keys can change under the walk: a write
+        // moves a resource to a new lastModified or name, possibly ahead of the walk, which would
+        // meet it twice. The ids counted are remembered for such walks (about 24 bytes a match),
+        // so each resource counts once, at the first position the walk met it.
+        byte? movable = walkIndex ?? (plan.Ids is null ? plan.RangeIndex : null);
+        if (movable == ResourceIndexes.Id)
+        {
+            movable = null;
+        }
+
+        var counted = movable is null ? null : new HashSet<string>(StringComparer.Ordinal);
         IEnumerable<OrderedPosition> candidates = walkIndex is { } walk
             ? Store.Walk(scope.Tenant, StoreType, walk, plan.Range, after: null, descending)
-            : (plan.Ids ?? AllIds(scope, plan)).Select(static id => new OrderedPosition("", id));
-        IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor);
+            : plan.Ids is { } ids ? ids.Select(static id => new OrderedPosition("", id))
+            : Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? ResourceIndexes.Id, plan.Range);
+
+        IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor, descending);
         var window = walkIndex is null
             ? new TopK<(T Resource, long Version)>(Comparer<(T Resource, long Version)>.Create((a, b) => order.Compare(a.Resource, b.Resource)), (int)Math.Min((long)skip + count, int.MaxValue))
             : null;
@@ -131,7 +164,7 @@ internal abstract partial class ResourceEndpoint<T>
             for (int i = 0; i < full.Count; i++)
             {
                 pastCursor = pastCursor || Beyond(full.PositionAt(i), after!.Value, descending);
-                if (full.Matched[i] is not { } resource)
+                if (full.Matched[i] is not { } resource || (counted is not null && !counted.Add(full.PositionAt(i).Id)))
                 {
                     continue;
                 }
@@ -160,9 +193,11 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         // Candidates were decoded only as far as the filter and sort look: what is returned is
-        // read again, whole (a resource deleted in between drops out of the page).
-        var slice = new List<T>(kept.Count);
-        foreach (var (resource, _) in window is null ? kept : window.Slice(skip, count))
+        // read again, whole (a resource deleted in between drops out of the page, and the offset
+        // of the next page still counts it).
+        var chosen = window is null ? kept : window.Slice(skip, count);
+        var slice = new List<T>(chosen.Count);
+        foreach (var (resource, _) in chosen)
         {
             if (Load(scope, resource.Id!) is { } whole)
             {
@@ -172,7 +207,7 @@ internal abstract partial class ResourceEndpoint<T>
 
         string? nextCursor = !cursorMode ? null
             : walkIndex is { } cursorIndex ? (more && kept.Count > 0 ? Cursors.EncodePosition(cursorContext, cursorIndex, descending, lastKept) : null)
-            : skip + slice.Count < matches ? Cursors.EncodeOffset(cursorContext, skip + slice.Count) : null;
+            : count > 0 && skip + chosen.Count < matches ? Cursors.EncodeOffset(cursorContext, skip + chosen.Count) : null;
         page = new ListPage<T>(matches, cursorMode ? null : query.StartIndex, slice, nextCursor);
         return null;
     }
@@ -336,10 +371,6 @@ internal abstract partial class ResourceEndpoint<T>
         _ => null,
     };
 
-    // Every resource, walked in id order (or the plan's range of another index).
-    private IEnumerable<string> AllIds(ScimScope scope, QueryPlan plan) =>
-        Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? ResourceIndexes.Id, plan.Range).Select(static position => position.Id);
-
     protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
     {
         string path = comparison.Attribute.Path;
@@ -424,6 +455,7 @@ internal abstract partial class ResourceEndpoint<T>
                 }
 
                 var resource = endpoint.DecodeStored(id, body, readOptions);
+
                 if (_needsMeta)
                 {
                     // A filter on meta.version or meta.location sees them as a response would.
@@ -449,6 +481,7 @@ internal abstract partial class ResourceEndpoint<T>
     private ScimReadOptions ReadOptionsFor(FilterNode? filter, ScimAttribute? sortAttribute)
     {
         var attributes = new List<ScimAttribute>();
+
         if (filter is not null)
         {
             CollectAttributes(filter, attributes);
@@ -492,12 +525,17 @@ internal abstract partial class ResourceEndpoint<T>
         }
     }
 
-    // Resources by id, ordinally: the order of a filtered list without sortBy.
-    private sealed class IdOrder(ScimResourceAccessor<T> accessor) : IComparer<T>
+    // Resources by id, ordinally (descending with sortOrder=descending, as an index walk gives
+    // them): the order of a filtered list without sortBy.
+    private sealed class IdOrder(ScimResourceAccessor<T> accessor, bool descending) : IComparer<T>
     {
         private readonly int _id = accessor.ResourceType.ResolvePath("id")!.Ordinal;
 
-        public int Compare(T? x, T? y) => string.CompareOrdinal(accessor.Get(x!, _id, 0).String, accessor.Get(y!, _id, 0).String);
+        public int Compare(T? x, T? y)
+        {
+            int order = string.CompareOrdinal(accessor.Get(x!, _id, 0).String, accessor.Get(y!, _id, 0).String);
+            return descending ? -order : order;
+        }
     }
 }
 

@@ -140,7 +140,16 @@ public sealed partial class ResourceStore
         if (record.RemoveAll)
         {
             _detaching.AddOrUpdate((record.Tenant.Value, record.GroupId), 1, (_, count) => count + 1);
-            detached = _members.TakeAll(record.Tenant, record.GroupId);
+            try
+            {
+                detached = _members.TakeAll(record.Tenant, record.GroupId);
+            }
+            catch
+            {
+                // The store stops (a failed apply); the registration goes with the failed change.
+                EndDetach(record.Tenant, record.GroupId);
+                throw;
+            }
         }
 
         foreach (var member in record.Removed)
