@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
+
+using Scim.Fast.Tests.Shared;
 
 using static Scim.Fast.Server.Tests.ScimHttp;
 
@@ -35,7 +35,7 @@ public sealed class ServerCrashTests
         {
             for (int round = 0; round < 3; round++)
             {
-                using var server = await ServerProcess.StartAsync(data);
+                using var server = await StartServerAsync(data);
                 using var client = server.Client(Token);
                 await VerifyAsync(server, client, state);
                 state.GroupId ??= (await client.Send(HttpMethod.Post, "/scim/v2/Groups", Group("crash-group"))).Expect(HttpStatusCode.Created).Id;
@@ -60,11 +60,12 @@ public sealed class ServerCrashTests
                 Assert.True(state.Acknowledged.Count - before >= AcknowledgementsPerRound, $"round {round}: only {state.Acknowledged.Count - before} writes acknowledged in 60 s");
             }
 
-            using (var last = await ServerProcess.StartAsync(data))
+            using (var last = await StartServerAsync(data))
             {
                 using var client = last.Client(Token);
                 await VerifyAsync(last, client, state);
                 await last.StopGracefullyAsync();
+                Assert.Equal(0, last.ExitCode);
             }
         }
         finally
@@ -181,118 +182,16 @@ public sealed class ServerCrashTests
         Assert.True(problems.Count == 0, "Verify: " + string.Join("\n", problems.Take(10)));
     }
 
-    /// <summary>The server as a child process (`dotnet exec` of the built server), on a free loopback port.</summary>
-    private sealed class ServerProcess : IDisposable
+    // The server process with this test's tokens and a checkpoint a second; returns once /healthz answers.
+    private static async Task<ServerProcess> StartServerAsync(string dataDirectory)
     {
-        private readonly Process _process;
-
-        private ServerProcess(Process process, Uri address)
-        {
-            _process = process;
-            Address = address;
-        }
-
-        public Uri Address { get; }
-
-        /// <summary>Starts the server on port 0 and reads the port it bound back from Kestrel's log (no bind-release-reuse race).</summary>
-        public static async Task<ServerProcess> StartAsync(string dataDirectory)
-        {
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[]
-            {
-                "exec", ServerPath(), "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory,
-                "--Scim:BearerTokens:0=" + Token, "--Scim:AdminTokens:0=" + AdminToken, "--Logging:LogLevel:Default=Warning",
-                "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", "--Scim:CheckpointIntervalSeconds=1",
-                "--Scim:Limits:RequestsPerSecondPerToken=0",
-            })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            var process = Process.Start(start)!;
-            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-            process.OutputDataReceived += (_, line) =>
-            {
-                const string marker = "Now listening on: ";
-                int at = line.Data?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
-                if (at >= 0)
-                {
-                    listening.TrySetResult(new Uri(line.Data![(at + marker.Length)..].Trim() + "/"));
-                }
-            };
-            process.ErrorDataReceived += (_, _) => { };
-            process.EnableRaisingEvents = true;
-            process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the server exited on its own"));
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            Uri address;
-            try
-            {
-                address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            }
-            catch
-            {
-                if (!process.HasExited)
-                {
-                    process.Kill();
-                }
-
-                throw;
-            }
-
-            var server = new ServerProcess(process, address);
-            using var probe = server.Client(Token);
-            (await probe.GetAsync("/healthz")).EnsureSuccessStatusCode();
-            return server;
-        }
-
-        public HttpClient Client(string token)
-        {
-            var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            return client;
-        }
-
-        /// <summary>SIGKILL on Linux: no shutdown hooks, no checkpoint, no flush.</summary>
-        public void Kill()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit();
-            }
-        }
-
-        /// <summary>SIGTERM: Kestrel drains, the store checkpoints and closes.</summary>
-        public async Task StopGracefullyAsync()
-        {
-            using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
-
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.Equal(0, _process.ExitCode);
-        }
-
-        public void Dispose()
-        {
-            Kill();
-            _process.Dispose();
-        }
-
-        private static string ServerPath()
-        {
-            // The server project is built alongside the tests (project reference), same configuration.
-            var testDirectory = new DirectoryInfo(AppContext.BaseDirectory);
-            string configuration = testDirectory.Parent!.Name;
-            var directory = testDirectory;
-            while (!File.Exists(Path.Combine(directory!.FullName, "Scim.Fast.sln")))
-            {
-                directory = directory.Parent;
-            }
-
-            return Path.Combine(directory.FullName, "src", "Scim.Fast.Server", "bin", configuration, testDirectory.Name, "Scim.Fast.Server.dll");
-        }
+        var server = await ServerProcess.StartAsync(ServerProcess.BuiltServerPath(),
+        [
+            "--Scim:DataDirectory=" + dataDirectory, "--Scim:BearerTokens:0=" + Token, "--Scim:AdminTokens:0=" + AdminToken,
+            "--Logging:LogLevel:Default=Warning", "--Scim:CheckpointIntervalSeconds=1", "--Scim:Limits:RequestsPerSecondPerToken=0",
+        ]);
+        using var probe = server.Client(Token);
+        (await probe.GetAsync("/healthz")).EnsureSuccessStatusCode();
+        return server;
     }
 }
