@@ -130,10 +130,8 @@ internal abstract partial class ResourceEndpoint<T>
             : Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? ResourceIndexes.Id, plan.Range);
 
         IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor, descending);
-        var window = walkIndex is null
-            ? new TopK<(T Resource, long Version)>(Comparer<(T Resource, long Version)>.Create((a, b) => order.Compare(a.Resource, b.Resource)), (int)Math.Min((long)skip + count, int.MaxValue))
-            : null;
-        var kept = new List<(T Resource, long Version)>(Math.Min(count, 1024));
+        var window = walkIndex is null ? new TopK<T>(order, (int)Math.Min((long)skip + count, int.MaxValue)) : null;
+        var kept = new List<T>(Math.Min(count, 1024));
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
         var block = new CandidateBlock(this, scope, filter, compiled, ReadOptionsFor(filter, comparer?.Attribute));
         int matches = 0;
@@ -171,13 +169,13 @@ internal abstract partial class ResourceEndpoint<T>
 
                 if (window is not null)
                 {
-                    window.Offer((resource, full.VersionAt(i)));
+                    window.Offer(resource);
                 }
                 else if (pastCursor && matches >= skip)
                 {
                     if (kept.Count < count)
                     {
-                        kept.Add((resource, full.VersionAt(i)));
+                        kept.Add(resource);
                         lastKept = full.PositionAt(i);
                     }
                     else
@@ -197,7 +195,7 @@ internal abstract partial class ResourceEndpoint<T>
         // of the next page still counts it).
         var chosen = window is null ? kept : window.Slice(skip, count);
         var slice = new List<T>(chosen.Count);
-        foreach (var (resource, _) in chosen)
+        foreach (var resource in chosen)
         {
             if (Load(scope, resource.Id!) is { } whole)
             {
@@ -395,8 +393,8 @@ internal abstract partial class ResourceEndpoint<T>
     /// <summary>
     /// Candidates evaluated a block at a time: each is read into a reused buffer (no copy of the
     /// stored bytes), decoded and tested against the filter; a full block is split between two
-    /// threads, so a scan uses both cores (DESIGN-NOTES §9). Matches keep their version for the
-    /// response; nothing of a rejected candidate is kept.
+    /// threads, so a scan uses both cores (DESIGN-NOTES §9). Nothing of a rejected candidate is
+    /// kept; what is returned is read again whole.
     /// </summary>
     private sealed class CandidateBlock(ResourceEndpoint<T> endpoint, ScimScope scope, FilterNode? filter, CompiledFilter<T>? compiled, ScimReadOptions readOptions)
     {
@@ -405,7 +403,6 @@ internal abstract partial class ResourceEndpoint<T>
         private readonly OrderedPosition[] _positions = new OrderedPosition[Size];
         private readonly System.Buffers.ArrayBufferWriter<byte> _scratch = new(4096);
         private readonly System.Buffers.ArrayBufferWriter<byte> _otherScratch = new(4096);
-        private readonly long[] _versions = new long[Size];
         private readonly bool _needsMeta = filter is not null && (FilterPaths.Mentions(filter, "meta.version") || FilterPaths.Mentions(filter, "meta.location"));
 
         public T?[] Matched { get; } = new T?[Size];
@@ -433,8 +430,6 @@ internal abstract partial class ResourceEndpoint<T>
                 Evaluate(0, Count, _scratch);
             }
         }
-
-        public long VersionAt(int i) => _versions[i];
 
         public void Clear()
         {
@@ -472,7 +467,6 @@ internal abstract partial class ResourceEndpoint<T>
                 }
 
                 Matched[i] = resource;
-                _versions[i] = version;
             }
         }
     }
