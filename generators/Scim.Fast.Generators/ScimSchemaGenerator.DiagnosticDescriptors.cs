@@ -49,6 +49,12 @@ public sealed partial class ScimSchemaGenerator
         public static readonly DiagnosticDescriptor InvalidSchemaId = Create(
             "SCIM013", "Invalid schema id", "Schema id '{0}' must be a URN ('urn:…') of printable ASCII without spaces, quotes or backslashes");
 
+        public static readonly DiagnosticDescriptor UnknownIndexAttribute = Create(
+            "SCIM014", "Index names an unknown attribute", "Index '{0}' of resource type '{1}' names '{2}', which is not an attribute of it");
+
+        public static readonly DiagnosticDescriptor InvalidIndex = Create(
+            "SCIM015", "Invalid index declaration", "Index '{0}' of resource type '{1}': {2}");
+
         public static DiagnosticDescriptor ById(string id) => id switch
         {
             "SCIM001" => InvalidJson,
@@ -63,6 +69,8 @@ public sealed partial class ScimSchemaGenerator
             "SCIM011" => CommonAttributeInSchema,
             "SCIM012" => ReservedName,
             "SCIM013" => InvalidSchemaId,
+            "SCIM014" => UnknownIndexAttribute,
+            "SCIM015" => InvalidIndex,
             _ => InvalidAttributeName,
         };
 

@@ -16,22 +16,7 @@ public sealed partial class ScimSchemaGenerator
         private static string EmitAccessor(string ns, ResourceLayout layout)
         {
             string name = Names.TypeName(layout.ResourceType.Name) + "Accessor";
-            var entries = new List<(Member Member, string Count, string Get)>();
-            foreach (var member in layout.ResourceScope.Members)
-            {
-                AddAccessorEntries(entries, member, "resource." + member.Property);
-            }
-
-            foreach (var extension in layout.Extensions)
-            {
-                foreach (var member in extension.Scope.Members)
-                {
-                    AddAccessorEntries(entries, member, $"resource.{extension.Property}?.{member.Property}");
-                }
-            }
-
-            string countSchemas = "1" + string.Concat(layout.Extensions.Select(e => $" + (resource.{e.Property} is null ? 0 : 1)"));
-            entries.Add((new Member(SchemasSpec(), layout.SchemasOrdinal, "Schemas", "schemas", null), countSchemas, "GetSchema(resource, index)"));
+            var entries = AccessorEntries(layout);
 
             var w = new SourceWriter();
             w.Line(Header);
@@ -101,6 +86,28 @@ public sealed partial class ScimSchemaGenerator
             w.Close();
             w.Close();
             return w.ToString();
+        }
+
+        // Per ordinal: the expressions counting the values of `resource` and getting value `index`.
+        private static List<(Member Member, string Count, string Get)> AccessorEntries(ResourceLayout layout)
+        {
+            var entries = new List<(Member Member, string Count, string Get)>();
+            foreach (var member in layout.ResourceScope.Members)
+            {
+                AddAccessorEntries(entries, member, "resource." + member.Property);
+            }
+
+            foreach (var extension in layout.Extensions)
+            {
+                foreach (var member in extension.Scope.Members)
+                {
+                    AddAccessorEntries(entries, member, $"resource.{extension.Property}?.{member.Property}");
+                }
+            }
+
+            string countSchemas = "1" + string.Concat(layout.Extensions.Select(e => $" + (resource.{e.Property} is null ? 0 : 1)"));
+            entries.Add((new Member(SchemasSpec(), layout.SchemasOrdinal, "Schemas", "schemas", null), countSchemas, "GetSchema(resource, index)"));
+            return entries;
         }
 
         // Every multi-valued attribute (not sub-attribute) with the expression of its list.

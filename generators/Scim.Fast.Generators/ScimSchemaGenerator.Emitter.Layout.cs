@@ -184,7 +184,7 @@ public sealed partial class ScimSchemaGenerator
             EquatableArray<AttributeSpec>.Empty);
 
         /// <summary>id, externalId and meta: on every resource, in no schema (RFC 7643 §3.1).</summary>
-        private static List<AttributeSpec> CommonAttributeSpecs()
+        internal static List<AttributeSpec> CommonAttributeSpecs()
         {
             static AttributeSpec Simple(string name, string type, bool caseExact, string mutability, string returned, string uniqueness, string description, params string[] referenceTypes) =>
                 new(name, type, false, description, false, caseExact, mutability, returned, uniqueness, EquatableArray<string>.Empty, referenceTypes.ToEquatableArray(), EquatableArray<AttributeSpec>.Empty);

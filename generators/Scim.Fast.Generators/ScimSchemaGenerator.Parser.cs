@@ -13,10 +13,13 @@ namespace Scim.Fast.Generators;
 public sealed partial class ScimSchemaGenerator
 {
     /// <summary>Schema JSON → equatable specs plus diagnostics. Never throws for bad input.</summary>
-    internal static class Parser
+    internal static partial class Parser
     {
         private const string SchemaUrn = "urn:ietf:params:scim:schemas:core:2.0:Schema";
         private const string ResourceTypeUrn = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+
+        // Not a SCIM URN: the index catalogue is Scim.Fast's own document (DESIGN-NOTES §8).
+        private const string CatalogueUrn = "urn:scim-fast:index-catalogue";
 
         private static readonly string[] s_types = ["string", "boolean", "decimal", "integer", "dateTime", "binary", "reference", "complex"];
         private static readonly string[] s_mutability = ["readOnly", "readWrite", "immutable", "writeOnly"];
@@ -43,10 +46,11 @@ public sealed partial class ScimSchemaGenerator
             var context = new FileContext(path, text);
             var schemas = new List<SchemaSpec>();
             var resourceTypes = new List<ResourceTypeSpec>();
+            var catalogues = new List<IndexCatalogueSpec>();
             if (text is null)
             {
                 context.Report(DiagnosticDescriptors.InvalidJson.Id, 0, 1, path, "the file could not be read");
-                return context.ToSpec(schemas, resourceTypes);
+                return context.ToSpec(schemas, resourceTypes, catalogues);
             }
 
             JsonValue root;
@@ -57,7 +61,7 @@ public sealed partial class ScimSchemaGenerator
             catch (JsonParseException e)
             {
                 context.Report(DiagnosticDescriptors.InvalidJson.Id, e.Offset, 1, System.IO.Path.GetFileName(path), e.Message);
-                return context.ToSpec(schemas, resourceTypes);
+                return context.ToSpec(schemas, resourceTypes, catalogues);
             }
 
             // A file holds one document or an array of them (RFC 7643 §8.6 and §8.7 show arrays).
@@ -71,7 +75,14 @@ public sealed partial class ScimSchemaGenerator
                 }
 
                 var kind = Classify(obj);
-                if (kind == SchemaUrn)
+                if (kind == CatalogueUrn)
+                {
+                    if (ParseCatalogue(context, obj) is { } catalogue)
+                    {
+                        catalogues.Add(catalogue);
+                    }
+                }
+                else if (kind == SchemaUrn)
                 {
                     if (ParseSchema(context, obj) is { } schema)
                     {
@@ -91,7 +102,7 @@ public sealed partial class ScimSchemaGenerator
                 }
             }
 
-            return context.ToSpec(schemas, resourceTypes);
+            return context.ToSpec(schemas, resourceTypes, catalogues);
         }
 
         public static GenerationSpec Combine(ImmutableArray<SchemaFileSpec> files, string rootNamespace)
@@ -178,7 +189,8 @@ public sealed partial class ScimSchemaGenerator
                 }
             }
 
-            return new GenerationSpec(rootNamespace, schemas.ToEquatableArray(), resourceTypes.ToEquatableArray(), diagnostics.ToEquatableArray());
+            var catalogues = CombineCatalogues(files, resourceTypes, diagnostics, schemas);
+            return new GenerationSpec(rootNamespace, schemas.ToEquatableArray(), resourceTypes.ToEquatableArray(), catalogues.ToEquatableArray(), diagnostics.ToEquatableArray());
         }
 
         private static string? ExtensionMemberClash(List<SchemaSpec> schemas, ResourceTypeSpec resourceType)
@@ -209,11 +221,16 @@ public sealed partial class ScimSchemaGenerator
             {
                 foreach (var item in declared.Items)
                 {
-                    if (item is JsonString { Value: SchemaUrn or ResourceTypeUrn } urn)
+                    if (item is JsonString { Value: SchemaUrn or ResourceTypeUrn or CatalogueUrn } urn)
                     {
                         return urn.Value;
                     }
                 }
+            }
+
+            if (obj.Find("indexes") is not null)
+            {
+                return CatalogueUrn;
             }
 
             // RFC 7643 §8.7.1 shows schemas without a "schemas" member: recognise them by shape.
@@ -471,8 +488,8 @@ public sealed partial class ScimSchemaGenerator
                 _text = text;
             }
 
-            public SchemaFileSpec ToSpec(List<SchemaSpec> schemas, List<ResourceTypeSpec> resourceTypes) =>
-                new(_path, schemas.ToEquatableArray(), resourceTypes.ToEquatableArray(), _diagnostics.ToEquatableArray());
+            public SchemaFileSpec ToSpec(List<SchemaSpec> schemas, List<ResourceTypeSpec> resourceTypes, List<IndexCatalogueSpec> catalogues) =>
+                new(_path, schemas.ToEquatableArray(), resourceTypes.ToEquatableArray(), catalogues.ToEquatableArray(), _diagnostics.ToEquatableArray());
 
             public LocationInfo Location(int start, int length)
             {

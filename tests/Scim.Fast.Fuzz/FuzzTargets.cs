@@ -72,7 +72,7 @@ public static class FuzzTargets
             if (FilterParser.TryParse(input, type, out var filter, out _) && type == ScimResourceTypes.User)
             {
                 _ = CompiledFilter<User>.Compile(filter, UserAccessor.Instance).Matches(s_user);
-                foreach (var conjunct in FilterPlanner.IndexableConjuncts(filter))
+                foreach (var conjunct in FilterPlanner.IndexableConjuncts(filter, UserIndexes.Catalogue))
                 {
                     _ = conjunct.ToString();
                 }

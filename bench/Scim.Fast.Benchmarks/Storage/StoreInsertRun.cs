@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
+using Scim.Fast.Core.Query;
 using Scim.Fast.Core.Resources;
 using Scim.Fast.Core.Serialization;
 using Scim.Fast.Storage.Resources;
@@ -94,22 +95,26 @@ internal static class StoreInsertRun
         }
     }
 
-    // The entries the server's user endpoint writes (ResourceIndexes: 0 id, 1 folded userName,
-    // 2 lastModified, 128 folded emails.value).
+    // The entries the server's user endpoint writes: the ordered and lookup keys the User catalogue
+    // (schemas/indexes/User.json) declares, collected by the generated code.
     private static List<IndexEntry> IndexEntries(User user)
     {
-        var entries = new List<IndexEntry>(5)
-        {
-            new(0, user.Id!),
-            new(1, user.UserName!.ToUpperInvariant()),
-            new(2, user.Meta!.LastModified!.Value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture)),
-        };
-        foreach (var email in user.Emails ?? [])
-        {
-            entries.Add(new(IndexEntry.FirstLookupIndex, email.Value!.ToUpperInvariant()));
-        }
+        var sink = new EntrySink { Entries = new List<IndexEntry>(5) };
+        UserIndexes.Collect(user, ref sink);
+        return sink.Entries;
+    }
 
-        return entries;
+    private struct EntrySink : IScimIndexSink
+    {
+        public List<IndexEntry> Entries;
+
+        public void Add(ScimIndex index, in ScimValue value)
+        {
+            if (index.Kind is ScimIndexKind.Ordered || (index.Kind is ScimIndexKind.Lookup && index.Number != ScimIndex.Unnumbered))
+            {
+                Entries.Add(new IndexEntry(index.Number, index.KeyOf(value)));
+            }
+        }
     }
 
     private static long DirectorySize(string directory)

@@ -11,6 +11,7 @@ internal sealed record SchemaFileSpec(
     string Path,
     EquatableArray<SchemaSpec> Schemas,
     EquatableArray<ResourceTypeSpec> ResourceTypes,
+    EquatableArray<IndexCatalogueSpec> Catalogues,
     EquatableArray<DiagnosticInfo> Diagnostics);
 
 /// <summary>A schema (RFC 7643 §7).</summary>
@@ -48,11 +49,29 @@ internal sealed record ResourceTypeSpec(
 
 internal sealed record ExtensionSpec(string Schema, bool Required);
 
+/// <summary>The index catalogue of one resource type (schemas/indexes/*.json, DESIGN-NOTES §8).</summary>
+internal sealed record IndexCatalogueSpec(
+    string ResourceType,
+    EquatableArray<IndexSpec> Indexes,
+    LocationInfo Location);
+
+/// <summary>One declared index. Number is -1 when the kind has none; CaseExact null means the schema's.</summary>
+internal sealed record IndexSpec(
+    string Name,
+    string Attribute,
+    string Kind,
+    int Number,
+    EquatableArray<string> Operators,
+    bool SortBy,
+    bool? CaseExact,
+    LocationInfo Location);
+
 /// <summary>Everything the emitter needs, after all files are combined and checked.</summary>
 internal sealed record GenerationSpec(
     string Namespace,
     EquatableArray<SchemaSpec> Schemas,
     EquatableArray<ResourceTypeSpec> ResourceTypes,
+    EquatableArray<IndexCatalogueSpec> Catalogues,
     EquatableArray<DiagnosticInfo> Diagnostics);
 
 /// <summary>A location as plain values (a <see cref="Location"/> is not equatable across runs).</summary>

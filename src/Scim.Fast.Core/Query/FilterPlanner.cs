@@ -8,18 +8,6 @@ namespace Scim.Fast.Core.Query;
 public static class FilterPlanner
 {
     /// <summary>
-    /// Attribute paths the default store indexes, with the operators each index answers: equality on
-    /// the identity-provider lookup keys, and ordering on meta.lastModified for delta syncs.
-    /// </summary>
-    public static bool IsIndexable(FilterComparison comparison) => !comparison.Attribute.IsExtension && comparison.Attribute.Path switch
-    {
-        "userName" or "externalId" or "id" or "displayName" or "emails.value" or "members.value"
-            => comparison.Operator == FilterOperator.Eq && !comparison.Value.IsNull,
-        "meta.lastModified" => comparison.Operator is FilterOperator.Gt or FilterOperator.Ge,
-        _ => false,
-    };
-
-    /// <summary>
     /// The comparisons that must all hold for the filter to match: the top-level <c>and</c> chain,
     /// including a value filter of a single comparison (<c>emails[value eq "x"]</c> is
     /// <c>emails.value eq "x"</c>). Every resource the filter matches satisfies each one.
@@ -31,11 +19,11 @@ public static class FilterPlanner
         return result;
     }
 
-    /// <summary>The conjuncts an index can answer (see <see cref="IsIndexable"/>).</summary>
-    public static List<FilterComparison> IndexableConjuncts(FilterNode filter)
+    /// <summary>The conjuncts an index of <paramref name="catalogue"/> can answer.</summary>
+    public static List<FilterComparison> IndexableConjuncts(FilterNode filter, ScimIndexCatalogue catalogue)
     {
         var result = Conjuncts(filter);
-        result.RemoveAll(c => !IsIndexable(c));
+        result.RemoveAll(c => !catalogue.IsIndexable(c));
         return result;
     }
 

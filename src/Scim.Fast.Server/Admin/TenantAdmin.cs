@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
 using Scim.Fast.Core.Errors;
+using Scim.Fast.Core.Resources;
 using Scim.Fast.Core.Serialization;
 using Scim.Fast.Server.Protocol;
 using Scim.Fast.Storage.Resources;
@@ -148,8 +149,8 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
                 writer.WriteStartObject();
                 writer.WriteString("name", name);
                 writer.WriteNumber("number", id.Value);
-                writer.WriteNumber("users", store.OrderedCount(id, StoreTypes.User, ResourceIndexes.Id));
-                writer.WriteNumber("groups", store.OrderedCount(id, StoreTypes.Group, ResourceIndexes.Id));
+                writer.WriteNumber("users", store.OrderedCount(id, StoreTypes.User, UserIndexes.Id));
+                writer.WriteNumber("groups", store.OrderedCount(id, StoreTypes.Group, GroupIndexes.Id));
                 writer.WriteEndObject();
             }
 
@@ -235,8 +236,8 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
             writer.WriteString("state", job.State);
             writer.WriteNumber("deletedUsers", job.DeletedUsers);
             writer.WriteNumber("deletedGroups", job.DeletedGroups);
-            writer.WriteNumber("remainingUsers", store.OrderedCount(job.Tenant, StoreTypes.User, ResourceIndexes.Id));
-            writer.WriteNumber("remainingGroups", store.OrderedCount(job.Tenant, StoreTypes.Group, ResourceIndexes.Id));
+            writer.WriteNumber("remainingUsers", store.OrderedCount(job.Tenant, StoreTypes.User, UserIndexes.Id));
+            writer.WriteNumber("remainingGroups", store.OrderedCount(job.Tenant, StoreTypes.Group, GroupIndexes.Id));
             if (job.Error is { } error)
             {
                 writer.WriteString("error", error);
@@ -322,7 +323,7 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
     }
 
     private IEnumerable<string> AllIds(TenantId tenant, byte type) =>
-        store.Walk(tenant, type, ResourceIndexes.Id).Select(static position => position.Id);
+        store.Walk(tenant, type, type == StoreTypes.User ? UserIndexes.Id : GroupIndexes.Id).Select(static position => position.Id);
 
     private static Task NotAllowed(HttpContext context, string allow)
     {

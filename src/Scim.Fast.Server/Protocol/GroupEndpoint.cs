@@ -17,18 +17,14 @@ namespace Scim.Fast.Server.Protocol;
 internal sealed class GroupEndpoint : ResourceEndpoint<Group>
 {
     public GroupEndpoint(ResourceStore store, ScimLimits limits)
-        : base(store, GroupSerializer.Instance, GroupAccessor.Instance, StoreTypes.Group, limits, deltaAttribute: "members")
+        : base(store, GroupSerializer.Instance, GroupAccessor.Instance, GroupIndexes.Catalogue, StoreTypes.Group, limits, deltaAttribute: "members")
     {
         MembersOrdinal = ResourceType.ResolvePath("members")!.Ordinal;
     }
 
     public int MembersOrdinal { get; }
 
-    protected override string UniqueAttributeName => "displayName";
-
-    protected override string? UniqueKeyOf(Group resource) => resource.DisplayName;
-
-    protected override byte? OrderedIndexFor(string sortBy) => FilterPaths.SortIndex(ResourceType, sortBy, "displayName");
+    protected override void CollectIndexValues(Group resource, ref StoreKeys keys) => GroupIndexes.Collect(resource, ref keys);
 
     protected override void BeforeStore(Group resource) => resource.Members = null;
 
@@ -86,11 +82,6 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         await Store.ChangeMembersAsync(scope.Tenant, id, replaceAll, added, removed, cancellationToken).ConfigureAwait(false);
         return null;
     }
-
-    protected override IReadOnlyList<string>? CandidatesForDerived(ScimScope scope, FilterComparison comparison) =>
-        comparison.Attribute.Path == "members.value" && comparison.Value.Kind == ScimValueKind.String
-            ? Store.GetGroupsOf(scope.Tenant, comparison.Value.String)
-            : null;
 
     protected override void Derive(ScimScope scope, Group resource, ScimProjection projection)
     {

@@ -420,13 +420,6 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         return true;
     }
 
-    private bool ExactlyIndexed(FilterComparison comparison) => comparison.Attribute.Path switch
-    {
-        "id" => true,
-        "externalId" => comparison.Attribute.CaseExact,
-        var path => path == UniqueAttributeName && !comparison.Attribute.CaseExact,
-    };
-
     private void WriteStoredList(IBufferWriter<byte> output, ScimScope scope, ListQuery query, List<string> ids)
     {
         int count = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);

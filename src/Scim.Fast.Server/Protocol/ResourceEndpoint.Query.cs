@@ -63,7 +63,7 @@ internal abstract partial class ResourceEndpoint<T>
         // order); with sortBy, its index when the candidates can come from it.
         byte? walkIndex = plan.Ids is not null ? null
             : plan.RangeIndex is { } rangeIndex ? (comparer is null || OrderedIndexFor(query.SortBy!) == rangeIndex ? rangeIndex : null)
-            : comparer is null ? ResourceIndexes.Id : OrderedIndexFor(query.SortBy!);
+            : comparer is null ? Catalogue.ById.Number : OrderedIndexFor(query.SortBy!);
 
         // A cursor says how its first page was read; the plan follows the data (a lookup or another
         // range may have become the cheaper source since), so the cursor's kind wins: a keyset
@@ -118,7 +118,7 @@ internal abstract partial class ResourceEndpoint<T>
         // meet it twice. The ids counted are remembered for such walks (about 24 bytes a match),
         // so each resource counts once, at the first position the walk met it.
         byte? movable = walkIndex ?? (plan.Ids is null ? plan.RangeIndex : null);
-        if (movable == ResourceIndexes.Id)
+        if (movable == Catalogue.ById.Number)
         {
             movable = null;
         }
@@ -127,7 +127,7 @@ internal abstract partial class ResourceEndpoint<T>
         IEnumerable<OrderedPosition> candidates = walkIndex is { } walk
             ? Store.Walk(scope.Tenant, StoreType, walk, plan.Range, after: null, descending)
             : plan.Ids is { } ids ? ids.Select(static id => new OrderedPosition("", id))
-            : Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? ResourceIndexes.Id, plan.Range);
+            : Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? Catalogue.ById.Number, plan.Range);
 
         IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor, descending);
         var window = walkIndex is null ? new TopK<T>(order, (int)Math.Min((long)skip + count, int.MaxValue)) : null;
@@ -258,9 +258,6 @@ internal abstract partial class ResourceEndpoint<T>
         return descending ? order < 0 : order > 0;
     }
 
-    /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
-    protected abstract byte? OrderedIndexFor(string sortBy);
-
     // The cheapest source of candidates: the smallest equality lookup or index range among the
     // conjuncts that must all hold (FilterPlanner.Conjuncts), else every resource.
     private QueryPlan Plan(ScimScope scope, FilterNode? filter)
@@ -275,7 +272,7 @@ internal abstract partial class ResourceEndpoint<T>
         var ranges = new Dictionary<byte, (OrderedRange Range, int Terms, bool Exact)>();
         foreach (var conjunct in conjuncts)
         {
-            if (conjunct.Operator == FilterOperator.Eq && FilterPlanner.IsIndexable(conjunct)
+            if (conjunct.Operator == FilterOperator.Eq
                 && CandidatesFor(scope, conjunct) is { } found && (ids is null || found.Count < ids.Count))
             {
                 ids = found;
@@ -321,74 +318,6 @@ internal abstract partial class ResourceEndpoint<T>
         FilterComparison => true,
         _ => false,
     };
-
-    /// <summary>
-    /// The index range a comparison selects, if an ordered index covers its attribute. Exact when
-    /// the index's key order is the filter's own comparison: meta.lastModified (fixed-width UTC
-    /// keys, instants compared by ticks) and id (ordinal, caseExact, RFC 7643 §3.1). The folded
-    /// unique name (userName, Group displayName: caseExact false) answers only <c>sw</c>, as a
-    /// superset the compiled filter narrows: upper-casing and .NET's ignore-case ordering differ
-    /// for a few characters (U+017F, and surrogates against U+E000–U+FFFF), which would make a
-    /// gt/lt range miss matches, but never a prefix.
-    /// </summary>
-    private (byte Index, OrderedRange Range, bool Exact)? RangeFor(FilterComparison comparison)
-    {
-        if (comparison.Attribute.IsExtension || comparison.Value.IsNull)
-        {
-            return null;
-        }
-
-        string path = comparison.Attribute.Path;
-        if (path == "meta.lastModified" && comparison.Value.Kind == ScimValueKind.DateTime)
-        {
-            string key = FormatInstant(new DateTimeOffset(comparison.Value.UtcTicks, TimeSpan.Zero));
-            return Range(comparison.Operator, key, allowPrefix: false) is { } range ? (ResourceIndexes.LastModified, range, true) : null;
-        }
-
-        if (path == "id" && comparison.Value.Kind == ScimValueKind.String && comparison.Operator != FilterOperator.Eq)
-        {
-            return Range(comparison.Operator, comparison.Value.String, allowPrefix: true) is { } range ? (ResourceIndexes.Id, range, true) : null;
-        }
-
-        if (path == UniqueAttributeName && !comparison.Attribute.CaseExact && comparison.Value.Kind == ScimValueKind.String && comparison.Operator == FilterOperator.Sw)
-        {
-            return (ResourceIndexes.Name, OrderedRange.StartingWith(comparison.Value.String.ToUpperInvariant()), false);
-        }
-
-        return null;
-    }
-
-    private static OrderedRange? Range(FilterOperator op, string key, bool allowPrefix) => op switch
-    {
-        FilterOperator.Gt => OrderedRange.GreaterThan(key),
-        FilterOperator.Ge => OrderedRange.AtLeast(key),
-        FilterOperator.Lt => OrderedRange.LessThan(key),
-        FilterOperator.Le => OrderedRange.AtMost(key),
-        FilterOperator.Eq => OrderedRange.AtLeast(key).Intersect(OrderedRange.AtMost(key)),
-        FilterOperator.Sw when allowPrefix => OrderedRange.StartingWith(key),
-        _ => null,
-    };
-
-    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
-    {
-        string path = comparison.Attribute.Path;
-        if (path == "id" && comparison.Value.Kind == ScimValueKind.String)
-        {
-            return [comparison.Value.String];
-        }
-
-        if (path == "externalId" && comparison.Value.Kind == ScimValueKind.String)
-        {
-            return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
-        }
-
-        if (path == UniqueAttributeName && comparison.Value.Kind == ScimValueKind.String && !comparison.Attribute.CaseExact)
-        {
-            return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
-        }
-
-        return CandidatesForDerived(scope, comparison);
-    }
 
     /// <summary>
     /// Candidates evaluated a block at a time: each is read into a reused buffer (no copy of the

@@ -23,8 +23,9 @@ internal abstract partial class ResourceEndpoint<T>
     private readonly ScimPatcher<T> _patcher;
     private protected readonly FilterParserOptions _filterOptions;
 
-    protected ResourceEndpoint(ResourceStore store, ScimResourceSerializer<T> serializer, ScimResourceAccessor<T> accessor, byte storeType, ScimLimits limits, string? deltaAttribute)
+    protected ResourceEndpoint(ResourceStore store, ScimResourceSerializer<T> serializer, ScimResourceAccessor<T> accessor, ScimIndexCatalogue catalogue, byte storeType, ScimLimits limits, string? deltaAttribute)
     {
+        Catalogue = catalogue;
         Store = store;
         Serializer = serializer;
         Accessor = accessor;
@@ -84,12 +85,6 @@ internal abstract partial class ResourceEndpoint<T>
 
     // ---- hooks for the resource type ----
 
-    /// <summary>The value that must be unique, compared case-insensitively (userName; Group displayName).</summary>
-    protected abstract string? UniqueKeyOf(T resource);
-
-    /// <summary>Name of the unique attribute, for error messages.</summary>
-    protected abstract string UniqueAttributeName { get; }
-
     /// <summary>Takes the delta-managed member list out of a request body (Group.members); null when absent.</summary>
     protected virtual List<string>? TakeMembers(T resource) => null;
 
@@ -112,9 +107,6 @@ internal abstract partial class ResourceEndpoint<T>
 
     /// <summary>Removes what points at a resource that is being deleted (memberships).</summary>
     protected virtual ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-    /// <summary>Whether an indexable conjunct of this type can produce candidates (see <see cref="CandidatesFor"/>).</summary>
-    protected virtual IReadOnlyList<string>? CandidatesForDerived(ScimScope scope, FilterComparison comparison) => null;
 
     // ---- operations ----
 
@@ -237,7 +229,8 @@ internal abstract partial class ResourceEndpoint<T>
         resource.Id = Guid.NewGuid().ToString();
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
         var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
-        return (new NewResource(resource.Id, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), IndexEntries(resource), change), members, null);
+        var keys = KeysOf(resource);
+        return (new NewResource(resource.Id, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change), members, null);
     }
 
     // After the store: a taken unique name is 409 uniqueness whatever the body (RFC 7644 §3.3: a
@@ -306,7 +299,8 @@ internal abstract partial class ResourceEndpoint<T>
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = current.Resource.Meta?.Created, LastModified = DateTimeOffset.UtcNow };
         // PUT replaces the member list too; leaving "members" out empties it (RFC 7644 §3.5.1).
         var change = ReplacementMembers(scope, id, members);
-        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(resource), resource.ExternalId, Encode(resource), IndexEntries(resource), change, cancellationToken).ConfigureAwait(false);
+        var keys = KeysOf(resource);
+        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change, cancellationToken).ConfigureAwait(false);
         if (status == StoreStatus.VersionMismatch && !hasIfMatch)
         {
             // Writes to one resource are serialized by its gate; a mismatch here means a writer that
@@ -419,7 +413,8 @@ internal abstract partial class ResourceEndpoint<T>
             // The new version and the membership delta (O(changed members), DESIGN-NOTES §4) are one
             // log record: applied together or not at all.
             var change = delta.IsEmpty ? null : new MemberChange(delta.RemoveAll, added!, delta.Removed);
-            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, UniqueKeyOf(patched), patched.ExternalId, Encode(patched), IndexEntries(patched), change, cancellationToken).ConfigureAwait(false);
+            var keys = KeysOf(patched);
+            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(patched), keys.Entries, change, cancellationToken).ConfigureAwait(false);
             if (status == StoreStatus.VersionMismatch && !hasIfMatch)
             {
                 if (attempt < 16)
@@ -542,40 +537,10 @@ internal abstract partial class ResourceEndpoint<T>
         return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary>What a write the store cannot key (<see cref="StoreStatus.InvalidValue"/>) is told.</summary>
-    protected virtual string InvalidKeyMessage =>
-        $"An id, {UniqueAttributeName} or externalId is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text.";
-
-    /// <summary>Keys of the type's lookup indexes (see <see cref="IndexEntry"/>) the resource is found by.</summary>
-    protected virtual void AddLookupEntries(T resource, List<IndexEntry> entries)
-    {
-    }
-
     /// <summary>Clears what must never be stored (password: returned never and not used for sign-in here).</summary>
     protected virtual void BeforeStore(T resource)
     {
     }
-
-    private List<IndexEntry> IndexEntries(T resource)
-    {
-        var keys = new List<IndexEntry>(3) { new(ResourceIndexes.Id, resource.Id!) };
-        if (UniqueKeyOf(resource) is { } unique)
-        {
-            keys.Add(new IndexEntry(ResourceIndexes.Name, unique.ToUpperInvariant()));
-        }
-
-        if (resource.Meta?.LastModified is { } lastModified)
-        {
-            keys.Add(new IndexEntry(ResourceIndexes.LastModified, FormatInstant(lastModified)));
-        }
-
-        AddLookupEntries(resource, keys);
-        return keys;
-    }
-
-    // Fixed width, UTC: ordinal order is time order.
-    private static string FormatInstant(DateTimeOffset instant) =>
-        instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
     private async ValueTask<ScimError?> CheckMembersAsync(ScimScope scope, List<string> members, string? selfId)
     {

@@ -18,49 +18,12 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
     private readonly int _groupsOrdinal;
 
     public UserEndpoint(ResourceStore store, ScimLimits limits)
-        : base(store, UserSerializer.Instance, UserAccessor.Instance, StoreTypes.User, limits, deltaAttribute: null)
+        : base(store, UserSerializer.Instance, UserAccessor.Instance, UserIndexes.Catalogue, StoreTypes.User, limits, deltaAttribute: null)
     {
         _groupsOrdinal = ResourceType.ResolvePath("groups")!.Ordinal;
     }
 
-    protected override string UniqueAttributeName => "userName";
-
-    protected override string? UniqueKeyOf(User resource) => resource.UserName;
-
-    /// <summary>
-    /// Distinct email addresses one user may have: each is a lookup-index entry, and the store caps
-    /// entries per resource (three more go to the id, userName and lastModified orders).
-    /// </summary>
-    public const int MaxIndexedEmails = ResourceStore.MaxIndexEntries - 3;
-
-    protected override byte? OrderedIndexFor(string sortBy) => FilterPaths.SortIndex(ResourceType, sortBy, "userName");
-
-    protected override string InvalidKeyMessage =>
-        $"An id, userName, externalId or email address is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text, or there are more than {MaxIndexedEmails} distinct email addresses.";
-
-    // emails.value is caseExact false (RFC 7643 §4.1.2): keyed folded, asked folded; the compiled
-    // filter then checks each candidate with the attribute's own comparison.
-    protected override void AddLookupEntries(User resource, List<IndexEntry> entries)
-    {
-        foreach (var email in resource.Emails ?? [])
-        {
-            if (email.Value is null)
-            {
-                continue;
-            }
-
-            var entry = new IndexEntry(ResourceIndexes.Emails, email.Value.ToUpperInvariant());
-            if (!entries.Contains(entry))
-            {
-                entries.Add(entry);
-            }
-        }
-    }
-
-    protected override IReadOnlyList<string>? CandidatesForDerived(ScimScope scope, FilterComparison comparison) =>
-        comparison.Attribute.Path == "emails.value" && comparison.Value.Kind == ScimValueKind.String
-            ? Store.FindByLookup(scope.Tenant, StoreType, ResourceIndexes.Emails, comparison.Value.String.ToUpperInvariant())
-            : null;
+    protected override void CollectIndexValues(User resource, ref StoreKeys keys) => UserIndexes.Collect(resource, ref keys);
 
     // Never stored: password is writeOnly/returned never and this server does not authenticate users
     // (RFC 7643 §4.1.1 allows not keeping it); groups is derived (§4.1.2).
@@ -161,19 +124,6 @@ internal static class FilterPaths
         FilterComparison comparison => IsUnder(comparison.Attribute.Path, attribute),
         _ => false,
     };
-
-    /// <summary>The ordered index that keeps a sortBy order: id, the unique name, or meta.lastModified.</summary>
-    public static byte? SortIndex(Core.Schema.ScimResourceType resourceType, string sortBy, string uniqueAttribute)
-    {
-        var attribute = resourceType.ResolvePath(sortBy.Trim());
-        return attribute?.Path switch
-        {
-            "id" => ResourceIndexes.Id,
-            "meta.lastModified" => ResourceIndexes.LastModified,
-            { } path when path == uniqueAttribute => ResourceIndexes.Name,
-            _ => null,
-        };
-    }
 
     /// <summary>
     /// When every comparison on members in the filter is <c>members.value eq "literal"</c> (possibly

@@ -16,6 +16,10 @@ internal sealed class TenantDirectory
     /// <summary>The store type that holds the name → number records.</summary>
     public const byte RegistryType = 255;
 
+    // The registry's one ordered index, its tenant names by id. The registry is the store's own
+    // record of tenants, not a SCIM resource type, so no catalogue declares it.
+    private const byte RegistryByName = 0;
+
     private readonly ResourceStore _store;
     private readonly ConcurrentDictionary<string, TenantId> _byName = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _assign = new(1, 1);
@@ -29,7 +33,7 @@ internal sealed class TenantDirectory
         // the background after a restart; the default tenant never needs it.
         _loaded = new Lazy<bool>(() =>
         {
-            foreach (var position in _store.Page(TenantId.Default, RegistryType, ResourceIndexes.Id, after: null, int.MaxValue))
+            foreach (var position in _store.Page(TenantId.Default, RegistryType, RegistryByName, after: null, int.MaxValue))
             {
                 if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
                 {
@@ -87,7 +91,7 @@ internal sealed class TenantDirectory
 
             var body = new byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(body, next);
-            var (status, _) = await _store.CreateAsync(TenantId.Default, RegistryType, name, null, null, body, [new IndexEntry(ResourceIndexes.Id, name)]).ConfigureAwait(false);
+            var (status, _) = await _store.CreateAsync(TenantId.Default, RegistryType, name, null, null, body, [new IndexEntry(RegistryByName, name)]).ConfigureAwait(false);
             if (status != StoreStatus.Ok)
             {
                 throw new InvalidOperationException($"Could not register tenant '{name}': {status}.");
@@ -104,23 +108,4 @@ internal sealed class TenantDirectory
     }
 
     public bool TryGet(string name, out TenantId tenant) => _loaded.Value & _byName.TryGetValue(name, out tenant);
-}
-
-/// <summary>The ordered indexes every stored resource carries (numbers are part of the stored form).</summary>
-internal static class ResourceIndexes
-{
-    /// <summary>By id: the default list order (stable for index paging, RFC 7644 §3.4.2.4) and cursors.</summary>
-    public const byte Id = 0;
-
-    /// <summary>By the case-folded unique name (User.userName, Group.displayName): sortBy.</summary>
-    public const byte Name = 1;
-
-    /// <summary>By meta.lastModified (fixed-width UTC): sortBy and delta-sync filters.</summary>
-    public const byte LastModified = 2;
-
-    /// <summary>
-    /// Lookup (hash) index of User emails.value, case-folded (caseExact false, RFC 7643 §4.1.2):
-    /// answers <c>emails.value eq</c> and <c>emails[value eq …]</c>.
-    /// </summary>
-    public const byte Emails = IndexEntry.FirstLookupIndex;
 }

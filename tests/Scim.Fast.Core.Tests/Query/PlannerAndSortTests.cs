@@ -29,9 +29,14 @@ public sealed class FilterPlannerTests
     [InlineData("emails[type eq \"work\"].value eq \"a@x\"", "emails.value eq")]
     [InlineData("emails[type eq \"work\" or value eq \"a@x\"]", "")]
     [InlineData("emails[not (value eq \"a@x\")]", "")]
+    [InlineData("userName sw \"a\" and title eq \"x\"", "userName sw")]
+    [InlineData("userName gt \"a\"", "")]                                  // folded order is not SCIM's: no range
+    [InlineData("meta.lastModified le \"2011-05-13T04:42:34Z\"", "meta.lastModified le")]
+    [InlineData("title eq \"x\"", "")]
+    [InlineData("id gt \"a\" and name.familyName eq \"x\"", "id gt")]
     public void IndexableConjuncts_AreTheIndexedTermsThatMustHold(string filter, string expected)
     {
-        var terms = FilterPlanner.IndexableConjuncts(Parse(filter));
+        var terms = FilterPlanner.IndexableConjuncts(Parse(filter), UserIndexes.Catalogue);
 
         Assert.Equal(expected, string.Join(",", terms.Select(t => t.Attribute.Path + " " + FilterParser.OperatorName(t.Operator))));
     }

@@ -1,0 +1,181 @@
+using Scim.Fast.Core.Query;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server.Protocol;
+
+/// <summary>
+/// Everything the endpoint knows about indexes, read from the type's generated catalogue
+/// (schemas/indexes/*.json, DESIGN-NOTES §8): the keys a write carries, which comparisons an
+/// equality lookup or an index range answers, and which sortBy an ordered index keeps.
+/// </summary>
+internal abstract partial class ResourceEndpoint<T>
+{
+    /// <summary>The indexes of this type, as its catalogue declares them.</summary>
+    public ScimIndexCatalogue Catalogue { get; }
+
+    /// <summary>Hands the resource's indexed values to the sink (the generated <c>{Type}Indexes.Collect</c>).</summary>
+    protected abstract void CollectIndexValues(T resource, ref StoreKeys keys);
+
+    /// <summary>The unique attribute's path (userName, Group displayName), for messages.</summary>
+    protected string UniqueAttributeName => Catalogue.Unique?.Attribute.Path ?? "id";
+
+    /// <summary>The unique name of a resource (compared case-insensitively by the store), if the type has one.</summary>
+    protected string? UniqueKeyOf(T resource) =>
+        Catalogue.Unique is { } unique && Accessor.Count(resource, unique.Attribute.Ordinal) > 0 ? Accessor.Get(resource, unique.Attribute.Ordinal, 0).String : null;
+
+    /// <summary>What the store is told a resource is indexed under: its unique name, externalId and index entries.</summary>
+    internal struct StoreKeys : IScimIndexSink
+    {
+        public string? UniqueKey;
+        public string? ExternalId;
+        public List<IndexEntry> Entries;
+
+        public void Add(ScimIndex index, in ScimValue value)
+        {
+            switch (index.Kind)
+            {
+                case ScimIndexKind.Unique:
+                    UniqueKey = value.String;
+                    break;
+                case ScimIndexKind.Lookup when index.Number == ScimIndex.Unnumbered:
+                    ExternalId = value.String;
+                    break;
+                case ScimIndexKind.Lookup or ScimIndexKind.Ordered:
+                    // A lookup keys each distinct value once (two emails that differ only in case).
+                    var entry = new IndexEntry(index.Number, index.KeyOf(value));
+                    if (index.Kind == ScimIndexKind.Ordered || !Entries.Contains(entry))
+                    {
+                        Entries.Add(entry);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private StoreKeys KeysOf(T resource)
+    {
+        var keys = new StoreKeys { Entries = new List<IndexEntry>(4) };
+        CollectIndexValues(resource, ref keys);
+        return keys;
+    }
+
+    /// <summary>What a write the store cannot key (<see cref="StoreStatus.InvalidValue"/>) is told.</summary>
+    private string InvalidKeyMessage
+    {
+        get
+        {
+            var attributes = new List<string>();
+            foreach (var index in Catalogue.Indexes)
+            {
+                if (index.Kind != ScimIndexKind.Membership && !attributes.Contains(index.Attribute.Path))
+                {
+                    attributes.Add(index.Attribute.Path);
+                }
+            }
+
+            return $"A value of {string.Join(", ", attributes)} is longer than {ResourceStore.MaxKeyBytes} UTF-8 bytes or not valid text, or the {ResourceType.Name} has more than {ResourceStore.MaxIndexEntries} index keys (distinct values of its lookup attributes).";
+        }
+    }
+
+    /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
+    private byte? OrderedIndexFor(string sortBy) =>
+        ResourceType.ResolvePath(sortBy.Trim()) is { } attribute && Catalogue.SortIndexFor(attribute) is { } index ? index.Number : null;
+
+    /// <summary>
+    /// The index range a comparison selects, if an ordered index answers it. Exact when the index's
+    /// key order is the filter's own comparison (<see cref="ScimIndex.IsExactOrder"/>): then the
+    /// range alone is the answer; otherwise a superset the compiled filter narrows.
+    /// </summary>
+    private (byte Index, OrderedRange Range, bool Exact)? RangeFor(FilterComparison comparison)
+    {
+        foreach (var index in Catalogue.Indexes)
+        {
+            if (index.Kind == ScimIndexKind.Ordered && index.Attribute.Ordinal == comparison.Attribute.Ordinal
+                && index.Answers(comparison.Operator, comparison.Value) && Range(comparison.Operator, index.KeyOf(comparison.Value)) is { } range)
+            {
+                return (index.Number, range, index.IsExactOrder);
+            }
+        }
+
+        return null;
+    }
+
+    private static OrderedRange? Range(FilterOperator op, string key) => op switch
+    {
+        FilterOperator.Gt => OrderedRange.GreaterThan(key),
+        FilterOperator.Ge => OrderedRange.AtLeast(key),
+        FilterOperator.Lt => OrderedRange.LessThan(key),
+        FilterOperator.Le => OrderedRange.AtMost(key),
+        FilterOperator.Eq => OrderedRange.AtLeast(key).Intersect(OrderedRange.AtMost(key)),
+        FilterOperator.Sw => OrderedRange.StartingWith(key),
+        _ => null,
+    };
+
+    /// <summary>
+    /// The ids an equality lookup gives for <c>attribute eq value</c>: the id itself (a key read),
+    /// the unique name's owner, an externalId or lookup list, or the groups a member belongs to.
+    /// Null when no index answers it (or a key is overflowed): the caller scans.
+    /// </summary>
+    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
+    {
+        if (comparison.Operator != FilterOperator.Eq)
+        {
+            return null;
+        }
+
+        foreach (var index in Catalogue.Indexes)
+        {
+            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value))
+            {
+                continue;
+            }
+
+            switch (index.Kind)
+            {
+                case ScimIndexKind.Ordered when index == Catalogue.ById:
+                    return [comparison.Value.String];
+                case ScimIndexKind.Unique when !comparison.Attribute.CaseExact:
+                    return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
+                case ScimIndexKind.Lookup when index == Catalogue.ExternalId:
+                    return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
+                case ScimIndexKind.Lookup:
+                    return Store.FindByLookup(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));
+                case ScimIndexKind.Membership:
+                    return Store.GetGroupsOf(scope.Tenant, comparison.Value.String);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Whether <see cref="CandidatesFor"/> gives exactly the matches of <c>attribute eq value</c>
+    /// (no filter needed): an id; the unique name (the store folds it as SCIM compares it); a
+    /// lookup keyed as the attribute compares (case-exact on both sides).
+    /// </summary>
+    private bool ExactlyIndexed(FilterComparison comparison)
+    {
+        foreach (var index in Catalogue.Indexes)
+        {
+            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value))
+            {
+                continue;
+            }
+
+            bool exact = index.Kind switch
+            {
+                ScimIndexKind.Ordered => index == Catalogue.ById,
+                ScimIndexKind.Unique => !comparison.Attribute.CaseExact,
+                ScimIndexKind.Lookup => index.CaseExact && comparison.Attribute.CaseExact,
+                _ => false,
+            };
+            if (exact)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
