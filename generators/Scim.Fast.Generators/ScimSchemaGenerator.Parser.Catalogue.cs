@@ -214,9 +214,9 @@ public sealed partial class ScimSchemaGenerator
                     sound = false;
                 }
 
-                if (!valid.Any(i => i.Kind == "ordered" && string.Equals(i.Attribute, "id", StringComparison.OrdinalIgnoreCase)))
+                if (!valid.Any(i => i.Kind == "ordered" && i.Number == 0 && string.Equals(i.Attribute, "id", StringComparison.OrdinalIgnoreCase)))
                 {
-                    Invalid(catalogue.Location, "(catalogue)", "an ordered index on id is required: lists, cursors and exports walk it");
+                    Invalid(catalogue.Location, "(catalogue)", "an ordered index on id, number 0, is required: lists, cursors, exports and index builds walk it, in every store ever written");
                     sound = false;
                 }
 

@@ -2,6 +2,7 @@ using System.Threading.RateLimiting;
 
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 using Scim.Fast.Core.Discovery;
 using Scim.Fast.Core.Errors;
@@ -84,6 +85,46 @@ internal sealed class ScimRequestHandler
     internal UserEndpoint Users { get; }
 
     internal GroupEndpoint Groups { get; }
+
+    /// <summary>
+    /// Marks the indexes the store lacks (its catalogue grew since it was written) so queries on
+    /// them scan, then builds them in the background; call before serving requests.
+    /// </summary>
+    internal Task StartIndexBuilds(ILogger logger, CancellationToken cancellationToken)
+    {
+        Users.PrepareIndexes();
+        Groups.PrepareIndexes();
+        return Task.Run(async () =>
+        {
+            try
+            {
+                await Users.BuildIndexesAsync(AllTenants(), logger, cancellationToken).ConfigureAwait(false);
+                await Groups.BuildIndexesAsync(AllTenants(), logger, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                logger.LogInformation("Index build stopped with the server; it starts over on the next start");
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Index build failed; queries on the indexes not built keep scanning");
+            }
+        }, CancellationToken.None);
+    }
+
+    // Every tenant with data: the default one and each registered name (read when first walked,
+    // after the ordered indexes, which hold the registry, have loaded).
+    private IEnumerable<TenantId> AllTenants()
+    {
+        yield return TenantId.Default;
+        foreach (var name in Tenants.Names.ToList())
+        {
+            if (Tenants.TryGet(name, out var tenant))
+            {
+                yield return tenant;
+            }
+        }
+    }
 
     internal TenantDirectory Tenants { get; }
 

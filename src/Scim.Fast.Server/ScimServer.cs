@@ -152,10 +152,14 @@ public static class ScimServer
         // 8. Background checkpoints bound how much log a restart replays; shutdown takes a last one
         // after Kestrel has drained in-flight requests, so restart is quick and nothing acknowledged
         // is lost (the log already holds every acknowledged write).
+        var indexBuildStop = new CancellationTokenSource();
+        var indexBuild = handler.StartIndexBuilds(app.Logger, indexBuildStop.Token);
         var checkpoints = new CancellationTokenSource();
         var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, handler.Idempotency, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), app.Logger, checkpoints.Token));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
+            indexBuildStop.Cancel();
+            indexBuild.GetAwaiter().GetResult();
             checkpoints.Cancel();
             checkpointLoop.GetAwaiter().GetResult();
             try

@@ -32,7 +32,8 @@ internal static class GeneratorHarness
 
     /// <summary>The core schemas plus the example extension, with the resource types that enable it.</summary>
     public static InMemoryAdditionalText[] ExampleFiles() =>
-        [SchemaText("User.json"), SchemaText("Group.json"), SchemaText("EnterpriseUser.json"), SchemaText("examples/AcmeUser.json"), SchemaText("examples/ResourceTypes.json")];
+        [SchemaText("User.json"), SchemaText("Group.json"), SchemaText("EnterpriseUser.json"), SchemaText("examples/AcmeUser.json"), SchemaText("examples/ResourceTypes.json"),
+         SchemaText("indexes/User.json"), SchemaText("indexes/Group.json")];
 
     public static CSharpCompilation Compilation(params string[] sources) => CSharpCompilation.Create(
         "GeneratorTest",

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 using Scim.Fast.Core.Query;
 using Scim.Fast.Storage.Resources;
 
@@ -12,6 +14,106 @@ internal abstract partial class ResourceEndpoint<T>
 {
     /// <summary>The indexes of this type, as its catalogue declares them.</summary>
     public ScimIndexCatalogue Catalogue { get; }
+
+    // Numbered indexes the catalogue declares that some stored resources carry no entries for yet
+    // (an index added since the store was written): the planner leaves them alone, so queries on
+    // them scan, until the background build has given every resource its entries.
+    private volatile byte[] _building = [];
+
+    /// <summary>Whether the index can answer queries now (false while its background build runs).</summary>
+    private bool IsReady(ScimIndex index) => index.Number == ScimIndex.Unnumbered || Array.IndexOf(_building, index.Number) < 0;
+
+    /// <summary>The numbered indexes not built yet (empty when the store has them all).</summary>
+    public IReadOnlyList<byte> IndexesBuilding => _building;
+
+    /// <summary>
+    /// Compares the catalogue with the indexes the store was built with, before any request is
+    /// served: an index the store lacks is marked building (queries on it scan); one the catalogue
+    /// dropped is forgotten, so adding it back later builds it again instead of trusting stale entries.
+    /// A store that never recorded its indexes (written before the catalogue) checks them all; a
+    /// store created just now has them all.
+    /// </summary>
+    public void PrepareIndexes()
+    {
+        var declared = DeclaredNumbers();
+        var built = Store.BuiltIndexes(StoreType);
+        if (built is null && Store.IsNew)
+        {
+            Store.MarkIndexesBuilt(StoreType, declared);
+            built = declared;
+        }
+
+        var missing = new List<byte>();
+        foreach (byte number in declared)
+        {
+            if (number != Catalogue.ById.Number && (built is null || !built.Contains(number)))
+            {
+                missing.Add(number);
+            }
+        }
+
+        if (built is not null && built.Any(number => !declared.Contains(number)))
+        {
+            Store.MarkIndexesBuilt(StoreType, [.. built.Where(declared.Contains)]);
+        }
+
+        _building = [.. missing];
+    }
+
+    /// <summary>
+    /// Gives every stored resource of this type, in every tenant, the entries of the indexes being
+    /// built: each is read, decoded, keyed by the catalogue and rewritten with its new entries at its
+    /// own version (<see cref="ResourceStore.ReindexAsync"/>: no ETag changes). Writes meanwhile carry
+    /// the full catalogue's entries themselves. Idempotent: a restart mid-build starts over and
+    /// rewrites nothing already right.
+    /// </summary>
+    public async Task BuildIndexesAsync(IEnumerable<TenantId> tenants, ILogger logger, CancellationToken cancellationToken)
+    {
+        if (_building.Length == 0)
+        {
+            Store.MarkIndexesBuilt(StoreType, DeclaredNumbers());
+            return;
+        }
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        logger.LogInformation("Building {Type} indexes {Indexes}: queries on them scan until done", ResourceType.Name, string.Join(", ", _building));
+        await Task.Run(Store.WaitForOrderedIndexes, cancellationToken).ConfigureAwait(false);
+        long examined = 0, rewritten = 0;
+        foreach (var tenant in tenants)
+        {
+            foreach (var position in Store.Walk(tenant, StoreType, Catalogue.ById.Number))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (Store.Get(tenant, StoreType, position.Id) is not { } stored)
+                {
+                    continue;
+                }
+
+                examined++;
+                var keys = KeysOf(DecodeStored(stored.Id, stored.Body));
+                var status = await Store.ReindexAsync(tenant, StoreType, stored.Id, stored.Version, keys.Entries).ConfigureAwait(false);
+                rewritten += status == StoreStatus.Ok ? 1 : 0;
+            }
+        }
+
+        Store.MarkIndexesBuilt(StoreType, DeclaredNumbers());
+        _building = [];
+        logger.LogInformation("Built {Type} indexes: {Examined} resources read in {Seconds:F1} s", ResourceType.Name, examined, started.Elapsed.TotalSeconds);
+    }
+
+    private List<byte> DeclaredNumbers()
+    {
+        var numbers = new List<byte>();
+        foreach (var index in Catalogue.Indexes)
+        {
+            if (index.Number != ScimIndex.Unnumbered)
+            {
+                numbers.Add(index.Number);
+            }
+        }
+
+        return numbers;
+    }
 
     /// <summary>Hands the resource's indexed values to the sink (the generated <c>{Type}Indexes.Collect</c>).</summary>
     protected abstract void CollectIndexValues(T resource, ref StoreKeys keys);
@@ -80,7 +182,7 @@ internal abstract partial class ResourceEndpoint<T>
 
     /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
     private byte? OrderedIndexFor(string sortBy) =>
-        ResourceType.ResolvePath(sortBy.Trim()) is { } attribute && Catalogue.SortIndexFor(attribute) is { } index ? index.Number : null;
+        ResourceType.ResolvePath(sortBy.Trim()) is { } attribute && Catalogue.SortIndexFor(attribute) is { } index && IsReady(index) ? index.Number : null;
 
     /// <summary>
     /// The index range a comparison selects, if an ordered index answers it. Exact when the index's
@@ -91,7 +193,7 @@ internal abstract partial class ResourceEndpoint<T>
     {
         foreach (var index in Catalogue.Indexes)
         {
-            if (index.Kind == ScimIndexKind.Ordered && index.Attribute.Ordinal == comparison.Attribute.Ordinal
+            if (index.Kind == ScimIndexKind.Ordered && index.Attribute.Ordinal == comparison.Attribute.Ordinal && IsReady(index)
                 && index.Answers(comparison.Operator, comparison.Value) && Range(comparison.Operator, index.KeyOf(comparison.Value)) is { } range)
             {
                 return (index.Number, range, index.IsExactOrder);
@@ -126,7 +228,7 @@ internal abstract partial class ResourceEndpoint<T>
 
         foreach (var index in Catalogue.Indexes)
         {
-            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value))
+            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value) || !IsReady(index))
             {
                 continue;
             }
@@ -158,7 +260,7 @@ internal abstract partial class ResourceEndpoint<T>
     {
         foreach (var index in Catalogue.Indexes)
         {
-            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value))
+            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value) || !IsReady(index))
             {
                 continue;
             }

@@ -282,3 +282,25 @@ internal static class AttachedRecord
         return (record.Slice(5, innerLength), key, span.Slice(position + 4, valueLength).ToArray());
     }
 }
+
+/// <summary>
+/// New index entries for a resource at one version, body and version unchanged: what the background
+/// build of an index added to the catalogue writes. Replay applies it only to that very version (a
+/// later write carried its own entries; an earlier state is not the one it was derived from).
+/// Layout: kind(1) + the resource record.
+/// </summary>
+internal static class ReindexRecord
+{
+    public const byte Kind = 6;
+
+    public static byte[] Encode(ResourceRecord record)
+    {
+        var inner = record.Encode();
+        var buffer = new byte[1 + inner.Length];
+        buffer[0] = Kind;
+        inner.CopyTo(buffer.AsSpan(1));
+        return buffer;
+    }
+
+    public static ResourceRecord Decode(ReadOnlySpan<byte> record) => ResourceRecord.Decode(record[1..]);
+}

@@ -20,6 +20,15 @@ public sealed partial class ResourceStore
             Replay(resource);
             Apply(members);
         }
+        else if (span[0] == ReindexRecord.Kind)
+        {
+            var record = ReindexRecord.Decode(span);
+            var current = Read(ResourceKey(record.Tenant, record.Type, record.Id));
+            if (current is not null && current.Version == record.Version)
+            {
+                Apply(record, current);
+            }
+        }
         else if (span[0] == AttachedRecord.Kind)
         {
             var (inner, key, value) = AttachedRecord.Decode(bytes);

@@ -21,6 +21,7 @@ public sealed partial class ResourceStore
             phase = System.Diagnostics.Stopwatch.GetTimestamp();
         }
 
+        bool isNew = !Directory.Exists(Path.Combine(directory, "kv"));
         bool lookupIndexesComplete = MarkLookupIndexes(directory);
         var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
         Time("key-value recovery");
@@ -29,7 +30,7 @@ public sealed partial class ResourceStore
         try
         {
             log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
-            var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete };
+            var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete, IsNew = isNew };
             Time("log recovery");
 
             // The ordered indexes live in memory: rebuild them from the checkpointed resources (only

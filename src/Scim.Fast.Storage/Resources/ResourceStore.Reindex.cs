@@ -1,0 +1,112 @@
+namespace Scim.Fast.Storage.Resources;
+
+/// <summary>
+/// Building an index the store did not have (one added to a catalogue): which index numbers a type
+/// is complete for, and new index entries for one resource without a new version.
+/// </summary>
+public sealed partial class ResourceStore
+{
+    /// <summary>Whether this open created the store (no data existed): every index is trivially complete.</summary>
+    public bool IsNew { get; private init; }
+
+    /// <summary>
+    /// The index numbers every resource of <paramref name="type"/> carries entries for, as last
+    /// marked by <see cref="MarkIndexesBuilt"/>; null for a store that never recorded it.
+    /// </summary>
+    public IReadOnlyList<byte>? BuiltIndexes(byte type) =>
+        _kv.TryRead(BuiltIndexesKey(type), out var numbers) ? numbers : null;
+
+    /// <summary>
+    /// Records that every resource of <paramref name="type"/> carries entries for exactly these
+    /// index numbers. Kept with the next checkpoint: lost in a crash before it, the build runs again
+    /// (it is idempotent), which is the safe direction.
+    /// </summary>
+    public void MarkIndexesBuilt(byte type, IReadOnlyList<byte> numbers) =>
+        _kv.Upsert(BuiltIndexesKey(type), [.. numbers]);
+
+    private static byte[] BuiltIndexesKey(byte type) => [.. "M/indexes-built/"u8, type];
+
+    /// <summary>
+    /// Gives the resource at <paramref name="version"/> these index entries (ordered and lookup),
+    /// keeping its body, unique key, externalId and version: a client's ETag does not change because
+    /// an index was added. Logged like any write (a <see cref="ReindexRecord"/>) and applied after it
+    /// is durable. <see cref="StoreStatus.VersionMismatch"/> or <see cref="StoreStatus.NotFound"/>
+    /// when the resource moved on meanwhile: the write that moved it carried its own entries.
+    /// </summary>
+    public async ValueTask<StoreStatus> ReindexAsync(TenantId tenant, byte type, string id, long version, IReadOnlyList<IndexEntry> entries)
+    {
+        if (!AreStorable(entries))
+        {
+            return StoreStatus.InvalidValue;
+        }
+
+        await EnterWriteAsync().ConfigureAwait(false);
+        try
+        {
+            var resourceKey = ResourceKey(tenant, type, id);
+            var seen = Read(resourceKey);
+            if (seen is null || seen.Version != version)
+            {
+                return seen is null ? StoreStatus.NotFound : StoreStatus.VersionMismatch;
+            }
+
+            var request = seen with { IndexEntries = entries };
+            var stripes = StripesFor(resourceKey, request, seen, null, null);
+            var taken = new List<int>(stripes.Length);
+            try
+            {
+                foreach (int stripe in stripes)
+                {
+                    await _stripes[stripe].WaitAsync().ConfigureAwait(false);
+                    taken.Add(stripe);
+                }
+
+                // Under the locks: the very version read before (its keys, hence the stripes, too).
+                var current = Read(resourceKey);
+                if (current is null || current.Version != version)
+                {
+                    return current is null ? StoreStatus.NotFound : StoreStatus.VersionMismatch;
+                }
+
+                if (SameEntries(current.IndexEntries, entries))
+                {
+                    return StoreStatus.Ok;
+                }
+
+                var record = current with { IndexEntries = entries };
+                await EnqueueAndApplyAsync(ReindexRecord.Encode(record), () => Apply(record, current), CancellationToken.None).ConfigureAwait(false);
+                return StoreStatus.Ok;
+            }
+            finally
+            {
+                foreach (int stripe in taken)
+                {
+                    _stripes[stripe].Release();
+                }
+            }
+        }
+        finally
+        {
+            ExitWrite();
+        }
+    }
+
+    private static bool SameEntries(IReadOnlyList<IndexEntry>? a, IReadOnlyList<IndexEntry> b)
+    {
+        a ??= [];
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < a.Count; i++)
+        {
+            if (a[i] != b[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
