@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 
 using FASTER.core;
 
@@ -25,13 +24,14 @@ public sealed record FasterByteStoreOptions
 /// The narrow storage waist (STYLE.md, "Garnet"): read, upsert and delete of byte keys and byte
 /// values on FASTER's <see cref="FasterKV{Key, Value}"/> with <see cref="SpanByte"/> keys and values
 /// (no object log), larger than memory, with fold-over checkpoints. Nothing above this class sees a
-/// FASTER type. Sessions are pooled: FASTER sessions are single-threaded, requests are not.
+/// FASTER type. Sessions are pooled (<see cref="FasterSessions"/>): FASTER sessions are
+/// single-threaded, requests are not.
 /// </summary>
 public sealed class FasterByteStore : IDisposable
 {
     private readonly IDevice _device;
     private readonly FasterKV<SpanByte, SpanByte> _store;
-    private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _sessions = [];
+    private readonly FasterSessions _sessions;
 
     public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
     {
@@ -56,6 +56,7 @@ public sealed class FasterByteStore : IDisposable
             ReadCacheMemorySize = Math.Max(options.ReadCacheBytes, options.PageBytes * 2),
             ReadCachePageSize = options.PageBytes,
         });
+        _sessions = new FasterSessions(() => _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
     }
 
     /// <summary>Reads a value; records on disk are fetched synchronously (CompletePending with wait).</summary>
@@ -73,26 +74,30 @@ public sealed class FasterByteStore : IDisposable
 
     /// <summary>
     /// Reads a value into <paramref name="destination"/> (a reused or pooled buffer): no array per
-    /// read, for the hot read path.
+    /// read, for the hot read path. FASTER copies the value straight into the room the destination
+    /// offers (pinned for the read) when it fits: no pooled buffer, one copy.
     /// </summary>
-    public bool TryRead(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    public unsafe bool TryRead(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {
-        if (!TryReadOutput(key, out var output))
+        var room = destination.GetSpan(4096);
+        fixed (byte* roomPointer = room)
         {
-            return false;
-        }
+            var output = new SpanByteAndMemory(roomPointer, room.Length);
+            if (!TryReadInto(key, ref output))
+            {
+                return false;
+            }
 
-        if (output.IsSpanByte)
-        {
-            destination.Write(output.SpanByte.AsReadOnlySpan());
-        }
-        else
-        {
+            if (output.IsSpanByte)
+            {
+                destination.Advance(output.Length);
+                return true;
+            }
+
             using var memory = output.Memory;
             destination.Write(memory.Memory.Span[..output.Length]);
+            return true;
         }
-
-        return true;
     }
 
     /// <summary>Whether a key is present (the value is read and dropped, never copied out).</summary>
@@ -107,15 +112,22 @@ public sealed class FasterByteStore : IDisposable
         return true;
     }
 
-    private unsafe bool TryReadOutput(ReadOnlySpan<byte> key, out SpanByteAndMemory output)
+    private bool TryReadOutput(ReadOnlySpan<byte> key, out SpanByteAndMemory output)
     {
-        var session = Rent();
+        output = default;
+        return TryReadInto(key, ref output);
+    }
+
+    // output: where FASTER copies the value (a pinned span it fits in, or default: a pooled buffer).
+    private unsafe bool TryReadInto(ReadOnlySpan<byte> key, ref SpanByteAndMemory output)
+    {
+        var lease = _sessions.Rent();
+        var session = lease.Session;
         try
         {
             fixed (byte* keyPointer = key)
             {
                 var spanKey = new SpanByte(key.Length, (IntPtr)keyPointer);
-                output = default;
                 var status = session.Read(ref spanKey, ref output);
                 if (status.IsPending)
                 {
@@ -140,13 +152,14 @@ public sealed class FasterByteStore : IDisposable
         }
         finally
         {
-            _sessions.Add(session);
+            _sessions.Return(lease);
         }
     }
 
     public unsafe void Upsert(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
-        var session = Rent();
+        var lease = _sessions.Rent();
+        var session = lease.Session;
         try
         {
             fixed (byte* keyPointer = key, valuePointer = value)
@@ -162,14 +175,15 @@ public sealed class FasterByteStore : IDisposable
         }
         finally
         {
-            _sessions.Add(session);
+            _sessions.Return(lease);
         }
     }
 
     /// <summary>Deletes the key (a tombstone; deleting a missing key is not an error).</summary>
     public unsafe void Delete(ReadOnlySpan<byte> key)
     {
-        var session = Rent();
+        var lease = _sessions.Rent();
+        var session = lease.Session;
         try
         {
             fixed (byte* keyPointer = key)
@@ -184,7 +198,7 @@ public sealed class FasterByteStore : IDisposable
         }
         finally
         {
-            _sessions.Add(session);
+            _sessions.Return(lease);
         }
     }
 
@@ -202,29 +216,10 @@ public sealed class FasterByteStore : IDisposable
 
         // A checkpoint advances only when every session has seen its phases; a session idle in the
         // pool never would, and meanwhile busy sessions wait on it (a first checkpoint after start
-        // stalled reads and writes for 15 s). So idle sessions are refreshed until it completes:
-        // all of them each round (a ConcurrentBag hands the same thread back its own last item).
-        var idle = new List<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>>();
+        // stalled reads and writes for 15 s). So idle sessions are refreshed until it completes.
         while (!checkpoint.IsCompleted)
         {
-            while (_sessions.TryTake(out var session))
-            {
-                idle.Add(session);
-            }
-
-            foreach (var session in idle)
-            {
-                try
-                {
-                    session.Refresh();
-                }
-                finally
-                {
-                    _sessions.Add(session);
-                }
-            }
-
-            idle.Clear();
+            _sessions.RefreshIdle();
             await Task.WhenAny(checkpoint, Task.Delay(2, CancellationToken.None)).ConfigureAwait(false);
         }
 
@@ -260,7 +255,8 @@ public sealed class FasterByteStore : IDisposable
             keys.TryAdd(Convert.ToBase64String(key), key);
         }
 
-        var session = Rent();
+        var lease = _sessions.Rent();
+        var session = lease.Session;
         try
         {
             using var iterator = session.Iterate();
@@ -271,7 +267,7 @@ public sealed class FasterByteStore : IDisposable
         }
         finally
         {
-            _sessions.Add(session);
+            _sessions.Return(lease);
         }
 
         using (var raw = _store.Log.Scan(_store.Log.BeginAddress, _store.Log.TailAddress))
@@ -299,11 +295,7 @@ public sealed class FasterByteStore : IDisposable
 
     public void Dispose()
     {
-        while (_sessions.TryTake(out var session))
-        {
-            session.Dispose();
-        }
-
+        _sessions.Dispose();
         _store.Dispose();
         _device.Dispose();
     }
@@ -318,7 +310,4 @@ public sealed class FasterByteStore : IDisposable
         using var memory = output.Memory;
         return memory.Memory.Span[..output.Length].ToArray();
     }
-
-    private ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> Rent() =>
-        _sessions.TryTake(out var session) ? session : _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
 }

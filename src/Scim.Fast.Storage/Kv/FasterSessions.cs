@@ -1,0 +1,124 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+
+using FASTER.core;
+
+namespace Scim.Fast.Storage.Kv;
+
+/// <summary>
+/// FASTER client sessions for many threads. A FASTER session is single-threaded; a request thread
+/// takes one for one operation. Slots are picked by the processor the thread runs on, so two
+/// threads reading at once (a scan on both cores) use two slots and touch no shared lock: a
+/// <see cref="ConcurrentBag{T}"/> here took a Monitor on nearly every take and return (its
+/// per-thread lists hold one or two sessions, and a take from another thread's list locks), and
+/// under a two-thread scan 60 % of the CPU went to spinning on it. When every slot is busy (more
+/// threads than slots at one instant) a spare session comes from a bag.
+/// </summary>
+internal sealed class FasterSessions : IDisposable
+{
+    private readonly Func<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _create;
+    private readonly Slot[] _slots;
+    private readonly ConcurrentBag<Slot> _spares = [];
+    private readonly ConcurrentQueue<Slot> _allSpares = new();
+
+    public FasterSessions(Func<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> create)
+    {
+        _create = create;
+        _slots = new Slot[Math.Max(4, Environment.ProcessorCount * 2)];
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            _slots[i] = new Slot(create(), isSpare: false);
+        }
+    }
+
+    /// <summary>A session with its slot; give it back with <see cref="Return"/>.</summary>
+    public sealed class Slot(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session, bool isSpare)
+    {
+        public ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> Session { get; } = session;
+
+        public bool IsSpare { get; } = isSpare;
+
+        // 1 while a thread uses the session or a checkpoint refreshes it; padded to a cache line so
+        // that two threads taking neighbouring slots do not share one.
+        private Flag _busy;
+
+        public bool TryTake() => Interlocked.CompareExchange(ref _busy.Value, 1, 0) == 0;
+
+        public void Take() => Volatile.Write(ref _busy.Value, 1);
+
+        public void Release() => Volatile.Write(ref _busy.Value, 0);
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    private struct Flag
+    {
+        [FieldOffset(0)]
+        public int Value;
+    }
+
+    public Slot Rent()
+    {
+        int start = Thread.GetCurrentProcessorId();
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            var slot = _slots[(int)((uint)(start + i) % (uint)_slots.Length)];
+            if (slot.TryTake())
+            {
+                return slot;
+            }
+        }
+
+        if (_spares.TryTake(out var spare))
+        {
+            // A checkpoint may be refreshing it this instant: wait for that, never share it.
+            var wait = default(SpinWait);
+            while (!spare.TryTake())
+            {
+                wait.SpinOnce();
+            }
+
+            return spare;
+        }
+
+        spare = new Slot(_create(), isSpare: true);
+        spare.Take();
+        _allSpares.Enqueue(spare);
+        return spare;
+    }
+
+    public void Return(Slot slot)
+    {
+        slot.Release();
+        if (slot.IsSpare)
+        {
+            _spares.Add(slot);
+        }
+    }
+
+    /// <summary>Refreshes every session no thread is using (a checkpoint waits for each to see its phases).</summary>
+    public void RefreshIdle()
+    {
+        foreach (var slot in _slots.Concat(_allSpares))
+        {
+            if (slot.TryTake())
+            {
+                try
+                {
+                    slot.Session.Refresh();
+                }
+                finally
+                {
+                    slot.Release();
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var slot in _slots.Concat(_allSpares))
+        {
+            slot.Session.Dispose();
+        }
+    }
+}
