@@ -95,8 +95,15 @@ public sealed partial class ScimSchemaGenerator
             w.Line();
             w.Line($"var target = new {layout.ModelType}();");
             w.Line("bool sawCoreSchema = false;");
-            w.Open("if (!ReadResource(ref reader, target, options, ref sawCoreSchema, out error))");
+            w.Line("// Members still to read before a reader of trusted input may stop (-1: read to the end).");
+            w.Line("int remaining = options.StopWhenRead && options.Only is { TopLevelCount: > 0 } wanted ? wanted.TopLevelCount : -1;");
+            w.Open("if (!ReadResource(ref reader, target, options, ref sawCoreSchema, ref remaining, out error))");
             w.Line("return false;");
+            w.Close();
+            w.Line();
+            w.Open("if (remaining == 0)");
+            w.Line("resource = target;");
+            w.Line("return true;");
             w.Close();
             w.Line();
             w.Line("// Utf8JsonReader rejects a second top-level value, so this only confirms the end of input.");
@@ -131,7 +138,7 @@ public sealed partial class ScimSchemaGenerator
         private static void EmitReadResource(SourceWriter w, ResourceLayout layout)
         {
             var scope = layout.ResourceScope;
-            w.Open($"private static bool ReadResource(ref Utf8JsonReader reader, {layout.ModelType} target, ScimReadOptions options, ref bool sawCoreSchema, [NotNullWhen(false)] out ScimError? error)");
+            w.Open($"private static bool ReadResource(ref Utf8JsonReader reader, {layout.ModelType} target, ScimReadOptions options, ref bool sawCoreSchema, ref int remaining, [NotNullWhen(false)] out ScimError? error)");
             w.Open("while (reader.Read())");
             w.Open("if (reader.TokenType == JsonTokenType.EndObject)");
             w.Line("error = null;");
@@ -149,8 +156,12 @@ public sealed partial class ScimSchemaGenerator
             w.Line("return false;");
             w.Close();
             w.Line();
-            w.Open("if (!ReadResource(ref reader, target, options, ref sawCoreSchema, out error))");
+            w.Open("if (!ReadResource(ref reader, target, options, ref sawCoreSchema, ref remaining, out error))");
             w.Line("return false;");
+            w.Close();
+            w.Line();
+            w.Open("if (remaining == 0)");
+            w.Line("return true;");
             w.Close();
             w.Line();
             w.Line("continue;");
@@ -167,6 +178,10 @@ public sealed partial class ScimSchemaGenerator
                 w.Line();
                 w.Open($"if (!Read{extension.Scope.Key}Block(ref reader, target, options, out error))");
                 w.Line("return false;");
+                w.Close();
+                w.Line();
+                w.Open("if (--remaining == 0)");
+                w.Line("return true;");
                 w.Close();
                 w.Line();
                 w.Line("continue;");
@@ -229,6 +244,10 @@ public sealed partial class ScimSchemaGenerator
             w.Line();
             w.Open($"if (!Read{scope.Key}Attribute(ref reader, index, target, options, out error))");
             w.Line("return false;");
+            w.Close();
+            w.Line();
+            w.Open("if (--remaining == 0)");
+            w.Line("return true;");
             w.Close();
             w.Close();
             w.Line();

@@ -156,4 +156,45 @@ public sealed class ProjectionTests
         Assert.Null(user.PhoneNumbers);
         Assert.Null(user.Meta);
     }
+
+    [Theory]
+    [InlineData("name.familyName")]
+    [InlineData("emails.value")]
+    [InlineData("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber")]
+    public void StoppingOnceRead_GivesWhatAWholeReadGives_ForEveryWantedAttribute(string path)
+    {
+        var attribute = ScimResourceTypes.User.ResolvePath(path)!;
+        var only = ScimProjection.ForReading(ScimResourceTypes.User, [attribute]);
+        var full = new ScimReadOptions { IgnoreReadOnly = false, RequireSchemas = false, Only = only };
+        var stopping = new ScimReadOptions { IgnoreReadOnly = false, RequireSchemas = false, Only = only, StopWhenRead = true };
+        var bytes = Encoding.UTF8.GetBytes(TestJson.Fixture("rfc7643-8.3-enterprise-user.json"));
+
+        Assert.True(UserSerializer.Instance.TryRead(bytes, full, out var expected, out _));
+        Assert.True(UserSerializer.Instance.TryRead(bytes, stopping, out var user, out var error), error?.ToString());
+
+        Assert.Equal(expected!.Id, user!.Id);
+        Assert.Equal(expected.Name?.FamilyName, user.Name?.FamilyName);
+        Assert.Equal(expected.Emails?.Select(e => e.Value), user.Emails?.Select(e => e.Value));
+        Assert.Equal(expected.EnterpriseUser?.EmployeeNumber, user.EnterpriseUser?.EmployeeNumber);
+    }
+
+    [Fact]
+    public void StoppingOnceRead_DoesNotReadPastTheLastWantedAttribute_ButReadsOnWhileOneIsMissing()
+    {
+        var only = ScimProjection.ForReading(ScimResourceTypes.User, [ScimResourceTypes.User.ResolvePath("name.familyName")!]);
+        var stopping = new ScimReadOptions { IgnoreReadOnly = false, RequireSchemas = false, Only = only, StopWhenRead = true };
+        var whole = new ScimReadOptions { IgnoreReadOnly = false, RequireSchemas = false, Only = only };
+
+        // id and name read: what follows is never looked at (here it is not even JSON).
+        var cut = Encoding.UTF8.GetBytes("{\"id\":\"1\",\"name\":{\"familyName\":\"Jensen\"},\"emails\":[{\"value\": !!");
+        Assert.True(UserSerializer.Instance.TryRead(cut, stopping, out var user, out var error), error?.ToString());
+        Assert.Equal(("1", "Jensen"), (user!.Id, user.Name!.FamilyName));
+        Assert.False(UserSerializer.Instance.TryRead(cut, whole, out _, out _));
+
+        // No name: the reader goes on to the end looking for it, and the end is checked.
+        var nameless = Encoding.UTF8.GetBytes("{\"id\":\"1\",\"emails\":[{\"value\":\"a@x\"}]} trailing");
+        Assert.False(UserSerializer.Instance.TryRead(nameless, stopping, out _, out _));
+        Assert.Equal(2, only.TopLevelCount);
+        Assert.Equal(-1, ScimProjection.ForReading(ScimResourceTypes.User, [ScimResourceTypes.User.ResolvePath("schemas")!]).TopLevelCount);
+    }
 }

@@ -20,6 +20,43 @@ public sealed class ScimProjection
         ResourceType = resourceType;
         _included = included;
         Selections = selections;
+        TopLevelCount = CountTopLevel(resourceType, included);
+    }
+
+    /// <summary>
+    /// How many top-level members the projection includes (core attributes, extension blocks), or
+    /// -1 when it includes <c>schemas</c> (read apart from the attributes): a reader of its own
+    /// stored form can stop once it has read that many (<see cref="ScimReadOptions.StopWhenRead"/>).
+    /// </summary>
+    public int TopLevelCount { get; }
+
+    private static int CountTopLevel(ScimResourceType resourceType, bool[] included)
+    {
+        int count = 0;
+        foreach (var attribute in resourceType.CommonAttributes)
+        {
+            if (included[attribute.Ordinal])
+            {
+                if (attribute.Name == "schemas")
+                {
+                    return -1;
+                }
+
+                count++;
+            }
+        }
+
+        foreach (var attribute in resourceType.Schema.Attributes)
+        {
+            count += included[attribute.Ordinal] ? 1 : 0;
+        }
+
+        foreach (var extension in resourceType.Extensions)
+        {
+            count += included[extension.Ordinal] ? 1 : 0;
+        }
+
+        return count;
     }
 
     public ScimResourceType ResourceType { get; }

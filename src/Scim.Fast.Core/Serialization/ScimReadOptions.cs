@@ -34,6 +34,15 @@ public sealed class ScimReadOptions
     /// </summary>
     public ScimProjection? Only { get; init; }
 
+    /// <summary>
+    /// With <see cref="Only"/>: stop reading once every top-level member the projection includes has
+    /// been read (<see cref="ScimProjection.TopLevelCount"/>), leaving the rest unread and
+    /// unchecked. Only for the server's own stored form, where each member appears once, in the
+    /// writer's order, and the JSON is known good: a scan testing <c>name.familyName</c> stops after
+    /// <c>name</c> instead of tokenizing the emails, addresses and extensions after it.
+    /// </summary>
+    public bool StopWhenRead { get; init; }
+
     /// <summary>Maximum JSON nesting depth; deeper input is 400 invalidSyntax. Default 32.</summary>
     public int MaxDepth { get; init; } = 32;
 }

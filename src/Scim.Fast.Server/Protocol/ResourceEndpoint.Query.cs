@@ -400,7 +400,8 @@ internal abstract partial class ResourceEndpoint<T>
         }
     }
 
-    // Candidates are decoded only as far as the filter and the sort need (ScimReadOptions.Only).
+    // Candidates are decoded only as far as the filter and the sort need (ScimReadOptions.Only,
+    // StopWhenRead).
     private ScimReadOptions ReadOptionsFor(FilterNode? filter, ScimAttribute? sortAttribute)
     {
         var attributes = new List<ScimAttribute>();
@@ -421,6 +422,9 @@ internal abstract partial class ResourceEndpoint<T>
             IgnoreReadOnly = s_stored.IgnoreReadOnly,
             RequireSchemas = s_stored.RequireSchemas,
             Only = ScimProjection.ForReading(ResourceType, attributes),
+
+            // Our own stored form: once what the filter and sort need is read, the rest is not.
+            StopWhenRead = true,
         };
     }
 
