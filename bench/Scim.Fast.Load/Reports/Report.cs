@@ -32,6 +32,7 @@ internal static class Report
             if (baseline is not null)
             {
                 output.WriteLine(Row("baseline operation", baseline.OperationLatency));
+                output.WriteLine($"  {"tail against the baseline",-46} {"",10} {"",8} {"",8} {TailRatio(run, baseline, 99),7:0.00}× {TailRatio(run, baseline, 99.9),7:0.00}×");
             }
 
             foreach (var (cause, count) in run.Errors.OrderByDescending(e => e.Value))
@@ -42,6 +43,14 @@ internal static class Report
     }
 
     public static double Ratio(RunResult run, RunResult baseline) => run.OperationsPerSecond / baseline.OperationsPerSecond;
+
+    /// <summary>The server's latency at a percentile over the baseline's at the same percentile (the tail watched, issue "tail latency").</summary>
+    public static double TailRatio(RunResult run, RunResult baseline, double percentile)
+    {
+        double server = Ms(run.OperationLatency, percentile);
+        double bare = Ms(baseline.OperationLatency, percentile);
+        return bare <= 0 ? double.NaN : server / bare;
+    }
 
     public static string JsonLine(string scenario, IReadOnlyList<(RunResult Run, RunResult? Baseline)> runs, string machine, string[] args)
     {
@@ -70,6 +79,8 @@ internal static class Report
                 ["baselineOperationsPerSecond"] = r.Baseline is null ? null : Math.Round(r.Baseline.OperationsPerSecond, 1),
                 ["baselineLatencyMs"] = r.Baseline is null ? null : Percentiles(r.Baseline.OperationLatency),
                 ["ratioToBaseline"] = r.Baseline is null ? null : Math.Round(Ratio(r.Run, r.Baseline), 3),
+                ["p99RatioToBaseline"] = r.Baseline is null ? null : Math.Round(TailRatio(r.Run, r.Baseline, 99), 3),
+                ["p99.9RatioToBaseline"] = r.Baseline is null ? null : Math.Round(TailRatio(r.Run, r.Baseline, 99.9), 3),
             }).ToList(),
         };
         return JsonSerializer.Serialize(document);
@@ -94,7 +105,9 @@ internal static class Report
             if (baseline is not null)
             {
                 html.Append("; bare-Kestrel baseline ").Append(baseline.OperationsPerSecond.ToString("N0", CultureInfo.InvariantCulture))
-                    .Append("/s, ratio <b>").Append(Ratio(run, baseline).ToString("0.00", CultureInfo.InvariantCulture)).Append("</b>");
+                    .Append("/s, ratio <b>").Append(Ratio(run, baseline).ToString("0.00", CultureInfo.InvariantCulture)).Append("</b>")
+                    .Append("; tail against the baseline: p99 <b>").Append(TailRatio(run, baseline, 99).ToString("0.00", CultureInfo.InvariantCulture))
+                    .Append("×</b>, p99.9 <b>").Append(TailRatio(run, baseline, 99.9).ToString("0.00", CultureInfo.InvariantCulture)).Append("×</b>");
             }
 
             html.Append("</p><table><tr><th>latency (ms)</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");

@@ -78,7 +78,10 @@ internal abstract partial class ResourceEndpoint<T>
         var started = System.Diagnostics.Stopwatch.StartNew();
         logger.LogInformation("Building {Type} indexes {Indexes}: queries on them scan until done", ResourceType.Name, string.Join(", ", _building));
         await Task.Run(Store.WaitForOrderedIndexes, cancellationToken).ConfigureAwait(false);
-        long examined = 0, rewritten = 0;
+        // Many re-keyings in flight at once, so they share the log's group commits (one at a time,
+        // a store whose every resource needs new entries would wait for a flush per resource).
+        long examined = 0;
+        var inFlight = new List<Task<StoreStatus>>(256);
         foreach (var tenant in tenants)
         {
             foreach (var position in Store.Walk(tenant, StoreType, Catalogue.ById.Number))
@@ -91,10 +94,16 @@ internal abstract partial class ResourceEndpoint<T>
 
                 examined++;
                 var keys = KeysOf(DecodeStored(stored.Id, stored.Body));
-                var status = await Store.ReindexAsync(tenant, StoreType, stored.Id, stored.Version, keys.Entries).ConfigureAwait(false);
-                rewritten += status == StoreStatus.Ok ? 1 : 0;
+                inFlight.Add(Store.ReindexAsync(tenant, StoreType, stored.Id, stored.Version, keys.Entries).AsTask());
+                if (inFlight.Count == inFlight.Capacity)
+                {
+                    await Task.WhenAll(inFlight).ConfigureAwait(false);
+                    inFlight.Clear();
+                }
             }
         }
+
+        await Task.WhenAll(inFlight).ConfigureAwait(false);
 
         Store.MarkIndexesBuilt(StoreType, DeclaredNumbers());
         _building = [];
