@@ -32,7 +32,13 @@ public sealed partial class ScimSchemaGenerator
             }
 
             var indexes = new List<IndexSpec>();
-            var member = obj.Find("indexes")!;
+            var member = obj.Find("indexes");
+            if (member is null)
+            {
+                context.Report(DiagnosticDescriptors.MissingMember.Id, obj.Start, 1, "Index catalogue", "indexes");
+                return null;
+            }
+
             if (member.Value is not JsonArray array)
             {
                 context.Report(DiagnosticDescriptors.InvalidIndex.Id, member.Value.Start, 1, "(catalogue)", resourceType, "'indexes' must be an array of index objects");
@@ -177,15 +183,23 @@ public sealed partial class ScimSchemaGenerator
                     continue;
                 }
 
-                var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                // By the C# constant each name becomes ("x-y" and "xY" are both XY).
+                var names = new HashSet<string>(StringComparer.Ordinal);
                 var numbers = new HashSet<int>();
                 var valid = new List<IndexSpec>();
                 bool sound = true;
                 foreach (var index in catalogue.Indexes)
                 {
-                    if (!names.Add(index.Name) || (index.Number >= 0 && !numbers.Add(index.Number)))
+                    if (!names.Add(Names.TypeName(index.Name)) || (index.Number >= 0 && !numbers.Add(index.Number)))
                     {
                         Invalid(index.Location, index.Name, "the name or number is used by another index of this type");
+                        sound = false;
+                        continue;
+                    }
+
+                    if (Names.TypeName(index.Name) is "Catalogue" or "Collect")
+                    {
+                        Invalid(index.Location, index.Name, "the name would clash with the generated Catalogue / Collect members; choose another");
                         sound = false;
                         continue;
                     }
@@ -241,6 +255,11 @@ public sealed partial class ScimSchemaGenerator
             if (multiValued && index.Kind is "ordered" or "unique")
             {
                 return $"'{index.Attribute}' is multi-valued; a {index.Kind} index keys one value per resource (use a lookup)";
+            }
+
+            if (index.CaseExact == true && !attribute.CaseExact && attribute.Type != "dateTime")
+            {
+                return $"'{index.Attribute}' is compared case-insensitively (caseExact false in its schema): its index cannot key it case-exactly, or filters would miss values differing only in case";
             }
 
             bool caseExact = index.CaseExact ?? attribute.CaseExact;

@@ -62,11 +62,20 @@ public sealed class CatalogueTests
     [InlineData("{ \"name\": \"t\", \"attribute\": \"title\", \"kind\": \"lookup\", \"number\": 130, \"operators\": [\"sw\"] }", "answers only eq")]
     [InlineData("{ \"name\": \"a\", \"attribute\": \"active\", \"kind\": \"lookup\", \"number\": 130, \"operators\": [\"eq\"] }", "is a boolean")]
     [InlineData("{ \"name\": \"m\", \"attribute\": \"meta.lastModified\", \"kind\": \"ordered\", \"number\": 0, \"operators\": [\"gt\"] }", "name or number is used")]
+    [InlineData("{ \"name\": \"u\", \"attribute\": \"userName\", \"kind\": \"ordered\", \"number\": 3, \"caseExact\": true, \"operators\": [\"gt\"] }", "cannot key it case-exactly")]
+    [InlineData("{ \"name\": \"collect\", \"attribute\": \"title\", \"kind\": \"lookup\", \"number\": 130, \"operators\": [\"eq\"] }", "would clash")]
+    [InlineData("{ \"name\": \"Id\", \"attribute\": \"title\", \"kind\": \"lookup\", \"number\": 130, \"operators\": [\"eq\"] }", "name or number is used")]
     public void InvalidDeclaration_IsScim015_SayingWhy(string index, string why)
     {
         var diagnostic = SingleDiagnostic(Catalogue("User", Id, "    " + index), "SCIM015");
 
         Assert.Contains(why, diagnostic.GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACatalogueDocumentWithoutIndexes_IsScim004_NotACrash()
+    {
+        SingleDiagnostic("{\n  \"schemas\": [\"urn:scim-fast:index-catalogue\"],\n  \"resourceType\": \"User\"\n}", "SCIM004");
     }
 
     [Fact]

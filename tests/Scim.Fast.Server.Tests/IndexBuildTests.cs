@@ -56,7 +56,7 @@ public sealed class IndexBuildTests : IAsyncLifetime
                 Assert.Equal(StoreStatus.Ok, await store.ReindexAsync(default, Protocol.StoreTypes.User, position.Id, stored.Version, entries));
             }
 
-            store.MarkIndexesBuilt(Protocol.StoreTypes.User, [UserIndexes.Id, UserIndexes.UserNameOrder, UserIndexes.Emails]);
+            store.MarkIndexesBuilt(Protocol.StoreTypes.User, ["0 ordered id case-exact", "1 ordered userName folded", "128 lookup emails.value folded"]);
             Assert.Equal(0, store.OrderedCount(default, Protocol.StoreTypes.User, UserIndexes.LastModified));
             await store.CheckpointAsync();
         }
@@ -95,14 +95,35 @@ public sealed class IndexBuildTests : IAsyncLifetime
             Assert.Equal(etag, (await _server.Client.Get("/scim/v2/Users/" + Uri.EscapeDataString(id))).Expect(HttpStatusCode.OK).ETag);
         }
 
-        Assert.Contains(UserIndexes.LastModified, _server.Store.BuiltIndexes(Protocol.StoreTypes.User)!);
+        Assert.Contains(LastModifiedIndex, _server.Store.BuiltIndexes(Protocol.StoreTypes.User)!);
         Assert.Empty(_server.Store.Verify());
 
         // Built is remembered: a restart builds nothing.
         await _server.RestartAsync();
         Assert.Empty(_server.Handler.Users.IndexesBuilding);
         Assert.Equal(Users, (int)(await _server.Client.Get(Range)).Expect(HttpStatusCode.OK).Body!["totalResults"]!);
+
+        // The same number recorded under another definition (here: folded keys) is another index:
+        // built again, and recorded under the catalogue's definition.
+        await _server.StopAsync();
+        await using (var store = ResourceStore.Open(storeDirectory))
+        {
+            store.MarkIndexesBuilt(Protocol.StoreTypes.User, ["0 ordered id case-exact", "1 ordered userName folded", "2 ordered meta.lastModified folded", "128 lookup emails.value folded"]);
+            await store.CheckpointAsync();
+        }
+
+        await _server.StartAsync();
+        while (!_server.Store.BuiltIndexes(Protocol.StoreTypes.User)!.Contains(LastModifiedIndex))
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddSeconds(60), "the rebuild after a definition change did not finish");
+            await Task.Delay(50);
+        }
+
+        Assert.DoesNotContain("2 ordered meta.lastModified folded", _server.Store.BuiltIndexes(Protocol.StoreTypes.User)!);
+        Assert.Equal(Users, (int)(await _server.Client.Get(Range)).Expect(HttpStatusCode.OK).Body!["totalResults"]!);
     }
+
+    private const string LastModifiedIndex = "2 ordered meta.lastModified instant";
 
     // The resource's entries without those of the lastModified index.
     private static List<IndexEntry> Entries(ResourceStore store, string id)

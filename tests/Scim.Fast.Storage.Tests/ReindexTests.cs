@@ -54,8 +54,8 @@ public sealed class ReindexTests
             await store.ReplaceAsync(s_tenant, User, "u2", 1, "u2-name", null, Body("{u2 v2}"), [new(0, "u2"), new(Ordered, "K2b")]);
             Assert.Empty(store.FindByLookup(s_tenant, User, Lookup, "B@X")!);
 
-            store.MarkIndexesBuilt(User, [0, Ordered, Lookup]);
-            Assert.Equal([0, Ordered, Lookup], store.BuiltIndexes(User));
+            store.MarkIndexesBuilt(User, ["0 ordered id", "2 ordered x", "128 lookup y"]);
+            Assert.Equal(["0 ordered id", "2 ordered x", "128 lookup y"], store.BuiltIndexes(User));
             Assert.Empty(store.Verify());
         }
 

@@ -78,7 +78,7 @@ public sealed class ScimIndex
     /// ignore-case ordering differ for a few characters (U+017F, surrogates against
     /// U+E000–U+FFFF), which is why a folded index declares no gt/ge/lt/le.
     /// </summary>
-    public bool IsExactOrder => Attribute.Type == ScimAttributeType.DateTime || CaseExact;
+    public bool IsExactOrder => Attribute.Type == ScimAttributeType.DateTime || (CaseExact && Attribute.CaseExact);
 
     /// <summary>Whether the index answers <paramref name="op"/> for this value.</summary>
     public bool Answers(FilterOperator op, in ScimValue value)

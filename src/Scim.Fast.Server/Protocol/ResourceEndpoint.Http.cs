@@ -401,15 +401,10 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     // A filter that is one equality an index answers exactly: the candidates are the result.
     private bool TryExactLookup(ScimScope scope, FilterNode filter, out List<string> ids)
     {
+        // Null: no index answers, or it cannot answer this value (an overflowed externalId): the
+        // query scans. Not exact (a superset the filter narrows): the query plans as usual.
         if (filter is not FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
-            || !ExactlyIndexed(comparison))
-        {
-            ids = [];
-            return false;
-        }
-
-        // Null: the index cannot answer this value (an overflowed externalId): the query scans.
-        if (CandidatesFor(scope, comparison) is not { } candidates)
+            || CandidatesFor(scope, comparison, out bool exact) is not { } candidates || !exact)
         {
             ids = [];
             return false;

@@ -28,36 +28,49 @@ internal abstract partial class ResourceEndpoint<T>
 
     /// <summary>
     /// Compares the catalogue with the indexes the store was built with, before any request is
-    /// served: an index the store lacks is marked building (queries on it scan); one the catalogue
-    /// dropped is forgotten, so adding it back later builds it again instead of trusting stale entries.
-    /// A store that never recorded its indexes (written before the catalogue) checks them all; a
-    /// store created just now has them all.
+    /// served: an index the store lacks, or has under another definition (kind, attribute, case
+    /// rule), is marked building (queries on it scan); one the catalogue dropped is forgotten, so
+    /// adding it back later builds it again instead of trusting stale entries. A store created just
+    /// now has them all; one written before the catalogue existed has what that version wrote.
     /// </summary>
     public void PrepareIndexes()
     {
-        var declared = DeclaredNumbers();
+        var declared = DeclaredIndexes();
         var built = Store.BuiltIndexes(StoreType);
-        if (built is null && Store.IsNew)
+        if (built is null)
         {
-            Store.MarkIndexesBuilt(StoreType, declared);
-            built = declared;
+            built = Store.IsNew ? [.. declared.Values] : BeforeTheCatalogue();
+            Store.MarkIndexesBuilt(StoreType, [.. built.Where(declared.ContainsValue)]);
+        }
+        else if (built.Any(description => !declared.ContainsValue(description)))
+        {
+            Store.MarkIndexesBuilt(StoreType, [.. built.Where(declared.ContainsValue)]);
         }
 
         var missing = new List<byte>();
-        foreach (byte number in declared)
+        foreach (var (number, description) in declared)
         {
-            if (number != Catalogue.ById.Number && (built is null || !built.Contains(number)))
+            if (number != Catalogue.ById.Number && !built.Contains(description))
             {
                 missing.Add(number);
             }
         }
 
-        if (built is not null && built.Any(number => !declared.Contains(number)))
+        _building = [.. missing];
+    }
+
+    // What the server wrote before indexes were declared in a catalogue (the same keys the
+    // catalogue's first version declares): stores from then need no build for these.
+    private IReadOnlyList<string> BeforeTheCatalogue()
+    {
+        string unique = ResourceType.Name == "Group" ? "displayName" : "userName";
+        var wrote = new List<string> { "0 ordered id case-exact", $"1 ordered {unique} folded", "2 ordered meta.lastModified instant" };
+        if (ResourceType.Name == "User" && Store.LookupIndexesComplete)
         {
-            Store.MarkIndexesBuilt(StoreType, [.. built.Where(declared.Contains)]);
+            wrote.Add("128 lookup emails.value folded");
         }
 
-        _building = [.. missing];
+        return wrote;
     }
 
     /// <summary>
@@ -65,63 +78,88 @@ internal abstract partial class ResourceEndpoint<T>
     /// built: each is read, decoded, keyed by the catalogue and rewritten with its new entries at its
     /// own version (<see cref="ResourceStore.ReindexAsync"/>: no ETag changes). Writes meanwhile carry
     /// the full catalogue's entries themselves. Idempotent: a restart mid-build starts over and
-    /// rewrites nothing already right.
+    /// rewrites nothing already right. A resource whose new entries cannot be stored (a key too
+    /// long, too many keys) leaves the indexes unbuilt: queries on them keep scanning.
     /// </summary>
     public async Task BuildIndexesAsync(IEnumerable<TenantId> tenants, ILogger logger, CancellationToken cancellationToken)
     {
         if (_building.Length == 0)
         {
-            Store.MarkIndexesBuilt(StoreType, DeclaredNumbers());
             return;
         }
 
         var started = System.Diagnostics.Stopwatch.StartNew();
         logger.LogInformation("Building {Type} indexes {Indexes}: queries on them scan until done", ResourceType.Name, string.Join(", ", _building));
         await Task.Run(Store.WaitForOrderedIndexes, cancellationToken).ConfigureAwait(false);
+
         // Many re-keyings in flight at once, so they share the log's group commits (one at a time,
         // a store whose every resource needs new entries would wait for a flush per resource).
-        long examined = 0;
+        long examined = 0, refused = 0;
         var inFlight = new List<Task<StoreStatus>>(256);
-        foreach (var tenant in tenants)
+        async Task DrainAsync()
         {
-            foreach (var position in Store.Walk(tenant, StoreType, Catalogue.ById.Number))
+            foreach (var status in await Task.WhenAll(inFlight).ConfigureAwait(false))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (Store.Get(tenant, StoreType, position.Id) is not { } stored)
-                {
-                    continue;
-                }
+                refused += status is StoreStatus.InvalidValue or StoreStatus.TooLarge ? 1 : 0;
+            }
 
-                examined++;
-                var keys = KeysOf(DecodeStored(stored.Id, stored.Body));
-                inFlight.Add(Store.ReindexAsync(tenant, StoreType, stored.Id, stored.Version, keys.Entries).AsTask());
-                if (inFlight.Count == inFlight.Capacity)
+            inFlight.Clear();
+        }
+
+        try
+        {
+            foreach (var tenant in tenants)
+            {
+                foreach (var position in Store.Walk(tenant, StoreType, Catalogue.ById.Number))
                 {
-                    await Task.WhenAll(inFlight).ConfigureAwait(false);
-                    inFlight.Clear();
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (Store.Get(tenant, StoreType, position.Id) is not { } stored)
+                    {
+                        continue;
+                    }
+
+                    examined++;
+                    var keys = KeysOf(DecodeStored(stored.Id, stored.Body));
+                    inFlight.Add(Store.ReindexAsync(tenant, StoreType, stored.Id, stored.Version, keys.Entries).AsTask());
+                    if (inFlight.Count == inFlight.Capacity)
+                    {
+                        await DrainAsync().ConfigureAwait(false);
+                    }
                 }
             }
         }
+        finally
+        {
+            // The re-keyings started are not cancellable: wait for them either way.
+            await DrainAsync().ConfigureAwait(false);
+        }
 
-        await Task.WhenAll(inFlight).ConfigureAwait(false);
+        if (refused > 0)
+        {
+            logger.LogWarning("{Refused} {Type} resources could not be given entries of indexes {Indexes} (a key too long or too many keys): those indexes stay unbuilt and queries on them scan", refused, ResourceType.Name, string.Join(", ", _building));
+            return;
+        }
 
-        Store.MarkIndexesBuilt(StoreType, DeclaredNumbers());
+        Store.MarkIndexesBuilt(StoreType, [.. DeclaredIndexes().Values]);
         _building = [];
         logger.LogInformation("Built {Type} indexes: {Examined} resources read in {Seconds:F1} s", ResourceType.Name, examined, started.Elapsed.TotalSeconds);
     }
 
-    private List<byte> DeclaredNumbers()
+    // Each numbered index with what defines its keys: a definition changed under the same number
+    // is a different index, built again.
+    private Dictionary<byte, string> DeclaredIndexes()
     {
-        var numbers = new List<byte>();
+        var declared = new Dictionary<byte, string>();
         foreach (var index in Catalogue.Indexes)
         {
             if (index.Number != ScimIndex.Unnumbered)
             {
-                numbers.Add(index.Number);
+                string keys = index.Attribute.Type == Core.Schema.ScimAttributeType.DateTime ? "instant" : index.CaseExact ? "case-exact" : "folded";
+                declared[index.Number] = $"{index.Number} {index.Kind.ToString().ToLowerInvariant()} {index.Attribute.Path} {keys}";
             }
         }
 
-        return numbers;
+        return declared;
     }
 
     /// <summary>Hands the resource's indexed values to the sink (the generated <c>{Type}Indexes.Collect</c>).</summary>
@@ -189,9 +227,23 @@ internal abstract partial class ResourceEndpoint<T>
         }
     }
 
-    /// <summary>The ordered index that keeps a sortBy order, or null when only an in-memory sort can.</summary>
-    private byte? OrderedIndexFor(string sortBy) =>
-        ResourceType.ResolvePath(sortBy.Trim()) is { } attribute && Catalogue.SortIndexFor(attribute) is { } index && IsReady(index) ? index.Number : null;
+    /// <summary>
+    /// The ordered index that keeps a sortBy order, or null when only an in-memory sort can. Only
+    /// when every resource of the tenant has a key in it: one without the attribute is still in the
+    /// list (sorted last, RFC 7644 §3.4.2.3) and an index walk would leave it out.
+    /// </summary>
+    private byte? OrderedIndexFor(ScimScope scope, string sortBy)
+    {
+        if (ResourceType.ResolvePath(sortBy.Trim()) is not { } attribute || Catalogue.SortIndexFor(attribute) is not { } index || !IsReady(index))
+        {
+            return null;
+        }
+
+        return index == Catalogue.ById
+            || Store.OrderedCount(scope.Tenant, StoreType, index.Number) == Store.OrderedCount(scope.Tenant, StoreType, Catalogue.ById.Number)
+            ? index.Number
+            : null;
+    }
 
     /// <summary>
     /// The index range a comparison selects, if an ordered index answers it. Exact when the index's
@@ -227,9 +279,13 @@ internal abstract partial class ResourceEndpoint<T>
     /// The ids an equality lookup gives for <c>attribute eq value</c>: the id itself (a key read),
     /// the unique name's owner, an externalId or lookup list, or the groups a member belongs to.
     /// Null when no index answers it (or a key is overflowed): the caller scans.
+    /// <paramref name="exact"/>: the ids are exactly the matches (no filter needed), which holds
+    /// for an id; for the unique name (the store folds it as SCIM compares it, RFC 7643 §4.1.1); and
+    /// for a lookup keyed as the attribute compares (case-exact on both sides).
     /// </summary>
-    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
+    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison, out bool exact)
     {
+        exact = false;
         if (comparison.Operator != FilterOperator.Eq)
         {
             return null;
@@ -245,12 +301,16 @@ internal abstract partial class ResourceEndpoint<T>
             switch (index.Kind)
             {
                 case ScimIndexKind.Ordered when index == Catalogue.ById:
+                    exact = true;
                     return [comparison.Value.String];
                 case ScimIndexKind.Unique when !comparison.Attribute.CaseExact:
+                    exact = true;
                     return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
                 case ScimIndexKind.Lookup when index == Catalogue.ExternalId:
+                    exact = index.CaseExact && comparison.Attribute.CaseExact;
                     return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
                 case ScimIndexKind.Lookup:
+                    exact = index.CaseExact && comparison.Attribute.CaseExact;
                     return Store.FindByLookup(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));
                 case ScimIndexKind.Membership:
                     return Store.GetGroupsOf(scope.Tenant, comparison.Value.String);
@@ -258,35 +318,5 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         return null;
-    }
-
-    /// <summary>
-    /// Whether <see cref="CandidatesFor"/> gives exactly the matches of <c>attribute eq value</c>
-    /// (no filter needed): an id; the unique name (the store folds it as SCIM compares it); a
-    /// lookup keyed as the attribute compares (case-exact on both sides).
-    /// </summary>
-    private bool ExactlyIndexed(FilterComparison comparison)
-    {
-        foreach (var index in Catalogue.Indexes)
-        {
-            if (index.Attribute.Ordinal != comparison.Attribute.Ordinal || !index.Answers(FilterOperator.Eq, comparison.Value) || !IsReady(index))
-            {
-                continue;
-            }
-
-            bool exact = index.Kind switch
-            {
-                ScimIndexKind.Ordered => index == Catalogue.ById,
-                ScimIndexKind.Unique => !comparison.Attribute.CaseExact,
-                ScimIndexKind.Lookup => index.CaseExact && comparison.Attribute.CaseExact,
-                _ => false,
-            };
-            if (exact)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }

@@ -62,8 +62,8 @@ internal abstract partial class ResourceEndpoint<T>
         // 7644 leaves the order without sortBy to the server; a delta sync gets its changes in time
         // order); with sortBy, its index when the candidates can come from it.
         byte? walkIndex = plan.Ids is not null ? null
-            : plan.RangeIndex is { } rangeIndex ? (comparer is null || OrderedIndexFor(query.SortBy!) == rangeIndex ? rangeIndex : null)
-            : comparer is null ? Catalogue.ById.Number : OrderedIndexFor(query.SortBy!);
+            : plan.RangeIndex is { } rangeIndex ? (comparer is null || OrderedIndexFor(scope, query.SortBy!) == rangeIndex ? rangeIndex : null)
+            : comparer is null ? Catalogue.ById.Number : OrderedIndexFor(scope, query.SortBy!);
 
         // A cursor says how its first page was read; the plan follows the data (a lookup or another
         // range may have become the cheaper source since), so the cursor's kind wins: a keyset
@@ -273,7 +273,7 @@ internal abstract partial class ResourceEndpoint<T>
         foreach (var conjunct in conjuncts)
         {
             if (conjunct.Operator == FilterOperator.Eq
-                && CandidatesFor(scope, conjunct) is { } found && (ids is null || found.Count < ids.Count))
+                && CandidatesFor(scope, conjunct, out _) is { } found && (ids is null || found.Count < ids.Count))
             {
                 ids = found;
             }

@@ -85,15 +85,7 @@ public sealed partial class ResourceStore
         }
 
         UpdateLookups(previous, record);
-        if (previous is not null)
-        {
-            RemoveSortKeys(previous);
-        }
-
-        if (!record.IsDelete && sortKeys)
-        {
-            AddSortKeys(record);
-        }
+        UpdateSortKeys(previous, record.IsDelete || !sortKeys ? null : record);
 
         if (record.IsDelete)
         {
@@ -198,6 +190,53 @@ public sealed partial class ResourceStore
         }
     }
 
+    // Only the ordered entries that change: one kept as it was (a resource's id on every replace, all
+    // of them on a re-keying) never leaves its index, so a concurrent list never misses it.
+    private void UpdateSortKeys(ResourceRecord? previous, ResourceRecord? next)
+    {
+        foreach (var entry in previous?.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup && (next is null || !HoldsEntry(next, entry)))
+            {
+                _ordered.Remove(previous!.Tenant, previous.Type, entry.Index, entry.Key, previous.Id);
+            }
+        }
+
+        if (next is null)
+        {
+            return;
+        }
+
+        if (!_orderedInUse && HasOrderedEntry(next))
+        {
+            // Reaches a checkpoint together with the record (checkpoints wait for writers to drain),
+            // so a recovered store that holds ordered keys never misses their rebuild.
+            _kv.Upsert(s_orderedInUseKey, [1]);
+            _orderedInUse = true;
+        }
+
+        foreach (var entry in next.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup && (previous is null || !HoldsEntry(previous, entry)))
+            {
+                _ordered.Add(next.Tenant, next.Type, entry.Index, entry.Key, next.Id);
+            }
+        }
+    }
+
+    private static bool HoldsEntry(ResourceRecord holder, IndexEntry wanted)
+    {
+        foreach (var entry in holder.IndexEntries ?? [])
+        {
+            if (entry == wanted)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private void AddSortKeys(ResourceRecord record)
     {
         if (!_orderedInUse && HasOrderedEntry(record))
@@ -228,16 +267,5 @@ public sealed partial class ResourceStore
         }
 
         return false;
-    }
-
-    private void RemoveSortKeys(ResourceRecord record)
-    {
-        foreach (var entry in record.IndexEntries ?? [])
-        {
-            if (!entry.IsLookup)
-            {
-                _ordered.Remove(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
-            }
-        }
     }
 }

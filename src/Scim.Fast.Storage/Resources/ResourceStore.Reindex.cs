@@ -10,19 +10,20 @@ public sealed partial class ResourceStore
     public bool IsNew { get; private init; }
 
     /// <summary>
-    /// The index numbers every resource of <paramref name="type"/> carries entries for, as last
-    /// marked by <see cref="MarkIndexesBuilt"/>; null for a store that never recorded it.
+    /// What every resource of <paramref name="type"/> carries index entries for, as last recorded by
+    /// <see cref="MarkIndexesBuilt"/> (the caller's descriptions of its indexes: number, kind,
+    /// attribute, case rule); null for a store that never recorded it.
     /// </summary>
-    public IReadOnlyList<byte>? BuiltIndexes(byte type) =>
-        _kv.TryRead(BuiltIndexesKey(type), out var numbers) ? numbers : null;
+    public IReadOnlyList<string>? BuiltIndexes(byte type) =>
+        _kv.TryRead(BuiltIndexesKey(type), out var list) ? PagedSet.DecodeIds(list) : null;
 
     /// <summary>
     /// Records that every resource of <paramref name="type"/> carries entries for exactly these
-    /// index numbers. Kept with the next checkpoint: lost in a crash before it, the build runs again
-    /// (it is idempotent), which is the safe direction.
+    /// indexes. Kept with the next checkpoint: lost in a crash before it, the build runs again (it
+    /// is idempotent), which is the safe direction.
     /// </summary>
-    public void MarkIndexesBuilt(byte type, IReadOnlyList<byte> numbers) =>
-        _kv.Upsert(BuiltIndexesKey(type), [.. numbers]);
+    public void MarkIndexesBuilt(byte type, IReadOnlyList<string> indexes) =>
+        _kv.Upsert(BuiltIndexesKey(type), PagedSet.EncodeIds([.. indexes]));
 
     private static byte[] BuiltIndexesKey(byte type) => [.. "M/indexes-built/"u8, type];
 
@@ -30,7 +31,8 @@ public sealed partial class ResourceStore
     /// Gives the resource at <paramref name="version"/> these index entries (ordered and lookup),
     /// keeping its body, unique key, externalId and version: a client's ETag does not change because
     /// an index was added. Logged like any write (a <see cref="ReindexRecord"/>) and applied after it
-    /// is durable. <see cref="StoreStatus.VersionMismatch"/> or <see cref="StoreStatus.NotFound"/>
+    /// is durable. <see cref="StoreStatus.InvalidValue"/> or <see cref="StoreStatus.TooLarge"/> when the
+    /// entries cannot be stored; <see cref="StoreStatus.VersionMismatch"/> or <see cref="StoreStatus.NotFound"/>
     /// when the resource moved on meanwhile: the write that moved it carried its own entries.
     /// </summary>
     public async ValueTask<StoreStatus> ReindexAsync(TenantId tenant, byte type, string id, long version, IReadOnlyList<IndexEntry> entries)
@@ -74,7 +76,13 @@ public sealed partial class ResourceStore
                 }
 
                 var record = current with { IndexEntries = entries };
-                await EnqueueAndApplyAsync(ReindexRecord.Encode(record), () => Apply(record, current), CancellationToken.None).ConfigureAwait(false);
+                byte[] encoded = ReindexRecord.Encode(record);
+                if (encoded.Length > _log.MaxRecordBytes)
+                {
+                    return StoreStatus.TooLarge;
+                }
+
+                await EnqueueAndApplyAsync(encoded, () => Apply(record, current), CancellationToken.None).ConfigureAwait(false);
                 return StoreStatus.Ok;
             }
             finally
