@@ -140,6 +140,13 @@ public static class ScimServer
                 return context.Response.WriteAsync("ok");
             }
 
+            // Readiness for load balancers: 503 while the ordered indexes load after a restart (lists,
+            // sorts and cursors would wait) and after the store stopped (fail-stop).
+            if (context.Request.Path.Equals("/readyz", StringComparison.Ordinal))
+            {
+                return Readiness.WriteAsync(context, store, handler);
+            }
+
             // The operator's tenant API, outside the SCIM base path.
             if (Admin.TenantAdmin.IsAdminPath(context.Request.Path))
             {

@@ -157,6 +157,20 @@ public sealed class DiscoveryEndpointTests(ScimServerFixture server) : IClassFix
         Assert.Equal("ok", await server.Client.GetStringAsync("/healthz"));
     }
 
+    [Fact]
+    public async Task Readiness_IsServedWithoutAToken_AndSaysWhatIsLoaded()
+    {
+        server.Store.WaitForOrderedIndexes();
+        var response = await server.Anonymous.GetAsync("/readyz");
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal("ready", (string?)body["status"]);
+        Assert.True((bool)body["orderedIndexesLoaded"]!);
+        Assert.Empty(body["indexesBuilding"]!["User"]!.AsArray());
+        Assert.Equal(server.Store.OrderedIndexesLoaded && server.Store.StopReason is null, response.IsSuccessStatusCode);
+    }
+
     private static void AssertSameAttributes(JsonArray expected, JsonArray actual, string path)
     {
         Assert.Equal(expected.Select(a => (string?)a!["name"]), actual.Select(a => (string?)a!["name"]));

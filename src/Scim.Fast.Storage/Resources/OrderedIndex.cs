@@ -315,6 +315,9 @@ internal sealed class OrderedIndex
         }
     }
 
+    /// <summary>Whether the ordered indexes are in memory (no background load running; failed counts as not).</summary>
+    public bool IsLoaded => _loading is null or { IsCompleted: true } && LoadFailure is null;
+
     /// <summary>Why a background load failed, if it did.</summary>
     public Exception? LoadFailure { get; private set; }
 

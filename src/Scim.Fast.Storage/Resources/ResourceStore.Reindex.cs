@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Scim.Fast.Storage.Resources;
 
 /// <summary>
@@ -14,8 +16,23 @@ public sealed partial class ResourceStore
     /// <see cref="MarkIndexesBuilt"/> (the caller's descriptions of its indexes: number, kind,
     /// attribute, case rule); null for a store that never recorded it.
     /// </summary>
-    public IReadOnlyList<string>? BuiltIndexes(byte type) =>
-        _kv.TryRead(BuiltIndexesKey(type), out var list) ? PagedSet.DecodeIds(list) : null;
+    public IReadOnlyList<string>? BuiltIndexes(byte type)
+    {
+        if (!_kv.TryRead(BuiltIndexesKey(type), out var list))
+        {
+            return null;
+        }
+
+        try
+        {
+            return PagedSet.DecodeIds(list);
+        }
+        catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or DecoderFallbackException)
+        {
+            // Not a list this version wrote: nothing counts as built (the safe direction).
+            return [];
+        }
+    }
 
     /// <summary>
     /// Records that every resource of <paramref name="type"/> carries entries for exactly these

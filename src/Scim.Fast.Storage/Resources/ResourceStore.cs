@@ -89,6 +89,12 @@ public sealed partial class ResourceStore : IAsyncDisposable
         _groupsOf = new PagedSet(kv, (byte)'h', (byte)'Q', (byte)'q');
     }
 
+    /// <summary>Whether the ordered indexes have loaded (they load in the background after open).</summary>
+    public bool OrderedIndexesLoaded => _ordered.IsLoaded;
+
+    /// <summary>Why the store stopped taking writes (fail-stop after a failed write or index load), or null.</summary>
+    public string? StopReason => _failure?.Message ?? _ordered.LoadFailure?.Message;
+
     /// <summary>Blocks until the ordered indexes are loaded (they load in the background after open).</summary>
     public void WaitForOrderedIndexes() => _ordered.WaitUntilLoaded();
 

@@ -1,0 +1,57 @@
+using System.Text.Json;
+
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Server;
+
+/// <summary>
+/// <c>GET /readyz</c>, outside the SCIM base path and without a token (it says nothing about data):
+/// 200 when the store takes requests with its ordered indexes loaded, else 503 with Retry-After.
+/// Indexes still being built after a catalogue change are listed but do not make it unready:
+/// queries on them scan meanwhile, correctly.
+/// </summary>
+internal static class Readiness
+{
+    public static async Task WriteAsync(HttpContext context, ResourceStore store, ScimRequestHandler handler)
+    {
+        string? stopped = store.StopReason;
+        bool loaded = store.OrderedIndexesLoaded;
+        bool ready = stopped is null && loaded;
+        context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        if (!ready)
+        {
+            context.Response.Headers.RetryAfter = "1";
+        }
+
+        context.Response.ContentType = "application/json";
+        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        writer.WriteStartObject();
+        writer.WriteString("status", ready ? "ready" : stopped is not null ? "stopped" : "loading");
+        writer.WriteBoolean("orderedIndexesLoaded", loaded);
+        if (stopped is not null)
+        {
+            writer.WriteString("stopped", stopped);
+        }
+
+        writer.WriteStartObject("indexesBuilding");
+        writer.WriteStartArray("User");
+        foreach (byte number in handler.Users.IndexesBuilding)
+        {
+            writer.WriteNumberValue(number);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteStartArray("Group");
+        foreach (byte number in handler.Groups.IndexesBuilding)
+        {
+            writer.WriteNumberValue(number);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+        await writer.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+}
