@@ -59,10 +59,18 @@ public sealed partial class ResourceStore
             return StoreStatus.InvalidValue;
         }
 
+        // Most resources already carry the entries (a build after a definition change that keys the
+        // same, a store from before the catalogue): nothing to write, no locks to take. A write
+        // meanwhile would have carried the entries itself.
+        var resourceKey = ResourceKey(tenant, type, id);
+        if (Read(resourceKey) is { } unchanged && unchanged.Version == version && SameEntries(unchanged.IndexEntries, entries))
+        {
+            return StoreStatus.Ok;
+        }
+
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
-            var resourceKey = ResourceKey(tenant, type, id);
             var seen = Read(resourceKey);
             if (seen is null || seen.Version != version)
             {
