@@ -36,22 +36,21 @@ internal static class Readiness
         }
 
         writer.WriteStartObject("indexesBuilding");
-        writer.WriteStartArray("User");
-        foreach (byte number in handler.Users.IndexesBuilding)
-        {
-            writer.WriteNumberValue(number);
-        }
-
-        writer.WriteEndArray();
-        writer.WriteStartArray("Group");
-        foreach (byte number in handler.Groups.IndexesBuilding)
-        {
-            writer.WriteNumberValue(number);
-        }
-
-        writer.WriteEndArray();
+        WriteBuilding(writer, handler.Users.ResourceType.Name, handler.Users.IndexesBuilding);
+        WriteBuilding(writer, handler.Groups.ResourceType.Name, handler.Groups.IndexesBuilding);
         writer.WriteEndObject();
         writer.WriteEndObject();
         await writer.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static void WriteBuilding(Utf8JsonWriter writer, string type, IReadOnlyList<byte> numbers)
+    {
+        writer.WriteStartArray(type);
+        foreach (byte number in numbers)
+        {
+            writer.WriteNumberValue(number);
+        }
+
+        writer.WriteEndArray();
     }
 }

@@ -120,6 +120,14 @@ public sealed class ScimIndex
     public static string Instant(long utcTicks) =>
         new DateTime(utcTicks, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// What defines the index's stored keys: number, kind, attribute and key form
+    /// ("2 ordered meta.lastModified instant"). A store records the definitions it is complete for;
+    /// another definition under the same number is another index, built again.
+    /// </summary>
+    public string Definition =>
+        $"{Number} {Kind.ToString().ToLowerInvariant()} {Attribute.Path} {(Attribute.Type == ScimAttributeType.DateTime ? "instant" : CaseExact ? "case-exact" : "folded")}";
+
     public override string ToString() => $"{Name} ({Kind} on {Attribute.Path})";
 }
 

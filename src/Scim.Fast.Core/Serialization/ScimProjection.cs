@@ -20,7 +20,6 @@ public sealed class ScimProjection
         ResourceType = resourceType;
         _included = included;
         Selections = selections;
-        TopLevelCount = CountTopLevel(resourceType, included);
     }
 
     /// <summary>
@@ -28,7 +27,10 @@ public sealed class ScimProjection
     /// -1 when it includes <c>schemas</c> (read apart from the attributes): a reader of its own
     /// stored form can stop once it has read that many (<see cref="ScimReadOptions.StopWhenRead"/>).
     /// </summary>
-    public int TopLevelCount { get; }
+    public int TopLevelCount => _topLevelCount ??= CountTopLevel(ResourceType, _included);
+
+    // Counted when first asked (by a reader told to stop early), not for every response projection.
+    private int? _topLevelCount;
 
     private static int CountTopLevel(ScimResourceType resourceType, bool[] included)
     {

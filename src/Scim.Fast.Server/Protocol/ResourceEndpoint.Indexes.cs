@@ -36,13 +36,9 @@ internal abstract partial class ResourceEndpoint<T>
     public void PrepareIndexes()
     {
         var declared = DeclaredIndexes();
-        var built = Store.BuiltIndexes(StoreType);
-        if (built is null)
-        {
-            built = Store.IsNew ? [.. declared.Values] : BeforeTheCatalogue();
-            Store.MarkIndexesBuilt(StoreType, [.. built.Where(declared.ContainsValue)]);
-        }
-        else if (built.Any(description => !declared.ContainsValue(description)))
+        var recorded = Store.BuiltIndexes(StoreType);
+        var built = recorded ?? (Store.IsNew ? [.. declared.Values] : BeforeTheCatalogue());
+        if (recorded is null || built.Any(definition => !declared.ContainsValue(definition)))
         {
             Store.MarkIndexesBuilt(StoreType, [.. built.Where(declared.ContainsValue)]);
         }
@@ -145,8 +141,7 @@ internal abstract partial class ResourceEndpoint<T>
         logger.LogInformation("Built {Type} indexes: {Examined} resources read in {Seconds:F1} s", ResourceType.Name, examined, started.Elapsed.TotalSeconds);
     }
 
-    // Each numbered index with what defines its keys: a definition changed under the same number
-    // is a different index, built again.
+    // Each numbered index with its definition (ScimIndex.Definition).
     private Dictionary<byte, string> DeclaredIndexes()
     {
         var declared = new Dictionary<byte, string>();
@@ -154,8 +149,7 @@ internal abstract partial class ResourceEndpoint<T>
         {
             if (index.Number != ScimIndex.Unnumbered)
             {
-                string keys = index.Attribute.Type == Core.Schema.ScimAttributeType.DateTime ? "instant" : index.CaseExact ? "case-exact" : "folded";
-                declared[index.Number] = $"{index.Number} {index.Kind.ToString().ToLowerInvariant()} {index.Attribute.Path} {keys}";
+                declared[index.Number] = index.Definition;
             }
         }
 

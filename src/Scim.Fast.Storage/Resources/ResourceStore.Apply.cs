@@ -105,7 +105,7 @@ public sealed partial class ResourceStore
     {
         foreach (var entry in previous?.IndexEntries ?? [])
         {
-            if (entry.IsLookup && (record.IsDelete || !Holds(record, entry)))
+            if (entry.IsLookup && (record.IsDelete || !HoldsEntry(record, entry)))
             {
                 UpdateIdList(LookupKey(record.Tenant, record.Type, entry.Index, entry.Key), record.Id, add: false);
             }
@@ -118,23 +118,10 @@ public sealed partial class ResourceStore
 
         foreach (var entry in record.IndexEntries ?? [])
         {
-            if (entry.IsLookup && (previous is null || !Holds(previous, entry)))
+            if (entry.IsLookup && (previous is null || !HoldsEntry(previous, entry)))
             {
                 UpdateIdList(LookupKey(record.Tenant, record.Type, entry.Index, entry.Key), record.Id, add: true);
             }
-        }
-
-        static bool Holds(ResourceRecord holder, IndexEntry wanted)
-        {
-            foreach (var entry in holder.IndexEntries ?? [])
-            {
-                if (entry == wanted)
-                {
-                    return true;
-                }
-            }
-
-            return false;
         }
     }
 
@@ -237,24 +224,7 @@ public sealed partial class ResourceStore
         return false;
     }
 
-    private void AddSortKeys(ResourceRecord record)
-    {
-        if (!_orderedInUse && HasOrderedEntry(record))
-        {
-            // Reaches a checkpoint together with the record (checkpoints wait for writers to drain),
-            // so a recovered store that holds ordered keys never misses their rebuild.
-            _kv.Upsert(s_orderedInUseKey, [1]);
-            _orderedInUse = true;
-        }
-
-        foreach (var entry in record.IndexEntries ?? [])
-        {
-            if (!entry.IsLookup)
-            {
-                _ordered.Add(record.Tenant, record.Type, entry.Index, entry.Key, record.Id);
-            }
-        }
-    }
+    private void AddSortKeys(ResourceRecord record) => UpdateSortKeys(null, record);
 
     private static bool HasOrderedEntry(ResourceRecord record)
     {
