@@ -39,6 +39,8 @@ public sealed partial class ScimSchemaGenerator
             w.Line();
             w.Line($"public override ScimResourceType ResourceType => ScimResourceTypes.{Names.TypeName(layout.ResourceType.Name)};");
             w.Line();
+            w.Line($"public override global::Scim.Fast.Core.Patch.ScimResourceEditor<{layout.ModelType}> Editor => {Names.TypeName(layout.ResourceType.Name)}Editor.Instance;");
+            w.Line();
             var known = layout.AllScopes().SelectMany(s => s.Members).Where(HasKnownValues).ToList();
             if (known.Count > 0)
             {

@@ -29,6 +29,7 @@ public sealed partial class ScimSchemaGenerator
                 var layout = new ResourceLayout(spec, resourceType);
                 yield return (layout.SerializerName + ".g.cs", EmitSerializer(spec.Namespace, layout));
                 yield return (Names.TypeName(resourceType.Name) + "Accessor.g.cs", EmitAccessor(spec.Namespace, layout));
+                yield return (Names.TypeName(resourceType.Name) + "Editor.g.cs", EmitEditor(spec.Namespace, layout));
                 if (spec.Catalogues.FirstOrDefault(c => Same(c.ResourceType, resourceType.Name)) is { } catalogue)
                 {
                     yield return (Names.TypeName(resourceType.Name) + "Indexes.g.cs", EmitIndexes(spec.Namespace, layout, catalogue));

@@ -13,6 +13,7 @@ public sealed class BaselineTests
     [InlineData("UserSerializer.g.cs")]
     [InlineData("ScimResourceTypes.g.cs")]
     [InlineData("UserAccessor.g.cs")]
+    [InlineData("UserEditor.g.cs")]
     [InlineData("UserIndexes.g.cs")]
     public void ExampleExtension_GeneratesTheBaselineSource(string file)
     {

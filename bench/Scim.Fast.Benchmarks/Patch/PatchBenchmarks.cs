@@ -12,8 +12,8 @@ namespace Scim.Fast.Benchmarks.Patch;
 /// <summary>
 /// Applying Entra ID's attribute-update PATCH to the RFC 7643 §8.2 full user. Baseline: what a
 /// hand-written endpoint would do for the same change (set the typed properties, write the user).
-/// The engine parses the request, applies every operation to a JSON copy atomically, and reads the
-/// copy back through the generated reader.
+/// The engine parses the request and applies every operation to a copy of the typed model through
+/// the generated editor (all or nothing), then the result is written.
 /// </summary>
 [MemoryDiagnoser]
 public class PatchBenchmarks

@@ -20,9 +20,12 @@ internal static class JsonElementFilter
         _ => false,
     };
 
-    private static bool Test(FilterComparison comparison, JsonObject element)
+    private static bool Test(FilterComparison comparison, JsonObject element) =>
+        Test(comparison, Read(comparison.Attribute, ScimPatchRequest.Member(element, comparison.Attribute.Name)));
+
+    /// <summary>One comparison against the element's value of its attribute (Null when absent).</summary>
+    public static bool Test(FilterComparison comparison, in ScimValue value)
     {
-        var value = Read(comparison.Attribute, ScimPatchRequest.Member(element, comparison.Attribute.Name));
         bool present = ScimValueComparison.IsPresent(value);
         if (comparison.Operator == FilterOperator.Pr)
         {

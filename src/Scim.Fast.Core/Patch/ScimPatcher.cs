@@ -37,6 +37,7 @@ public sealed partial class ScimPatcher<TResource>
     private readonly ScimResourceSerializer<TResource> _serializer;
     private readonly ScimResourceType _resourceType;
     private readonly ScimAttribute? _deltaAttribute;
+    private readonly ScimResourceEditor<TResource>? _editor;
 
     /// <param name="serializer">The resource type's generated serializer.</param>
     /// <param name="deltaAttribute">Top-level attribute managed as deltas (e.g. "members"), or null.</param>
@@ -44,9 +45,13 @@ public sealed partial class ScimPatcher<TResource>
     {
         _serializer = serializer;
         _resourceType = serializer.ResourceType;
+        _editor = serializer.Editor;
         _deltaAttribute = deltaAttribute is null ? null : _resourceType.ResolvePath(deltaAttribute)
             ?? throw new ArgumentException($"'{deltaAttribute}' is not an attribute of {_resourceType.Name}.", nameof(deltaAttribute));
     }
+
+    /// <summary>False sends every request through the JSON engine (tests compare the two paths).</summary>
+    internal bool UseTypedPath { get; init; } = true;
 
     public bool TryApply(
         TResource resource,
@@ -54,6 +59,12 @@ public sealed partial class ScimPatcher<TResource>
         [NotNullWhen(true)] out ScimPatchResult<TResource>? result,
         [NotNullWhen(false)] out ScimError? error)
     {
+        if (UseTypedPath && _editor is not null && TryApplyTyped(resource, request, out result))
+        {
+            error = null;
+            return true;
+        }
+
         result = null;
         var everything = ScimProjection.Everything(_resourceType);
         var document = JsonNode.Parse(Write(resource, everything))!.AsObject();

@@ -15,6 +15,9 @@ public abstract class ScimResourceSerializer<TResource>
 {
     public abstract ScimResourceType ResourceType { get; }
 
+    /// <summary>The generated typed editor of this resource type; PATCH applies through it.</summary>
+    public virtual Patch.ScimResourceEditor<TResource>? Editor => null;
+
     /// <summary>
     /// Reads one resource from UTF-8 JSON (possibly multi-segment, as a PipeReader hands it over).
     /// Never throws for bad input: returns false with a 400 error naming the attribute.
