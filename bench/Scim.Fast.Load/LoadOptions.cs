@@ -11,6 +11,7 @@ internal sealed class LoadOptions
 
         scenarios:
           read           GET by id / filter lookups / cursor paging over seeded users (--op)
+          write          POST /Users of new users or PATCH /Users/{id} over seeded users (--op post|patch)
           initial-sync   the Entra pattern (filter lookup, then POST) or /Bulk batches (--batch)
           group-push     groups created empty, then members added by PATCH in batches;
                          --big-group N adds single-member changes on an N-member group vs a 10-member one
@@ -36,7 +37,8 @@ internal sealed class LoadOptions
           --groups N             groups (group-push, initial-sync; default 100)
           --members N            members per PATCH or per group (default 100)
           --big-group N          members of the big group (group-push; default 0 = off)
-          --op get|username|externalid|page   read operation (default get)
+          --op get|username|externalid|page|range|deep-page|sw|scan|sort   read operation (default get);
+                                 post|patch for write
           --tenants N            tenants (mixed; default 10)
           --jwt-key B64 --jwt-issuer I --jwt-audience A   mint per-tenant JWTs (mixed)
 

@@ -36,16 +36,17 @@ try
         case "initial-sync":
             await InitialSyncAsync().ConfigureAwait(false);
             break;
-        case "read" or "group-push" or "incremental" or "mixed":
+        case "read" or "write" or "group-push" or "incremental" or "mixed":
             IScenario scenario = options.Scenario switch
             {
                 "read" => new ReadScenario(options.Op),
+                "write" => new WriteScenario(options.Op, run),
                 "group-push" => new GroupPushScenario(run),
                 "incremental" => new IncrementalScenario(),
                 _ => new MixedScenario(run),
             };
             await scenario.SetupAsync(context, cancel.Token).ConfigureAwait(false);
-            string name = options.Scenario == "read" ? $"read {options.Op}" : options.Scenario;
+            string name = options.Scenario is "read" or "write" ? $"{options.Scenario} {options.Op}" : options.Scenario;
             var measured = await LoadEngine.RunAsync(name, scenario, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
             results.Add((measured, options.Baseline ? await BaselineAsync(scenario, name).ConfigureAwait(false) : null));
             break;
