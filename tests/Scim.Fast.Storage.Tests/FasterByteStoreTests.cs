@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 using Scim.Fast.Storage.Kv;
@@ -47,6 +48,43 @@ public sealed class FasterByteStoreTests
             Assert.True(store.TryRead(Key(i), out var value), $"record {i} missing");
             Assert.Equal(Value(i, 400), value);
         }
+    }
+
+    [Fact]
+    public async Task ReadAsync_AwaitsColdRecords_AndAnswersMissingKeys()
+    {
+        using var directory = new TempDirectory();
+        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
+        for (int i = 0; i < 20_000; i++)
+        {
+            store.Upsert(Key(i), Value(i, 400));
+        }
+
+        // Sixteen reads in flight at a time, most of them on disk: each is awaited, none blocks.
+        long pendingBefore = store.PendingReads;
+        int completedAtOnce = 0;
+        for (int start = 0; start < 20_000; start += 16 * 7)
+        {
+            var reads = new List<(int Index, ArrayBufferWriter<byte> Buffer, ValueTask<bool> Read)>();
+            for (int i = start; i < Math.Min(20_000, start + 16 * 7); i += 7)
+            {
+                var buffer = new ArrayBufferWriter<byte>();
+                var read = store.TryReadAsync(Key(i), buffer);
+                completedAtOnce += read.IsCompleted ? 1 : 0;
+                reads.Add((i, buffer, read));
+            }
+
+            foreach (var (index, buffer, read) in reads)
+            {
+                Assert.True(await read, $"record {index} missing");
+                Assert.Equal(Value(index, 400), buffer.WrittenSpan.ToArray());
+            }
+        }
+
+        Assert.True(store.PendingReads - pendingBefore > 1_000, $"only {store.PendingReads - pendingBefore} reads went to disk: the test did not test the cold path");
+        Assert.True(completedAtOnce > 0, "no read completed synchronously (the hot path)");
+        Assert.Null(await store.TryReadValueAsync(Key(99_999)));
+        Assert.Equal(Value(3, 400), await store.TryReadValueAsync(Key(3)));
     }
 
     [Fact]

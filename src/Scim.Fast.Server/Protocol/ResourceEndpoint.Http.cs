@@ -197,9 +197,49 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     // the response with those spliced in; nothing is decoded.
     private Task GetStoredAsync(HttpContext context, ScimScope scope, string id)
     {
+        var prefetch = PrefetchDerivedAsync(scope, id);
+        return prefetch.IsCompletedSuccessfully ? ReadStoredAsync(context, scope, id) : AwaitPrefetchAsync(context, scope, id, prefetch);
+    }
+
+    private async Task AwaitPrefetchAsync(HttpContext context, ScimScope scope, string id, ValueTask prefetch)
+    {
+        await prefetch.ConfigureAwait(false);
+        await ReadStoredAsync(context, scope, id).ConfigureAwait(false);
+    }
+
+    private Task ReadStoredAsync(HttpContext context, ScimScope scope, string id)
+    {
         var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
         scratch.ResetWrittenCount();
-        if (!Store.TryReadBody(scope.Tenant, StoreType, id, scratch, out var body, out long version) || !IsSpliceable(body.Span))
+        var read = Store.TryReadBodyAsync(scope.Tenant, StoreType, id, scratch);
+        if (read.IsCompletedSuccessfully)
+        {
+            var (found, body, version) = read.Result;
+            return RespondStored(context, scope, id, found, body, version);
+        }
+
+        // The record was on disk: the read owns this thread's scratch buffer until its I/O completes,
+        // so the thread takes a new one, and no pool thread is blocked meanwhile (issue: a cold read
+        // used to hold its thread in CompletePending).
+        t_scratch = null;
+        return AwaitStoredAsync(context, scope, id, read);
+    }
+
+    /// <summary>
+    /// Brings what <see cref="WriteDerivedRaw"/> reads into memory with reads that await the disk
+    /// (User.groups), so the synchronous write after it does not block a thread on a cold record.
+    /// </summary>
+    protected virtual ValueTask PrefetchDerivedAsync(ScimScope scope, string id) => ValueTask.CompletedTask;
+
+    private async Task AwaitStoredAsync(HttpContext context, ScimScope scope, string id, ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> read)
+    {
+        var (found, body, version) = await read.ConfigureAwait(false);
+        await RespondStored(context, scope, id, found, body, version).ConfigureAwait(false);
+    }
+
+    private Task RespondStored(HttpContext context, ScimScope scope, string id, bool found, ReadOnlyMemory<byte> body, long version)
+    {
+        if (!found || !IsSpliceable(body.Span))
         {
             return ScimResponses.Error(context, NotFound(id));
         }
@@ -217,7 +257,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
         response.Headers.ETag = ETags.Format(version);
-        // The scratch buffer is per thread: it is fully consumed here, before any await.
+        // The body is fully consumed here, before any await (it may be this thread's scratch buffer).
         return WriteStoredAsync(context, scope, id, body.Span, version);
     }
 

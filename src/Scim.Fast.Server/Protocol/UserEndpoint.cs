@@ -52,6 +52,8 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
     protected override async ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) =>
         await Store.RemoveFromAllGroupsAsync(scope.Tenant, id, cancellationToken).ConfigureAwait(false);
 
+    protected override ValueTask PrefetchDerivedAsync(ScimScope scope, string id) => Store.PrefetchGroupsOfAsync(scope.Tenant, id);
+
     // User.groups on the stored-bytes read path: written straight from the membership index.
     protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
     {

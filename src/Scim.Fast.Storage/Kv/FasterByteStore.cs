@@ -32,6 +32,7 @@ public sealed class FasterByteStore : IDisposable
     private readonly IDevice _device;
     private readonly FasterKV<SpanByte, SpanByte> _store;
     private readonly FasterSessions _sessions;
+    private long _pendingReads;
 
     public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
     {
@@ -100,6 +101,101 @@ public sealed class FasterByteStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// <see cref="TryRead(ReadOnlySpan{byte}, IBufferWriter{byte})"/> for request threads: a value in
+    /// memory or the read cache is read at once (the returned task is already complete, nothing is
+    /// allocated); a value on disk costs a pending I/O awaited asynchronously, not a blocked thread.
+    /// The destination's buffer stays pinned until the read completes: the caller must not touch it
+    /// before then.
+    /// </summary>
+    public unsafe ValueTask<bool> TryReadAsync(ReadOnlyMemory<byte> key, ArrayBufferWriter<byte> destination, int sizeHint = 4096)
+    {
+        var lease = _sessions.Rent();
+        lease.CountRead();
+        var room = destination.GetMemory(sizeHint);
+        var roomPin = room.Pin();
+        var keyPin = key.Pin();
+        bool pending = false;
+        try
+        {
+            // FASTER copies the value into the pinned room, now or when a pending read completes.
+            var output = new SpanByteAndMemory((byte*)roomPin.Pointer, room.Length);
+            var spanKey = new SpanByte(key.Length, (IntPtr)keyPin.Pointer);
+            var status = lease.Session.Read(ref spanKey, ref output);
+            if (status.IsPending)
+            {
+                Interlocked.Increment(ref _pendingReads);
+                pending = true;
+                return CompleteReadAsync(lease, roomPin, keyPin, destination);
+            }
+
+            return new ValueTask<bool>(Deliver(status, ref output, destination));
+        }
+        finally
+        {
+            if (!pending)
+            {
+                roomPin.Dispose();
+                keyPin.Dispose();
+                _sessions.Return(lease);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A small value read for request threads (see <see cref="TryReadAsync"/>): null when absent.
+    /// A record found on disk also lands in the read cache, so a synchronous read of it that
+    /// follows finds it in memory.
+    /// </summary>
+    public async ValueTask<byte[]?> TryReadValueAsync(ReadOnlyMemory<byte> key)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64);
+        return await TryReadAsync(key, buffer, sizeHint: 64).ConfigureAwait(false) ? buffer.WrittenSpan.ToArray() : null;
+    }
+
+    private async ValueTask<bool> CompleteReadAsync(FasterSessions.Slot lease, MemoryHandle roomPin, MemoryHandle keyPin, ArrayBufferWriter<byte> destination)
+    {
+        try
+        {
+            // The session stays with this read until its I/O completes (a FASTER session is one
+            // operation at a time); other requests take other sessions meanwhile.
+            using var outputs = await lease.Session.CompletePendingWithOutputsAsync().ConfigureAwait(false);
+            if (!outputs.Next())
+            {
+                return false;
+            }
+
+            var output = outputs.Current.Output;
+            return Deliver(outputs.Current.Status, ref output, destination);
+        }
+        finally
+        {
+            roomPin.Dispose();
+            keyPin.Dispose();
+            _sessions.Return(lease);
+        }
+    }
+
+    // Commits a read's value to the destination: in place when FASTER wrote it into the room offered.
+    private static bool Deliver(Status status, ref SpanByteAndMemory output, ArrayBufferWriter<byte> destination)
+    {
+        if (!status.Found)
+        {
+            output.Memory?.Dispose();
+            return false;
+        }
+
+        if (output.IsSpanByte)
+        {
+            destination.Advance(output.Length);
+            return true;
+        }
+
+        using var memory = output.Memory;
+        destination.Write(memory.Memory.Span[..output.Length]);
+        return true;
+    }
+
     /// <summary>Whether a key is present (the value is read and dropped, never copied out).</summary>
     public bool Contains(ReadOnlySpan<byte> key)
     {
@@ -123,6 +219,7 @@ public sealed class FasterByteStore : IDisposable
     {
         var lease = _sessions.Rent();
         var session = lease.Session;
+        lease.CountRead();
         try
         {
             fixed (byte* keyPointer = key)
@@ -131,6 +228,7 @@ public sealed class FasterByteStore : IDisposable
                 var status = session.Read(ref spanKey, ref output);
                 if (status.IsPending)
                 {
+                    Interlocked.Increment(ref _pendingReads);
                     session.CompletePendingWithOutputs(out var outputs, wait: true);
                     using (outputs)
                     {
@@ -289,6 +387,12 @@ public sealed class FasterByteStore : IDisposable
 
         return records;
     }
+
+    /// <summary>Reads since the store opened.</summary>
+    public long Reads => _sessions.Reads;
+
+    /// <summary>Reads that went to disk (missed memory and the read cache) since the store opened.</summary>
+    public long PendingReads => Interlocked.Read(ref _pendingReads);
 
     /// <summary>Number of records the hash index knows (live and deleted).</summary>
     public long EntryCount => _store.EntryCount;

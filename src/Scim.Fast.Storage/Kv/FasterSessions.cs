@@ -47,6 +47,11 @@ internal sealed class FasterSessions : IDisposable
         public void Take() => Volatile.Write(ref _busy.Value, 1);
 
         public void Release() => Volatile.Write(ref _busy.Value, 0);
+
+        /// <summary>Counts a read (by the thread holding the slot: no other writer, no atomic needed).</summary>
+        public void CountRead() => _busy.Reads++;
+
+        public long Reads => Volatile.Read(ref _busy.Reads);
     }
 
     [StructLayout(LayoutKind.Explicit, Size = 64)]
@@ -54,6 +59,30 @@ internal sealed class FasterSessions : IDisposable
     {
         [FieldOffset(0)]
         public int Value;
+
+        // Beside the flag, in the slot's own cache line.
+        [FieldOffset(8)]
+        public long Reads;
+    }
+
+    /// <summary>Reads counted by every session so far.</summary>
+    public long Reads
+    {
+        get
+        {
+            long reads = 0;
+            foreach (var slot in _slots)
+            {
+                reads += slot.Reads;
+            }
+
+            foreach (var spare in _allSpares)
+            {
+                reads += spare.Reads;
+            }
+
+            return reads;
+        }
     }
 
     public Slot Rent()

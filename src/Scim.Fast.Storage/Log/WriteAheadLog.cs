@@ -102,6 +102,9 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     /// <summary>The address below which every record is durable.</summary>
     public long CommittedUntil => _log.CommittedUntilAddress;
 
+    /// <summary>Bytes of log from its first record to its tail (what a checkpoint will truncate).</summary>
+    public long Bytes => _log.TailAddress - _log.BeginAddress;
+
     /// <summary>The address of the first record still in the log.</summary>
     public long BeginAddress => _log.BeginAddress;
 
@@ -235,11 +238,15 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
                 await _pending.WaitAsync(_stop.Token).ConfigureAwait(false);
 
                 // Everyone who enqueued before this point is covered by the commit below.
+                int writes = 1;
                 while (_pending.CurrentCount > 0 && _pending.Wait(0))
                 {
+                    writes++;
                 }
 
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 await _log.CommitAsync(_stop.Token).ConfigureAwait(false);
+                StorageMetrics.RecordCommit(started, writes);
             }
         }
         catch (OperationCanceledException)

@@ -237,6 +237,25 @@ internal sealed class PagedSet
         }
     }
 
+    /// <summary>
+    /// Brings an owner's head and pages into memory with reads that await the disk instead of
+    /// blocking a thread, so that <see cref="Enumerate"/> right after finds them there.
+    /// </summary>
+    public async ValueTask PrefetchAsync(TenantId tenant, string owner)
+    {
+        if (await _kv.TryReadValueAsync(HeadKey(tenant, owner)).ConfigureAwait(false) is not { } head
+            || BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(4)) == 0)
+        {
+            return;
+        }
+
+        int lastPage = BinaryPrimitives.ReadInt32LittleEndian(head);
+        for (int page = 0; page <= lastPage; page++)
+        {
+            await _kv.TryReadValueAsync(PageKey(tenant, owner, page)).ConfigureAwait(false);
+        }
+    }
+
     private (int LastPage, long Count) ReadHead(TenantId tenant, string owner)
     {
         if (!_kv.TryRead(HeadKey(tenant, owner), out var head))

@@ -154,6 +154,7 @@ public sealed partial class ResourceStore
             drained = _drained.Task;
         }
 
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -182,6 +183,7 @@ public sealed partial class ResourceStore
             // Recovery now starts at the mark: the log before it is no longer needed (its segments
             // are deleted once the truncation is committed; until then replay simply skips them).
             _log.TruncateUntil(committed);
+            StorageMetrics.RecordCheckpoint(started);
         }
         finally
         {

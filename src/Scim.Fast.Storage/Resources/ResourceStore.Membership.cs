@@ -18,6 +18,12 @@ public sealed partial class ResourceStore
 
     public bool IsMember(TenantId tenant, string groupId, string memberId) => _members.Contains(tenant, groupId, memberId);
 
+    /// <summary>
+    /// Brings a resource's group list into memory without blocking a thread on the disk (request
+    /// threads call it before <see cref="GetGroupsOf"/>).
+    /// </summary>
+    public ValueTask PrefetchGroupsOfAsync(TenantId tenant, string memberId) => _groupsOf.PrefetchAsync(tenant, memberId);
+
     /// <summary>The groups a resource is a direct member of (User.groups, RFC 7643 §4.1.2).</summary>
     public IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId)
     {

@@ -101,6 +101,15 @@ public sealed partial class ResourceStore : IAsyncDisposable
     /// <summary>The first log address still kept (everything before the last checkpoint's mark is truncated).</summary>
     public long LogBeginAddress => _log.BeginAddress;
 
+    /// <summary>Key-value reads since the store opened.</summary>
+    public long Reads => _kv.Reads;
+
+    /// <summary>Bytes of write-ahead log a checkpoint has not truncated yet.</summary>
+    public long LogBytes => _log.Bytes;
+
+    /// <summary>Key-value reads that went to disk since the store opened (see <see cref="FasterByteStore.PendingReads"/>).</summary>
+    public long PendingReads => _kv.PendingReads;
+
     /// <summary>How long each phase of the last open took (for the server's start-up log).</summary>
     public string OpenTimings { get; private set; } = "";
 
@@ -167,6 +176,59 @@ public sealed partial class ResourceStore : IAsyncDisposable
             {
                 System.Buffers.ArrayPool<byte>.Shared.Return(rented);
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="TryReadBody"/> for request threads: a record on disk is awaited, not waited for
+    /// (see <see cref="FasterByteStore.TryReadAsync"/>). Complete at once, without allocating, when
+    /// the record is in memory. <paramref name="scratch"/> belongs to the read until it completes.
+    /// </summary>
+    public ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> TryReadBodyAsync(TenantId tenant, byte type, string id, ArrayBufferWriter<byte> scratch)
+    {
+        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
+        if (keyLength > 6 + MaxKeyBytes)
+        {
+            return new((false, default, 0));
+        }
+
+        byte[] key = System.Buffers.ArrayPool<byte>.Shared.Rent(keyLength);
+        key[0] = ResourcePrefix;
+        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
+        key[5] = type;
+        Encoding.UTF8.GetBytes(id, key.AsSpan(6));
+        int start = scratch.WrittenCount;
+        var read = _kv.TryReadAsync(key.AsMemory(0, keyLength), scratch);
+        if (read.IsCompletedSuccessfully)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(key);
+            return new(Located(read.Result, scratch, start));
+        }
+
+        return AwaitBodyAsync(read, key, scratch, start);
+
+        static async ValueTask<(bool, ReadOnlyMemory<byte>, long)> AwaitBodyAsync(ValueTask<bool> read, byte[] key, ArrayBufferWriter<byte> scratch, int start)
+        {
+            try
+            {
+                return Located(await read.ConfigureAwait(false), scratch, start);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(key);
+            }
+        }
+
+        static (bool, ReadOnlyMemory<byte>, long) Located(bool found, ArrayBufferWriter<byte> scratch, int start)
+        {
+            if (!found)
+            {
+                return (false, default, 0);
+            }
+
+            var record = scratch.WrittenMemory[start..];
+            ResourceRecord.LocateBody(record.Span, out long version, out int bodyStart, out int bodyLength);
+            return (true, record.Slice(bodyStart, bodyLength), version);
         }
     }
 

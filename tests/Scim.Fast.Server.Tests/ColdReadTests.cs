@@ -1,0 +1,106 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+using static Scim.Fast.Server.Tests.ScimHttp;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>A store far larger than its memory, and no read cache: most reads go to disk.</summary>
+public sealed class ColdStoreFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:MemoryBudgetMiB=4", "--Scim:ReadCacheMiB=0"];
+}
+
+/// <summary>
+/// GET by id when the user and its group list are on disk: the reads are awaited (the async read
+/// path), and every answer is the right user with the right groups.
+/// </summary>
+public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdStoreFixture>
+{
+    [Fact]
+    public async Task GetById_OfUsersOnDisk_AnswersEveryUserWithItsGroups()
+    {
+        const int users = 3_000;
+        var client = server.Client;
+        client.Timeout = TimeSpan.FromSeconds(30);
+        var ids = new string[users];
+        var padding = new string('x', 3_000);
+        await CreateUsersAsync(client, "cold", users, padding, ids);
+
+        // Every third user in a group: their group lists are records of their own, on disk later.
+        var groupOf = new Dictionary<string, string>();
+        for (int g = 0; g < 5; g++)
+        {
+            var members = new JsonArray();
+            for (int i = g * 3; i < users; i += 15)
+            {
+                members.Add(new JsonObject { ["value"] = ids[i] });
+            }
+
+            var group = (await client.Send(HttpMethod.Post, "/scim/v2/Groups", new JsonObject
+            {
+                ["schemas"] = new JsonArray(GroupSchema),
+                ["displayName"] = "cold-group-" + g,
+                ["members"] = members,
+            })).Expect(HttpStatusCode.Created);
+            foreach (var member in members)
+            {
+                groupOf[(string)member!["value"]!] = group.Id;
+            }
+        }
+
+        // Then enough other users that the group lists written above are on disk too.
+        await CreateUsersAsync(client, "filler", 2_000, padding, new string[2_000]);
+
+        long pendingBefore = server.Store.PendingReads;
+        using var gate = new SemaphoreSlim(16);
+        var checks = ids.Select(async (id, i) =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var reply = (await client.Get("/scim/v2/Users/" + id)).Expect(HttpStatusCode.OK);
+                Assert.Equal($"cold-{i}@example.com", (string?)reply.Body!["userName"]);
+                var groups = reply.Body["groups"]?.AsArray().Select(g => (string)g!["value"]!).ToList() ?? [];
+                Assert.Equal(groupOf.TryGetValue(id, out var groupId) ? [groupId] : [], groups);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+        await Task.WhenAll(checks);
+
+        long pending = server.Store.PendingReads - pendingBefore;
+        Assert.True(pending > users / 2, $"only {pending} reads went to disk: the test did not reach the cold path");
+    }
+
+    private static async Task CreateUsersAsync(HttpClient client, string prefix, int count, string padding, string[] ids)
+    {
+        for (int start = 0; start < count; start += 100)
+        {
+            var operations = new JsonArray();
+            for (int i = start; i < start + 100; i++)
+            {
+                operations.Add(new JsonObject
+                {
+                    ["method"] = "POST",
+                    ["path"] = "/Users",
+                    ["bulkId"] = "u" + i,
+                    ["data"] = new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["userName"] = $"{prefix}-{i}@example.com", ["title"] = padding },
+                });
+            }
+
+            var reply = (await client.Send(HttpMethod.Post, "/scim/v2/Bulk", new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"),
+                ["Operations"] = operations,
+            })).Expect(HttpStatusCode.OK);
+            foreach (var result in reply.Body!["Operations"]!.AsArray())
+            {
+                int index = int.Parse(((string)result!["bulkId"]!)[1..], System.Globalization.CultureInfo.InvariantCulture);
+                ids[index] = ((string)result["location"]!).Split('/')[^1];
+            }
+        }
+    }
+}
