@@ -191,6 +191,78 @@ internal sealed class ScimRequestHandler
         // SCIM answers hold personal data and change with every write: no cache may keep them.
         context.Response.Headers.CacheControl = "no-store";
         var route = Resolve(context);
+        if (!Telemetry.ScimMetrics.Enabled)
+        {
+            return Dispatch(context, route);
+        }
+
+        // One span and one operation record per SCIM request (README, "Operations").
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        string resourceType = route.Endpoint?.ResourceType.Name ?? "-";
+        string operation = OperationName(route.Target, context.Request.Method);
+        var activity = Telemetry.ScimMetrics.Source.StartActivity("scim." + operation);
+        activity?.SetTag("scim.operation", operation);
+        activity?.SetTag("scim.resource_type", resourceType);
+        var handled = Dispatch(context, route);
+        if (handled.IsCompletedSuccessfully)
+        {
+            Completed(context, route, resourceType, operation, started, activity);
+            return handled;
+        }
+
+        return AwaitCompletedAsync(handled, context, route, resourceType, operation, started, activity);
+    }
+
+    private static async Task AwaitCompletedAsync(Task handled, HttpContext context, Route route, string resourceType, string operation, long started, System.Diagnostics.Activity? activity)
+    {
+        try
+        {
+            await handled.ConfigureAwait(false);
+        }
+        finally
+        {
+            Completed(context, route, resourceType, operation, started, activity);
+        }
+    }
+
+    private static void Completed(HttpContext context, Route route, string resourceType, string operation, long started, System.Diagnostics.Activity? activity)
+    {
+        int status = context.Response.StatusCode;
+        string? tenant = route.Target is Target.NotFound or Target.ServiceProviderConfig or Target.ResourceTypes or Target.Schemas ? null : route.TenantName ?? "default";
+        Telemetry.ScimMetrics.RecordOperation(tenant, resourceType, operation, status, started);
+        if (activity is not null)
+        {
+            activity.SetTag("http.response.status_code", status);
+            if (status >= 500)
+            {
+                activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error);
+            }
+
+            activity.Dispose();
+        }
+    }
+
+    // The operation a request is, by target and method: what metrics and spans are named by.
+    private static string OperationName(Target target, string method) => target switch
+    {
+        Target.Collection => HttpMethods.IsPost(method) ? "create" : "list",
+        Target.Item => method switch
+        {
+            "GET" or "HEAD" => "get",
+            "PUT" => "replace",
+            "PATCH" => "patch",
+            "DELETE" => "delete",
+            _ => "other",
+        },
+        Target.Search or Target.RootSearch => "search",
+        Target.Bulk => "bulk",
+        Target.ServiceProviderConfig or Target.ResourceTypes or Target.Schemas => "discovery",
+        Target.Me => "me",
+        _ => "not_found",
+    };
+
+    private Task Dispatch(HttpContext context, Route route)
+    {
         return route.Target switch
         {
             Target.NotFound => ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SCIM endpoint at this path."),
@@ -213,6 +285,7 @@ internal sealed class ScimRequestHandler
             if (!available.IsAcquired)
             {
                 context.Response.Headers.RetryAfter = "60";
+                Telemetry.ScimMetrics.RecordRejected("auth_throttled");
                 await ScimResponses.Error(context, new ScimError(StatusCodes.Status429TooManyRequests, ScimErrorType.None, "Too many failed authentications from this address; retry later.")).ConfigureAwait(false);
                 return;
             }
@@ -229,6 +302,7 @@ internal sealed class ScimRequestHandler
             {
                 // RFC 6750 §3.1: a valid token without the scope the resource needs.
                 context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"scim\", error=\"insufficient_scope\", scope=\"{_options.Jwt.RequiredScope}\"";
+                Telemetry.ScimMetrics.RecordRejected("forbidden");
                 await ScimResponses.Error(context, StatusCodes.Status403Forbidden, $"The access token lacks the scope '{_options.Jwt.RequiredScope}'.").ConfigureAwait(false);
                 return;
             }
@@ -239,6 +313,7 @@ internal sealed class ScimRequestHandler
             }
 
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
+            Telemetry.ScimMetrics.RecordRejected("auth_failed");
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "A valid bearer token for this tenant is required.").ConfigureAwait(false);
             return;
         }
@@ -246,6 +321,7 @@ internal sealed class ScimRequestHandler
         if (!TryAcquireRate(tokenSlot, out var retryAfter))
         {
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Telemetry.ScimMetrics.RecordRejected("rate_limited");
             await ScimResponses.Error(context, new ScimError(StatusCodes.Status429TooManyRequests, ScimErrorType.None, "Too many requests for this token; retry after the time in Retry-After.")).ConfigureAwait(false);
             return;
         }

@@ -104,8 +104,12 @@ public static class ScimServer
             });
         }
 
-        var handler = new ScimRequestHandler(options, tokens, new TenantDirectory(store), store);
+        var tenantDirectory = new TenantDirectory(store);
+        var handler = new ScimRequestHandler(options, tokens, tenantDirectory, store);
         builder.Services.AddSingleton(handler);
+
+        // 6a. Metrics and traces (OpenTelemetry): Prometheus at /metrics, OTLP when configured.
+        Telemetry.OpenTelemetrySetup.Add(builder, options);
 
         // 6. A deadline per request (RequestTimeouts middleware): the handlers pass RequestAborted to
         // body reads and lock waits, so a request stuck past it ends as a SCIM 503, not a hang.
@@ -130,6 +134,8 @@ public static class ScimServer
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
         var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0, app.Lifetime.ApplicationStopping);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
+        Telemetry.OpenTelemetrySetup.Map(app, options, tokens);
+        var storeGauges = options.Metrics.Enabled ? Telemetry.ScimMetrics.ObserveStore(store, () => Tenants(tenantDirectory)) : null;
 
         // 7. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
         app.Run(context =>
@@ -165,6 +171,7 @@ public static class ScimServer
         var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, handler.Idempotency, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), app.Logger, checkpoints.Token));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
+            storeGauges?.Dispose();
             indexBuildStop.Cancel();
             indexBuild.GetAwaiter().GetResult();
             checkpoints.Cancel();
@@ -198,6 +205,19 @@ public static class ScimServer
             }
         });
         return app;
+    }
+
+    // The tenants store gauges are reported for: the default one, then every named one.
+    private static IEnumerable<(string Name, TenantId Id)> Tenants(TenantDirectory directory)
+    {
+        yield return ("default", TenantId.Default);
+        foreach (string name in directory.Names)
+        {
+            if (directory.TryGet(name, out var id))
+            {
+                yield return (name, id);
+            }
+        }
     }
 
     private static async Task CheckpointLoopAsync(ResourceStore store, Protocol.IdempotencyKeys idempotency, TimeSpan interval, ILogger logger, CancellationToken cancellationToken)

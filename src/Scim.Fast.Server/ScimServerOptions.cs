@@ -71,6 +71,9 @@ public sealed class ScimServerOptions
     /// <summary>Optional OAuth 2.0 JWT bearer validation, next to the static tokens.</summary>
     public JwtOptions Jwt { get; set; } = new();
 
+    /// <summary>Metrics and traces (see README, "Operations").</summary>
+    public MetricsOptions Metrics { get; set; } = new();
+
     private static bool IsBase64(string text, out int bytes)
     {
         var buffer = new byte[text.Length];
@@ -131,6 +134,28 @@ public sealed class ScimServerOptions
 /// checked by Microsoft.AspNetCore.Authentication.JwtBearer. The tenant comes from a claim; a token
 /// without it acts for the default tenant.
 /// </summary>
+/// <summary>The "Scim:Metrics" section: the Prometheus scrape endpoint and its guard.</summary>
+public sealed class MetricsOptions
+{
+    /// <summary>Whether the server records metrics and serves <c>/metrics</c>. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Whether <c>/metrics</c> answers without a token (a scraper on a private network). Default
+    /// false: a token from Scim:AdminTokens is required, and without admin tokens /metrics is off.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>
+    /// Whether ASP.NET Core's own meters (http.server.request.duration, Kestrel's connection
+    /// metrics) are exported too. Default false: they cost about a tenth of GET throughput.
+    /// </summary>
+    public bool AspNetCore { get; set; }
+
+    /// <summary>Distinct tenants labelled in metrics; the rest are summed as "_other". Default 100.</summary>
+    public int MaxTenantLabels { get; set; } = 100;
+}
+
 public sealed class JwtOptions
 {
     /// <summary>OpenID Connect authority: signing keys come from its discovery document.</summary>

@@ -617,6 +617,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
 
             writer.WriteName("\"status\":"u8);
             writer.WriteString(result.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Telemetry.ScimMetrics.RecordBulkOperation(operation.Method, result.Status);
             if (result.Error is { } error)
             {
                 writer.WriteName("\"response\":"u8);

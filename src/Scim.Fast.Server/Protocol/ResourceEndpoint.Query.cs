@@ -124,6 +124,9 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         var counted = movable is null ? null : new HashSet<string>(StringComparer.Ordinal);
+
+        // The planner's choice on the request's span (README, "Operations"): never the filter's values.
+        System.Diagnostics.Activity.Current?.SetTag("scim.query.plan", plan.Ids is not null ? "lookup" : plan.RangeIndex is not null ? "range" : walkIndex is not null ? "ordered_walk" : "scan");
         IEnumerable<OrderedPosition> candidates = walkIndex is { } walk
             ? Store.Walk(scope.Tenant, StoreType, walk, plan.Range, after: null, descending)
             : plan.Ids is { } ids ? ids.Select(static id => new OrderedPosition("", id))

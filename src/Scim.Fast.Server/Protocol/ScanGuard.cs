@@ -51,6 +51,7 @@ internal ref struct ScanGuard
             var slots = _scans.For(_tenant, _limits.MaxConcurrentScansPerTenant);
             if (!slots.Wait(0))
             {
+                Telemetry.ScimMetrics.RecordRejected("scan_slots");
                 return new ScimError(429, ScimErrorType.None,
                     "Too many unindexed queries of this tenant are running; retry shortly, or use a filter an index answers (id, userName, externalId, emails.value, members.value, meta.lastModified).");
             }
@@ -69,6 +70,8 @@ internal ref struct ScanGuard
 
     public void Dispose()
     {
+        Telemetry.ScimMetrics.RecordQuery(_examined, scanned: _examined > _limits.ScanFreeResources);
+        System.Diagnostics.Activity.Current?.SetTag("scim.query.examined", _examined);
         _held?.Release();
         _held = null;
     }

@@ -378,6 +378,7 @@ public sealed partial class ResourceStore : IAsyncDisposable
             return (StoreStatus.TooLarge, 0);
         }
 
+        using var activity = StorageMetrics.Source.StartActivity("scim.store.write");
         await EnterWriteAsync().ConfigureAwait(false);
         List<byte[]>? detached = null;
         try
