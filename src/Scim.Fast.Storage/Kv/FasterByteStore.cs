@@ -89,14 +89,7 @@ public sealed class FasterByteStore : IDisposable
                 return false;
             }
 
-            if (output.IsSpanByte)
-            {
-                destination.Advance(output.Length);
-                return true;
-            }
-
-            using var memory = output.Memory;
-            destination.Write(memory.Memory.Span[..output.Length]);
+            CommitOutput(ref output, destination);
             return true;
         }
     }
@@ -176,7 +169,6 @@ public sealed class FasterByteStore : IDisposable
         }
     }
 
-    // Commits a read's value to the destination: in place when FASTER wrote it into the room offered.
     private static bool Deliver(Status status, ref SpanByteAndMemory output, ArrayBufferWriter<byte> destination)
     {
         if (!status.Found)
@@ -185,15 +177,22 @@ public sealed class FasterByteStore : IDisposable
             return false;
         }
 
+        CommitOutput(ref output, destination);
+        return true;
+    }
+
+    // Commits a read's value to the destination: in place when FASTER wrote it into the room offered,
+    // else copied out of the pooled buffer FASTER allocated for a value larger than the room.
+    private static void CommitOutput(ref SpanByteAndMemory output, IBufferWriter<byte> destination)
+    {
         if (output.IsSpanByte)
         {
             destination.Advance(output.Length);
-            return true;
+            return;
         }
 
         using var memory = output.Memory;
         destination.Write(memory.Memory.Span[..output.Length]);
-        return true;
     }
 
     /// <summary>Whether a key is present (the value is read and dropped, never copied out).</summary>
