@@ -200,7 +200,7 @@ internal sealed class ScimRequestHandler
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         string resourceType = route.Endpoint?.ResourceType.Name ?? "-";
         string operation = OperationName(route.Target, context.Request.Method);
-        var activity = Telemetry.ScimMetrics.Source.StartActivity("scim." + operation);
+        var activity = Telemetry.ScimMetrics.Source.HasListeners() ? Telemetry.ScimMetrics.Source.StartActivity("scim." + operation) : null;
         activity?.SetTag("scim.operation", operation);
         activity?.SetTag("scim.resource_type", resourceType);
         var handled = Dispatch(context, route);

@@ -76,7 +76,7 @@ internal static class ScimMetrics
             { "scim.outcome", Outcome(status) },
         };
         s_duration.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds, tags);
-        tags.Add("http.response.status_code", status);
+        tags.Add("http.response.status_code", StatusLabel(status));
         tags.Add("scim.tenant", tenant is null ? "-" : TenantLabel(tenant));
         s_operations.Add(1, tags);
     }
@@ -137,6 +137,11 @@ internal static class ScimMetrics
 
         return measurements;
     }
+
+    // Status codes as label values, boxed once (a tag value is an object: an int would box per request).
+    private static readonly object[] s_statusLabels = [.. Enumerable.Range(0, 600).Select(code => (object)code)];
+
+    private static object StatusLabel(int status) => (uint)status < (uint)s_statusLabels.Length ? s_statusLabels[status] : status;
 
     private static string Outcome(int status) => status switch
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -239,22 +240,48 @@ internal sealed class PagedSet
 
     /// <summary>
     /// Brings an owner's head and pages into memory with reads that await the disk instead of
-    /// blocking a thread, so that <see cref="Enumerate"/> right after finds them there.
+    /// blocking a thread, so that <see cref="Enumerate"/> right after finds them there. Allocates
+    /// only the head's key when the head is in memory (every GET of a user calls it).
     /// </summary>
-    public async ValueTask PrefetchAsync(TenantId tenant, string owner)
+    public ValueTask PrefetchAsync(TenantId tenant, string owner)
     {
-        if (await _kv.TryReadValueAsync(HeadKey(tenant, owner)).ConfigureAwait(false) is not { } head
-            || BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(4)) == 0)
+        var buffer = t_head ??= new ArrayBufferWriter<byte>(64);
+        buffer.ResetWrittenCount();
+        var read = _kv.TryReadAsync(HeadKey(tenant, owner), buffer, sizeHint: 64);
+        if (read.IsCompletedSuccessfully)
         {
-            return;
+            return read.Result ? PrefetchPagesAsync(tenant, owner, buffer.WrittenSpan) : default;
         }
 
+        // The pending read owns this thread's buffer until it completes.
+        t_head = null;
+        return AwaitHeadAsync(read, buffer, tenant, owner);
+    }
+
+    private async ValueTask AwaitHeadAsync(ValueTask<bool> read, ArrayBufferWriter<byte> buffer, TenantId tenant, string owner)
+    {
+        if (await read.ConfigureAwait(false))
+        {
+            await PrefetchPagesAsync(tenant, owner, buffer.WrittenSpan).ConfigureAwait(false);
+        }
+    }
+
+    private ValueTask PrefetchPagesAsync(TenantId tenant, string owner, ReadOnlySpan<byte> head)
+    {
         int lastPage = BinaryPrimitives.ReadInt32LittleEndian(head);
+        return BinaryPrimitives.ReadInt64LittleEndian(head[4..]) == 0 ? default : ReadPagesAsync(tenant, owner, lastPage);
+    }
+
+    private async ValueTask ReadPagesAsync(TenantId tenant, string owner, int lastPage)
+    {
         for (int page = 0; page <= lastPage; page++)
         {
             await _kv.TryReadValueAsync(PageKey(tenant, owner, page)).ConfigureAwait(false);
         }
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_head;
 
     private (int LastPage, long Count) ReadHead(TenantId tenant, string owner)
     {
