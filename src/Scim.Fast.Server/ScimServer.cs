@@ -24,7 +24,14 @@ public static class ScimServer
 
     /// <param name="args">Command-line arguments (ASP.NET Core configuration conventions).</param>
     /// <param name="configure">A first say over the builder, before options are read (extra configuration sources).</param>
-    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null) => Create(args, configure, toolTokens: null);
+
+    /// <param name="toolTokens">
+    /// The scim-fast tool's embedded server: one-time tokens held in memory (tenant null = default,
+    /// <see cref="BearerTokens.AdminTenant"/> = the admin API), and no token generated or removed in
+    /// the data directory (the real server's tokens stay as they are).
+    /// </param>
+    internal static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure, IReadOnlyList<(string? Tenant, string Token)>? toolTokens)
     {
         // 1. Configuration: appsettings.json, environment variables, command line (ASP.NET Core order).
         // appsettings.json is read from next to the binaries; relative paths in it (DataDirectory) are
@@ -69,9 +76,13 @@ public static class ScimServer
         string storeTimings = store.OpenTimings;
 
         // 4. Bearer tokens: configured ones, or one generated on first start and shown once.
-        string? generatedToken = BearerTokens.GenerateDefaultTokenIfNeeded(options, dataDirectory);
+        string? generatedToken = toolTokens is null ? BearerTokens.GenerateDefaultTokenIfNeeded(options, dataDirectory) : null;
         var tokens = new BearerTokens();
         tokens.Load(options, dataDirectory);
+        foreach (var (tenant, token) in toolTokens ?? [])
+        {
+            tokens.AddToolToken(token, tenant);
+        }
 
         // 5. Optional JWT bearer validation; invoked by the handler only for tokens that are not static ones.
         if (options.Jwt.Enabled)
@@ -132,7 +143,7 @@ public static class ScimServer
         }
 
         tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
-        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0, app.Lifetime.ApplicationStopping);
+        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0 || (toolTokens?.Any(t => t.Tenant == BearerTokens.AdminTenant) ?? false), app.Lifetime.ApplicationStopping);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
         Telemetry.OpenTelemetrySetup.Map(app, options, tokens);
         var storeGauges = options.Metrics.Enabled ? Telemetry.ScimMetrics.ObserveStore(store, () => Tenants(tenantDirectory)) : null;

@@ -20,6 +20,9 @@ internal sealed class BearerTokens
 
     private volatile Entry[] _entries = [];
 
+    // One-time tokens of the scim-fast tool's embedded server: in memory only, never configuration.
+    private volatile Entry[] _tool = [];
+
     private readonly record struct Entry(byte[] Hash, string? Tenant);
 
     /// <summary>The tenant (null = default) a presented token belongs to, or false when it is unknown.</summary>
@@ -33,15 +36,17 @@ internal sealed class BearerTokens
         tenant = null;
         slot = -1;
         bool found = false;
-        var entries = _entries;
         // Compare against every entry, match or not: the time taken says nothing about which matched.
-        for (int i = 0; i < entries.Length; i++)
+        foreach (var entries in (ReadOnlySpan<Entry[]>)[_entries, _tool])
         {
-            if (CryptographicOperations.FixedTimeEquals(entries[i].Hash, hash) && !found)
+            for (int i = 0; i < entries.Length; i++)
             {
-                tenant = entries[i].Tenant;
-                slot = BitConverter.ToInt32(hash);
-                found = true;
+                if (CryptographicOperations.FixedTimeEquals(entries[i].Hash, hash) && !found)
+                {
+                    tenant = entries[i].Tenant;
+                    slot = BitConverter.ToInt32(hash);
+                    found = true;
+                }
             }
         }
 
@@ -70,6 +75,14 @@ internal sealed class BearerTokens
 
     /// <summary>The tenant name that marks an administration token (never a valid tenant name).</summary>
     public const string AdminTenant = "/admin";
+
+    /// <summary>Adds an in-memory token for <paramref name="tenant"/> (null = default, <see cref="AdminTenant"/> = admin API).</summary>
+    internal void AddToolToken(string token, string? tenant)
+    {
+        var hash = new byte[32];
+        Hash(token, hash);
+        _tool = [.. _tool, new Entry(hash, tenant)];
+    }
 
     /// <summary>Loads the tokens of the configuration plus the generated default-tenant hash, if any.</summary>
     public void Load(ScimServerOptions options, string dataDirectory)

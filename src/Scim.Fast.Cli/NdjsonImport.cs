@@ -1,0 +1,216 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Scim.Fast.Cli;
+
+/// <summary>
+/// Imports an NDJSON file of SCIM resources through /Bulk (RFC 7644 §3.7): Users first, in batches,
+/// then Groups with their members' ids replaced by the ids their users got here (ids are the
+/// server's, RFC 7643 §3.1: an import creates new ones). A line the server refuses goes to the
+/// errors file with its SCIM error; the rest are imported.
+/// </summary>
+internal sealed class NdjsonImport(ScimTarget target, int batch)
+{
+    private const string GroupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    private const int GroupBatch = 100;
+    private const int InFlight = 4;
+
+    // Old id (the file's) → new id (this server's), users and groups alike.
+    private readonly Dictionary<string, string> _ids = new(StringComparer.Ordinal);
+
+    public long UsersCreated { get; private set; }
+
+    public long GroupsCreated { get; private set; }
+
+    public long Rejected { get; private set; }
+
+    public async Task RunAsync(FileInfo file, StreamWriter errors, Action<long> progress, CancellationToken cancel)
+    {
+        var users = new List<Item>(batch);
+        var groups = new List<Item>();
+        var inflight = new Queue<(int Count, Task<Outcome> Post)>();
+        long line = 0;
+        long done = 0;
+        foreach (string text in File.ReadLines(file.FullName))
+        {
+            line++;
+            if (text.Length == 0)
+            {
+                continue;
+            }
+
+            JsonObject? resource;
+            try
+            {
+                resource = JsonNode.Parse(text) as JsonObject;
+            }
+            catch (JsonException e)
+            {
+                resource = null;
+                await RejectAsync(errors, line, 400, "invalidSyntax", "Not a JSON object: " + e.Message).ConfigureAwait(false);
+            }
+
+            if (resource is null)
+            {
+                continue;
+            }
+
+            var item = new Item(line, (string?)resource["id"], resource);
+            if (IsGroup(resource))
+            {
+                groups.Add(item);
+                continue;
+            }
+
+            users.Add(item);
+            if (users.Count == batch)
+            {
+                // Several batches in flight: one is parsed and checked while another's commit is on disk.
+                inflight.Enqueue((users.Count, PostAsync("/Users", users, cancel)));
+                users = new List<Item>(batch);
+                if (inflight.Count == InFlight)
+                {
+                    done += await DrainAsync(inflight.Dequeue(), errors, user: true).ConfigureAwait(false);
+                    progress(done);
+                }
+            }
+        }
+
+        inflight.Enqueue((users.Count, PostAsync("/Users", users, cancel)));
+        while (inflight.TryDequeue(out var pending))
+        {
+            done += await DrainAsync(pending, errors, user: true).ConfigureAwait(false);
+            progress(done);
+        }
+
+        // Groups after every user, members pointing at the users' new ids.
+        for (int start = 0; start < groups.Count; start += GroupBatch)
+        {
+            var chunk = groups.GetRange(start, Math.Min(GroupBatch, groups.Count - start));
+            foreach (var group in chunk)
+            {
+                await RemapMembersAsync(group, errors).ConfigureAwait(false);
+            }
+
+            done += await DrainAsync((chunk.Count, PostAsync("/Groups", chunk, cancel)), errors, user: false).ConfigureAwait(false);
+            progress(done);
+        }
+    }
+
+    private static bool IsGroup(JsonObject resource) =>
+        resource["schemas"] is JsonArray schemas && schemas.Any(s => string.Equals((string?)s, GroupSchema, StringComparison.OrdinalIgnoreCase));
+
+    private async Task RemapMembersAsync(Item group, StreamWriter errors)
+    {
+        if (group.Resource["members"] is not JsonArray members)
+        {
+            return;
+        }
+
+        var kept = new JsonArray();
+        foreach (var member in members)
+        {
+            string? old = (string?)member?["value"];
+            if (old is not null && _ids.TryGetValue(old, out var mapped))
+            {
+                kept.Add(new JsonObject { ["value"] = mapped });
+            }
+            else
+            {
+                await RejectAsync(errors, group.Line, 400, "invalidValue", $"Member '{old}' is not a resource imported before this group; the group is imported without it.").ConfigureAwait(false);
+            }
+        }
+
+        group.Resource["members"] = kept;
+    }
+
+    // Waits for one /Bulk request; records its new ids and writes its rejections (one at a time, in file order).
+    private async Task<int> DrainAsync((int Count, Task<Outcome> Post) pending, StreamWriter errors, bool user)
+    {
+        var outcome = await pending.Post.ConfigureAwait(false);
+        foreach (var (old, mapped) in outcome.Ids)
+        {
+            _ids[old] = mapped;
+        }
+
+        foreach (var (line, status, scimType, detail) in outcome.Rejections)
+        {
+            await RejectAsync(errors, line, status, scimType, detail).ConfigureAwait(false);
+        }
+
+        if (user)
+        {
+            UsersCreated += outcome.Created;
+        }
+        else
+        {
+            GroupsCreated += outcome.Created;
+        }
+
+        return pending.Count;
+    }
+
+    // One /Bulk request for the items: how many were created, their new ids, what was refused.
+    private async Task<Outcome> PostAsync(string path, List<Item> items, CancellationToken cancel)
+    {
+        var outcome = new Outcome();
+        if (items.Count == 0)
+        {
+            return outcome;
+        }
+
+        var operations = new JsonArray();
+        foreach (var item in items)
+        {
+            var data = (JsonObject)item.Resource.DeepClone();
+            data.Remove("id");
+            data.Remove("meta");
+            data.Remove("groups");
+            operations.Add(new JsonObject { ["method"] = "POST", ["path"] = path, ["bulkId"] = "line" + item.Line, ["data"] = data });
+        }
+
+        var body = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/scim+json");
+        using var response = await target.Scim.PostAsync("Bulk", content, cancel).ConfigureAwait(false);
+        await ScimFastTool.EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
+        var results = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false))!["Operations"]!.AsArray();
+        for (int i = 0; i < results.Count && i < items.Count; i++)
+        {
+            var result = results[i]!;
+            var item = items[i];
+            int status = int.TryParse((string?)result["status"], out int parsed) ? parsed : 0;
+            if (status == 201 && (string?)result["location"] is { } location)
+            {
+                outcome.Created++;
+                if (item.OldId is not null)
+                {
+                    outcome.Ids.Add((item.OldId, Uri.UnescapeDataString(location[(location.LastIndexOf('/') + 1)..])));
+                }
+            }
+            else
+            {
+                outcome.Rejections.Add((item.Line, status, (string?)result["response"]?["scimType"], (string?)result["response"]?["detail"]));
+            }
+        }
+
+        return outcome;
+    }
+
+    private sealed class Outcome
+    {
+        public int Created;
+        public readonly List<(string Old, string New)> Ids = [];
+        public readonly List<(long Line, int Status, string? ScimType, string? Detail)> Rejections = [];
+    }
+
+    private async Task RejectAsync(StreamWriter errors, long line, int status, string? scimType, string? detail)
+    {
+        Rejected++;
+        await errors.WriteLineAsync(new JsonObject { ["line"] = line, ["status"] = status, ["scimType"] = scimType, ["detail"] = detail }.ToJsonString()).ConfigureAwait(false);
+    }
+
+    private sealed record Item(long Line, string? OldId, JsonObject Resource);
+}

@@ -1,0 +1,160 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+using Scim.Fast.Cli;
+
+using static Scim.Fast.Server.Tests.ScimHttp;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>
+/// The scim-fast tool end to end: export from a running server (online), import into a new data
+/// directory (offline: the tool's embedded server), verify it, and export it again to compare
+/// users and memberships; bad lines are reported and the good ones loaded.
+/// </summary>
+public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
+{
+    [Fact]
+    public async Task ExportImportVerify_RoundTrip_KeepsUsersAndMemberships()
+    {
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        var ids = new List<string>();
+        for (int i = 0; i < 30; i++)
+        {
+            var user = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", new JsonObject
+            {
+                ["schemas"] = new JsonArray(UserSchema),
+                ["userName"] = $"cli-{tag}-{i}@example.com",
+                ["name"] = new JsonObject { ["givenName"] = "Cli", ["familyName"] = "N" + i },
+            })).Expect(HttpStatusCode.Created);
+            ids.Add(user.Id);
+        }
+
+        for (int g = 0; g < 2; g++)
+        {
+            (await server.Client.Send(HttpMethod.Post, "/scim/v2/Groups", new JsonObject
+            {
+                ["schemas"] = new JsonArray(GroupSchema),
+                ["displayName"] = $"cli-{tag}-group-{g}",
+                ["members"] = new JsonArray([.. ids.Where((_, i) => i % 2 == g).Select(id => new JsonObject { ["value"] = id })]),
+            })).Expect(HttpStatusCode.Created);
+        }
+
+        using var work = new TempFolder();
+        string exported = Path.Combine(work.Path, "a.ndjson");
+        var (code, output) = await RunAsync("export", "--target", server.BaseAddress + "scim/v2", "--admin-token", AdminFixture.AdminToken, "--out", exported, "--json");
+        Assert.True(code == 0, output);
+        var before = Read(exported);
+
+        string data = Path.Combine(work.Path, "data");
+        (code, output) = await RunAsync("import", "--data", data, "--in", exported, "--json");
+        Assert.True(code == 0, output);
+        var summary = JsonNode.Parse(output)!;
+        Assert.Equal(before.Users.Count, (long)summary["users"]!);
+        Assert.Equal(before.Groups.Count, (long)summary["groups"]!);
+
+        (code, output) = await RunAsync("verify", "--data", data, "--json");
+        Assert.True(code == 0, output);
+        Assert.Empty(JsonNode.Parse(output)!["problems"]!.AsArray());
+
+        string again = Path.Combine(work.Path, "b.ndjson");
+        (code, output) = await RunAsync("export", "--data", data, "--out", again, "--json");
+        Assert.True(code == 0, output);
+        var after = Read(again);
+        Assert.Equal(before.Users.Keys.Order(), after.Users.Keys.Order());
+        foreach (var (name, members) in before.Groups)
+        {
+            Assert.Equal(members.Order(), after.Groups[name].Order());
+        }
+
+        // New ids (the server's), the same people.
+        Assert.Empty(before.Users.Values.Intersect(after.Users.Values));
+    }
+
+    [Fact]
+    public async Task Import_ReportsBadLines_AndLoadsTheRest()
+    {
+        using var work = new TempFolder();
+        string file = Path.Combine(work.Path, "in.ndjson");
+        await File.WriteAllLinesAsync(file,
+        [
+            """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"one@example.com"}""",
+            """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u2","userName":"ONE@example.com"}""",
+            "{not json",
+            """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u3","userName":"three@example.com","active":"maybe"}""",
+            """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u4","userName":"four@example.com"}""",
+            """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"g1","displayName":"g","members":[{"value":"u1"},{"value":"u2"},{"value":"u4"}]}""",
+        ]);
+        string errors = Path.Combine(work.Path, "errors.ndjson");
+        var (code, output) = await RunAsync("import", "--data", Path.Combine(work.Path, "data"), "--in", file, "--errors", errors, "--json");
+
+        Assert.Equal(1, code);
+        var summary = JsonNode.Parse(output)!;
+        Assert.Equal(2, (long)summary["users"]!);
+        Assert.Equal(1, (long)summary["groups"]!);
+        var rejected = File.ReadAllLines(errors).Select(line => JsonNode.Parse(line)!).ToList();
+        Assert.Contains(rejected, e => (long)e["line"]! == 2 && (long)e["status"]! == 409 && (string?)e["scimType"] == "uniqueness");
+        Assert.Contains(rejected, e => (long)e["line"]! == 3 && (string?)e["scimType"] == "invalidSyntax");
+        Assert.Contains(rejected, e => (long)e["line"]! == 4 && (long)e["status"]! == 400 && (string?)e["scimType"] == "invalidValue");
+        Assert.Contains(rejected, e => (long)e["line"]! == 6 && ((string?)e["detail"])!.Contains("u2", StringComparison.Ordinal));
+        Assert.Equal(4, (long)summary["rejected"]!);
+    }
+
+    [Fact]
+    public async Task Commands_WithoutATarget_Fail_WithExitCode2()
+    {
+        var (code, output) = await RunAsync("verify", "--json");
+        Assert.Equal(2, code);
+        Assert.Contains("--data", output, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        int code = await ScimFastTool.RunAsync(args, output, output);
+        return (code, output.ToString().Trim());
+    }
+
+    // userName → id, and group displayName → member userNames, from an export.
+    private static (Dictionary<string, string> Users, Dictionary<string, List<string>> Groups) Read(string file)
+    {
+        var users = new Dictionary<string, string>();
+        var groupNodes = new List<JsonNode>();
+        foreach (var line in File.ReadLines(file).Where(l => l.Length > 0))
+        {
+            var node = JsonNode.Parse(line)!;
+            if (node["displayName"] is not null && node["userName"] is null)
+            {
+                groupNodes.Add(node);
+            }
+            else
+            {
+                users[(string)node["userName"]!] = (string)node["id"]!;
+            }
+        }
+
+        var names = users.ToDictionary(u => u.Value, u => u.Key);
+        var groups = groupNodes.ToDictionary(
+            g => (string)g["displayName"]!,
+            g => (g["members"]?.AsArray() ?? []).Select(m => names[(string)m!["value"]!]).ToList());
+        return (users, groups);
+    }
+
+    private sealed class TempFolder : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "scim-fast-cli-" + Guid.NewGuid().ToString("N"));
+
+        public TempFolder() => Directory.CreateDirectory(Path);
+
+        public void Dispose()
+        {
+            try
+            {
+                Directory.Delete(Path, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
