@@ -39,11 +39,25 @@ internal static class ScimFastTool
         var list = new Command("list", "Lists the tenants with their user and group counts.");
         Add(list, common);
         list.SetAction((parse, cancel) => Run(parse, error, (t, console) => ListTenantsAsync(t, console, cancel)));
-        var tenants = new Command("tenants", "Tenants of a store or server.") { list };
+        var dropName = new Argument<string>("name") { Description = "The tenant to drop (every resource of it is deleted)." };
+        var drop = new Command("drop", "Deletes a named tenant's resources (a background job on the server; waits for it).") { dropName };
+        Add(drop, common);
+        drop.SetAction((parse, cancel) => Run(parse, error, (t, console) => DropTenantAsync(t, parse.GetValue(dropName)!, console, cancel)));
+        var tenants = new Command("tenants", "Tenants of a store or server.") { list, drop };
+
+        var backupData = new Option<DirectoryInfo>("--data") { Description = "The data directory, the server stopped.", Required = true };
+        var backupOut = new Option<FileInfo>("--out") { Description = "The archive to write (.tar.gz).", Required = true };
+        var backup = new Command("backup", "Copies a stopped server's data directory into one archive, after a checkpoint.") { backupData, backupOut, json };
+        backup.SetAction((parse, cancel) => Backups.BackupAsync(parse.GetValue(backupData)!, parse.GetValue(backupOut)!, new Output(output, parse.GetValue(json)), error, cancel));
+
+        var restoreIn = new Option<FileInfo>("--in") { Description = "An archive written by backup.", Required = true };
+        var restoreData = new Option<DirectoryInfo>("--data") { Description = "An empty or new directory to restore into.", Required = true };
+        var restore = new Command("restore", "Restores a backup into an empty directory, then verifies it.") { restoreIn, restoreData, json };
+        restore.SetAction((parse, cancel) => Backups.RestoreAsync(parse.GetValue(restoreIn)!, parse.GetValue(restoreData)!, new Output(output, parse.GetValue(json)), error, cancel));
 
         var root = new RootCommand("scim-fast: import, export and check Scim.Fast data, offline (--data) or online (--target).")
         {
-            export, import, verify, tenants,
+            export, import, verify, tenants, backup, restore,
         };
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }).ConfigureAwait(false);
 
@@ -146,7 +160,29 @@ internal static class ScimFastTool
         return 0;
     }
 
-    private static async Task<JsonNode> GetJsonAsync(HttpClient client, string path, CancellationToken cancel)
+    private static async Task<int> DropTenantAsync(ScimTarget target, string name, Output console, CancellationToken cancel)
+    {
+        string path = "admin/tenants/" + Uri.EscapeDataString(name);
+        using (var response = await target.Admin.DeleteAsync(path, cancel).ConfigureAwait(false))
+        {
+            await EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
+        }
+
+        // The drop runs on the server: follow it until it ends.
+        while (true)
+        {
+            var job = await GetJsonAsync(target.Admin, path + "/drop", cancel).ConfigureAwait(false);
+            if ((string?)job["state"] != "running")
+            {
+                console.Summary(job.AsObject().DeepClone().AsObject());
+                return (string?)job["state"] == "completed" ? 0 : 1;
+            }
+
+            await Task.Delay(200, cancel).ConfigureAwait(false);
+        }
+    }
+
+    internal static async Task<JsonNode> GetJsonAsync(HttpClient client, string path, CancellationToken cancel)
     {
         using var response = await client.GetAsync(path, cancel).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancel).ConfigureAwait(false);

@@ -1,0 +1,59 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+
+namespace Scim.Fast.Cli;
+
+/// <summary>
+/// Offline backup and restore of a data directory. Backup first opens the directory with the
+/// embedded server and stops it (a stop takes a checkpoint and closes the store cleanly), then
+/// archives the whole directory; restore extracts into an empty directory and runs the store's
+/// consistency check on the result. A backup of a running server is not built (see README).
+/// </summary>
+internal static class Backups
+{
+    public static async Task<int> BackupAsync(DirectoryInfo data, FileInfo archive, ScimFastTool.Output console, TextWriter error, CancellationToken cancel)
+    {
+        if (!Directory.Exists(Path.Combine(data.FullName, "store")))
+        {
+            await error.WriteLineAsync($"error: {data.FullName} holds no Scim.Fast store (no 'store' folder).").ConfigureAwait(false);
+            return 2;
+        }
+
+        // Open and stop: recovery replays the log and the stop leaves a checkpoint, so the copy
+        // starts from a checkpoint rather than from whatever a crash left.
+        await (await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        await using (var file = archive.Create())
+        await using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
+        {
+            await TarFile.CreateFromDirectoryAsync(data.FullName, gzip, includeBaseDirectory: false, cancel).ConfigureAwait(false);
+        }
+
+        archive.Refresh();
+        console.Summary(new JsonObject { ["archive"] = archive.FullName, ["bytes"] = archive.Length });
+        return 0;
+    }
+
+    public static async Task<int> RestoreAsync(FileInfo archive, DirectoryInfo data, ScimFastTool.Output console, TextWriter error, CancellationToken cancel)
+    {
+        if (data.Exists && data.EnumerateFileSystemInfos().Any())
+        {
+            await error.WriteLineAsync($"error: {data.FullName} is not empty: restore only into an empty or new directory.").ConfigureAwait(false);
+            return 2;
+        }
+
+        data.Create();
+        await using (var file = archive.OpenRead())
+        await using (var gzip = new GZipStream(file, CompressionMode.Decompress))
+        {
+            await TarFile.ExtractToDirectoryAsync(gzip, data.FullName, overwriteFiles: false, cancel).ConfigureAwait(false);
+        }
+
+        // The restored store checks itself before anyone serves it.
+        await using var target = await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false);
+        var verified = await ScimFastTool.GetJsonAsync(target.Admin, "admin/verify", cancel).ConfigureAwait(false);
+        var problems = verified["problems"]?.AsArray() ?? [];
+        console.Summary(new JsonObject { ["restored"] = data.FullName, ["problems"] = problems.DeepClone() });
+        return problems.Count == 0 ? 0 : 1;
+    }
+}
