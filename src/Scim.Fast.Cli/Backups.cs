@@ -20,6 +20,12 @@ internal static class Backups
             return 2;
         }
 
+        if (archive.FullName.StartsWith(data.FullName.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            await error.WriteLineAsync("error: --out must be outside the data directory (the archive would hold itself).").ConfigureAwait(false);
+            return 2;
+        }
+
         // Open and stop: recovery replays the log and the stop leaves a checkpoint, so the copy
         // starts from a checkpoint rather than from whatever a crash left.
         await (await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);

@@ -85,24 +85,74 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
             progress(done);
         }
 
-        // Groups after every user, members pointing at the users' new ids.
+        // Groups after every user, members pointing at the users' new ids. A member that is itself
+        // a group of the file (nested groups) may not exist yet: added once every group does.
+        var groupIds = new HashSet<string>(groups.Where(g => g.OldId is not null).Select(g => g.OldId!), StringComparer.Ordinal);
+        var nested = new List<(Item Group, string Member)>();
         for (int start = 0; start < groups.Count; start += GroupBatch)
         {
             var chunk = groups.GetRange(start, Math.Min(GroupBatch, groups.Count - start));
             foreach (var group in chunk)
             {
-                await RemapMembersAsync(group, errors).ConfigureAwait(false);
+                await RemapMembersAsync(group, groupIds, nested, errors).ConfigureAwait(false);
             }
 
             done += await DrainAsync((chunk.Count, PostAsync("/Groups", chunk, cancel)), errors, user: false).ConfigureAwait(false);
             progress(done);
+        }
+
+        await AddNestedMembersAsync(nested, errors, cancel).ConfigureAwait(false);
+    }
+
+    // PATCH add (RFC 7644 §3.5.2.1) of the group members that are groups, per group.
+    private async Task AddNestedMembersAsync(List<(Item Group, string Member)> nested, StreamWriter errors, CancellationToken cancel)
+    {
+        foreach (var byGroup in nested.GroupBy(n => n.Group))
+        {
+            if (byGroup.Key.OldId is not { } oldGroup || !_ids.TryGetValue(oldGroup, out var groupId))
+            {
+                continue; // the group itself was refused, and reported
+            }
+
+            var members = new JsonArray();
+            foreach (var (_, member) in byGroup)
+            {
+                if (_ids.TryGetValue(member, out var mapped))
+                {
+                    members.Add(new JsonObject { ["value"] = mapped });
+                }
+                else
+                {
+                    await RejectAsync(errors, byGroup.Key.Line, 400, "invalidValue", $"Member group '{member}' was not imported; the group is imported without it.").ConfigureAwait(false);
+                }
+            }
+
+            if (members.Count == 0)
+            {
+                continue;
+            }
+
+            var patch = new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
+                ["Operations"] = new JsonArray(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = members }),
+            };
+            using var content = new StringContent(patch.ToJsonString(), Encoding.UTF8);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/scim+json");
+            using var request = new HttpRequestMessage(HttpMethod.Patch, "Groups/" + Uri.EscapeDataString(groupId)) { Content = content };
+            using var response = await target.Scim.SendAsync(request, cancel).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                var error = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false));
+                await RejectAsync(errors, byGroup.Key.Line, (int)response.StatusCode, (string?)error?["scimType"], (string?)error?["detail"]).ConfigureAwait(false);
+            }
         }
     }
 
     private static bool IsGroup(JsonObject resource) =>
         resource["schemas"] is JsonArray schemas && schemas.Any(s => string.Equals((string?)s, GroupSchema, StringComparison.OrdinalIgnoreCase));
 
-    private async Task RemapMembersAsync(Item group, StreamWriter errors)
+    private async Task RemapMembersAsync(Item group, HashSet<string> groupIds, List<(Item Group, string Member)> nested, StreamWriter errors)
     {
         if (group.Resource["members"] is not JsonArray members)
         {
@@ -113,7 +163,11 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
         foreach (var member in members)
         {
             string? old = (string?)member?["value"];
-            if (old is not null && _ids.TryGetValue(old, out var mapped))
+            if (old is not null && groupIds.Contains(old))
+            {
+                nested.Add((group, old));
+            }
+            else if (old is not null && _ids.TryGetValue(old, out var mapped))
             {
                 kept.Add(new JsonObject { ["value"] = mapped });
             }
@@ -177,10 +231,17 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
         using var response = await target.Scim.PostAsync("Bulk", content, cancel).ConfigureAwait(false);
         await ScimFastTool.EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
         var results = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false))!["Operations"]!.AsArray();
-        for (int i = 0; i < results.Count && i < items.Count; i++)
+        // Results by bulkId ("line<N>"), not by position: an operation may have no result.
+        var byBulkId = items.ToDictionary(item => "line" + item.Line, StringComparer.Ordinal);
+        var answered = new HashSet<long>();
+        foreach (var result in results)
         {
-            var result = results[i]!;
-            var item = items[i];
+            if (result is null || (string?)result["bulkId"] is not { } bulkId || !byBulkId.TryGetValue(bulkId, out var item))
+            {
+                continue;
+            }
+
+            answered.Add(item.Line);
             int status = int.TryParse((string?)result["status"], out int parsed) ? parsed : 0;
             if (status == 201 && (string?)result["location"] is { } location)
             {
@@ -193,6 +254,14 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
             else
             {
                 outcome.Rejections.Add((item.Line, status, (string?)result["response"]?["scimType"], (string?)result["response"]?["detail"]));
+            }
+        }
+
+        foreach (var item in items)
+        {
+            if (!answered.Contains(item.Line))
+            {
+                outcome.Rejections.Add((item.Line, 0, null, "The server gave no result for this line."));
             }
         }
 

@@ -82,6 +82,12 @@ internal static class ScimFastTool
                 await errorOut.WriteLineAsync("error: cannot reach the server: " + e.Message).ConfigureAwait(false);
                 return 2;
             }
+            catch (IOException e)
+            {
+                // A store another process has open (ResourceStore's lock), or an unreadable file.
+                await errorOut.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+                return 2;
+            }
         }
     }
 

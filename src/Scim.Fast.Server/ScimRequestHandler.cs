@@ -219,16 +219,23 @@ internal sealed class ScimRequestHandler
         {
             await handled.ConfigureAwait(false);
         }
-        finally
+        catch
         {
-            Completed(context, route, resourceType, operation, started, activity);
+            // The host answers 500 for what escaped (or cuts a response already under way).
+            Completed(context, route, resourceType, operation, started, activity, failed: true);
+            throw;
         }
+
+        Completed(context, route, resourceType, operation, started, activity);
     }
 
-    private static void Completed(HttpContext context, Route route, string resourceType, string operation, long started, System.Diagnostics.Activity? activity)
+    private static void Completed(HttpContext context, Route route, string resourceType, string operation, long started, System.Diagnostics.Activity? activity, bool failed = false)
     {
-        int status = context.Response.StatusCode;
-        string? tenant = route.Target is Target.NotFound or Target.ServiceProviderConfig or Target.ResourceTypes or Target.Schemas ? null : route.TenantName ?? "default";
+        int status = failed ? StatusCodes.Status500InternalServerError : context.Response.StatusCode;
+
+        // The tenant label only once the request authenticated for it: a name from the URL alone
+        // would let anyone fill the label slots with made-up tenants.
+        string? tenant = context.Items.TryGetValue(RequestLog.TenantKey, out var name) ? name as string : null;
         Telemetry.ScimMetrics.RecordOperation(tenant, resourceType, operation, status, started);
         if (activity is not null)
         {

@@ -176,6 +176,43 @@ public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
     })];
 
     [Fact]
+    public async Task Import_OfNestedGroups_AddsGroupMembersOnceEveryGroupExists()
+    {
+        using var work = new TempFolder();
+        string file = Path.Combine(work.Path, "nested.ndjson");
+        await File.WriteAllLinesAsync(file,
+        [
+            new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["id"] = "u1", ["userName"] = "nested-1@example.com" }.ToJsonString(),
+            // "outer" names "inner" as a member before "inner" appears in the file.
+            new JsonObject { ["schemas"] = new JsonArray(GroupSchema), ["id"] = "outer", ["displayName"] = "outer", ["members"] = new JsonArray(new JsonObject { ["value"] = "inner" }, new JsonObject { ["value"] = "u1" }) }.ToJsonString(),
+            new JsonObject { ["schemas"] = new JsonArray(GroupSchema), ["id"] = "inner", ["displayName"] = "inner", ["members"] = new JsonArray(new JsonObject { ["value"] = "u1" }) }.ToJsonString(),
+        ]);
+        string data = Path.Combine(work.Path, "data");
+        var (code, output) = await RunAsync("import", "--data", data, "--in", file, "--json");
+        Assert.True(code == 0, output);
+
+        string exported = Path.Combine(work.Path, "out.ndjson");
+        (code, output) = await RunAsync("export", "--data", data, "--out", exported, "--json");
+        Assert.True(code == 0, output);
+        var resources = File.ReadLines(exported).Select(l => JsonNode.Parse(l)!).ToList();
+        string innerId = (string)resources.Single(r => (string?)r["displayName"] == "inner")["id"]!;
+        string userId = (string)resources.Single(r => (string?)r["userName"] == "nested-1@example.com")["id"]!;
+        var outerMembers = resources.Single(r => (string?)r["displayName"] == "outer")["members"]!.AsArray().Select(m => (string)m!["value"]!).Order().ToList();
+        Assert.Equal(new[] { innerId, userId }.Order().ToList(), outerMembers);
+    }
+
+    [Fact]
+    public async Task Offline_OnTheDirectoryOfARunningServer_IsRefused()
+    {
+        var (code, output) = await RunAsync("verify", "--data", server.DataDirectory, "--json");
+        Assert.Equal(2, code);
+        Assert.Contains("another process", output, StringComparison.Ordinal);
+
+        // The running server is unharmed.
+        (await server.Client.Get("/scim/v2/Users?count=1")).Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Commands_WithoutATarget_Fail_WithExitCode2()
     {
         var (code, output) = await RunAsync("verify", "--json");

@@ -30,6 +30,7 @@ public sealed class MetricsTests(AdminFixture server) : IClassFixture<AdminFixtu
         (await server.Client.Get("/scim/v2/Users/" + created.Id)).Expect(HttpStatusCode.OK);
         (await server.Client.Get("/scim/v2/Users/does-not-exist")).Expect(HttpStatusCode.NotFound);
         (await server.Anonymous.Get("/scim/v2/Users")).Expect(HttpStatusCode.Unauthorized);
+        (await server.Anonymous.Get("/tenants/made-up-tenant-label/scim/v2/Users")).Expect(HttpStatusCode.Unauthorized);
 
         using var scraper = server.CreateClient(AdminFixture.AdminToken);
         using var response = await scraper.GetAsync("/metrics");
@@ -45,8 +46,10 @@ public sealed class MetricsTests(AdminFixture server) : IClassFixture<AdminFixtu
         Assert.Contains(Line(text, "scim_store_log_commit_duration_seconds_count"), text);
         Assert.Contains(Line(text, "scim_store_reads_total"), text);
 
-        // No personal data in labels: the userName never appears.
+        // No personal data in labels: the userName never appears; and an unauthenticated request
+        // does not get to name a tenant label.
         Assert.DoesNotContain("metrics-", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("made-up-tenant-label", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -100,7 +100,15 @@ internal static class ScimMetrics
 
     /// <summary>One operation inside a /Bulk request.</summary>
     public static void RecordBulkOperation(string method, int status) =>
-        s_bulkOperations.Add(1, new KeyValuePair<string, object?>("http.request.method", method), new KeyValuePair<string, object?>("scim.outcome", Outcome(status)));
+        s_bulkOperations.Add(1, new KeyValuePair<string, object?>("http.request.method", KnownMethod(method)), new KeyValuePair<string, object?>("scim.outcome", Outcome(status)));
+
+    // The client's method string as a label only when it is one /Bulk knows (RFC 7644 §3.7), or
+    // any client could make series at will; OpenTelemetry's convention for the rest is _OTHER.
+    private static string KnownMethod(string method) => method switch
+    {
+        "POST" or "PUT" or "PATCH" or "DELETE" => method,
+        _ => "_OTHER",
+    };
 
     /// <summary>
     /// Store gauges, read when a collector asks: resources per tenant and type (the id index's size,

@@ -22,15 +22,27 @@ public sealed partial class ResourceStore
         }
 
         bool isNew = !Directory.Exists(Path.Combine(directory, "kv"));
-        bool lookupIndexesComplete = MarkLookupIndexes(directory);
-        var kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
+        var directoryLock = Lock(directory);
+        bool lookupIndexesComplete;
+        FasterByteStore kv;
+        try
+        {
+            lookupIndexesComplete = MarkLookupIndexes(directory);
+            kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
+        }
+        catch
+        {
+            directoryLock.Dispose();
+            throw;
+        }
+
         Time("key-value recovery");
         WriteAheadLog? log = null;
         ResourceStore? opened = null;
         try
         {
             log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
-            var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete, IsNew = isNew };
+            var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete, IsNew = isNew, _lock = directoryLock };
             Time("log recovery");
 
             // The ordered indexes live in memory: rebuild them from the checkpointed resources (only
@@ -85,7 +97,24 @@ public sealed partial class ResourceStore
 
             log?.Dispose();
             kv.Dispose();
+            directoryLock.Dispose();
             throw;
+        }
+    }
+
+    // One process per store: a second one (another server, or the scim-fast tool on a server's
+    // directory) would recover, checkpoint and truncate the log under the first. An exclusive lock
+    // on a file in the directory (flock on Linux), released by the OS when the process dies.
+    private static FileStream Lock(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        try
+        {
+            return new FileStream(Path.Combine(directory, "store.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"The store in {directory} is open in another process (a running server?); stop it first.", e);
         }
     }
 
@@ -232,5 +261,7 @@ public sealed partial class ResourceStore
         {
             stripe.Dispose();
         }
+
+        _lock?.Dispose();
     }
 }

@@ -101,6 +101,9 @@ public sealed partial class ResourceStore : IAsyncDisposable
     /// <summary>The first log address still kept (everything before the last checkpoint's mark is truncated).</summary>
     public long LogBeginAddress => _log.BeginAddress;
 
+    // Held while the store is open: no second process opens it (see Lock).
+    private FileStream? _lock;
+
     /// <summary>Key-value reads since the store opened.</summary>
     public long Reads => _kv.Reads;
 
