@@ -5,10 +5,10 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 
 namespace Scim.Fast.Server.Tests;
 
-/// <summary>A store far larger than its memory, and no read cache: most reads go to disk.</summary>
+/// <summary>A store far larger than its memory and its (smallest) read cache: most reads go to disk.</summary>
 public sealed class ColdStoreFixture : ScimServerFixture
 {
-    protected override IEnumerable<string> ExtraArguments => ["--Scim:MemoryBudgetMiB=4", "--Scim:ReadCacheMiB=0"];
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:MemoryBudgetMiB=4", "--Scim:ReadCacheMiB=1"];
 }
 
 /// <summary>

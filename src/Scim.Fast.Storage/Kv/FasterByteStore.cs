@@ -37,6 +37,7 @@ public sealed class FasterByteStore : IDisposable
     public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
     {
         options ??= new FasterByteStoreOptions();
+        ReadCacheEnabled = options.ReadCacheBytes > 0;
         Directory.CreateDirectory(directory);
         // On Linux this is FASTER's managed device: writes O_SYNC (checkpoints rely on them), reads
         // through the OS page cache (.NET has no O_DIRECT there).
@@ -386,6 +387,9 @@ public sealed class FasterByteStore : IDisposable
 
         return records;
     }
+
+    /// <summary>Whether records read back from disk are kept in a read cache (else every such read goes to disk again).</summary>
+    public bool ReadCacheEnabled { get; }
 
     /// <summary>Reads since the store opened.</summary>
     public long Reads => _sessions.Reads;

@@ -245,6 +245,12 @@ internal sealed class PagedSet
     /// </summary>
     public ValueTask PrefetchAsync(TenantId tenant, string owner)
     {
+        if (!_kv.ReadCacheEnabled)
+        {
+            // Nothing would keep what the prefetch read: the enumeration would read it again.
+            return default;
+        }
+
         var buffer = t_head ??= new ArrayBufferWriter<byte>(64);
         buffer.ResetWrittenCount();
         var read = _kv.TryReadAsync(HeadKey(tenant, owner), buffer, sizeHint: 64);
