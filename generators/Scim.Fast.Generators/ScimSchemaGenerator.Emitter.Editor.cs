@@ -8,7 +8,7 @@ public sealed partial class ScimSchemaGenerator
     /// <summary>The generated editor: typed edits by ordinal, which PATCH applies through.</summary>
     internal static partial class Emitter
     {
-        // ----- Editor: clone, set, add element, unset, prune (see ScimResourceEditor<TResource>) -----
+        // ----- Editor: clone, set, add element, prune, compare (see ScimResourceEditor<TResource>) -----
 
         private static string EmitEditor(string ns, ResourceLayout layout)
         {
@@ -36,7 +36,6 @@ public sealed partial class ScimSchemaGenerator
             EmitEditorClone(w, layout);
             EmitEditorSet(w, layout);
             EmitEditorAddElement(w, layout);
-            EmitEditorUnset(w, layout);
             EmitEditorPrune(w, layout);
             EmitEditorSame(w, layout);
 
@@ -106,9 +105,7 @@ public sealed partial class ScimSchemaGenerator
 
         private static void EmitEditorSet(SourceWriter w, ResourceLayout layout)
         {
-            w.Line("/// <inheritdoc/>");
-            w.Open($"public override bool TrySet({layout.ModelType} resource, int ordinal, int index, in ScimValue value)");
-            w.Open("switch (ordinal)");
+            OpenOrdinalSwitch(w, $"public override bool TrySet({layout.ModelType} resource, int ordinal, int index, in ScimValue value)");
             foreach (var (scope, owner, extension) in EditorScopes(layout))
             {
                 string write = OwnerForWrite(owner, extension, layout);
@@ -136,10 +133,7 @@ public sealed partial class ScimSchemaGenerator
                 }
             }
 
-            w.Line("default: return false;");
-            w.Close();
-            w.Close();
-            w.Line();
+            CloseOrdinalSwitch(w, "default: return false;");
         }
 
         // `target` creates a missing parent; `clear` (null-conditional) unassigns without creating one.
@@ -170,9 +164,7 @@ public sealed partial class ScimSchemaGenerator
 
         private static void EmitEditorAddElement(SourceWriter w, ResourceLayout layout)
         {
-            w.Line("/// <inheritdoc/>");
-            w.Open($"public override int AddElement({layout.ModelType} resource, int ordinal)");
-            w.Open("switch (ordinal)");
+            OpenOrdinalSwitch(w, $"public override int AddElement({layout.ModelType} resource, int ordinal)");
             foreach (var (scope, owner, extension) in EditorScopes(layout))
             {
                 string write = OwnerForWrite(owner, extension, layout);
@@ -187,32 +179,20 @@ public sealed partial class ScimSchemaGenerator
                 }
             }
 
-            w.Line("default: return -1;");
-            w.Close();
-            w.Close();
-            w.Line();
+            CloseOrdinalSwitch(w, "default: return -1;");
         }
 
-        private static void EmitEditorUnset(SourceWriter w, ResourceLayout layout)
+        // An overriding method that is one switch over the ordinal.
+        private static void OpenOrdinalSwitch(SourceWriter w, string signature)
         {
             w.Line("/// <inheritdoc/>");
-            w.Open($"public override bool Unset({layout.ModelType} resource, int ordinal)");
+            w.Open(signature);
             w.Open("switch (ordinal)");
-            foreach (var member in layout.ResourceScope.Members)
-            {
-                w.Line($"case {member.Ordinal}: resource.{member.Property} = null; return true; // {member.Path}");
-            }
+        }
 
-            foreach (var extension in layout.Extensions)
-            {
-                w.Line($"case {extension.Ordinal}: resource.{extension.Property} = null; return true; // {extension.Schema.Id}");
-                foreach (var member in extension.Scope.Members)
-                {
-                    w.Line($"case {member.Ordinal}: if (resource.{extension.Property} is {{ }} e{member.Ordinal}) {{ e{member.Ordinal}.{member.Property} = null; }} return true; // {member.Path}");
-                }
-            }
-
-            w.Line("default: return false;");
+        private static void CloseOrdinalSwitch(SourceWriter w, string defaultCase)
+        {
+            w.Line(defaultCase);
             w.Close();
             w.Close();
             w.Line();

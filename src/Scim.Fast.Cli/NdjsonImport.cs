@@ -137,9 +137,7 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
                 ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
                 ["Operations"] = new JsonArray(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = members }),
             };
-            using var content = new StringContent(patch.ToJsonString(), Encoding.UTF8);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/scim+json");
-            using var request = new HttpRequestMessage(HttpMethod.Patch, "Groups/" + Uri.EscapeDataString(groupId)) { Content = content };
+            using var request = new HttpRequestMessage(HttpMethod.Patch, "Groups/" + Uri.EscapeDataString(groupId)) { Content = ScimJson(patch) };
             using var response = await target.Scim.SendAsync(request, cancel).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
@@ -226,8 +224,7 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
         }
 
         var body = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
-        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/scim+json");
+        using var content = ScimJson(body);
         using var response = await target.Scim.PostAsync("Bulk", content, cancel).ConfigureAwait(false);
         await ScimFastTool.EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
         var results = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false))!["Operations"]!.AsArray();
@@ -273,6 +270,13 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
         public int Created;
         public readonly List<(string Old, string New)> Ids = [];
         public readonly List<(long Line, int Status, string? ScimType, string? Detail)> Rejections = [];
+    }
+
+    private static StringContent ScimJson(JsonNode body)
+    {
+        var content = new StringContent(body.ToJsonString(), Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/scim+json");
+        return content;
     }
 
     private async Task RejectAsync(StreamWriter errors, long line, int status, string? scimType, string? detail)

@@ -37,15 +37,14 @@ internal sealed class ScimTarget : IAsyncDisposable
 
     public static async Task<ScimTarget> OpenAsync(string? dataDirectory, Uri? target, string? token, string? adminToken, string tenant)
     {
-        string tenantPath = tenant == "default" ? "" : "/tenants/" + Uri.EscapeDataString(tenant);
         if (dataDirectory is not null)
         {
             if (!Directory.Exists(Path.Combine(dataDirectory, "store")))
             {
-                throw new ToolException($"{dataDirectory} holds no Scim.Fast store (no 'store' folder).", exitCode: 2, allowCreate: true);
+                throw new ToolException($"{dataDirectory} holds no Scim.Fast store (no 'store' folder).", exitCode: 2);
             }
 
-            return await OpenEmbeddedAsync(dataDirectory, tenant, tenantPath).ConfigureAwait(false);
+            return await OpenOrCreateAsync(dataDirectory, tenant).ConfigureAwait(false);
         }
 
         if (target is null)
@@ -59,11 +58,9 @@ internal sealed class ScimTarget : IAsyncDisposable
     }
 
     /// <summary>An embedded server over a directory that may be empty (import into a new store).</summary>
-    public static Task<ScimTarget> OpenOrCreateAsync(string dataDirectory, string tenant) =>
-        OpenEmbeddedAsync(dataDirectory, tenant, tenant == "default" ? "" : "/tenants/" + Uri.EscapeDataString(tenant));
-
-    private static async Task<ScimTarget> OpenEmbeddedAsync(string dataDirectory, string tenant, string tenantPath)
+    public static async Task<ScimTarget> OpenOrCreateAsync(string dataDirectory, string tenant)
     {
+        string tenantPath = tenant == "default" ? "" : "/tenants/" + Uri.EscapeDataString(tenant);
         string token = "tool_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
         string adminToken = "tool_admin_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
         var app = ScimServer.Create(
@@ -110,10 +107,7 @@ internal sealed class ScimTarget : IAsyncDisposable
 }
 
 /// <summary>A failure the tool reports in one line, with its exit code.</summary>
-internal sealed class ToolException(string message, int exitCode, bool allowCreate = false) : Exception(message)
+internal sealed class ToolException(string message, int exitCode) : Exception(message)
 {
     public int ExitCode { get; } = exitCode;
-
-    /// <summary>The directory is not a store yet (import may create one).</summary>
-    public bool AllowCreate { get; } = allowCreate;
 }

@@ -137,7 +137,7 @@ public sealed partial class ScimPatcher<TResource>
         var sub = path.SubAttribute;
         if (!attribute.MultiValued || attribute.Type != ScimAttributeType.Complex
             || (sub is null && op != ScimPatchOp.Remove)
-            || (sub is not null && (sub.MultiValued || IsPrimary(sub) || (op == ScimPatchOp.Remove && sub.Required))))
+            || (sub is not null && (sub.MultiValued || IsPrimaryAttribute(sub) || (op == ScimPatchOp.Remove && sub.Required))))
         {
             return false;
         }
@@ -196,7 +196,7 @@ public sealed partial class ScimPatcher<TResource>
     private static bool IsEqualities(FilterNode filter) => filter switch
     {
         FilterAnd and => IsEqualities(and.Left) && IsEqualities(and.Right),
-        FilterComparison { Operator: FilterOperator.Eq, Value.IsNull: false } comparison => !IsPrimary(comparison.Attribute),
+        FilterComparison { Operator: FilterOperator.Eq, Value.IsNull: false } comparison => !IsPrimaryAttribute(comparison.Attribute),
         _ => false,
     };
 
@@ -209,7 +209,7 @@ public sealed partial class ScimPatcher<TResource>
     private static bool IsPlainlyWritable(ScimAttribute attribute) =>
         attribute.Mutability is ScimMutability.ReadWrite or ScimMutability.WriteOnly;
 
-    private static bool IsPrimary(ScimAttribute attribute) => attribute.Name.Equals("primary", StringComparison.OrdinalIgnoreCase);
+    private static bool IsPrimaryAttribute(ScimAttribute attribute) => attribute.Name.Equals("primary", StringComparison.OrdinalIgnoreCase);
 
     // The value as the generated reader would read it: a JSON string for string and reference
     // attributes; true/false, or their text in any case (Entra sends "False"), for booleans.

@@ -5,7 +5,8 @@ namespace Scim.Fast.Core.Patch;
 
 /// <summary>
 /// Typed edits of one resource type by attribute ordinal, generated from the schema like the
-/// accessor: a deep copy, setting a simple attribute, appending an element, unassigning, pruning.
+/// accessor: a deep copy, setting or unassigning a simple attribute, appending an element, pruning,
+/// comparing.
 /// <see cref="ScimPatcher{TResource}"/> applies PATCH operations through it on a copy of the typed
 /// model (RFC 7644 §3.5.2: all operations or none), never through JSON.
 /// </summary>
@@ -33,9 +34,6 @@ public abstract class ScimResourceEditor<TResource>
 
     /// <summary>Appends an empty element to the multi-valued complex attribute; its index, or -1.</summary>
     public abstract int AddElement(TResource resource, int ordinal);
-
-    /// <summary>Unassigns a top-level attribute (core, common or extension) or a whole extension block by ordinal.</summary>
-    public abstract bool Unset(TResource resource, int ordinal);
 
     /// <summary>
     /// Unassigns what became empty (RFC 7643 §2.5): complex values and elements without a value,

@@ -119,163 +119,8 @@ public sealed partial class ResourceStore : IAsyncDisposable
     /// <summary>Whether the last open loaded the ordered indexes from the checkpoint's snapshot (else it rebuilt them).</summary>
     public bool OrderedIndexesFromSnapshot { get; private set; }
 
-    public StoredResource? Get(TenantId tenant, byte type, string id)
-    {
-        var record = Read(ResourceKey(tenant, type, id));
-        return record is null ? null : new StoredResource(record.Id, record.Version, record.UniqueKey, record.ExternalId, record.Body);
-    }
-
     /// <summary>Whether <paramref name="id"/> can be stored as an id: valid UTF-16, at most <see cref="MaxKeyBytes"/> UTF-8 bytes, no NUL.</summary>
     public static bool IsValidId(string id) => id.Length > 0 && IsStorableKey(id) && !id.Contains('\0', StringComparison.Ordinal);
-
-    /// <summary>Whether a resource exists, without copying or decoding it.</summary>
-    public bool Exists(TenantId tenant, byte type, string id)
-    {
-        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
-        if (keyLength > 6 + MaxKeyBytes)
-        {
-            return false;
-        }
-
-        Span<byte> key = stackalloc byte[keyLength];
-        key[0] = ResourcePrefix;
-        BinaryPrimitives.WriteUInt32BigEndian(key[1..], tenant.Value);
-        key[5] = type;
-        Encoding.UTF8.GetBytes(id, key[6..]);
-        return _kv.Contains(key);
-    }
-
-    /// <summary>
-    /// The hot read path: the stored body (the resource's JSON as written) and its version, copied
-    /// once into <paramref name="scratch"/> (which the caller resets and reuses), with nothing decoded.
-    /// </summary>
-    public bool TryReadBody(TenantId tenant, byte type, string id, ArrayBufferWriter<byte> scratch, out ReadOnlyMemory<byte> body, out long version)
-    {
-        body = default;
-        version = 0;
-        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
-        byte[]? rented = keyLength > 512 ? System.Buffers.ArrayPool<byte>.Shared.Rent(keyLength) : null;
-        Span<byte> key = (rented ?? stackalloc byte[512])[..keyLength];
-        try
-        {
-            key[0] = ResourcePrefix;
-            BinaryPrimitives.WriteUInt32BigEndian(key[1..], tenant.Value);
-            key[5] = type;
-            Encoding.UTF8.GetBytes(id, key[6..]);
-            int start = scratch.WrittenCount;
-            if (!_kv.TryRead(key, scratch))
-            {
-                return false;
-            }
-
-            var record = scratch.WrittenMemory[start..];
-            ResourceRecord.LocateBody(record.Span, out version, out int bodyStart, out int bodyLength);
-            body = record.Slice(bodyStart, bodyLength);
-            return true;
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
-    }
-
-    /// <summary>
-    /// <see cref="TryReadBody"/> for request threads: a record on disk is awaited, not waited for
-    /// (see <see cref="FasterByteStore.TryReadAsync"/>). Complete at once, without allocating, when
-    /// the record is in memory. <paramref name="scratch"/> belongs to the read until it completes.
-    /// </summary>
-    public ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> TryReadBodyAsync(TenantId tenant, byte type, string id, ArrayBufferWriter<byte> scratch)
-    {
-        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
-        if (keyLength > 6 + MaxKeyBytes)
-        {
-            return new((false, default, 0));
-        }
-
-        byte[] key = System.Buffers.ArrayPool<byte>.Shared.Rent(keyLength);
-        key[0] = ResourcePrefix;
-        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
-        key[5] = type;
-        Encoding.UTF8.GetBytes(id, key.AsSpan(6));
-        int start = scratch.WrittenCount;
-        var read = _kv.TryReadAsync(key.AsMemory(0, keyLength), scratch);
-        if (read.IsCompletedSuccessfully)
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(key);
-            return new(Located(read.Result, scratch, start));
-        }
-
-        return AwaitBodyAsync(read, key, scratch, start);
-
-        static async ValueTask<(bool, ReadOnlyMemory<byte>, long)> AwaitBodyAsync(ValueTask<bool> read, byte[] key, ArrayBufferWriter<byte> scratch, int start)
-        {
-            try
-            {
-                return Located(await read.ConfigureAwait(false), scratch, start);
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(key);
-            }
-        }
-
-        static (bool, ReadOnlyMemory<byte>, long) Located(bool found, ArrayBufferWriter<byte> scratch, int start)
-        {
-            if (!found)
-            {
-                return (false, default, 0);
-            }
-
-            var record = scratch.WrittenMemory[start..];
-            ResourceRecord.LocateBody(record.Span, out long version, out int bodyStart, out int bodyLength);
-            return (true, record.Slice(bodyStart, bodyLength), version);
-        }
-    }
-
-    /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
-    public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
-        _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
-
-    /// <summary>
-    /// Ids whose entries in lookup index <paramref name="index"/> include <paramref name="key"/>
-    /// (exactly as the caller keyed them: a caller that folds case folds the key it asks for too).
-    /// </summary>
-    /// Null when the index cannot answer: the key is overflowed (<see cref="MaxListedIds"/>), or the
-    /// store holds data from before lookup indexes (see <see cref="LookupIndexesComplete"/>).
-    public IReadOnlyList<string>? FindByLookup(TenantId tenant, byte type, byte index, string key)
-    {
-        if (!LookupIndexesComplete)
-        {
-            return null;
-        }
-
-        return index >= IndexEntry.FirstLookupIndex && IsStorableKey(key) ? ReadIdList(LookupKey(tenant, type, index, key)) : [];
-    }
-
-    /// <summary>
-    /// Whether every resource's lookup entries are indexed: true for stores created by a version that
-    /// keeps lookup indexes. An older store's resources carry none until rewritten, so its lookups
-    /// answer null (callers scan) rather than silently missing them.
-    /// </summary>
-    public bool LookupIndexesComplete { get; private set; }
-
-    /// <summary>Ids with this externalId (caseExact, RFC 7643 §3.1).</summary>
-    /// Null when the externalId is shared by more than <see cref="MaxListedIds"/> resources (callers scan).
-    public IReadOnlyList<string>? FindByExternalId(TenantId tenant, byte type, string externalId) =>
-        IsStorableKey(externalId) ? ReadIdList(IndexKey(ExternalPrefix, tenant, type, externalId)) : [];
-
-    private IReadOnlyList<string>? ReadIdList(byte[] key)
-    {
-        if (!_kv.TryRead(key, out var list))
-        {
-            return [];
-        }
-
-        return list.AsSpan().SequenceEqual(s_overflowed) ? null : PagedSet.DecodeIds(list);
-    }
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
         TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default, Attachment? attachment = null)
@@ -303,54 +148,6 @@ public sealed partial class ResourceStore : IAsyncDisposable
 
         return new MembershipRecord(tenant, id, change.RemoveAll, [.. change.Added], [.. change.Removed]);
     }
-
-    /// <summary>
-    /// Resources in the order of ordered index <paramref name="index"/>: up to <paramref name="count"/>
-    /// positions strictly after <paramref name="after"/> (a cursor is the last position of the
-    /// previous page, RFC 9865), ascending or descending, past the first <paramref name="skip"/>.
-    /// O(log n + count), however deep.
-    /// </summary>
-    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedPosition? after, int count, bool descending = false, int skip = 0) =>
-        _ordered.Page(tenant, type, index, OrderedRange.All, after, count, descending, skip);
-
-    /// <summary>As <see cref="Page(TenantId, byte, byte, OrderedPosition?, int, bool, int)"/>, within a range of the index.</summary>
-    public List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedRange range, OrderedPosition? after, int count, bool descending = false, int skip = 0) =>
-        _ordered.Page(tenant, type, index, range, after, count, descending, skip);
-
-    /// <summary>
-    /// Every position of an ordered index after <paramref name="after"/> (or from the start), in
-    /// order, read a page at a time: scans, delta syncs and exports walk with this.
-    /// </summary>
-    public IEnumerable<OrderedPosition> Walk(TenantId tenant, byte type, byte index, OrderedPosition? after = null) =>
-        Walk(tenant, type, index, OrderedRange.All, after);
-
-    /// <summary>The positions of a range in order (descending: from its top), a page at a time.</summary>
-    public IEnumerable<OrderedPosition> Walk(TenantId tenant, byte type, byte index, OrderedRange range, OrderedPosition? after = null, bool descending = false)
-    {
-        const int pageSize = 1024;
-        while (true)
-        {
-            var page = _ordered.Page(tenant, type, index, range, after, pageSize, descending);
-            foreach (var position in page)
-            {
-                yield return position;
-            }
-
-            if (page.Count < pageSize)
-            {
-                yield break;
-            }
-
-            after = page[^1];
-        }
-    }
-
-    /// <summary>Entries in one ordered index (totalResults of an unfiltered list).</summary>
-    public int OrderedCount(TenantId tenant, byte type, byte index) => _ordered.Count(tenant, type, index);
-
-    /// <summary>Entries in a range of an ordered index, counted in O(log n) (totalResults of a range query).</summary>
-    public int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range) => _ordered.Count(tenant, type, index, range);
-
 
     /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>
     public async ValueTask<(StoreStatus Status, long Version)> ReplaceAsync(
@@ -742,11 +539,18 @@ public sealed partial class ResourceStore : IAsyncDisposable
     private static byte[] IndexKey(byte prefix, TenantId tenant, byte type, string text)
     {
         var key = new byte[6 + Encoding.UTF8.GetByteCount(text)];
-        key[0] = prefix;
-        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
-        key[5] = type;
-        Encoding.UTF8.GetBytes(text, key.AsSpan(6));
+        WriteKey(key, prefix, tenant, type, text);
         return key;
+    }
+
+    // Every key: prefix, tenant (big-endian, so a tenant's keys sort together), type, UTF-8 text.
+    // The destination is exactly 6 + the text's UTF-8 length.
+    private static void WriteKey(Span<byte> destination, byte prefix, TenantId tenant, byte type, string text)
+    {
+        destination[0] = prefix;
+        BinaryPrimitives.WriteUInt32BigEndian(destination[1..], tenant.Value);
+        destination[5] = type;
+        Encoding.UTF8.GetBytes(text, destination[6..]);
     }
 
     private static SemaphoreSlim[] CreateStripes(int count)
