@@ -172,7 +172,16 @@ internal sealed class ScimRequestHandler
         Bulk,
         RootSearch,
         Me,
+
+        /// <summary>{base}/ssf/… (SCIM events: streams, status, verification, poll, SSE).</summary>
+        Events,
+
+        /// <summary>{base}/ssf/jwks: the SET signing keys, public.</summary>
+        EventKeys,
     }
+
+    /// <summary>SCIM events' endpoints (null when Scim:Events:Enabled is false: {base}/ssf is 404).</summary>
+    internal Events.EventEndpoints? Events { get; set; }
 
     /// <summary>
     /// The SCIM base URL a tenant's resources are located under (meta.location, Location): the
@@ -265,6 +274,7 @@ internal sealed class ScimRequestHandler
         Target.Bulk => "bulk",
         Target.ServiceProviderConfig or Target.ResourceTypes or Target.Schemas => "discovery",
         Target.Me => "me",
+        Target.Events or Target.EventKeys => "events",
         _ => "not_found",
     };
 
@@ -277,6 +287,7 @@ internal sealed class ScimRequestHandler
             Target.ServiceProviderConfig => OnlyGet(context, () => ScimResponses.Json(context, w => ScimDiscoveryWriter.WriteServiceProviderConfig(w, Features, route.BaseUrl))),
             Target.ResourceTypes => OnlyGet(context, () => ResourceTypes(context, route.Id, route.BaseUrl)),
             Target.Schemas => OnlyGet(context, () => Schemas(context, route.Id, route.BaseUrl)),
+            Target.EventKeys => OnlyGet(context, () => Events!.WriteJwksAsync(context)),
             _ => HandleTenantRequestAsync(context, route),
         };
     }
@@ -335,7 +346,7 @@ internal sealed class ScimRequestHandler
 
         var tenant = route.TenantName is null ? TenantId.Default : await _tenants.GetOrAddAsync(route.TenantName).ConfigureAwait(false);
         context.Items[RequestLog.TenantKey] = route.TenantName ?? "default";
-        var scope = new ScimScope(tenant, route.BaseUrl);
+        var scope = new ScimScope(tenant, route.BaseUrl, context.TraceIdentifier);
         switch (route.Target)
         {
             case Target.Collection:
@@ -357,6 +368,9 @@ internal sealed class ScimRequestHandler
                 break;
             case Target.Bulk:
                 await _bulk.HandleAsync(context, scope).ConfigureAwait(false);
+                break;
+            case Target.Events:
+                await Events!.HandleAsync(context, scope, route.Id!).ConfigureAwait(false);
                 break;
             case Target.Me:
                 // RFC 7644 §3.11: /Me needs a token bound to a user; these tokens are bound to tenants.
@@ -445,6 +459,35 @@ internal sealed class ScimRequestHandler
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// SSF transmitter metadata for the issuer at <paramref name="issuerPath"/> (the path after
+    /// /.well-known/ssf-configuration: <c>/tenants/{name}</c> and the base path); public.
+    /// </summary>
+    internal Task EventsMetadataAsync(HttpContext context, PathString issuerPath)
+    {
+        var path = issuerPath.Value.AsSpan();
+        string? tenantName = null;
+        if (path.StartsWith(TenantsPrefix, StringComparison.Ordinal))
+        {
+            var rest = path[TenantsPrefix.Length..];
+            int slash = rest.IndexOf('/');
+            if (slash <= 0 || !TenantDirectory.IsValidName(rest[..slash].ToString()))
+            {
+                return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SSF transmitter at this path.");
+            }
+
+            tenantName = rest[..slash].ToString();
+            path = rest[slash..];
+        }
+
+        if (!path.TrimEnd('/').Equals(_basePath, StringComparison.OrdinalIgnoreCase) || !HttpMethods.IsGet(context.Request.Method))
+        {
+            return ScimResponses.Error(context, StatusCodes.Status404NotFound, "No SSF transmitter at this path.");
+        }
+
+        return Server.Events.EventEndpoints.WriteMetadataAsync(context, BaseUrl(context.Request, tenantName));
+    }
+
     /// <summary>The hand matcher: target, tenant, base URL, id (internal for the routing benchmark).</summary>
     internal Route Resolve(HttpContext context)
     {
@@ -508,6 +551,10 @@ internal sealed class ScimRequestHandler
         else if (endpoint.Equals("Me", StringComparison.OrdinalIgnoreCase))
         {
             target = Target.Me;
+        }
+        else if (endpoint.Equals(Server.Events.EventEndpoints.Segment, StringComparison.Ordinal) && Events is not null && id is { Length: > 0 })
+        {
+            target = id == "jwks" ? Target.EventKeys : Target.Events;
         }
         else
         {

@@ -77,6 +77,10 @@ public static class ScimServer
 
         // 4. Bearer tokens: configured ones, or one generated on first start and shown once.
         string? generatedToken = toolTokens is null ? BearerTokens.GenerateDefaultTokenIfNeeded(options, dataDirectory) : null;
+        // 4a. SCIM events: writes record their change, streams deliver it as signed SETs.
+        Scim.Fast.Events.SetSigner? signer = options.Events.Enabled
+            ? Scim.Fast.Events.SetSigner.Open(Path.Combine(dataDirectory, "event-keys"), options.Events.SigningKeyFile)
+            : null;
         var tokens = new BearerTokens();
         tokens.Load(options, dataDirectory);
         foreach (var (tenant, token) in toolTokens ?? [])
@@ -137,6 +141,16 @@ public static class ScimServer
         }
 
         var app = builder.Build();
+        Scim.Fast.Events.StreamRegistry? streams = null;
+        if (signer is not null)
+        {
+            var sets = new Scim.Fast.Events.SetFactory(signer, new Dictionary<byte, string> { [Protocol.StoreTypes.User] = "Users", [Protocol.StoreTypes.Group] = "Groups" });
+            streams = new Scim.Fast.Events.StreamRegistry(store, sets, options.Events, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Events"));
+            streams.Load();
+            handler.Users.EventsEnabled = handler.Groups.EventsEnabled = true;
+            handler.Events = new Events.EventEndpoints(streams, options.Limits.MaxBodyBytes);
+        }
+
         if (options.Limits.RequestTimeoutSeconds > 0)
         {
             app.UseRequestTimeouts();
@@ -164,6 +178,12 @@ public static class ScimServer
                 return Readiness.WriteAsync(context, store, handler);
             }
 
+            // SSF transmitter metadata (OpenID SSF 1.0 §7.1): inserted before the issuer's path.
+            if (handler.Events is not null && context.Request.Path.StartsWithSegments(Events.EventEndpoints.WellKnown, StringComparison.Ordinal, out var issuerPath))
+            {
+                return handler.EventsMetadataAsync(context, issuerPath);
+            }
+
             // The operator's tenant API, outside the SCIM base path.
             if (Admin.TenantAdmin.IsAdminPath(context.Request.Path))
             {
@@ -179,7 +199,7 @@ public static class ScimServer
         var indexBuildStop = new CancellationTokenSource();
         var indexBuild = handler.StartIndexBuilds(app.Logger, indexBuildStop.Token);
         var checkpoints = new CancellationTokenSource();
-        var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, handler.Idempotency, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), app.Logger, checkpoints.Token));
+        var checkpointLoop = Task.Run(() => CheckpointLoopAsync(store, handler.Idempotency, TimeSpan.FromSeconds(options.CheckpointIntervalSeconds), options.Events, app.Logger, checkpoints.Token));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             storeGauges?.Dispose();
@@ -187,6 +207,8 @@ public static class ScimServer
             indexBuild.GetAwaiter().GetResult();
             checkpoints.Cancel();
             checkpointLoop.GetAwaiter().GetResult();
+            streams?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            signer?.Dispose();
             try
             {
                 store.CheckpointAsync().GetAwaiter().GetResult();
@@ -231,7 +253,7 @@ public static class ScimServer
         }
     }
 
-    private static async Task CheckpointLoopAsync(ResourceStore store, Protocol.IdempotencyKeys idempotency, TimeSpan interval, ILogger logger, CancellationToken cancellationToken)
+    private static async Task CheckpointLoopAsync(ResourceStore store, Protocol.IdempotencyKeys idempotency, TimeSpan interval, Scim.Fast.Events.EventOptions events, ILogger logger, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(interval);
         long lastSweep = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -253,6 +275,21 @@ public static class ScimServer
                     {
                         logger.LogError(e, "Sweeping expired Idempotency-Key records failed; the next sweep retries");
                     }
+                }
+
+                // Change-feed entries past retention (one read per tenant when none is due).
+                try
+                {
+                    long cutoff = DateTimeOffset.UtcNow.AddDays(-events.RetentionDays).ToUnixTimeMilliseconds();
+                    long dropped = await store.Feed.SweepAsync(cutoff, cancellationToken).ConfigureAwait(false);
+                    if (dropped > 0)
+                    {
+                        logger.LogInformation("Change-feed entries past retention removed: {Count}", dropped);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogError(e, "Sweeping the change feed failed; the next sweep retries");
                 }
 
                 try

@@ -5,6 +5,9 @@ namespace Scim.Fast.Server;
 /// <summary>The "Scim" configuration section (see appsettings.json for the commented defaults).</summary>
 public sealed class ScimServerOptions
 {
+    /// <summary>SCIM events: the change feed, event streams, poll, push and SSE delivery (issue 15).</summary>
+    public Scim.Fast.Events.EventOptions Events { get; set; } = new();
+
     /// <summary>Base path of the SCIM endpoints, without a trailing slash. Default <c>/scim/v2</c>.</summary>
     public string BasePath { get; set; } = "/scim/v2";
 

@@ -60,8 +60,12 @@ public static class ScimHttp
         JsonNode? parsed = text.Length == 0 ? null : JsonNode.Parse(text);
         if (text.Length > 0)
         {
-            // Every body this server writes is SCIM JSON (RFC 7644 §3.1, §8.1).
-            Assert.Equal("application/scim+json", response.Content.Headers.ContentType?.MediaType);
+            // Every body this server writes is SCIM JSON (RFC 7644 §3.1, §8.1), but SSF's own
+            // endpoints' successes (plain JSON, OpenID SSF 1.0) and the JWKS (RFC 7517 §8.5.1).
+            string expected = path.Contains("/ssf/jwks", StringComparison.Ordinal) ? "application/jwk-set+json"
+                : (path.Contains("/ssf/", StringComparison.Ordinal) || path.StartsWith("/.well-known/", StringComparison.Ordinal)) && (int)response.StatusCode < 300 ? "application/json"
+                : "application/scim+json";
+            Assert.Equal(expected, response.Content.Headers.ContentType?.MediaType);
         }
 
         return new Reply(response.StatusCode, parsed, response.Headers, response.Content.Headers, text);

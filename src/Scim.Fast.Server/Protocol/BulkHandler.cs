@@ -386,7 +386,13 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
             bodies.Add(new ReadOnlySequence<byte>(operation.Data!));
         }
 
-        var results = await endpoint.ExecuteBulkCreatesAsync(scope, bodies, cancellationToken).ConfigureAwait(false);
+        var transactions = new List<string?>(run.Count);
+        foreach (var operation in run)
+        {
+            transactions.Add(Transaction(scope, operation));
+        }
+
+        var results = await endpoint.ExecuteBulkCreatesAsync(scope, bodies, cancellationToken, transactions).ConfigureAwait(false);
         for (int i = 0; i < run.Count; i++)
         {
             run[i].Result = results[i];
@@ -397,6 +403,10 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         }
     }
 
+    // A /Bulk operation's writes are recorded as "request id:operation index" (issue 15, RFC 8417 txn).
+    private static string? Transaction(ScimScope scope, Operation operation) =>
+        scope.Transaction is null ? null : scope.Transaction + ":" + operation.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private async Task RunAsync(ScimScope scope, Operation operation, CancellationToken cancellationToken)
     {
         if (!TryRoute(operation.Path, operation.Method, out var endpoint, out string? id, out var routeError))
@@ -406,7 +416,7 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         }
 
         var data = operation.Data is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(operation.Data);
-        var result = await endpoint.ExecuteBulkAsync(scope, operation.Method, id, data, operation.Version, cancellationToken).ConfigureAwait(false);
+        var result = await endpoint.ExecuteBulkAsync(scope with { Transaction = Transaction(scope, operation) }, operation.Method, id, data, operation.Version, cancellationToken).ConfigureAwait(false);
         operation.Result = result;
         if (result.Error is null && result.Id is { } resultId)
         {

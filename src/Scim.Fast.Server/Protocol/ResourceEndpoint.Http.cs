@@ -30,7 +30,7 @@ internal interface IResourceEndpoint
     ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output);
 
     /// <summary>A run of /Bulk POSTs to this endpoint, through the store's batch path.</summary>
-    ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken);
+    ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken, IReadOnlyList<string?>? transactions = null);
 
     /// <summary>One /Bulk operation (RFC 7644 §3.7): status, the resource's id and version, or an error.</summary>
     ValueTask<BulkOperationResult> ExecuteBulkAsync(ScimScope scope, string method, string? id, ReadOnlySequence<byte> data, string? version, CancellationToken cancellationToken);
@@ -311,9 +311,9 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         }).ConfigureAwait(false);
     }
 
-    public async ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken)
+    public async ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken, IReadOnlyList<string?>? transactions = null)
     {
-        var outcomes = await CreateManyAsync(scope, bodies, cancellationToken).ConfigureAwait(false);
+        var outcomes = await CreateManyAsync(scope, bodies, cancellationToken, transactions).ConfigureAwait(false);
         var results = new BulkOperationResult[outcomes.Length];
         for (int i = 0; i < outcomes.Length; i++)
         {

@@ -6,6 +6,7 @@ using Scim.Fast.Core.Patch;
 using Scim.Fast.Core.Query;
 using Scim.Fast.Core.Schema;
 using Scim.Fast.Core.Serialization;
+using Scim.Fast.Storage.Feed;
 using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Server.Protocol;
@@ -130,6 +131,24 @@ internal abstract partial class ResourceEndpoint<T>
         Narrow(resource, projection);
     }
 
+    /// <summary>Whether writes record their change in the change feed (Scim:Events:Enabled).</summary>
+    public bool EventsEnabled { get; set; }
+
+    // The change a write records (null when events are off): the feed turns it into SCIM events.
+    private WriteEvent? Change(ScimScope scope, ChangeOperation operation, ActiveChange active, ReadOnlyMemory<byte> data = default) =>
+        EventsEnabled ? new WriteEvent(operation, active, scope.Transaction, data) : null;
+
+    /// <summary>Whether the resource is an active user (User.active, RFC 7643 §4.1.1); false for other types.</summary>
+    protected virtual bool IsActive(T resource) => false;
+
+    // RFC 9967: a write that flips a user's active also emits prov:activate or prov:deactivate.
+    private ActiveChange Flip(T before, T after) => (IsActive(before), IsActive(after)) switch
+    {
+        (false, true) => ActiveChange.Activated,
+        (true, false) => ActiveChange.Deactivated,
+        _ => ActiveChange.None,
+    };
+
     /// <summary>POST (RFC 7644 §3.3).</summary>
     /// <remarks>
     /// With <paramref name="keyed"/> (an Idempotency-Key request), the answer is rendered with the
@@ -157,7 +176,7 @@ internal abstract partial class ResourceEndpoint<T>
             RenderCreated(rendered, scope, resource, members, projection ?? ScimProjection.Default(ResourceType));
             return keyed.Record(201, Location(scope, resource.Id!), ETags.Format(version), rendered.WrittenSpan);
         });
-        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, cancellationToken, attachment).ConfigureAwait(false);
+        var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, cancellationToken, attachment, item.Change).ConfigureAwait(false);
         return await FinishCreateAsync(scope, resource, members, status, version, cancellationToken).ConfigureAwait(false);
     }
 
@@ -173,7 +192,7 @@ internal abstract partial class ResourceEndpoint<T>
     /// whole run (what makes an initial sync by /Bulk fast). Each item gets the outcome its own POST
     /// would have had.
     /// </summary>
-    public async ValueTask<ScimOutcome<T>[]> CreateManyAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken)
+    public async ValueTask<ScimOutcome<T>[]> CreateManyAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken, IReadOnlyList<string?>? transactions = null)
     {
         var outcomes = new ScimOutcome<T>[bodies.Count];
         var items = new List<NewResource>(bodies.Count);
@@ -188,7 +207,8 @@ internal abstract partial class ResourceEndpoint<T>
                 continue;
             }
 
-            var (item, members, error) = await PrepareCreateAsync(scope, resource, now).ConfigureAwait(false);
+            var itemScope = transactions is null ? scope : scope with { Transaction = transactions[i] };
+            var (item, members, error) = await PrepareCreateAsync(itemScope, resource, now).ConfigureAwait(false);
             if (error is not null)
             {
                 outcomes[i] = ScimOutcome<T>.Failed(error);
@@ -230,7 +250,8 @@ internal abstract partial class ResourceEndpoint<T>
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
         var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
         var keys = KeysOf(resource);
-        return (new NewResource(resource.Id, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change), members, null);
+        var created = Change(scope, ChangeOperation.Create, IsActive(resource) ? ActiveChange.Activated : ActiveChange.None);
+        return (new NewResource(resource.Id, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change, created), members, null);
     }
 
     // After the store: a taken unique name is 409 uniqueness whatever the body (RFC 7644 §3.3: a
@@ -300,7 +321,8 @@ internal abstract partial class ResourceEndpoint<T>
         // PUT replaces the member list too; leaving "members" out empties it (RFC 7644 §3.5.1).
         var change = ReplacementMembers(scope, id, members);
         var keys = KeysOf(resource);
-        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change, cancellationToken).ConfigureAwait(false);
+        var replaced = Change(scope, ChangeOperation.Replace, Flip(current.Resource, resource));
+        var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change, cancellationToken, replaced).ConfigureAwait(false);
         if (status == StoreStatus.VersionMismatch && !hasIfMatch)
         {
             // Writes to one resource are serialized by its gate; a mismatch here means a writer that
@@ -334,7 +356,9 @@ internal abstract partial class ResourceEndpoint<T>
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await PatchLockedAsync(scope, id, request, expectedVersion, hasIfMatch, cancellationToken).ConfigureAwait(false);
+            // The PatchOp as sent is the data of a prov:patch:full event (RFC 9967 §2.4).
+            var patchOp = EventsEnabled ? body.ToArray() : null;
+            return await PatchLockedAsync(scope, id, request, patchOp, expectedVersion, hasIfMatch, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -342,7 +366,7 @@ internal abstract partial class ResourceEndpoint<T>
         }
     }
 
-    private async ValueTask<ScimOutcome<T>> PatchLockedAsync(ScimScope scope, string id, ScimPatchRequest request, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
+    private async ValueTask<ScimOutcome<T>> PatchLockedAsync(ScimScope scope, string id, ScimPatchRequest request, byte[]? patchOp, long? expectedVersion, bool hasIfMatch, CancellationToken cancellationToken)
     {
         ScimError? error;
 
@@ -414,7 +438,8 @@ internal abstract partial class ResourceEndpoint<T>
             // log record: applied together or not at all.
             var change = delta.IsEmpty ? null : new MemberChange(delta.RemoveAll, added!, delta.Removed);
             var keys = KeysOf(patched);
-            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(patched), keys.Entries, change, cancellationToken).ConfigureAwait(false);
+            var patchedChange = Change(scope, ChangeOperation.Patch, Flip(current.Resource, patched), patchOp);
+            var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(patched), keys.Entries, change, cancellationToken, patchedChange).ConfigureAwait(false);
             if (status == StoreStatus.VersionMismatch && !hasIfMatch)
             {
                 if (attempt < 16)
@@ -464,7 +489,7 @@ internal abstract partial class ResourceEndpoint<T>
             // step is under way the cascade is not cancellable: a client hanging up or a deadline
             // must not leave a resource stripped of some memberships but not deleted.
             await OnDeletingAsync(scope, id, CancellationToken.None).ConfigureAwait(false);
-            var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, CancellationToken.None).ConfigureAwait(false);
+            var status = await Store.DeleteAsync(scope.Tenant, StoreType, id, hasIfMatch ? expectedVersion : null, CancellationToken.None, Change(scope, ChangeOperation.Delete, ActiveChange.None)).ConfigureAwait(false);
             if (status == StoreStatus.Ok)
             {
                 await OnDeletingAsync(scope, id, CancellationToken.None).ConfigureAwait(false);

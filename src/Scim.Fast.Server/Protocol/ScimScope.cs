@@ -5,9 +5,10 @@ namespace Scim.Fast.Server.Protocol;
 
 /// <summary>
 /// Who a request acts for: the tenant its token is bound to, and the SCIM base URL the tenant is
-/// served under (meta.location and $ref values are built from it, RFC 7643 §3.1).
+/// served under (meta.location and $ref values are built from it, RFC 7643 §3.1), and the request's
+/// id, which the change feed records as the write's transaction (RFC 8417 <c>txn</c>).
 /// </summary>
-internal readonly record struct ScimScope(TenantId Tenant, string BaseUrl);
+internal readonly record struct ScimScope(TenantId Tenant, string BaseUrl, string? Transaction = null);
 
 /// <summary>The outcome of one SCIM operation, before it is written as HTTP or as a bulk result.</summary>
 internal readonly record struct ScimOutcome<T>(int Status, T? Resource, long Version, ScimError? Error)

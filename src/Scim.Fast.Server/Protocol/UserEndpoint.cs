@@ -27,6 +27,8 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
 
     // Never stored: password is writeOnly/returned never and this server does not authenticate users
     // (RFC 7643 §4.1.1 allows not keeping it); groups is derived (§4.1.2).
+    protected override bool IsActive(User resource) => resource.Active == true;
+
     protected override void BeforeStore(User resource)
     {
         resource.Password = null;

@@ -221,6 +221,13 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// An iterator over committed records from <paramref name="fromAddress"/> on that waits for more
+    /// (the change feed's projector): GetNext until false, then WaitAsync.
+    /// </summary>
+    internal FasterLogScanIterator Follow(long fromAddress) =>
+        _log.Scan(Math.Max(fromAddress, _log.BeginAddress), long.MaxValue, name: null, recover: false);
+
     /// <summary>Drops records below <paramref name="address"/> (after a checkpoint made them redundant).</summary>
     public void TruncateUntil(long address)
     {

@@ -29,7 +29,7 @@ public readonly record struct IndexEntry(byte Index, string Key)
 }
 
 /// <summary>One resource of a batch create.</summary>
-public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<IndexEntry>? IndexEntries = null, MemberChange? Members = null);
+public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<IndexEntry>? IndexEntries = null, MemberChange? Members = null, Feed.WriteEvent? Change = null);
 
 /// <summary>
 /// A change to a group's members written together with the group itself: one log record, one

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
 
+using Scim.Fast.Storage.Feed;
+
 namespace Scim.Fast.Storage.Resources;
 
 /// <summary>Applying a durable record to the key-value store and the indexes, live and in replay.</summary>
@@ -10,7 +12,11 @@ public sealed partial class ResourceStore
     private void Replay(ReadOnlyMemory<byte> bytes)
     {
         var span = bytes.Span;
-        if (span[0] == MembershipRecord.Kind)
+        if (span[0] == EventRecord.Kind)
+        {
+            Replay(EventRecord.Inner(bytes));
+        }
+        else if (span[0] == MembershipRecord.Kind)
         {
             Apply(MembershipRecord.Decode(span));
         }
@@ -37,7 +43,7 @@ public sealed partial class ResourceStore
                 Replay(inner);
             }
 
-            _kv.Upsert(key, value);
+            ApplyAttachment(key, value);
         }
         else
         {

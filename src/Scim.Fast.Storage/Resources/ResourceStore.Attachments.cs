@@ -13,6 +13,7 @@ public sealed record Attachment(byte[] Key, Func<long, byte[]> Value);
 public sealed partial class ResourceStore
 {
     private const byte AttachmentPrefix = (byte)'I';
+    private const byte StatePrefix = (byte)'S';
 
     /// <summary>Longest attachment key, in bytes.</summary>
     public const int MaxAttachmentKeyBytes = 256;
@@ -36,7 +37,7 @@ public sealed partial class ResourceStore
             await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await EnqueueAndApplyAsync(encoded, () => _kv.Upsert(storeKey, value), cancellationToken).ConfigureAwait(false);
+                await EnqueueAndApplyAsync(encoded, () => ApplyAttachment(storeKey, value), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -46,6 +47,52 @@ public sealed partial class ResourceStore
         finally
         {
             ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// A small durable record of a tenant that is not an attachment of a write and never expires
+    /// (an event stream's settings and position): logged on its own, replayed like an attachment.
+    /// An empty <paramref name="value"/> deletes it.
+    /// </summary>
+    public async ValueTask PutStateAsync(TenantId tenant, byte[] key, byte[] value, CancellationToken cancellationToken = default)
+    {
+        var storeKey = AttachmentKey(tenant, key, StatePrefix);
+        var encoded = AttachedRecord.Encode([], storeKey, value);
+        await EnterWriteAsync().ConfigureAwait(false);
+        try
+        {
+            var stripe = _stripes[StripesFor([storeKey])[0]];
+            await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await EnqueueAndApplyAsync(encoded, () => ApplyAttachment(storeKey, value), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                stripe.Release();
+            }
+        }
+        finally
+        {
+            ExitWrite();
+        }
+    }
+
+    /// <summary>The state record under <paramref name="key"/> for the tenant, if any.</summary>
+    public byte[]? ReadState(TenantId tenant, ReadOnlySpan<byte> key) =>
+        _kv.TryRead(AttachmentKey(tenant, key, StatePrefix), out var value) ? value : null;
+
+    // Live and in replay: an empty value is a delete (no attachment or state record is empty).
+    private void ApplyAttachment(byte[] key, byte[] value)
+    {
+        if (value.Length == 0)
+        {
+            _kv.Delete(key);
+        }
+        else
+        {
+            _kv.Upsert(key, value);
         }
     }
 
@@ -92,7 +139,7 @@ public sealed partial class ResourceStore
         return deleted;
     }
 
-    private static byte[] AttachmentKey(TenantId tenant, ReadOnlySpan<byte> key)
+    private static byte[] AttachmentKey(TenantId tenant, ReadOnlySpan<byte> key, byte prefix = AttachmentPrefix)
     {
         if (key.IsEmpty || key.Length > MaxAttachmentKeyBytes)
         {
@@ -100,7 +147,7 @@ public sealed partial class ResourceStore
         }
 
         var storeKey = new byte[6 + key.Length];
-        storeKey[0] = AttachmentPrefix;
+        storeKey[0] = prefix;
         BinaryPrimitives.WriteUInt32BigEndian(storeKey.AsSpan(1), tenant.Value);
         key.CopyTo(storeKey.AsSpan(6));
         return storeKey;

@@ -1,3 +1,5 @@
+using Scim.Fast.Storage.Feed;
+
 namespace Scim.Fast.Storage.Resources;
 
 /// <summary>The batch create path (/Bulk and initial syncs).</summary>
@@ -26,6 +28,8 @@ public sealed partial class ResourceStore
 
                 var records = new List<(ResourceRecord Record, MembershipRecord? Members)>(items.Count);
                 var encoded = new List<ReadOnlyMemory<byte>>(items.Count);
+                var stored = new List<ReadOnlyMemory<byte>>(items.Count);
+                long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
                 var claimed = new HashSet<string>(StringComparer.Ordinal);
                 var ids = new HashSet<string>(StringComparer.Ordinal);
                 for (int i = 0; i < items.Count; i++)
@@ -70,7 +74,8 @@ public sealed partial class ResourceStore
                     }
 
                     var bytes = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
-                    if (bytes.Length > _log.MaxRecordBytes)
+                    var logged = item.Change is null ? bytes : EventRecord.Encode(bytes, item.Change, now);
+                    if (logged.Length > _log.MaxRecordBytes)
                     {
                         // A group with a huge member list: refused here, never handed to the log
                         // (and its name stays free for a later item of the batch).
@@ -84,7 +89,8 @@ public sealed partial class ResourceStore
                     }
 
                     records.Add((record, members));
-                    encoded.Add(bytes);
+                    encoded.Add(logged);
+                    stored.Add(bytes);
                     results[i] = (StoreStatus.Ok, version);
                 }
 
@@ -128,7 +134,7 @@ public sealed partial class ResourceStore
                             if (members is null)
                             {
                                 // A plain record's log bytes are its stored value: no second encoding.
-                                Apply(record, previous: null, encoded[r], sortKeys: false);
+                                Apply(record, previous: null, stored[r], sortKeys: false);
                             }
                             else
                             {

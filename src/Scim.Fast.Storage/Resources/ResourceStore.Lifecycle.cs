@@ -81,6 +81,9 @@ public sealed partial class ResourceStore
             }
 
             Time($"replay of {replayed} log records");
+
+            // The change feed's projector picks up where the last checkpoint left it.
+            store.Feed.Start(directory);
             store.OpenTimings = timings.ToString();
             return store;
         }
@@ -195,6 +198,10 @@ public sealed partial class ResourceStore
             // until the checkpoint is taken, so it holds exactly the state the mark describes (a cut
             // in the middle of an Apply would make replay unsafe).
             long committed = _log.CommittedUntil;
+
+            // The change feed's projector is paused like a writer: its position is what this
+            // checkpoint holds of it, and the log it has not projected yet must stay.
+            long keepFrom = Math.Min(committed, Feed.Position);
             var mark = new byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(mark, committed);
             _kv.Upsert(s_replayFromKey, mark);
@@ -211,7 +218,7 @@ public sealed partial class ResourceStore
 
             // Recovery now starts at the mark: the log before it is no longer needed (its segments
             // are deleted once the truncation is committed; until then replay simply skips them).
-            _log.TruncateUntil(committed);
+            _log.TruncateUntil(keepFrom);
             StorageMetrics.RecordCheckpoint(started);
         }
         finally
@@ -230,6 +237,10 @@ public sealed partial class ResourceStore
 
     public async ValueTask DisposeAsync()
     {
+        // The projector first: it enters like a writer, and the pause below would hold it forever.
+        // What it has not projected stays in the log for the next open.
+        await Feed.StopAsync().ConfigureAwait(false);
+
         // A background load of the ordered indexes may still be reading: let it finish first.
         try
         {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
+using Scim.Fast.Storage.Feed;
 using Scim.Fast.Storage.Kv;
 using Scim.Fast.Storage.Log;
 
@@ -87,7 +88,11 @@ public sealed partial class ResourceStore : IAsyncDisposable
         _log = log;
         _members = new PagedSet(kv, (byte)'H', (byte)'P', (byte)'p');
         _groupsOf = new PagedSet(kv, (byte)'h', (byte)'Q', (byte)'q');
+        Feed = new ChangeFeed(kv, log, EnterWriteAsync, ExitWrite);
     }
+
+    /// <summary>The change feed: every write made with a <see cref="WriteEvent"/>, per tenant, in commit order.</summary>
+    public ChangeFeed Feed { get; }
 
     /// <summary>Whether the ordered indexes have loaded (they load in the background after open).</summary>
     public bool OrderedIndexesLoaded => _ordered.IsLoaded;
@@ -123,10 +128,10 @@ public sealed partial class ResourceStore : IAsyncDisposable
     public static bool IsValidId(string id) => id.Length > 0 && IsStorableKey(id) && !id.Contains('\0', StringComparison.Ordinal);
 
     public async ValueTask<(StoreStatus Status, long Version)> CreateAsync(
-        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default, Attachment? attachment = null)
+        TenantId tenant, byte type, string id, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default, Attachment? attachment = null, WriteEvent? change = null)
     {
         var record = new ResourceRecord(false, tenant, type, 1, id, uniqueKey, externalId, body.ToArray(), indexEntries);
-        return await WriteAsync(record, expectExisting: false, expectedVersion: null, Membership(tenant, id, members), cancellationToken, attachment).ConfigureAwait(false);
+        return await WriteAsync(record, expectExisting: false, expectedVersion: null, Membership(tenant, id, members), cancellationToken, attachment, change).ConfigureAwait(false);
     }
 
     private static MembershipRecord? Membership(TenantId tenant, string id, MemberChange? change)
@@ -151,20 +156,20 @@ public sealed partial class ResourceStore : IAsyncDisposable
 
     /// <summary>Replaces the resource; with <paramref name="expectedVersion"/>, only if it still has that version.</summary>
     public async ValueTask<(StoreStatus Status, long Version)> ReplaceAsync(
-        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default)
+        TenantId tenant, byte type, string id, long? expectedVersion, string? uniqueKey, string? externalId, ReadOnlyMemory<byte> body, IReadOnlyList<IndexEntry>? indexEntries = null, MemberChange? members = null, CancellationToken cancellationToken = default, WriteEvent? change = null)
     {
         var record = new ResourceRecord(false, tenant, type, 0, id, uniqueKey, externalId, body.ToArray(), indexEntries);
-        return await WriteAsync(record, expectExisting: true, expectedVersion, Membership(tenant, id, members), cancellationToken).ConfigureAwait(false);
+        return await WriteAsync(record, expectExisting: true, expectedVersion, Membership(tenant, id, members), cancellationToken, change: change).ConfigureAwait(false);
     }
 
-    public async ValueTask<StoreStatus> DeleteAsync(TenantId tenant, byte type, string id, long? expectedVersion, CancellationToken cancellationToken = default)
+    public async ValueTask<StoreStatus> DeleteAsync(TenantId tenant, byte type, string id, long? expectedVersion, CancellationToken cancellationToken = default, WriteEvent? change = null)
     {
         var record = new ResourceRecord(true, tenant, type, 0, id, null, null, []);
-        var (status, _) = await WriteAsync(record, expectExisting: true, expectedVersion, null, cancellationToken).ConfigureAwait(false);
+        var (status, _) = await WriteAsync(record, expectExisting: true, expectedVersion, null, cancellationToken, change: change).ConfigureAwait(false);
         return status;
     }
 
-    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, MembershipRecord? members, CancellationToken cancellationToken, Attachment? attachment = null)
+    private async ValueTask<(StoreStatus Status, long Version)> WriteAsync(ResourceRecord request, bool expectExisting, long? expectedVersion, MembershipRecord? members, CancellationToken cancellationToken, Attachment? attachment = null, WriteEvent? change = null)
     {
         byte[]? attachmentKey = attachment is null ? null : AttachmentKey(request.Tenant, attachment.Key);
         ValidateId(request.Id);
@@ -230,7 +235,9 @@ public sealed partial class ResourceStore : IAsyncDisposable
                     // Versions only grow, across deletes too (the tombstone keeps the last one), so an
                     // old If-Match never matches a re-created resource and replay can compare versions.
                     long version = (current?.Version ?? Tombstone(request.Tenant, request.Type, request.Id)) + 1;
-                    var record = request with { Version = version };
+                    // A delete's record carries the externalId it had: its event names the subject by it
+                    // (Apply ignores a delete's keys).
+                    var record = request with { Version = version, ExternalId = request.IsDelete ? current?.ExternalId : request.ExternalId };
 
                     // One record, one commit: the group and its member change land together, and an
                     // attachment (an idempotency record) with them.
@@ -240,6 +247,12 @@ public sealed partial class ResourceStore : IAsyncDisposable
                     {
                         attached = attachment.Value(version);
                         encoded = AttachedRecord.Encode(encoded, attachmentKey!, attached);
+                    }
+
+                    if (change is not null)
+                    {
+                        // The change rides in the write's own record (DESIGN-NOTES §10).
+                        encoded = EventRecord.Encode(encoded, change, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                     }
 
                     if (encoded.Length > _log.MaxRecordBytes)

@@ -1,0 +1,482 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json.Nodes;
+
+using Microsoft.Extensions.Logging;
+
+using Scim.Fast.Storage.Feed;
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Events;
+
+/// <summary>Settings of SCIM events (the Scim:Events section).</summary>
+public sealed class EventOptions
+{
+    /// <summary>Whether writes record their change and streams may be created. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How long the change feed keeps entries (a reader further behind must resync). Default 14 days.</summary>
+    public double RetentionDays { get; set; } = 14;
+
+    /// <summary>Most streams per tenant. Default 16.</summary>
+    public int MaxStreamsPerTenant { get; set; } = 16;
+
+    /// <summary>Longest a poll without returnImmediately waits for events (RFC 8936 §2.4 long poll). Default 10 s.</summary>
+    public int MaxPollWaitSeconds { get; set; } = 10;
+
+    /// <summary>Most SETs one poll returns. Default 1,000.</summary>
+    public int MaxPollEvents { get; set; } = 1_000;
+
+    /// <summary>Timeout of one push delivery (RFC 8935). Default 10 s.</summary>
+    public int PushTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Whether push receivers may be on loopback, link-local or private addresses. Default false:
+    /// a tenant's token must not make the server call into its own network (SSRF).
+    /// </summary>
+    public bool AllowPrivatePushTargets { get; set; }
+
+    /// <summary>Longest wait between push retries. Default 1 hour (retries go on until the stream is disabled).</summary>
+    public int MaxPushRetrySeconds { get; set; } = 3600;
+
+    /// <summary>An ES256 signing key (PKCS#8 PEM file) instead of the one generated into the data directory.</summary>
+    public string? SigningKeyFile { get; set; }
+}
+
+/// <summary>The outcome of reading a stream's pending SETs.</summary>
+public readonly record struct StreamRead(bool MoreAvailable, long ScannedTo);
+
+/// <summary>
+/// Every tenant's event streams: created and changed through the SSF configuration endpoint, kept
+/// durably in the store (settings and delivery position are logged like writes), read by poll and
+/// SSE, and pushed by a <see cref="PushDelivery"/> per push stream.
+/// </summary>
+public sealed class StreamRegistry : IAsyncDisposable
+{
+    private const int ScanEntries = 4_096;
+    private const int MaxAckedAhead = 100_000;
+    private static readonly byte[] s_indexKey = "ssf-index"u8.ToArray();
+
+    private readonly ResourceStore _store;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, EventStream> _streams = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, PushDelivery> _pushes = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _indexGate = new(1, 1);
+
+    public StreamRegistry(ResourceStore store, SetFactory sets, EventOptions options, ILogger logger)
+    {
+        _store = store;
+        Sets = sets;
+        Options = options;
+        _logger = logger;
+    }
+
+    public SetFactory Sets { get; }
+
+    public EventOptions Options { get; }
+
+    public ChangeFeed Feed => _store.Feed;
+
+    /// <summary>Loads every stream from the store and starts push delivery (call once at start).</summary>
+    public void Load()
+    {
+        foreach (var (tenant, id) in ReadIndex())
+        {
+            if (_store.ReadState(tenant, ConfigKey(id)) is not { } stored)
+            {
+                continue;
+            }
+
+            var stream = EventStream.FromStored(JsonNode.Parse(stored)!.AsObject());
+            stream.Cursor = stream.PersistedCursor = _store.ReadState(tenant, CursorKey(id)) is { Length: 8 } cursor ? BitConverter.ToInt64(cursor) : 0;
+            _streams[id] = stream;
+            StartPushIfNeeded(stream);
+        }
+    }
+
+    public EventStream? Get(TenantId tenant, string id) =>
+        _streams.TryGetValue(id, out var stream) && stream.Tenant == tenant ? stream : null;
+
+    public List<EventStream> List(TenantId tenant)
+    {
+        var list = new List<EventStream>();
+        foreach (var stream in _streams.Values)
+        {
+            if (stream.Tenant == tenant)
+            {
+                list.Add(stream);
+            }
+        }
+
+        list.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
+        return list;
+    }
+
+    /// <summary>Registers a new stream; it receives the events of writes committed from now on.</summary>
+    public async Task<EventStream> CreateAsync(EventStream stream, CancellationToken cancellationToken)
+    {
+        var (_, next) = Feed.Bounds(stream.Tenant);
+        stream.Cursor = SetFactory.Position(next - 1, 3);
+        await SaveAsync(stream, cancellationToken).ConfigureAwait(false);
+        await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
+        await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var index = ReadIndex();
+            index.Add((stream.Tenant, stream.Id));
+            await WriteIndexAsync(index).ConfigureAwait(false);
+            _streams[stream.Id] = stream;
+        }
+        finally
+        {
+            _indexGate.Release();
+        }
+
+        StartPushIfNeeded(stream);
+        return stream;
+    }
+
+    public Task SaveAsync(EventStream stream, CancellationToken cancellationToken) =>
+        _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), Encoding.UTF8.GetBytes(stream.ToStored().ToJsonString()), cancellationToken).AsTask();
+
+    /// <summary>Writes the stream's cursor if it moved (durably: a restart resumes there).</summary>
+    public async Task SaveCursorAsync(EventStream stream, CancellationToken cancellationToken)
+    {
+        long cursor;
+        lock (stream.Gate)
+        {
+            cursor = stream.Cursor;
+        }
+
+        if (cursor == stream.PersistedCursor && cursor != 0)
+        {
+            return;
+        }
+
+        await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), BitConverter.GetBytes(cursor), cancellationToken).ConfigureAwait(false);
+        lock (stream.Gate)
+        {
+            stream.PersistedCursor = Math.Max(stream.PersistedCursor, cursor);
+        }
+    }
+
+    public async Task DeleteAsync(EventStream stream, CancellationToken cancellationToken)
+    {
+        if (_pushes.TryRemove(stream.Id, out var push))
+        {
+            await push.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var index = ReadIndex();
+            index.RemoveAll(e => e.Id == stream.Id);
+            await WriteIndexAsync(index).ConfigureAwait(false);
+            _streams.TryRemove(stream.Id, out _);
+        }
+        finally
+        {
+            _indexGate.Release();
+        }
+
+        await _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
+        await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Changes the status (SSF §8.1.2). Disabled drops events: re-enabling starts from the feed's
+    /// head. Every change is announced with a stream-updated event.
+    /// </summary>
+    public async Task SetStatusAsync(EventStream stream, string status, string? reason, CancellationToken cancellationToken)
+    {
+        bool wasDisabled;
+        lock (stream.Gate)
+        {
+            wasDisabled = stream.Status == StreamStatus.Disabled;
+            stream.Status = status;
+            stream.Reason = reason;
+            if (wasDisabled && status != StreamStatus.Disabled)
+            {
+                stream.Cursor = SetFactory.Position(Feed.Bounds(stream.Tenant).Next - 1, 3);
+                stream.AckedAhead.Clear();
+            }
+        }
+
+        await SaveAsync(stream, cancellationToken).ConfigureAwait(false);
+        await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
+        var payload = new Dictionary<string, string> { ["status"] = status };
+        if (reason is not null)
+        {
+            payload["reason"] = reason;
+        }
+
+        AddControl(stream, EventUris.StreamUpdated, payload);
+    }
+
+    /// <summary>Queues an SSF event of the stream itself ahead of its feed events.</summary>
+    public void AddControl(EventStream stream, string uri, IReadOnlyDictionary<string, string> payload)
+    {
+        var control = Sets.CreateControl(stream, uri, payload);
+        lock (stream.Gate)
+        {
+            stream.Controls.Add(control);
+        }
+
+        if (_pushes.TryGetValue(stream.Id, out var push))
+        {
+            push.Wake();
+        }
+    }
+
+    /// <summary>
+    /// The stream's SETs after <paramref name="after"/> in order, at most <paramref name="max"/>,
+    /// control SETs first when <paramref name="withControls"/>; with <paramref name="skipAcked"/>,
+    /// those acknowledged out of order are left out. A position that fell out of the feed's retention
+    /// resyncs the stream (stream-updated event, cursor to the oldest entry kept) and reads on.
+    /// </summary>
+    public StreamRead Read(EventStream stream, long after, int max, bool skipAcked, bool withControls, List<OutgoingSet> into)
+    {
+        long sequence = after / 4;
+        long readAfter = after % 4 == 3 ? sequence : Math.Max(0, sequence - 1);
+        if (readAfter + 1 < Feed.Bounds(stream.Tenant).First)
+        {
+            // Past retention: the resync notice goes out ahead of the events after the gap.
+            readAfter = Resync(stream);
+            after = SetFactory.Position(readAfter, 3);
+        }
+
+        if (withControls)
+        {
+            lock (stream.Gate)
+            {
+                foreach (var (jti, set) in stream.Controls)
+                {
+                    if (into.Count < max)
+                    {
+                        into.Add(new OutgoingSet(-1, jti, "", set));
+                    }
+                }
+            }
+        }
+
+        var entries = new List<ChangeEntry>(64);
+        var kinds = new List<(int K, string Uri)>(4);
+        var delivered = stream.Delivered;
+        long scannedTo = after;
+        int scanned = 0;
+        while (scanned < ScanEntries)
+        {
+            entries.Clear();
+            if (Feed.Read(stream.Tenant, readAfter, 64, entries) == FeedReadStatus.Expired)
+            {
+                readAfter = Resync(stream);
+                scannedTo = SetFactory.Position(readAfter, 3);
+                continue;
+            }
+
+            if (entries.Count == 0)
+            {
+                return new StreamRead(false, scannedTo);
+            }
+
+            foreach (var entry in entries)
+            {
+                scanned++;
+                SetFactory.EventsOf(entry, delivered, kinds);
+                foreach (var (k, uri) in kinds)
+                {
+                    long position = SetFactory.Position(entry.Sequence, k);
+                    if (position <= after || (skipAcked && IsAcked(stream, position)))
+                    {
+                        continue;
+                    }
+
+                    if (into.Count >= max)
+                    {
+                        return new StreamRead(true, scannedTo);
+                    }
+
+                    into.Add(Sets.Create(stream, entry, k, uri));
+                }
+
+                scannedTo = SetFactory.Position(entry.Sequence, 3);
+                readAfter = entry.Sequence;
+            }
+        }
+
+        return new StreamRead(true, scannedTo);
+    }
+
+    private static bool IsAcked(EventStream stream, long position)
+    {
+        lock (stream.Gate)
+        {
+            return stream.AckedAhead.Contains(position);
+        }
+    }
+
+    // The reader fell behind retention: say so (SSF stream-updated) and go on from what is kept.
+    private long Resync(EventStream stream)
+    {
+        var (first, _) = Feed.Bounds(stream.Tenant);
+        lock (stream.Gate)
+        {
+            stream.Cursor = Math.Max(stream.Cursor, SetFactory.Position(first - 1, 3));
+            stream.AckedAhead.Clear();
+        }
+
+        _logger.LogWarning("Event stream {Stream} fell behind the change feed's retention; it resumes at sequence {First} and its receiver must resync", stream.Id, first);
+        AddControl(stream, EventUris.StreamUpdated, new Dictionary<string, string>
+        {
+            ["status"] = StreamStatus.Enabled,
+            ["reason"] = "resync: events before sequence " + first + " are past the change feed's retention and were not delivered; read the resources again",
+        });
+        return first - 1;
+    }
+
+    /// <summary>
+    /// RFC 8936 §2.4 acknowledgements (and setErrs, which also settle a SET): moves the cursor over
+    /// every position acknowledged in order and persists it.
+    /// </summary>
+    public async Task AcknowledgeAsync(EventStream stream, IReadOnlyList<string> jtis, CancellationToken cancellationToken)
+    {
+        if (jtis.Count == 0)
+        {
+            return;
+        }
+
+        lock (stream.Gate)
+        {
+            foreach (string jti in jtis)
+            {
+                stream.Controls.RemoveAll(c => c.Jti == jti);
+                long position = SetFactory.PositionOf(stream.Id, jti);
+                if (position > stream.Cursor && stream.AckedAhead.Count < MaxAckedAhead)
+                {
+                    stream.AckedAhead.Add(position);
+                }
+            }
+        }
+
+        Advance(stream);
+        await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
+    }
+
+    // The cursor moves over positions in order while each is acknowledged (or has no event for the stream).
+    private void Advance(EventStream stream)
+    {
+        var entries = new List<ChangeEntry>(64);
+        var kinds = new List<(int K, string Uri)>(4);
+        var delivered = stream.Delivered;
+        lock (stream.Gate)
+        {
+            while (stream.AckedAhead.Count > 0)
+            {
+                long cursor = stream.Cursor;
+                long sequence = cursor / 4;
+                entries.Clear();
+                if (Feed.Read(stream.Tenant, cursor % 4 == 3 ? sequence : Math.Max(0, sequence - 1), 64, entries) != FeedReadStatus.Ok || entries.Count == 0)
+                {
+                    return;
+                }
+
+                foreach (var entry in entries)
+                {
+                    SetFactory.EventsOf(entry, delivered, kinds);
+                    foreach (var (k, _) in kinds)
+                    {
+                        long position = SetFactory.Position(entry.Sequence, k);
+                        if (position <= stream.Cursor)
+                        {
+                            continue;
+                        }
+
+                        if (!stream.AckedAhead.Remove(position))
+                        {
+                            return;
+                        }
+
+                        stream.Cursor = position;
+                    }
+
+                    stream.Cursor = Math.Max(stream.Cursor, SetFactory.Position(entry.Sequence, 3));
+                }
+            }
+        }
+    }
+
+    /// <summary>After a read found nothing pending up to <paramref name="scannedTo"/>, the cursor may move there.</summary>
+    public void SkipTo(EventStream stream, long scannedTo)
+    {
+        lock (stream.Gate)
+        {
+            if (scannedTo > stream.Cursor)
+            {
+                stream.Cursor = scannedTo;
+                stream.AckedAhead.RemoveWhere(p => p <= scannedTo);
+            }
+        }
+    }
+
+    private void StartPushIfNeeded(EventStream stream)
+    {
+        if (stream.Method == EventUris.Push)
+        {
+            var push = new PushDelivery(this, stream, _logger);
+            if (_pushes.TryAdd(stream.Id, push))
+            {
+                push.Start();
+            }
+        }
+    }
+
+    /// <summary>Wakes a push stream's delivery (after a status change).</summary>
+    public void Wake(EventStream stream)
+    {
+        if (_pushes.TryGetValue(stream.Id, out var push))
+        {
+            push.Wake();
+        }
+    }
+
+    private List<(TenantId Tenant, string Id)> ReadIndex()
+    {
+        var index = new List<(TenantId, string)>();
+        if (_store.ReadState(TenantId.Default, s_indexKey) is { } bytes)
+        {
+            foreach (var item in JsonNode.Parse(bytes)!.AsArray())
+            {
+                index.Add((new TenantId((uint)item!["t"]!), (string)item["id"]!));
+            }
+        }
+
+        return index;
+    }
+
+    private Task WriteIndexAsync(List<(TenantId Tenant, string Id)> index)
+    {
+        var array = new JsonArray();
+        foreach (var (tenant, id) in index)
+        {
+            array.Add(new JsonObject { ["t"] = tenant.Value, ["id"] = id });
+        }
+
+        return _store.PutStateAsync(TenantId.Default, s_indexKey, Encoding.UTF8.GetBytes(array.ToJsonString())).AsTask();
+    }
+
+    private static byte[] ConfigKey(string id) => Encoding.UTF8.GetBytes("ssf/" + id);
+
+    private static byte[] CursorKey(string id) => Encoding.UTF8.GetBytes("ssf-at/" + id);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var push in _pushes.Values)
+        {
+            await push.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _pushes.Clear();
+        _indexGate.Dispose();
+    }
+}

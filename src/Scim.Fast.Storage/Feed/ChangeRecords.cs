@@ -1,0 +1,150 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Scim.Fast.Storage.Feed;
+
+/// <summary>What a write did to its resource, as SCIM events name it (RFC 9967 §2.4).</summary>
+public enum ChangeOperation : byte
+{
+    Create = 1,
+    Replace = 2,
+    Patch = 3,
+    Delete = 4,
+}
+
+/// <summary>Whether a write flipped a user's <c>active</c> (RFC 9967 prov:activate / prov:deactivate).</summary>
+public enum ActiveChange : byte
+{
+    None = 0,
+    Activated = 1,
+    Deactivated = 2,
+}
+
+/// <summary>
+/// The change a write makes, handed to the store with the write and logged in the same record, so
+/// the change exists exactly when the write is durable (DESIGN-NOTES §10).
+/// </summary>
+/// <param name="Transaction">The request id (RFC 8417 <c>txn</c>); a /Bulk operation's is <c>id:index</c>.</param>
+/// <param name="Data">For a PATCH, the PatchOp as sent; otherwise empty (the new state is the record's body).</param>
+public sealed record WriteEvent(ChangeOperation Operation, ActiveChange Active, string? Transaction, ReadOnlyMemory<byte> Data = default);
+
+/// <summary>One entry of a tenant's change feed: a write, in commit order.</summary>
+/// <param name="Sequence">Position in the tenant's feed: 1, 2, 3… in commit order, never a clock.</param>
+/// <param name="Time">When the write was made (Unix ms; RFC 8417 <c>toe</c>).</param>
+/// <param name="Data">The resource's new state for a create or replace (group members included), the PatchOp for a patch, empty for a delete.</param>
+public sealed record ChangeEntry(long Sequence, ChangeOperation Operation, ActiveChange Active, byte Type, string Id, string? ExternalId, long Version, long Time, string? Transaction, ReadOnlyMemory<byte> Data)
+{
+    private const byte Format = 1;
+
+    // Layout: format(1) operation(1) active(1) type(1) version(8) time(8), id, externalId,
+    // transaction (length(2) + UTF-8, 0xFFFF for null), data length(4) + data.
+    internal byte[] Encode()
+    {
+        var buffer = new byte[20 + EventRecord.StringSize(Id) + EventRecord.StringSize(ExternalId) + EventRecord.StringSize(Transaction) + 4 + Data.Length];
+        var span = buffer.AsSpan();
+        span[0] = Format;
+        span[1] = (byte)Operation;
+        span[2] = (byte)Active;
+        span[3] = Type;
+        BinaryPrimitives.WriteInt64LittleEndian(span[4..], Version);
+        BinaryPrimitives.WriteInt64LittleEndian(span[12..], Time);
+        int position = 20;
+        position += EventRecord.WriteString(span[position..], Id);
+        position += EventRecord.WriteString(span[position..], ExternalId);
+        position += EventRecord.WriteString(span[position..], Transaction);
+        BinaryPrimitives.WriteInt32LittleEndian(span[position..], Data.Length);
+        Data.Span.CopyTo(span[(position + 4)..]);
+        return buffer;
+    }
+
+    internal static ChangeEntry Decode(long sequence, byte[] bytes)
+    {
+        var span = bytes.AsSpan();
+        int position = 20;
+        string id = EventRecord.ReadString(span, ref position)!;
+        string? externalId = EventRecord.ReadString(span, ref position);
+        string? transaction = EventRecord.ReadString(span, ref position);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        return new ChangeEntry(sequence, (ChangeOperation)span[1], (ActiveChange)span[2], span[3],
+            id, externalId, BinaryPrimitives.ReadInt64LittleEndian(span[4..]), BinaryPrimitives.ReadInt64LittleEndian(span[12..]),
+            transaction, bytes.AsMemory(position + 4, length));
+    }
+
+    /// <summary>When the entry was written, without decoding the rest (the retention sweep).</summary>
+    internal static long TimeOf(ReadOnlySpan<byte> encoded) => BinaryPrimitives.ReadInt64LittleEndian(encoded[12..]);
+}
+
+/// <summary>
+/// A write with its change (a <see cref="WriteEvent"/>) as one log record, so the change is durable
+/// exactly when the write is. Layout: kind 7 (1), the inner record's length (4), the inner record
+/// (resource, combined or attached), operation (1), active (1), time in Unix ms (8), transaction
+/// (length(2) + UTF-8, 0xFFFF for null), data length (4) + data.
+/// </summary>
+internal static class EventRecord
+{
+    public const byte Kind = 7;
+    private const ushort NullLength = 0xFFFF;
+
+    public static byte[] Encode(ReadOnlySpan<byte> inner, WriteEvent change, long time)
+    {
+        var buffer = new byte[1 + 4 + inner.Length + 2 + 8 + StringSize(change.Transaction) + 4 + change.Data.Length];
+        var span = buffer.AsSpan();
+        span[0] = Kind;
+        BinaryPrimitives.WriteInt32LittleEndian(span[1..], inner.Length);
+        inner.CopyTo(span[5..]);
+        int position = 5 + inner.Length;
+        span[position] = (byte)change.Operation;
+        span[position + 1] = (byte)change.Active;
+        BinaryPrimitives.WriteInt64LittleEndian(span[(position + 2)..], time);
+        position += 10;
+        position += WriteString(span[position..], change.Transaction);
+        BinaryPrimitives.WriteInt32LittleEndian(span[position..], change.Data.Length);
+        change.Data.Span.CopyTo(span[(position + 4)..]);
+        return buffer;
+    }
+
+    public static ReadOnlyMemory<byte> Inner(ReadOnlyMemory<byte> record) =>
+        record.Slice(5, BinaryPrimitives.ReadInt32LittleEndian(record.Span[1..]));
+
+    public static (WriteEvent Change, long Time) DecodeChange(ReadOnlyMemory<byte> record)
+    {
+        var span = record.Span;
+        int position = 5 + BinaryPrimitives.ReadInt32LittleEndian(span[1..]);
+        var operation = (ChangeOperation)span[position];
+        var active = (ActiveChange)span[position + 1];
+        long time = BinaryPrimitives.ReadInt64LittleEndian(span[(position + 2)..]);
+        position += 10;
+        string? transaction = ReadString(span, ref position);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
+        return (new WriteEvent(operation, active, transaction, record.Slice(position + 4, length)), time);
+    }
+
+    public static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
+
+    public static int WriteString(Span<byte> destination, string? value)
+    {
+        if (value is null)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(destination, NullLength);
+            return 2;
+        }
+
+        int length = Encoding.UTF8.GetBytes(value, destination[2..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(destination, checked((ushort)length));
+        return 2 + length;
+    }
+
+    public static string? ReadString(ReadOnlySpan<byte> span, ref int position)
+    {
+        ushort length = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
+        position += 2;
+        if (length == NullLength)
+        {
+            return null;
+        }
+
+        string value = Encoding.UTF8.GetString(span.Slice(position, length));
+        position += length;
+        return value;
+    }
+}
