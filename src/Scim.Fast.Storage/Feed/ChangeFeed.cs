@@ -425,9 +425,10 @@ public sealed class ChangeFeed
         return key;
     }
 
+    // Laid out like every other key (prefix, tenant, type byte 0).
     private static byte[] HeadKey(uint tenant)
     {
-        var key = new byte[5];
+        var key = new byte[6];
         key[0] = HeadPrefix;
         BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant);
         return key;

@@ -19,7 +19,8 @@ public sealed partial class ResourceStore
         var lookup = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var (key, value) in _kv.ScanAll())
         {
-            string scope = Convert.ToHexString(key, 1, 5);
+            // Other keys (metadata, the change feed, state records) may be shorter than a scope.
+            string scope = key.Length >= 6 ? Convert.ToHexString(key, 1, 5) : "";
             switch (key[0])
             {
                 case ResourcePrefix:
