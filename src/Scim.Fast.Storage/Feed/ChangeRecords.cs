@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
-using System.Text;
+
+using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Storage.Feed;
 
@@ -83,7 +84,6 @@ public sealed record ChangeEntry(long Sequence, ChangeOperation Operation, Activ
 internal static class EventRecord
 {
     public const byte Kind = 7;
-    private const ushort NullLength = 0xFFFF;
 
     public static byte[] Encode(ReadOnlySpan<byte> inner, WriteEvent change, long time)
     {
@@ -119,32 +119,9 @@ internal static class EventRecord
         return (new WriteEvent(operation, active, transaction, record.Slice(position + 4, length)), time);
     }
 
-    public static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
+    public static int StringSize(string? value) => ResourceRecord.StringSize(value);
 
-    public static int WriteString(Span<byte> destination, string? value)
-    {
-        if (value is null)
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(destination, NullLength);
-            return 2;
-        }
+    public static int WriteString(Span<byte> destination, string? value) => ResourceRecord.WriteString(destination, value);
 
-        int length = Encoding.UTF8.GetBytes(value, destination[2..]);
-        BinaryPrimitives.WriteUInt16LittleEndian(destination, checked((ushort)length));
-        return 2 + length;
-    }
-
-    public static string? ReadString(ReadOnlySpan<byte> span, ref int position)
-    {
-        ushort length = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
-        position += 2;
-        if (length == NullLength)
-        {
-            return null;
-        }
-
-        string value = Encoding.UTF8.GetString(span.Slice(position, length));
-        position += length;
-        return value;
-    }
+    public static string? ReadString(ReadOnlySpan<byte> span, ref int position) => ResourceRecord.ReadString(span, ref position);
 }

@@ -140,9 +140,10 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         bodyStart = position + 4;
     }
 
-    private static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
+    // Shared with the change feed's records (Feed/ChangeRecords.cs): one string layout.
+    internal static int StringSize(string? value) => 2 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
 
-    private static int WriteString(Span<byte> span, string? value)
+    internal static int WriteString(Span<byte> span, string? value)
     {
         if (value is null)
         {
@@ -155,7 +156,7 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         return 2 + length;
     }
 
-    private static string? ReadString(ReadOnlySpan<byte> span, ref int position)
+    internal static string? ReadString(ReadOnlySpan<byte> span, ref int position)
     {
         ushort length = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
         position += 2;

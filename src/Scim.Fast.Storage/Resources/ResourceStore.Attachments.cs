@@ -26,9 +26,12 @@ public sealed partial class ResourceStore
     /// Writes an attachment on its own, durably (for an outcome that is not one write, such as a
     /// whole /Bulk response). It is its own log record: it is not atomic with the writes it describes.
     /// </summary>
-    public async ValueTask PutAttachmentAsync(TenantId tenant, byte[] key, byte[] value, CancellationToken cancellationToken = default)
+    public ValueTask PutAttachmentAsync(TenantId tenant, byte[] key, byte[] value, CancellationToken cancellationToken = default) =>
+        PutLoggedAsync(AttachmentKey(tenant, key), value, cancellationToken);
+
+    // A key-value entry in a log record of its own: durable before it is applied, under its stripe.
+    private async ValueTask PutLoggedAsync(byte[] storeKey, byte[] value, CancellationToken cancellationToken)
     {
-        var storeKey = AttachmentKey(tenant, key);
         var encoded = AttachedRecord.Encode([], storeKey, value);
         await EnterWriteAsync().ConfigureAwait(false);
         try
@@ -55,29 +58,8 @@ public sealed partial class ResourceStore
     /// (an event stream's settings and position): logged on its own, replayed like an attachment.
     /// An empty <paramref name="value"/> deletes it.
     /// </summary>
-    public async ValueTask PutStateAsync(TenantId tenant, byte[] key, byte[] value, CancellationToken cancellationToken = default)
-    {
-        var storeKey = AttachmentKey(tenant, key, StatePrefix);
-        var encoded = AttachedRecord.Encode([], storeKey, value);
-        await EnterWriteAsync().ConfigureAwait(false);
-        try
-        {
-            var stripe = _stripes[StripesFor([storeKey])[0]];
-            await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await EnqueueAndApplyAsync(encoded, () => ApplyAttachment(storeKey, value), cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                stripe.Release();
-            }
-        }
-        finally
-        {
-            ExitWrite();
-        }
-    }
+    public ValueTask PutStateAsync(TenantId tenant, byte[] key, byte[] value, CancellationToken cancellationToken = default) =>
+        PutLoggedAsync(AttachmentKey(tenant, key, StatePrefix), value, cancellationToken);
 
     /// <summary>The state record under <paramref name="key"/> for the tenant, if any.</summary>
     public byte[]? ReadState(TenantId tenant, ReadOnlySpan<byte> key) =>
