@@ -35,6 +35,16 @@ internal static class Readiness
             writer.WriteString("stopped", stopped);
         }
 
+        // The change feed does not decide readiness (writes and reads go on), but a stalled
+        // projector keeps the log from being truncated: say so where operators look.
+        writer.WriteStartObject("changeFeed");
+        writer.WriteNumber("lagBytes", store.FeedLagBytes);
+        if (store.Feed.Failure is { } failure)
+        {
+            writer.WriteString("failed", failure.Message);
+        }
+
+        writer.WriteEndObject();
         writer.WriteStartObject("indexesBuilding");
         WriteBuilding(writer, handler.Users.ResourceType.Name, handler.Users.IndexesBuilding);
         WriteBuilding(writer, handler.Groups.ResourceType.Name, handler.Groups.IndexesBuilding);

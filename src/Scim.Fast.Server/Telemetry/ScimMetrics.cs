@@ -123,6 +123,8 @@ internal static class ScimMetrics
         meter.CreateObservableCounter("scim.store.reads", () => store.Reads, "{read}", "Key-value reads since the store opened.");
         meter.CreateObservableCounter("scim.store.reads.disk", () => store.PendingReads, "{read}", "Key-value reads that missed memory and the read cache (went to disk).");
         meter.CreateObservableGauge("scim.store.log.size", () => store.LogBytes, "By", "Bytes of write-ahead log not yet truncated by a checkpoint.");
+        meter.CreateObservableCounter("scim.events.feed.entries", () => store.Feed.Projected, "{entry}", "Change-feed entries projected since the store opened.");
+        meter.CreateObservableGauge("scim.events.feed.lag", () => store.FeedLagBytes, "By", "Committed log the change feed has not projected yet.");
         return meter;
     }
 

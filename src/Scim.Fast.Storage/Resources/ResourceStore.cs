@@ -94,6 +94,9 @@ public sealed partial class ResourceStore : IAsyncDisposable
     /// <summary>The change feed: every write made with a <see cref="WriteEvent"/>, per tenant, in commit order.</summary>
     public ChangeFeed Feed { get; }
 
+    /// <summary>Bytes of committed log the change feed has not projected yet (the log is kept for it).</summary>
+    public long FeedLagBytes => Math.Max(0, _log.CommittedUntil - Feed.Position);
+
     /// <summary>Whether the ordered indexes have loaded (they load in the background after open).</summary>
     public bool OrderedIndexesLoaded => _ordered.IsLoaded;
 

@@ -56,6 +56,12 @@ public sealed class EventsTests(EventsFixture server) : IClassFixture<EventsFixt
         var acme = await server.Anonymous.Get("/.well-known/ssf-configuration/tenants/acme/scim/v2");
         Assert.Equal(server.BaseAddress.ToString().TrimEnd('/') + "/tenants/acme/scim/v2", (string)acme.Body!["issuer"]!);
         Assert.Equal(HttpStatusCode.NotFound, (await server.Anonymous.Get("/.well-known/ssf-configuration/elsewhere")).Status);
+
+        // Readiness reports the feed: no failure, lag in bytes.
+        using var ready = await server.Anonymous.GetAsync("/readyz");
+        var feed = JsonNode.Parse(await ready.Content.ReadAsStringAsync())!["changeFeed"]!;
+        Assert.True((long)feed["lagBytes"]! >= 0);
+        Assert.Null(feed["failed"]);
     }
 
     [Fact]
