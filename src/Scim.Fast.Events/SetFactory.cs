@@ -58,29 +58,33 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
 
     public static long Position(long sequence, int k) => (sequence * 4) + k;
 
-    public static string Jti(string streamId, long position) =>
-        streamId + "." + (position / 4).ToString(CultureInfo.InvariantCulture) + "." + (position % 4).ToString(CultureInfo.InvariantCulture);
+    public static string Jti(string streamId, long position) => streamId + "." + FormatPosition(position);
 
-    /// <summary>The position a jti of this stream names, or -1 (another stream's, a control SET's, garbage).</summary>
-    public static long PositionOf(string streamId, string jti)
+    /// <summary>A position as <c>sequence.k</c> (the tail of a jti, an SSE event id).</summary>
+    public static string FormatPosition(long position) =>
+        (position / 4).ToString(CultureInfo.InvariantCulture) + "." + (position % 4).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Parses <c>sequence.k</c>; false for anything else.</summary>
+    public static bool TryParsePosition(ReadOnlySpan<char> text, out long position)
     {
-        if (!jti.StartsWith(streamId, StringComparison.Ordinal) || jti.Length <= streamId.Length + 1 || jti[streamId.Length] != '.')
-        {
-            return -1;
-        }
-
-        var rest = jti.AsSpan(streamId.Length + 1);
-        int dot = rest.IndexOf('.');
+        position = -1;
+        int dot = text.IndexOf('.');
         if (dot <= 0
-            || !long.TryParse(rest[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out long sequence)
-            || !int.TryParse(rest[(dot + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int k)
+            || !long.TryParse(text[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out long sequence)
+            || !int.TryParse(text[(dot + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int k)
             || k > 3 || sequence > long.MaxValue / 8)
         {
-            return -1;
+            return false;
         }
 
-        return Position(sequence, k);
+        position = Position(sequence, k);
+        return true;
     }
+
+    /// <summary>The position a jti of this stream names, or -1 (another stream's, a control SET's, garbage).</summary>
+    public static long PositionOf(string streamId, string jti) =>
+        jti.Length > streamId.Length + 1 && jti.StartsWith(streamId, StringComparison.Ordinal) && jti[streamId.Length] == '.'
+        && TryParsePosition(jti.AsSpan(streamId.Length + 1), out long position) ? position : -1;
 
     /// <summary>Signs one event of an entry for a stream.</summary>
     public OutgoingSet Create(EventStream stream, ChangeEntry entry, int k, string uri)

@@ -237,8 +237,7 @@ public sealed class StreamRegistry : IAsyncDisposable
     /// </summary>
     public StreamRead Read(EventStream stream, long after, int max, bool skipAcked, bool withControls, List<OutgoingSet> into)
     {
-        long sequence = after / 4;
-        long readAfter = after % 4 == 3 ? sequence : Math.Max(0, sequence - 1);
+        long readAfter = ReadAfter(after);
         if (readAfter + 1 < Feed.Bounds(stream.Tenant).First)
         {
             // Past retention: the resync notice goes out ahead of the events after the gap.
@@ -308,6 +307,10 @@ public sealed class StreamRegistry : IAsyncDisposable
         return new StreamRead(true, scannedTo);
     }
 
+    // The feed sequence to read after so that nothing past the position is missed: the position's
+    // own entry when some of its events (k < 3) may still follow.
+    private static long ReadAfter(long position) => position % 4 == 3 ? position / 4 : Math.Max(0, (position / 4) - 1);
+
     private static bool IsAcked(EventStream stream, long position)
     {
         lock (stream.Gate)
@@ -373,10 +376,8 @@ public sealed class StreamRegistry : IAsyncDisposable
         {
             while (stream.AckedAhead.Count > 0)
             {
-                long cursor = stream.Cursor;
-                long sequence = cursor / 4;
                 entries.Clear();
-                if (Feed.Read(stream.Tenant, cursor % 4 == 3 ? sequence : Math.Max(0, sequence - 1), 64, entries) != FeedReadStatus.Ok || entries.Count == 0)
+                if (Feed.Read(stream.Tenant, ReadAfter(stream.Cursor), 64, entries) != FeedReadStatus.Ok || entries.Count == 0)
                 {
                     return;
                 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -425,7 +424,7 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
         }
 
         string lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
-        if (lastEventId.Length > 0 && !TryParseEventId(lastEventId, out after))
+        if (lastEventId.Length > 0 && !SetFactory.TryParsePosition(lastEventId, out after))
         {
             await Invalid(context, "Last-Event-ID must be an id this stream sent (sequence.k).").ConfigureAwait(false);
             return;
@@ -449,8 +448,7 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
                 var read = stream.Status == StreamStatus.Enabled ? registry.Read(stream, after, 256, skipAcked: false, withControls: false, sets) : default;
                 foreach (var set in sets)
                 {
-                    string frame = "id: " + (set.Position / 4).ToString(CultureInfo.InvariantCulture) + "." + (set.Position % 4).ToString(CultureInfo.InvariantCulture)
-                        + "\nevent: " + set.EventUri + "\ndata: " + set.Set + "\n\n";
+                    string frame = "id: " + SetFactory.FormatPosition(set.Position) + "\nevent: " + set.EventUri + "\ndata: " + set.Set + "\n\n";
                     output.Write(Encoding.ASCII.GetBytes(frame));
                     after = set.Position;
                 }
@@ -481,22 +479,6 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
         {
             // The client went away: that is how a stream ends.
         }
-    }
-
-    private static bool TryParseEventId(string value, out long position)
-    {
-        position = 0;
-        int dot = value.IndexOf('.', StringComparison.Ordinal);
-        if (dot <= 0
-            || !long.TryParse(value.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out long sequence)
-            || !int.TryParse(value.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int k)
-            || k > 3 || sequence > long.MaxValue / 8)
-        {
-            return false;
-        }
-
-        position = SetFactory.Position(sequence, k);
-        return true;
     }
 
     private Task WithJson(HttpContext context, Func<JsonObject, Task> handle) =>

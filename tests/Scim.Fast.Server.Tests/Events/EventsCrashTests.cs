@@ -3,13 +3,6 @@ using System.Net;
 using System.Text.Json.Nodes;
 
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 using Scim.Fast.Tests.Shared;
 
@@ -228,21 +221,16 @@ public sealed class EventsCrashTests
 
         public static async Task<PushReceiver> StartAsync()
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            var app = builder.Build();
-            var receiver = new PushReceiver(app);
-            app.MapPost("/events", async context =>
+            PushReceiver? receiver = null;
+            var (app, url) = await LoopbackReceiver.StartAsync(async context =>
             {
                 string set = await new StreamReader(context.Request.Body).ReadToEndAsync();
                 var claims = Claims(set);
-                receiver._received.Enqueue(((string)claims["jti"]!, claims));
+                receiver!._received.Enqueue(((string)claims["jti"]!, claims));
                 receiver._index[((string)claims["sub_id"]!["uri"]!, EventUri(claims), (string)Event(claims)["version"]!)] = true;
                 context.Response.StatusCode = 202;
             });
-            await app.StartAsync();
-            receiver.Url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single() + "/events";
+            receiver = new PushReceiver(app) { Url = url };
             return receiver;
         }
 

@@ -5,13 +5,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -460,17 +453,13 @@ public sealed class EventsTests(EventsFixture server) : IClassFixture<EventsFixt
 
         public static async Task<Receiver> StartAsync(int fail)
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            var app = builder.Build();
-            var receiver = new Receiver(app, fail);
-            app.MapPost("/events", async context =>
+            Receiver? receiver = null;
+            var (app, url) = await LoopbackReceiver.StartAsync(async context =>
             {
                 string set = await new StreamReader(context.Request.Body).ReadToEndAsync();
                 var received = new Received((string)Claims(set)["jti"]!, set, context.Request.Headers.Authorization, context.Request.ContentType,
                     context.Request.Headers["webhook-id"], context.Request.Headers["webhook-timestamp"], context.Request.Headers["webhook-signature"], DateTime.UtcNow);
-                lock (receiver.Attempts)
+                lock (receiver!.Attempts)
                 {
                     receiver.Attempts.Add(received);
                 }
@@ -492,8 +481,7 @@ public sealed class EventsTests(EventsFixture server) : IClassFixture<EventsFixt
                 receiver.AcceptedQueue.Enqueue(received);
                 context.Response.StatusCode = 202;
             });
-            await app.StartAsync();
-            receiver.Url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single() + "/events";
+            receiver = new Receiver(app, fail) { Url = url };
             return receiver;
         }
 

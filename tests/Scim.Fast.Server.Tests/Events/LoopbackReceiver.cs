@@ -1,0 +1,25 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Scim.Fast.Server.Tests.Events;
+
+/// <summary>A push receiver's HTTP side in tests: a Kestrel app on 127.0.0.1 answering POST /events.</summary>
+internal static class LoopbackReceiver
+{
+    public static async Task<(WebApplication App, string Url)> StartAsync(RequestDelegate onPost)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        app.MapPost("/events", onPost);
+        await app.StartAsync();
+        return (app, app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single() + "/events");
+    }
+}
