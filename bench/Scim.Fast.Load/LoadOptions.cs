@@ -17,6 +17,9 @@ internal sealed class LoadOptions
                          --big-group N adds single-member changes on an N-member group vs a 10-member one
           incremental    filter lookup, then PATCH / PUT updates and deactivations
           mixed          many tenants at a per-tenant rate (JWT per tenant: --jwt-key)
+          events         PATCHes with no event stream, then with --consumers attached; delivery lag
+                         (write acknowledged -> SET received) per consumer; push needs the server's
+                         --Scim:Events:AllowPrivatePushTargets=true (the receiver runs here)
 
         target:
           --target URL           SCIM base URL (default http://127.0.0.1:8080/scim/v2)
@@ -40,6 +43,7 @@ internal sealed class LoadOptions
           --op get|username|externalid|page|range|deep-page|sw|scan|sort   read operation (default get);
                                  post|patch for write
           --tenants N            tenants (mixed; default 10)
+          --consumers LIST       events: poll,push,sse (default poll,push)
           --jwt-key B64 --jwt-issuer I --jwt-audience A   mint per-tenant JWTs (mixed)
 
         output:
@@ -90,6 +94,9 @@ internal sealed class LoadOptions
     public string OutDirectory { get; init; } = Path.Combine("bench", "results", "load");
 
     public string? Label { get; init; }
+
+    /// <summary>Event consumers of the events scenario: poll, push, sse.</summary>
+    public string Consumers { get; init; } = "poll,push";
 
     public static LoadOptions Parse(string[] args)
     {
@@ -148,6 +155,7 @@ internal sealed class LoadOptions
             Baseline = flags.Contains("--baseline"),
             OutDirectory = Get("--out", Path.Combine("bench", "results", "load")),
             Label = values.ContainsKey("--label") ? Get("--label", "") : null,
+            Consumers = Get("--consumers", "poll,push"),
         };
 
         if (values.Count > 0)

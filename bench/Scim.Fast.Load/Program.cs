@@ -29,12 +29,16 @@ Console.CancelKeyPress += (_, e) =>
 
 using var context = new LoadContext(options, options.Target, baselineMode: false);
 var results = new List<(RunResult Run, RunResult? Baseline)>();
+Dictionary<string, object?>? extra = null;
 try
 {
     switch (options.Scenario)
     {
         case "initial-sync":
             await InitialSyncAsync().ConfigureAwait(false);
+            break;
+        case "events":
+            await EventsAsync().ConfigureAwait(false);
             break;
         case "read" or "write" or "group-push" or "incremental" or "mixed":
             IScenario scenario = options.Scenario switch
@@ -63,7 +67,12 @@ catch (HttpRequestException e)
 }
 
 Report.WriteConsole(options.Scenario, results, machine);
-string json = Report.JsonLine(options.Scenario, results, machine, args);
+if (extra is not null)
+{
+    Report.WriteEvents(extra);
+}
+
+string json = Report.JsonLine(options.Scenario, results, machine, args, extra);
 Console.WriteLine();
 Console.WriteLine(json);
 Directory.CreateDirectory(options.OutDirectory);
@@ -81,6 +90,33 @@ async Task<RunResult> BaselineAsync(IScenario scenario, string name)
     using var baselineContext = new LoadContext(options, target, baselineMode: true);
     Console.Error.WriteLine($"baseline: bare Kestrel on {baseline.Address}");
     return await LoadEngine.RunAsync(name + " (baseline)", scenario, baselineContext, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+}
+
+// The same PATCHes without a stream, then with the consumers attached: throughput with them over
+// throughput without (reported as the ratio), and each consumer's delivery lag.
+async Task EventsAsync()
+{
+    await using var events = new EventsScenario(run);
+    await events.SetupAsync(context, cancel.Token).ConfigureAwait(false);
+    var without = await LoadEngine.RunAsync("events patch, no stream", events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+    await events.AttachAsync(context, options.Consumers, cancel.Token).ConfigureAwait(false);
+    context.Errors.Clear();
+    var with = await LoadEngine.RunAsync($"events patch, streams: {options.Consumers}", events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+    context.Measuring = false;
+    await events.DrainAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+    results.Add((with, without));
+    extra = new Dictionary<string, object?>();
+    foreach (var consumer in events.Consumers)
+    {
+        var lag = consumer.Lag();
+        extra[consumer.Name] = Report.Lag(lag, consumer.AcknowledgedWrites, consumer.Missing, consumer.Duplicates, consumer.Errors);
+        if (consumer.Missing > 0)
+        {
+            with.Errors[$"events: {consumer.Name} missed {consumer.Missing:N0} acknowledged writes"] = consumer.Missing;
+        }
+    }
+
+    await events.DeleteStreamsAsync(context).ConfigureAwait(false);
 }
 
 // Users (Entra lookup + POST, or /Bulk batches), then groups with members by /Bulk; each phase runs

@@ -58,6 +58,20 @@ public sealed class EventStream
     /// <summary>Poll: positions acknowledged out of order, past <see cref="Cursor"/> (in memory: after a restart they are delivered again).</summary>
     public SortedSet<long> AckedAhead { get; } = [];
 
+    /// <summary>
+    /// Push: positions behind <see cref="Cursor"/> not yet delivered because their subject's receiver
+    /// kept failing (parked, so other subjects go on). Written with the cursor, in one record.
+    /// </summary>
+    public SortedSet<long> Parked { get; } = [];
+
+    /// <summary>Bumped when <see cref="Parked"/> changes (the registry writes the cursor record then).</summary>
+    internal int ParkedVersion { get; set; }
+
+    internal int PersistedParkedVersion { get; set; }
+
+    /// <summary>Bumped when delivery must start over from <see cref="Cursor"/> (re-enabled after disabled).</summary>
+    public int Generation { get; set; }
+
     /// <summary>Verification and stream-updated SETs waiting for delivery ahead of the feed (in memory only).</summary>
     public List<(string Jti, string Set)> Controls { get; } = [];
 

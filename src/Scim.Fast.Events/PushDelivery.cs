@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -11,16 +12,25 @@ using Microsoft.Extensions.Logging;
 namespace Scim.Fast.Events;
 
 /// <summary>
-/// Push delivery of one stream (RFC 8935): each SET is POSTed as <c>application/secevent+jwt</c>,
-/// in the stream's order, one at a time; any 2xx is delivered. A failure is retried with
-/// exponential backoff and jitter (Retry-After honoured) until it succeeds — the stream waits
-/// behind it, so order is kept — or the receiver answers 410 Gone (stream disabled). A 400 with
-/// <c>err: invalid_request</c> settles that SET (the receiver will never take it). The cursor is
-/// written to the store after deliveries (at least once: a crash resends what followed the last
-/// write, with the same jti).
+/// Push delivery of one stream (RFC 8935): each SET is POSTed as <c>application/secevent+jwt</c>;
+/// any 2xx is delivered. Up to <see cref="EventOptions.PushConcurrency"/> SETs are in flight, but
+/// never two of one subject: each subject's events arrive in the stream's order (issue 15: "strictly
+/// ordered per subject while one failing subject does not block the others").
+/// <para>
+/// Failures are of two kinds. Receiver-wide ones (no connection, timeout, 401/403/408/429/502/503/504,
+/// a 400 other than <c>invalid_request</c>) pause the whole stream with exponential backoff and
+/// jitter, never sooner than Retry-After, then probe with one SET before opening up again. Others
+/// (a 500 or 4xx for one SET) park that subject alone: its SETs wait behind its failing one, with
+/// their own backoff, while the cursor moves past them; the parked positions are written with the
+/// cursor so a restart still delivers them. Eight subject failures in a row with no success count
+/// as receiver-wide. A 400 <c>invalid_request</c> settles that SET (the receiver will never take
+/// it); 410 Gone disables the stream. The cursor is written after deliveries (at least once: a
+/// crash resends what followed the last write, with the same jti).
+/// </para>
 /// </summary>
 public sealed class PushDelivery : IAsyncDisposable
 {
+    private const int EscalateAfter = 8;
     private static readonly MediaTypeHeaderValue s_setMediaType = new("application/secevent+jwt");
 
     private readonly StreamRegistry _registry;
@@ -28,8 +38,28 @@ public sealed class PushDelivery : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly HttpClient _client;
     private readonly CancellationTokenSource _stop = new();
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _signalGate = new();
+    private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
+
+    // Owned by the delivery loop (one thread at a time); completions arrive through _done.
+    private readonly Queue<Item> _window = new();
+    private readonly Dictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
+    private readonly Queue<Lane> _retryFirst = new();
+    private readonly Queue<Lane> _ready = new();
+    private readonly List<Lane> _waiting = [];
+    private readonly HashSet<string> _queuedControls = new(StringComparer.Ordinal);
+    private readonly HashSet<Task> _running = [];
+    private readonly ConcurrentQueue<(Item Item, Outcome Outcome, int Generation)> _done = new();
+    private readonly List<OutgoingSet> _batch = new(256);
+    private int _generation = -1;
+    private long _readTo;
+    private int _inFlight;
+    private long _streamNotBefore;
+    private int _streamFailures;
+    private int _subjectFailuresInARow;
+    private bool _probe;
+    private bool _gone;
 
     public PushDelivery(StreamRegistry registry, EventStream stream, ILogger logger)
     {
@@ -40,6 +70,7 @@ public sealed class PushDelivery : IAsyncDisposable
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             AllowAutoRedirect = false,
+            MaxConnectionsPerServer = Math.Max(1, registry.Options.PushConcurrency),
             ConnectCallback = registry.Options.AllowPrivatePushTargets ? null : ConnectPublicOnlyAsync,
         };
         _client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(registry.Options.PushTimeoutSeconds) };
@@ -52,83 +83,84 @@ public sealed class PushDelivery : IAsyncDisposable
 
     public void Wake()
     {
-        lock (_stream.Gate)
+        lock (_signalGate)
         {
-            _wake.TrySetResult();
+            _signal.TrySetResult();
+        }
+    }
+
+    private Task ArmSignal()
+    {
+        lock (_signalGate)
+        {
+            if (_signal.Task.IsCompleted)
+            {
+                _signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            return _signal.Task;
         }
     }
 
     private async Task LoopAsync()
     {
-        var batch = new List<OutgoingSet>(32);
-        int failures = 0;
         long lastSave = Environment.TickCount64;
         while (!_stop.IsCancellationRequested)
         {
-            Task wake;
-            lock (_stream.Gate)
-            {
-                if (_wake.Task.IsCompleted)
-                {
-                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-
-                wake = _wake.Task;
-            }
-
+            Task signal = ArmSignal();
             Task advanced = _registry.Feed.Advanced;
             try
             {
-                batch.Clear();
-                StreamRead read = default;
-                if (_stream.Status == StreamStatus.Enabled)
+                int generation;
+                string status;
+                lock (_stream.Gate)
                 {
-                    long cursor;
-                    lock (_stream.Gate)
-                    {
-                        cursor = _stream.Cursor;
-                    }
-
-                    read = _registry.Read(_stream, cursor, 32, skipAcked: false, withControls: true, batch);
+                    generation = _stream.Generation;
+                    status = _stream.Status;
                 }
 
-                foreach (var set in batch)
+                if (generation != _generation)
                 {
-                    var outcome = await SendAsync(set).ConfigureAwait(false);
-                    if (outcome.Retry is { } delay)
-                    {
-                        failures++;
-                        var wait = Backoff(failures, delay);
-                        _logger.LogWarning("Push of {Jti} to stream {Stream} failed ({Reason}); retry {Attempt} in {Delay}", set.Jti, _stream.Id, outcome.Reason, failures, wait);
-                        await Task.Delay(wait, _stop.Token).ConfigureAwait(false);
-                        break;
-                    }
-
-                    failures = 0;
-                    if (outcome.Gone)
-                    {
-                        _logger.LogWarning("Push receiver of stream {Stream} answered 410 Gone: stream disabled", _stream.Id);
-                        await _registry.SetStatusAsync(_stream, StreamStatus.Disabled, "the receiver answered 410 Gone", _stop.Token).ConfigureAwait(false);
-                        break;
-                    }
-
-                    Settle(set);
+                    Restart(generation);
                 }
 
-                if (batch.Count == 0 && read.ScannedTo > 0)
+                Drain();
+                if (_gone)
                 {
-                    _registry.SkipTo(_stream, read.ScannedTo);
+                    _gone = false;
+                    _logger.LogWarning("Push receiver of stream {Stream} answered 410 Gone: stream disabled", _stream.Id);
+                    await _registry.SetStatusAsync(_stream, StreamStatus.Disabled, "the receiver answered 410 Gone", _stop.Token).ConfigureAwait(false);
+                    continue;
                 }
 
-                if (Environment.TickCount64 - lastSave >= 200 || batch.Count == 0)
+                long now = Environment.TickCount64;
+                bool enabled = status == StreamStatus.Enabled;
+                if (enabled)
+                {
+                    Fill();
+                    Dispatch(now);
+                }
+
+                AdvanceCursor();
+                bool idle = _inFlight == 0 && _ready.Count == 0 && _retryFirst.Count == 0;
+                if (now - lastSave >= 200 || idle)
                 {
                     await _registry.SaveCursorAsync(_stream, _stop.Token).ConfigureAwait(false);
                     lastSave = Environment.TickCount64;
                 }
 
-                if (batch.Count == 0)
+                // Wait for a completion, a wake (control SET, status change), new feed entries when
+                // there is room to read them, or the next retry that falls due.
+                long wait = 5_000;
+                if (enabled)
                 {
-                    await Task.WhenAny(wake, advanced, Task.Delay(TimeSpan.FromSeconds(5), _stop.Token)).ConfigureAwait(false);
+                    wait = Math.Min(wait, NextDue(now) - now);
+                }
+
+                if (wait > 0)
+                {
+                    Task feed = enabled && _window.Count < _registry.Options.PushWindow ? advanced : Task.Delay(Timeout.Infinite, _stop.Token);
+                    await Task.WhenAny(signal, feed, Task.Delay(TimeSpan.FromMilliseconds(wait), _stop.Token)).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -144,6 +176,9 @@ public sealed class PushDelivery : IAsyncDisposable
 
         try
         {
+            await Task.WhenAll(_running).ConfigureAwait(false);
+            Drain();
+            AdvanceCursor();
             await _registry.SaveCursorAsync(_stream, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -152,24 +187,353 @@ public sealed class PushDelivery : IAsyncDisposable
         }
     }
 
-    private void Settle(OutgoingSet set)
+    // Start over from the stream's cursor: at start, and after the stream was re-enabled. Parked
+    // positions (behind the cursor, undelivered) go first, each in its subject's lane.
+    private void Restart(int generation)
+    {
+        _generation = generation;
+        _window.Clear();
+        _lanes.Clear();
+        _retryFirst.Clear();
+        _ready.Clear();
+        _waiting.Clear();
+        _queuedControls.Clear();
+        _streamNotBefore = 0;
+        _streamFailures = 0;
+        _subjectFailuresInARow = 0;
+        _probe = false;
+        long[] parked;
+        lock (_stream.Gate)
+        {
+            _readTo = _stream.Cursor;
+            parked = [.. _stream.Parked];
+        }
+
+        foreach (long position in parked)
+        {
+            if (_registry.ReadAt(_stream, position) is { } set)
+            {
+                var item = Enqueue(set);
+                item.BehindCursor = true;
+            }
+            else
+            {
+                _logger.LogWarning("Parked SET at {Position} of stream {Stream} is no longer in the change feed (retention); dropped", SetFactory.FormatPosition(position), _stream.Id);
+                lock (_stream.Gate)
+                {
+                    _stream.Parked.Remove(position);
+                    _stream.ParkedVersion++;
+                }
+            }
+        }
+    }
+
+    private Item Enqueue(OutgoingSet set)
+    {
+        if (!_lanes.TryGetValue(set.Subject, out var lane))
+        {
+            lane = new Lane(set.Subject);
+            _lanes.Add(set.Subject, lane);
+        }
+
+        var item = new Item(set, lane);
+        lane.Items.Enqueue(item);
+        Schedule(lane, Environment.TickCount64);
+        return item;
+    }
+
+    // A lane whose head can go: into the ready queue, or the waiting list when its retry is not due.
+    private void Schedule(Lane lane, long now)
+    {
+        if (lane.InFlight || lane.Scheduled || lane.Items.Count == 0)
+        {
+            return;
+        }
+
+        lane.Scheduled = true;
+        if (lane.NotBefore > now)
+        {
+            _waiting.Add(lane);
+        }
+        else
+        {
+            _ready.Enqueue(lane);
+        }
+    }
+
+    // Control SETs (verification, stream-updated) first, then the feed after what was read, up to the window.
+    private void Fill()
     {
         lock (_stream.Gate)
         {
-            if (set.Position < 0)
+            foreach (var (jti, set) in _stream.Controls)
             {
-                _stream.Controls.RemoveAll(c => c.Jti == set.Jti);
-            }
-            else if (set.Position > _stream.Cursor)
-            {
-                _stream.Cursor = set.Position;
+                if (_queuedControls.Add(jti))
+                {
+                    _ = Enqueue(new OutgoingSet(-1, jti, "", set));
+                }
             }
         }
 
-        Delivered++;
+        int windowSize = Math.Max(1, _registry.Options.PushWindow);
+        while (_window.Count < windowSize)
+        {
+            _batch.Clear();
+            var read = _registry.Read(_stream, _readTo, Math.Min(256, windowSize - _window.Count), skipAcked: false, withControls: false, _batch);
+            foreach (var set in _batch)
+            {
+                _window.Enqueue(Enqueue(set));
+                _readTo = Math.Max(_readTo, set.Position);
+            }
+
+            _readTo = Math.Max(_readTo, read.ScannedTo);
+            if (!read.MoreAvailable || _batch.Count == 0)
+            {
+                break;
+            }
+        }
     }
 
-    private readonly record struct Outcome(TimeSpan? Retry, bool Gone, string Reason);
+    private void Dispatch(long now)
+    {
+        if (now < _streamNotBefore)
+        {
+            return;
+        }
+
+        for (int i = _waiting.Count - 1; i >= 0; i--)
+        {
+            var lane = _waiting[i];
+            if (lane.NotBefore <= now)
+            {
+                _waiting.RemoveAt(i);
+                lane.Scheduled = false;
+                Schedule(lane, now);
+            }
+        }
+
+        int limit = _probe ? 1 : Math.Max(1, _registry.Options.PushConcurrency);
+        while (_inFlight < limit && (_retryFirst.Count > 0 || _ready.Count > 0))
+        {
+            var lane = _retryFirst.Count > 0 ? _retryFirst.Dequeue() : _ready.Dequeue();
+            lane.Scheduled = false;
+            if (lane.InFlight || lane.Items.Count == 0)
+            {
+                continue;
+            }
+
+            var item = lane.Items.Peek();
+            lane.InFlight = true;
+            _inFlight++;
+            var task = RunAsync(item, _generation);
+            item.Task = task;
+            _running.Add(task);
+        }
+    }
+
+    private async Task RunAsync(Item item, int generation)
+    {
+        Outcome outcome;
+        try
+        {
+            outcome = await SendAsync(item.Set).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            outcome = new Outcome(TimeSpan.Zero, false, true, e.Message);
+        }
+
+        _done.Enqueue((item, outcome, generation));
+        Wake();
+    }
+
+    // Completed sends: settle, park the subject, or pause the stream.
+    private void Drain()
+    {
+        long now = Environment.TickCount64;
+        while (_done.TryDequeue(out var done))
+        {
+            var (item, outcome, generation) = done;
+            _inFlight--;
+            if (item.Task is { } task)
+            {
+                _running.Remove(task);
+            }
+
+            if (generation != _generation)
+            {
+                continue;
+            }
+
+            var lane = item.Lane;
+            lane.InFlight = false;
+            if (outcome.Gone)
+            {
+                _gone = true;
+                continue;
+            }
+
+            if (outcome.Retry is { } retryAfter)
+            {
+                if (_stop.IsCancellationRequested)
+                {
+                    continue;
+                }
+
+                if (outcome.ReceiverWide || ++_subjectFailuresInARow >= EscalateAfter)
+                {
+                    // The receiver as a whole is failing: pause, then one SET (this one) as a probe.
+                    if (now >= _streamNotBefore)
+                    {
+                        _streamFailures++;
+                        var wait = Backoff(_streamFailures, retryAfter);
+                        _streamNotBefore = now + (long)wait.TotalMilliseconds;
+                        _logger.LogWarning("Push of {Jti} to stream {Stream} failed ({Reason}); stream retries in {Delay} (attempt {Attempt})", item.Set.Jti, _stream.Id, outcome.Reason, wait, _streamFailures);
+                    }
+
+                    _subjectFailuresInARow = 0;
+                    _probe = true;
+                    lane.Scheduled = true;
+                    _retryFirst.Enqueue(lane);
+                }
+                else
+                {
+                    lane.Failures++;
+                    lane.Parked = true;
+                    var wait = Backoff(lane.Failures, retryAfter);
+                    lane.NotBefore = now + (long)wait.TotalMilliseconds;
+                    _logger.LogWarning("Push of {Jti} to stream {Stream} failed ({Reason}); subject {Subject} parked, retry {Attempt} in {Delay}", item.Set.Jti, _stream.Id, outcome.Reason, lane.Subject, lane.Failures, wait);
+                    Schedule(lane, now);
+                }
+
+                continue;
+            }
+
+            _subjectFailuresInARow = 0;
+            _streamFailures = 0;
+            _probe = false;
+            lane.Failures = 0;
+            lane.Parked = false;
+            lane.NotBefore = 0;
+            lane.Items.Dequeue();
+            item.Settled = true;
+            Delivered++;
+            if (item.Set.Position < 0)
+            {
+                _queuedControls.Remove(item.Set.Jti);
+                lock (_stream.Gate)
+                {
+                    _stream.Controls.RemoveAll(c => c.Jti == item.Set.Jti);
+                }
+            }
+            else if (item.BehindCursor)
+            {
+                lock (_stream.Gate)
+                {
+                    _stream.Parked.Remove(item.Set.Position);
+                    _stream.ParkedVersion++;
+                }
+            }
+
+            if (lane.Items.Count > 0)
+            {
+                Schedule(lane, now);
+            }
+            else if (!lane.Scheduled)
+            {
+                _lanes.Remove(lane.Subject);
+            }
+        }
+    }
+
+    // The cursor moves over delivered SETs and over those of parked subjects (recorded as parked),
+    // up to the first SET still on its way.
+    private void AdvanceCursor()
+    {
+        lock (_stream.Gate)
+        {
+            while (_window.Count > 0)
+            {
+                var head = _window.Peek();
+                if (head.Settled)
+                {
+                    _window.Dequeue();
+                }
+                else if (head.Lane.Parked && _stream.Parked.Count < _registry.Options.MaxParkedPerStream)
+                {
+                    _window.Dequeue();
+                    head.BehindCursor = true;
+                    _stream.Parked.Add(head.Set.Position);
+                    _stream.ParkedVersion++;
+                }
+                else
+                {
+                    break;
+                }
+            }
+
+            long cursor = _window.Count > 0 ? _window.Peek().Set.Position - 1 : _readTo;
+            if (cursor > _stream.Cursor)
+            {
+                _stream.Cursor = cursor;
+            }
+        }
+    }
+
+    // When the next paused stream or parked subject may be retried.
+    private long NextDue(long now)
+    {
+        long due = long.MaxValue;
+        if (_streamNotBefore > now)
+        {
+            due = _streamNotBefore;
+        }
+        else
+        {
+            foreach (var lane in _waiting)
+            {
+                due = Math.Min(due, lane.NotBefore);
+            }
+        }
+
+        return due == long.MaxValue ? now + 5_000 : Math.Max(due, now + 1);
+    }
+
+    private sealed class Item(OutgoingSet set, Lane lane)
+    {
+        public OutgoingSet Set { get; } = set;
+
+        public Lane Lane { get; } = lane;
+
+        public bool Settled { get; set; }
+
+        /// <summary>The cursor passed it while its subject was parked: it is in the stream's parked set.</summary>
+        public bool BehindCursor { get; set; }
+
+        public Task? Task { get; set; }
+    }
+
+    /// <summary>One subject's SETs in order; only its head may be in flight.</summary>
+    private sealed class Lane(string subject)
+    {
+        public string Subject { get; } = subject;
+
+        public Queue<Item> Items { get; } = new();
+
+        public bool InFlight { get; set; }
+
+        /// <summary>In the ready, retry-first or waiting queue.</summary>
+        public bool Scheduled { get; set; }
+
+        /// <summary>Its head failed on its own: the cursor may move past this subject's SETs.</summary>
+        public bool Parked { get; set; }
+
+        public int Failures { get; set; }
+
+        public long NotBefore { get; set; }
+    }
+
+    private readonly record struct Outcome(TimeSpan? Retry, bool Gone, bool ReceiverWide, string Reason);
 
     private async Task<Outcome> SendAsync(OutgoingSet set)
     {
@@ -193,36 +557,39 @@ public sealed class PushDelivery : IAsyncDisposable
             int status = (int)response.StatusCode;
             if (status is >= 200 and < 300)
             {
-                return new Outcome(null, false, "delivered");
+                return new Outcome(null, false, false, "delivered");
             }
 
             if (status == 410)
             {
-                return new Outcome(null, true, "gone");
+                return new Outcome(null, true, true, "gone");
             }
 
             if (status == 400)
             {
-                // RFC 8935 §2.4: the receiver names why. invalid_request: this SET will never be taken.
+                // RFC 8935 §2.4: the receiver names why. invalid_request: this SET will never be
+                // taken. The others (invalid_key, invalid_issuer, invalid_audience,
+                // authentication_failed, access_denied) are about the stream, not the SET.
                 string err = await ErrorCodeAsync(response).ConfigureAwait(false);
                 if (err == "invalid_request")
                 {
                     _logger.LogWarning("Push receiver of stream {Stream} rejected {Jti} as invalid_request; skipped", _stream.Id, set.Jti);
-                    return new Outcome(null, false, err);
+                    return new Outcome(null, false, false, err);
                 }
 
-                return new Outcome(TimeSpan.Zero, false, "400 " + err);
+                return new Outcome(TimeSpan.Zero, false, true, "400 " + err);
             }
 
-            return new Outcome(RetryAfter(response) ?? TimeSpan.Zero, false, status.ToString(CultureInfo.InvariantCulture));
+            bool receiverWide = status is 401 or 403 or 408 or 429 or 502 or 503 or 504;
+            return new Outcome(RetryAfter(response) ?? TimeSpan.Zero, false, receiverWide, status.ToString(CultureInfo.InvariantCulture));
         }
         catch (HttpRequestException e)
         {
-            return new Outcome(TimeSpan.Zero, false, e.Message);
+            return new Outcome(TimeSpan.Zero, false, true, e.Message);
         }
         catch (TaskCanceledException) when (!_stop.IsCancellationRequested)
         {
-            return new Outcome(TimeSpan.Zero, false, "timeout");
+            return new Outcome(TimeSpan.Zero, false, true, "timeout");
         }
     }
 

@@ -7,8 +7,11 @@ using Scim.Fast.Storage.Feed;
 
 namespace Scim.Fast.Events;
 
-/// <summary>A SET ready to deliver: its position in the stream, jti, event URI and compact JWS.</summary>
-public readonly record struct OutgoingSet(long Position, string Jti, string EventUri, string Set);
+/// <summary>
+/// A SET ready to deliver: its position in the stream, jti, event URI, compact JWS, and its subject
+/// (the <c>sub_id</c> uri; empty for the stream's own control SETs), which push orders by.
+/// </summary>
+public readonly record struct OutgoingSet(long Position, string Jti, string EventUri, string Set, string Subject = "");
 
 /// <summary>
 /// Turns change-feed entries into the SCIM events a stream asked for (RFC 9967 §2.4) and signs each
@@ -91,6 +94,7 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
     {
         long position = Position(entry.Sequence, k);
         string jti = Jti(stream.Id, position);
+        string subject = "/" + (endpoints.TryGetValue(entry.Type, out var endpoint) ? endpoint : "Resources") + "/" + entry.Id;
         var buffer = new ArrayBufferWriter<byte>(512 + entry.Data.Length);
         using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
         {
@@ -107,7 +111,7 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
             writer.WriteNumber("toe", entry.Time / 1000);
             writer.WriteStartObject("sub_id");
             writer.WriteString("format", "scim");
-            writer.WriteString("uri", "/" + (endpoints.TryGetValue(entry.Type, out var endpoint) ? endpoint : "Resources") + "/" + entry.Id);
+            writer.WriteString("uri", subject);
             if (entry.ExternalId is not null)
             {
                 writer.WriteString("externalId", entry.ExternalId);
@@ -139,7 +143,7 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
             writer.WriteEndObject();
         }
 
-        return new OutgoingSet(position, jti, uri, signer.Sign(buffer.WrittenSpan, stream.Algorithm));
+        return new OutgoingSet(position, jti, uri, signer.Sign(buffer.WrittenSpan, stream.Algorithm), subject);
     }
 
     /// <summary>An SSF event of the stream itself (verification, stream-updated), jti random.</summary>

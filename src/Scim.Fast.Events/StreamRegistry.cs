@@ -36,6 +36,21 @@ public sealed class EventOptions
     /// </summary>
     public bool AllowPrivatePushTargets { get; set; }
 
+    /// <summary>
+    /// SETs of one push stream in flight at once (RFC 8935 leaves concurrency to the transmitter).
+    /// One subject never has more than one in flight, so each subject's events arrive in order. Default 16.
+    /// </summary>
+    public int PushConcurrency { get; set; } = 16;
+
+    /// <summary>SETs a push stream reads ahead of its cursor (what other subjects get while one waits). Default 4,096.</summary>
+    public int PushWindow { get; set; } = 4_096;
+
+    /// <summary>
+    /// Most SETs of failing subjects a push stream parks (kept in its cursor record) so the others go
+    /// on; past it the stream waits for them. Default 10,000.
+    /// </summary>
+    public int MaxParkedPerStream { get; set; } = 10_000;
+
     /// <summary>Longest wait between push retries. Default 1 hour (retries go on until the stream is disabled).</summary>
     public int MaxPushRetrySeconds { get; set; } = 3600;
 
@@ -88,7 +103,16 @@ public sealed class StreamRegistry : IAsyncDisposable
             }
 
             var stream = EventStream.FromStored(JsonNode.Parse(stored)!.AsObject());
-            stream.Cursor = stream.PersistedCursor = _store.ReadState(tenant, CursorKey(id)) is { Length: 8 } cursor ? BitConverter.ToInt64(cursor) : 0;
+            if (_store.ReadState(tenant, CursorKey(id)) is { Length: >= 8 } cursor)
+            {
+                // The cursor, then the positions parked behind it (push), 8 bytes each.
+                stream.Cursor = stream.PersistedCursor = BitConverter.ToInt64(cursor);
+                for (int offset = 8; offset + 8 <= cursor.Length; offset += 8)
+                {
+                    stream.Parked.Add(BitConverter.ToInt64(cursor, offset));
+                }
+            }
+
             _streams[id] = stream;
             StartPushIfNeeded(stream);
         }
@@ -139,24 +163,39 @@ public sealed class StreamRegistry : IAsyncDisposable
     public Task SaveAsync(EventStream stream, CancellationToken cancellationToken) =>
         _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), Encoding.UTF8.GetBytes(stream.ToStored().ToJsonString()), cancellationToken).AsTask();
 
-    /// <summary>Writes the stream's cursor if it moved (durably: a restart resumes there).</summary>
+    /// <summary>
+    /// Writes the stream's cursor and its parked positions if either changed (durably, in one
+    /// record: a restart resumes there and still delivers what was parked).
+    /// </summary>
     public async Task SaveCursorAsync(EventStream stream, CancellationToken cancellationToken)
     {
         long cursor;
+        int parkedVersion;
+        byte[] record;
         lock (stream.Gate)
         {
             cursor = stream.Cursor;
+            parkedVersion = stream.ParkedVersion;
+            if (cursor == stream.PersistedCursor && cursor != 0 && parkedVersion == stream.PersistedParkedVersion)
+            {
+                return;
+            }
+
+            record = new byte[8 * (1 + stream.Parked.Count)];
+            BitConverter.TryWriteBytes(record, cursor);
+            int offset = 8;
+            foreach (long parked in stream.Parked)
+            {
+                BitConverter.TryWriteBytes(record.AsSpan(offset), parked);
+                offset += 8;
+            }
         }
 
-        if (cursor == stream.PersistedCursor && cursor != 0)
-        {
-            return;
-        }
-
-        await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), BitConverter.GetBytes(cursor), cancellationToken).ConfigureAwait(false);
+        await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), record, cancellationToken).ConfigureAwait(false);
         lock (stream.Gate)
         {
             stream.PersistedCursor = Math.Max(stream.PersistedCursor, cursor);
+            stream.PersistedParkedVersion = parkedVersion;
         }
     }
 
@@ -200,6 +239,9 @@ public sealed class StreamRegistry : IAsyncDisposable
             {
                 stream.Cursor = SetFactory.Position(Feed.Bounds(stream.Tenant).Next - 1, 3);
                 stream.AckedAhead.Clear();
+                stream.Parked.Clear();
+                stream.ParkedVersion++;
+                stream.Generation++;
             }
         }
 
@@ -305,6 +347,32 @@ public sealed class StreamRegistry : IAsyncDisposable
         }
 
         return new StreamRead(true, scannedTo);
+    }
+
+    /// <summary>
+    /// The SET at one position (a parked push delivery after a restart); null when its entry is past
+    /// retention or the stream no longer asks for that event.
+    /// </summary>
+    public OutgoingSet? ReadAt(EventStream stream, long position)
+    {
+        long sequence = position / 4;
+        var entries = new List<ChangeEntry>(1);
+        if (Feed.Read(stream.Tenant, sequence - 1, 1, entries) != FeedReadStatus.Ok || entries.Count == 0 || entries[0].Sequence != sequence)
+        {
+            return null;
+        }
+
+        var kinds = new List<(int K, string Uri)>(4);
+        SetFactory.EventsOf(entries[0], stream.Delivered, kinds);
+        foreach (var (k, uri) in kinds)
+        {
+            if (SetFactory.Position(sequence, k) == position)
+            {
+                return Sets.Create(stream, entries[0], k, uri);
+            }
+        }
+
+        return null;
     }
 
     // The feed sequence to read after so that nothing past the position is missed: the position's

@@ -158,6 +158,7 @@ internal sealed partial class ScimRequestHandler
         CursorPagination = true,
         IndexPagination = true,
         DefaultPageSize = options.Limits.DefaultCount,
+        SecurityEventUris = options.Events.Enabled ? Scim.Fast.Events.EventUris.Supported : null,
     };
 
     public Task HandleAsync(HttpContext context)

@@ -52,7 +52,32 @@ internal static class Report
         return bare <= 0 ? double.NaN : server / bare;
     }
 
-    public static string JsonLine(string scenario, IReadOnlyList<(RunResult Run, RunResult? Baseline)> runs, string machine, string[] args)
+    /// <summary>One event consumer's delivery: writes acknowledged, missing, duplicates, lag percentiles.</summary>
+    public static Dictionary<string, object?> Lag(HistogramBase lag, long acknowledged, long missing, long duplicates, long errors) => new()
+    {
+        ["acknowledgedWrites"] = acknowledged,
+        ["missing"] = missing,
+        ["duplicates"] = duplicates,
+        ["consumerErrors"] = errors,
+        ["lagMs"] = Percentiles(lag),
+    };
+
+    /// <summary>The events scenario's delivery lag per consumer (write acknowledged → SET received).</summary>
+    public static void WriteEvents(Dictionary<string, object?> consumers)
+    {
+        var output = Console.Out;
+        output.WriteLine();
+        output.WriteLine($"  {"delivery lag (ms), ack → received",-46} {"events",10} {"p50",8} {"p90",8} {"p99",8} {"p99.9",8} {"max",8}");
+        foreach (var (name, value) in consumers)
+        {
+            var consumer = (Dictionary<string, object?>)value!;
+            var lag = (Dictionary<string, double>)consumer["lagMs"]!;
+            output.WriteLine($"  {name,-46} {consumer["acknowledgedWrites"],10:N0} {lag["p50"],8:0.00} {lag["p90"],8:0.00} {lag["p99"],8:0.00} {lag["p99.9"],8:0.00} {lag["max"],8:0.00}"
+                + $"   missing {consumer["missing"]:N0}, duplicates {consumer["duplicates"]:N0}, consumer errors {consumer["consumerErrors"]:N0}");
+        }
+    }
+
+    public static string JsonLine(string scenario, IReadOnlyList<(RunResult Run, RunResult? Baseline)> runs, string machine, string[] args, Dictionary<string, object?>? events = null)
     {
         var document = new Dictionary<string, object?>
         {
@@ -83,6 +108,11 @@ internal static class Report
                 ["p99.9RatioToBaseline"] = r.Baseline is null ? null : Math.Round(TailRatio(r.Run, r.Baseline, 99.9), 3),
             }).ToList(),
         };
+        if (events is not null)
+        {
+            document["events"] = events;
+        }
+
         return JsonSerializer.Serialize(document);
     }
 

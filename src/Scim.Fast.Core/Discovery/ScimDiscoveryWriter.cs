@@ -147,6 +147,22 @@ public static class ScimDiscoveryWriter
         }
 
         writer.WriteEndArray();
+
+        // RFC 9967 §4: the SET event URIs a stream can deliver; no asynchronous requests (§2.5.1.1).
+        if (features.SecurityEventUris is { } eventUris)
+        {
+            writer.WriteStartObject("securityEvents");
+            writer.WriteString("asyncRequest", "none");
+            writer.WriteStartArray("eventUris");
+            foreach (string uri in eventUris)
+            {
+                writer.WriteStringValue(uri);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
         WriteMeta(writer, "ServiceProviderConfig", baseUrl + "/ServiceProviderConfig");
         writer.WriteEndObject();
     }
@@ -247,6 +263,9 @@ public sealed record ScimFeatures
     public bool ETag { get; init; }
 
     public bool BearerTokens { get; init; }
+
+    /// <summary>RFC 9967 §4 event URIs when SCIM events are on; null: not advertised.</summary>
+    public IReadOnlyList<string>? SecurityEventUris { get; init; }
 
     /// <summary>RFC 9865 cursor pagination.</summary>
     public bool CursorPagination { get; init; }

@@ -1,0 +1,332 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+using HdrHistogram;
+
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Scim.Fast.Load.Scenarios;
+
+/// <summary>
+/// SCIM events under write load (issue 15): PATCHes of seeded users (displayName, Entra's
+/// attribute update), first with no event stream, then with the consumers attached — an RFC 8936
+/// poller (long poll, acknowledging each batch), an RFC 8935 push receiver (a Kestrel endpoint in
+/// this process; the server needs <c>--Scim:Events:AllowPrivatePushTargets=true</c>), and
+/// optionally an SSE reader. Each consumer's delivery lag is measured per event, from the moment
+/// the write's response reached this client (its acknowledgement) to the moment the consumer
+/// received the SET that names the same resource and version. Every acknowledged write must
+/// reach every consumer; the missing ones are reported as errors.
+/// </summary>
+internal sealed class EventsScenario : IScenario, IAsyncDisposable
+{
+    private static readonly string[] s_events = ["urn:ietf:params:scim:event:prov:patch:full"];
+
+    private readonly string _run;
+    private readonly List<Consumer> _consumers = [];
+    private readonly List<string> _streams = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private WebApplication? _receiver;
+    private string[] _ids = [];
+
+    public EventsScenario(string run) => _run = run;
+
+    public IReadOnlyList<Consumer> Consumers => _consumers;
+
+    public async Task SetupAsync(LoadContext context, CancellationToken cancellationToken) =>
+        _ids = await Seed.UsersAsync(context, context.Options.Users, cancellationToken).ConfigureAwait(false);
+
+    public async Task<bool> ExecuteAsync(LoadContext context, long sequence, CancellationToken cancellationToken)
+    {
+        int i = (int)((ulong)(sequence * 2654435761L) % (ulong)_ids.Length);
+        var reply = await context.SendAsync("PATCH /Users/{id}", HttpMethod.Patch, "/Users/" + _ids[i],
+            "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Replace\",\"path\":\"displayName\",\"value\":\"Event " + _run + " " + sequence + "\"}]}",
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        long acknowledged = Stopwatch.GetTimestamp();
+        if (reply.Status != 200)
+        {
+            return ReadScenario.Check(context, false, reply.Status);
+        }
+
+        if (context.Measuring)
+        {
+            string key = "/Users/" + _ids[i] + "|" + reply.Version;
+            foreach (var consumer in _consumers)
+            {
+                consumer.Acknowledged(key, acknowledged);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Creates the streams and starts their consumers (after the run without them).</summary>
+    public async Task AttachAsync(LoadContext context, string consumers, CancellationToken cancellationToken)
+    {
+        foreach (string kind in consumers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            switch (kind)
+            {
+                case "poll":
+                {
+                    var stream = await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8936" }, cancellationToken).ConfigureAwait(false);
+                    var consumer = new Consumer("poll");
+                    _consumers.Add(consumer);
+                    _loops.Add(Task.Run(() => PollAsync(context, (string)stream["delivery"]!["endpoint_url"]!, consumer)));
+                    break;
+                }
+
+                case "push":
+                {
+                    var consumer = new Consumer("push");
+                    string url = await StartReceiverAsync(consumer).ConfigureAwait(false);
+                    await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8935", ["endpoint_url"] = url }, cancellationToken).ConfigureAwait(false);
+                    _consumers.Add(consumer);
+                    break;
+                }
+
+                case "sse":
+                {
+                    var stream = await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8936" }, cancellationToken).ConfigureAwait(false);
+                    var consumer = new Consumer("sse");
+                    _consumers.Add(consumer);
+                    _loops.Add(Task.Run(() => ServerSentEventsAsync(context, context.Target + "/ssf/sse/" + (string)stream["stream_id"]!, consumer)));
+                    break;
+                }
+
+                default:
+                    throw new ArgumentException($"unknown consumer '{kind}' (poll, push, sse)");
+            }
+        }
+    }
+
+    /// <summary>Waits until no consumer has received anything for a second (or the timeout).</summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        long last = -1;
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            long received = 0;
+            foreach (var consumer in _consumers)
+            {
+                received += consumer.ReceivedCount;
+            }
+
+            if (received == last)
+            {
+                return;
+            }
+
+            last = received;
+            await Task.Delay(1000).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<JsonObject> CreateStreamAsync(LoadContext context, JsonObject delivery, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["delivery"] = delivery, ["events_requested"] = new JsonArray([.. s_events.Select(e => (JsonNode)e)]) };
+        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var response = await context.Http.PostAsync(context.Target + "/ssf/streams", content, cancellationToken).ConfigureAwait(false);
+        string text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if ((int)response.StatusCode != 201)
+        {
+            throw new HttpRequestException($"creating a {delivery["method"]} stream answered {(int)response.StatusCode}: {text} (push to this process needs the server's --Scim:Events:AllowPrivatePushTargets=true)");
+        }
+
+        var stream = JsonNode.Parse(text)!.AsObject();
+        _streams.Add((string)stream["stream_id"]!);
+        return stream;
+    }
+
+    // RFC 8936: long polls, each acknowledging the batch before.
+    private async Task PollAsync(LoadContext context, string url, Consumer consumer)
+    {
+        var ack = new JsonArray();
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                var body = new JsonObject { ["returnImmediately"] = false, ["maxEvents"] = 1000, ["ack"] = ack };
+                using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+                using var response = await context.Http.PostAsync(url, content, _stop.Token).ConfigureAwait(false);
+                var reply = JsonNode.Parse(await response.Content.ReadAsStringAsync(_stop.Token).ConfigureAwait(false))!;
+                long received = Stopwatch.GetTimestamp();
+                ack = [];
+                foreach (var (jti, set) in reply["sets"]!.AsObject())
+                {
+                    consumer.Received((string)set!, received);
+                    ack.Add(jti);
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException)
+            {
+                consumer.Errors++;
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // Server-sent events: one long response; every data line is a SET.
+    private async Task ServerSentEventsAsync(LoadContext context, string url, Consumer consumer)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+                using var response = await context.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _stop.Token).ConfigureAwait(false);
+                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(_stop.Token).ConfigureAwait(false));
+                while (await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
+                {
+                    if (line.StartsWith("data: ", StringComparison.Ordinal))
+                    {
+                        consumer.Received(line[6..], Stopwatch.GetTimestamp());
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException)
+            {
+                consumer.Errors++;
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // RFC 8935 receiver: any SET posted is taken with 202.
+    private async Task<string> StartReceiverAsync(Consumer consumer)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.MapPost("/events", async (HttpContext http) =>
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            string set = await reader.ReadToEndAsync().ConfigureAwait(false);
+            consumer.Received(set, Stopwatch.GetTimestamp());
+            http.Response.StatusCode = 202;
+        });
+        await app.StartAsync().ConfigureAwait(false);
+        _receiver = app;
+        return app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single() + "/events";
+    }
+
+    // "/Users/{id}|{version}" from a SET's sub_id and its event's version (the ETag).
+    private static string KeyOf(string set)
+    {
+        string payload = set.Split('.')[1].Replace('-', '+').Replace('_', '/');
+        payload += new string('=', (4 - (payload.Length % 4)) % 4);
+        var claims = JsonNode.Parse(Convert.FromBase64String(payload))!;
+        string version = (string)claims["events"]!.AsObject().Single().Value!["version"]!;
+        return (string)claims["sub_id"]!["uri"]! + "|" + Reply.ParseVersion(version);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (_receiver is not null)
+        {
+            await _receiver.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+    }
+
+    /// <summary>Deletes the streams this run created (SSF §8.1.1.5).</summary>
+    public async Task DeleteStreamsAsync(LoadContext context)
+    {
+        foreach (string id in _streams)
+        {
+            using var _ = await context.Http.DeleteAsync(context.Target + "/ssf/streams?stream_id=" + id).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// One consumer's deliveries. Receiving only keeps the SET and the time it came (cheap: the
+    /// consumers share this machine's cores with the server); after the run each SET is matched to
+    /// its write's acknowledgement by subject and version. A SET can beat the write's response (the
+    /// feed follows the durable log, the response follows the apply): that lag counts as 0.
+    /// </summary>
+    internal sealed class Consumer(string name)
+    {
+        private readonly ConcurrentDictionary<string, long> _acknowledged = new(StringComparer.Ordinal);
+        private readonly ConcurrentQueue<(string Set, long At)> _received = new();
+        private LongHistogram? _lag;
+
+        public string Name { get; } = name;
+
+        public long Errors;
+
+        public long AcknowledgedWrites => _acknowledged.Count;
+
+        public long ReceivedCount => _received.Count;
+
+        public long Missing { get; private set; }
+
+        public long Duplicates { get; private set; }
+
+        public void Acknowledged(string key, long timestamp) => _acknowledged[key] = timestamp;
+
+        public void Received(string set, long timestamp) => _received.Enqueue((set, timestamp));
+
+        /// <summary>Matches SETs to acknowledged writes (once, after the run).</summary>
+        public HistogramBase Lag()
+        {
+            if (_lag is not null)
+            {
+                return _lag;
+            }
+
+            _lag = new LongHistogram(60_000_000, 3);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (set, at) in _received)
+            {
+                string key = KeyOf(set);
+                if (!_acknowledged.TryGetValue(key, out long acknowledged))
+                {
+                    continue; // a write of the warm-up
+                }
+
+                if (!seen.Add(key))
+                {
+                    Duplicates++;
+                    continue;
+                }
+
+                long micros = at > acknowledged ? Stopwatch.GetElapsedTime(acknowledged, at).Ticks / 10 : 0;
+                _lag.RecordValue(Math.Clamp(micros, 1, 60_000_000));
+            }
+
+            Missing = _acknowledged.Count - seen.Count;
+            return _lag;
+        }
+    }
+}
