@@ -418,6 +418,7 @@ public sealed class PushDelivery : IAsyncDisposable
             lane.Items.Dequeue();
             item.Settled = true;
             Delivered++;
+            EventMetrics.RecordDelivery("push", item.Set.CommittedAt);
             if (item.Set.Position < 0)
             {
                 _queuedControls.Remove(item.Set.Jti);

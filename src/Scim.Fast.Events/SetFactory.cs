@@ -9,9 +9,10 @@ namespace Scim.Fast.Events;
 
 /// <summary>
 /// A SET ready to deliver: its position in the stream, jti, event URI, compact JWS, and its subject
-/// (the <c>sub_id</c> uri; empty for the stream's own control SETs), which push orders by.
+/// (the <c>sub_id</c> uri; empty for the stream's own control SETs), which push orders by, and when
+/// its write committed (Unix ms; 0 for control SETs), for the delivery-lag metric.
 /// </summary>
-public readonly record struct OutgoingSet(long Position, string Jti, string EventUri, string Set, string Subject = "");
+public readonly record struct OutgoingSet(long Position, string Jti, string EventUri, string Set, string Subject = "", long CommittedAt = 0);
 
 /// <summary>
 /// Turns change-feed entries into the SCIM events a stream asked for (RFC 9967 §2.4) and signs each
@@ -143,7 +144,7 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
             writer.WriteEndObject();
         }
 
-        return new OutgoingSet(position, jti, uri, signer.Sign(buffer.WrittenSpan, stream.Algorithm), subject);
+        return new OutgoingSet(position, jti, uri, signer.Sign(buffer.WrittenSpan, stream.Algorithm), subject, entry.Time);
     }
 
     /// <summary>An SSF event of the stream itself (verification, stream-updated), jti random.</summary>

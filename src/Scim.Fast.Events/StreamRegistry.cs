@@ -77,6 +77,7 @@ public sealed class StreamRegistry : IAsyncDisposable
     private readonly ConcurrentDictionary<string, EventStream> _streams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PushDelivery> _pushes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);
+    private readonly IDisposable _meter;
 
     public StreamRegistry(ResourceStore store, SetFactory sets, EventOptions options, ILogger logger)
     {
@@ -84,6 +85,22 @@ public sealed class StreamRegistry : IAsyncDisposable
         Sets = sets;
         Options = options;
         _logger = logger;
+        _meter = EventMetrics.Observe(this);
+    }
+
+    /// <summary>SETs parked by push streams, all tenants (a gauge).</summary>
+    public long ParkedTotal()
+    {
+        long total = 0;
+        foreach (var stream in _streams.Values)
+        {
+            lock (stream.Gate)
+            {
+                total += stream.Parked.Count;
+            }
+        }
+
+        return total;
     }
 
     public SetFactory Sets { get; }
@@ -547,5 +564,6 @@ public sealed class StreamRegistry : IAsyncDisposable
 
         _pushes.Clear();
         _indexGate.Dispose();
+        _meter.Dispose();
     }
 }

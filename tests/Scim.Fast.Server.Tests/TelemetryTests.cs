@@ -32,6 +32,12 @@ public sealed class MetricsTests(AdminFixture server) : IClassFixture<AdminFixtu
         (await server.Anonymous.Get("/scim/v2/Users")).Expect(HttpStatusCode.Unauthorized);
         (await server.Anonymous.Get("/tenants/made-up-tenant-label/scim/v2/Users")).Expect(HttpStatusCode.Unauthorized);
 
+        // An event polled: its delivery lag is recorded under its method (README, "Events").
+        var stream = await Events.EventStreamClient.CreatePollStreamAsync(server.Client);
+        (await server.Client.Send(HttpMethod.Patch, "/scim/v2/Users/" + created.Id, Patch(new JsonObject { ["op"] = "replace", ["path"] = "displayName", ["value"] = "Polled" }))).Expect(HttpStatusCode.OK);
+        var (polled, _) = await Events.EventStreamClient.PollAsync(server.Client, (string)stream["stream_id"]!, returnImmediately: false);
+        Assert.NotEmpty(polled);
+
         using var scraper = server.CreateClient(AdminFixture.AdminToken);
         using var response = await scraper.GetAsync("/metrics");
         string text = await response.Content.ReadAsStringAsync();
@@ -45,6 +51,8 @@ public sealed class MetricsTests(AdminFixture server) : IClassFixture<AdminFixtu
         Assert.Contains(Line(text, "scim_store_resources", "scim_tenant=\"default\"", "scim_resource_type=\"User\""), text);
         Assert.Contains(Line(text, "scim_store_log_commit_duration_seconds_count"), text);
         Assert.Contains(Line(text, "scim_store_reads_total"), text);
+        Assert.Contains(Line(text, "scim_events_delivery_lag_seconds_count", "scim_events_delivery=\"poll\""), text);
+        Assert.Contains(Line(text, "scim_events_push_parked"), text);
 
         // No personal data in labels: the userName never appears; and an unauthenticated request
         // does not get to name a tenant label.

@@ -394,6 +394,7 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
             foreach (var set in sets)
             {
                 writer.WriteString(set.Jti, set.Set);
+                EventMetrics.RecordDelivery("poll", set.CommittedAt);
             }
 
             writer.WriteEndObject();
@@ -451,6 +452,7 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
                     string frame = "id: " + SetFactory.FormatPosition(set.Position) + "\nevent: " + set.EventUri + "\ndata: " + set.Set + "\n\n";
                     output.Write(Encoding.ASCII.GetBytes(frame));
                     after = set.Position;
+                    EventMetrics.RecordDelivery("sse", set.CommittedAt);
                 }
 
                 if (sets.Count > 0)
