@@ -13,12 +13,16 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 
 namespace Scim.Fast.Server.Tests.Events;
 
-/// <summary>The server with push receivers allowed on loopback (the tests' receiver runs there).</summary>
+/// <summary>
+/// The server with push receivers allowed on loopback (the tests' receiver runs there) and push
+/// retries capped at 2 s (parked subjects come back quickly).
+/// </summary>
 public sealed class EventsFixture : ScimServerFixture
 {
     protected override IEnumerable<string> ExtraArguments =>
     [
         "--Scim:Events:AllowPrivatePushTargets=true",
+        "--Scim:Events:MaxPushRetrySeconds=2",
         "--Scim:Events:MaxPollWaitSeconds=5",
         "--Scim:Limits:RequestsPerSecondPerToken=0",
     ];

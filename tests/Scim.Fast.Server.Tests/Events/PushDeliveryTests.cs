@@ -10,23 +10,12 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 
 namespace Scim.Fast.Server.Tests.Events;
 
-/// <summary>Push receivers on loopback allowed; retries capped at 2 s so parked subjects come back quickly.</summary>
-public sealed class PushDeliveryFixture : ScimServerFixture
-{
-    protected override IEnumerable<string> ExtraArguments =>
-    [
-        "--Scim:Events:AllowPrivatePushTargets=true",
-        "--Scim:Events:MaxPushRetrySeconds=2",
-        "--Scim:Limits:RequestsPerSecondPerToken=0",
-    ];
-}
-
 /// <summary>
 /// Push delivery's ordering contract (issue 15, RFC 8935): several SETs in flight, never two of one
 /// subject, so each subject's events arrive in version order; a subject whose SETs the receiver
 /// keeps refusing is parked while the others go on, and stays parked across a restart.
 /// </summary>
-public sealed class PushDeliveryTests(PushDeliveryFixture server) : IClassFixture<PushDeliveryFixture>
+public sealed class PushDeliveryTests(EventsFixture server) : IClassFixture<EventsFixture>
 {
     private static readonly string[] s_events = ["urn:ietf:params:scim:event:prov:create:notice", "urn:ietf:params:scim:event:prov:patch:notice"];
 
