@@ -55,7 +55,10 @@ public sealed class EventStream
 
     public long Cursor { get; set; }
 
-    /// <summary>Poll: positions acknowledged out of order, past <see cref="Cursor"/> (in memory: after a restart they are delivered again).</summary>
+    /// <summary>
+    /// Poll: positions acknowledged out of order, past <see cref="Cursor"/>. Written with the cursor
+    /// (the first 4,096; any further are delivered again after a restart).
+    /// </summary>
     public SortedSet<long> AckedAhead { get; } = [];
 
     /// <summary>
@@ -64,10 +67,10 @@ public sealed class EventStream
     /// </summary>
     public SortedSet<long> Parked { get; } = [];
 
-    /// <summary>Bumped when <see cref="Parked"/> changes (the registry writes the cursor record then).</summary>
-    internal int ParkedVersion { get; set; }
+    /// <summary>Bumped when <see cref="Parked"/> or <see cref="AckedAhead"/> changes (the cursor record is written then).</summary>
+    internal int PositionsVersion { get; set; }
 
-    internal int PersistedParkedVersion { get; set; }
+    internal int PersistedPositionsVersion { get; set; }
 
     /// <summary>Bumped when delivery must start over from <see cref="Cursor"/> (re-enabled after disabled).</summary>
     public int Generation { get; set; }

@@ -222,7 +222,7 @@ public sealed class PushDelivery : IAsyncDisposable
                 lock (_stream.Gate)
                 {
                     _stream.Parked.Remove(position);
-                    _stream.ParkedVersion++;
+                    _stream.PositionsVersion++;
                 }
             }
         }
@@ -432,7 +432,7 @@ public sealed class PushDelivery : IAsyncDisposable
                 lock (_stream.Gate)
                 {
                     _stream.Parked.Remove(item.Set.Position);
-                    _stream.ParkedVersion++;
+                    _stream.PositionsVersion++;
                 }
             }
 
@@ -465,7 +465,7 @@ public sealed class PushDelivery : IAsyncDisposable
                     _window.Dequeue();
                     head.BehindCursor = true;
                     _stream.Parked.Add(head.Set.Position);
-                    _stream.ParkedVersion++;
+                    _stream.PositionsVersion++;
                 }
                 else
                 {

@@ -70,6 +70,7 @@ public sealed class StreamRegistry : IAsyncDisposable
 {
     private const int ScanEntries = 4_096;
     private const int MaxAckedAhead = 100_000;
+    private const int MaxAckedAheadKept = 4_096;
     private static readonly byte[] s_indexKey = "ssf-index"u8.ToArray();
 
     private readonly ResourceStore _store;
@@ -122,11 +123,13 @@ public sealed class StreamRegistry : IAsyncDisposable
             var stream = EventStream.FromStored(JsonNode.Parse(stored)!.AsObject());
             if (_store.ReadState(tenant, CursorKey(id)) is { Length: >= 8 } cursor)
             {
-                // The cursor, then the positions parked behind it (push), 8 bytes each.
+                // The cursor, then positions, 8 bytes each: those behind it were parked (push),
+                // those past it were acknowledged out of order (poll).
                 stream.Cursor = stream.PersistedCursor = BitConverter.ToInt64(cursor);
                 for (int offset = 8; offset + 8 <= cursor.Length; offset += 8)
                 {
-                    stream.Parked.Add(BitConverter.ToInt64(cursor, offset));
+                    long position = BitConverter.ToInt64(cursor, offset);
+                    _ = position <= stream.Cursor ? stream.Parked.Add(position) : stream.AckedAhead.Add(position);
                 }
             }
 
@@ -187,23 +190,35 @@ public sealed class StreamRegistry : IAsyncDisposable
     public async Task SaveCursorAsync(EventStream stream, CancellationToken cancellationToken)
     {
         long cursor;
-        int parkedVersion;
+        int positionsVersion;
         byte[] record;
         lock (stream.Gate)
         {
             cursor = stream.Cursor;
-            parkedVersion = stream.ParkedVersion;
-            if (cursor == stream.PersistedCursor && cursor != 0 && parkedVersion == stream.PersistedParkedVersion)
+            positionsVersion = stream.PositionsVersion;
+            if (cursor == stream.PersistedCursor && cursor != 0 && positionsVersion == stream.PersistedPositionsVersion)
             {
                 return;
             }
 
-            record = new byte[8 * (1 + stream.Parked.Count)];
+            int acked = Math.Min(stream.AckedAhead.Count, MaxAckedAheadKept);
+            record = new byte[8 * (1 + stream.Parked.Count + acked)];
             BitConverter.TryWriteBytes(record, cursor);
             int offset = 8;
             foreach (long parked in stream.Parked)
             {
                 BitConverter.TryWriteBytes(record.AsSpan(offset), parked);
+                offset += 8;
+            }
+
+            foreach (long position in stream.AckedAhead)
+            {
+                if (acked-- == 0)
+                {
+                    break;
+                }
+
+                BitConverter.TryWriteBytes(record.AsSpan(offset), position);
                 offset += 8;
             }
         }
@@ -212,7 +227,7 @@ public sealed class StreamRegistry : IAsyncDisposable
         lock (stream.Gate)
         {
             stream.PersistedCursor = Math.Max(stream.PersistedCursor, cursor);
-            stream.PersistedParkedVersion = parkedVersion;
+            stream.PersistedPositionsVersion = positionsVersion;
         }
     }
 
@@ -257,7 +272,7 @@ public sealed class StreamRegistry : IAsyncDisposable
                 stream.Cursor = SetFactory.Position(Feed.Bounds(stream.Tenant).Next - 1, 3);
                 stream.AckedAhead.Clear();
                 stream.Parked.Clear();
-                stream.ParkedVersion++;
+                stream.PositionsVersion++;
                 stream.Generation++;
             }
         }
@@ -412,6 +427,7 @@ public sealed class StreamRegistry : IAsyncDisposable
         {
             stream.Cursor = Math.Max(stream.Cursor, SetFactory.Position(first - 1, 3));
             stream.AckedAhead.Clear();
+            stream.PositionsVersion++;
         }
 
         _logger.LogWarning("Event stream {Stream} fell behind the change feed's retention; it resumes at sequence {First} and its receiver must resync", stream.Id, first);
@@ -440,9 +456,9 @@ public sealed class StreamRegistry : IAsyncDisposable
             {
                 stream.Controls.RemoveAll(c => c.Jti == jti);
                 long position = SetFactory.PositionOf(stream.Id, jti);
-                if (position > stream.Cursor && stream.AckedAhead.Count < MaxAckedAhead)
+                if (position > stream.Cursor && stream.AckedAhead.Count < MaxAckedAhead && stream.AckedAhead.Add(position))
                 {
-                    stream.AckedAhead.Add(position);
+                    stream.PositionsVersion++;
                 }
             }
         }
@@ -483,6 +499,8 @@ public sealed class StreamRegistry : IAsyncDisposable
                             return;
                         }
 
+                        stream.PositionsVersion++;
+
                         stream.Cursor = position;
                     }
 
@@ -500,7 +518,10 @@ public sealed class StreamRegistry : IAsyncDisposable
             if (scannedTo > stream.Cursor)
             {
                 stream.Cursor = scannedTo;
-                stream.AckedAhead.RemoveWhere(p => p <= scannedTo);
+                if (stream.AckedAhead.RemoveWhere(p => p <= scannedTo) > 0)
+                {
+                    stream.PositionsVersion++;
+                }
             }
         }
     }

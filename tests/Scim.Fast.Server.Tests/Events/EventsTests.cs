@@ -222,12 +222,13 @@ public sealed class EventsTests(EventsFixture server) : IClassFixture<EventsFixt
         var (next, _) = await PollAsync(Client, streamId, ack: [first[0].Jti, first[2].Jti], maxEvents: 10);
         Assert.Equal(new[] { ids[1], ids[3], ids[4] }.Select(i => "/Users/" + i), next.Select(s => Subject(Claims(s.Set))));
 
-        // The second acknowledged only: after a restart the fourth and fifth come back, nothing before.
-        (await PollAsync(Client, streamId, ack: [next[0].Jti], maxEvents: 0)).Sets.ForEach(_ => Assert.Fail("maxEvents 0 returns nothing"));
+        // The second and the fifth acknowledged: after a restart only the fourth comes back (the
+        // acknowledgement past the cursor was kept with it).
+        (await PollAsync(Client, streamId, ack: [next[0].Jti, next[2].Jti], maxEvents: 0)).Sets.ForEach(_ => Assert.Fail("maxEvents 0 returns nothing"));
         await server.RestartAsync();
         var (afterRestart, _) = await PollAsync(server.Client, streamId, maxEvents: 10);
-        Assert.Equal(new[] { ids[3], ids[4] }.Select(i => "/Users/" + i), afterRestart.Select(s => Subject(Claims(s.Set))));
-        Assert.Equal(next.Skip(1).Select(s => s.Jti), afterRestart.Select(s => s.Jti));
+        Assert.Equal(new[] { ids[3] }.Select(i => "/Users/" + i), afterRestart.Select(s => Subject(Claims(s.Set))));
+        Assert.Equal([next[1].Jti], afterRestart.Select(s => s.Jti));
 
         var (empty, moreAfter) = await PollAsync(server.Client, streamId, ack: afterRestart.Select(s => s.Jti));
         Assert.Empty(empty);
