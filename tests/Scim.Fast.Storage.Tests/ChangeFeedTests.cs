@@ -99,4 +99,40 @@ public sealed class ChangeFeedTests
         var entry = Assert.Single(await ReadAllAsync(store, s_a, 1));
         Assert.Equal("""{"displayName":"team","members":[{"value":"m1"}]}""", Encoding.UTF8.GetString(entry.Data.Span));
     }
+
+    [Fact]
+    public async Task WritesWithoutChanges_PastTheLogsMemory_AreFollowed_WithoutWaitingForAnotherWrite()
+    {
+        // An index build or a large cascade writes records with no change: the projector must still
+        // move past them (log truncation waits for it), in this process and after a reopen.
+        using var directory = new TempDirectory();
+        string body = "{\"pad\":\"" + new string('x', 1000) + "\"}";
+        await using (var store = ResourceStore.Open(directory.Path, ResourceStoreTests.Small))
+        {
+            var writes = new List<Task>();
+            for (int i = 0; i < 3_000; i++)
+            {
+                writes.Add(store.CreateAsync(s_a, User, "n" + i, "name" + i, null, Bytes(body)).AsTask());
+            }
+
+            await Task.WhenAll(writes);
+            await WaitForProjectorAsync(store);
+        }
+
+        await using (var reopened = ResourceStore.Open(directory.Path, ResourceStoreTests.Small))
+        {
+            await WaitForProjectorAsync(reopened);
+        }
+    }
+
+    private static async Task WaitForProjectorAsync(ResourceStore store)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (store.FeedLagBytes > 1024 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(store.FeedLagBytes <= 1024, $"the projector is {store.FeedLagBytes:N0} bytes behind the committed log");
+    }
 }

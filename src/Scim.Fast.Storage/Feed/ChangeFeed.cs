@@ -34,6 +34,11 @@ public sealed class ChangeFeed
     // Most entries one projector step writes before it publishes them.
     private const int StepEntries = 512;
 
+    // Records read per step whatever they carry: a long run of records without changes (an index
+    // build writes one per resource) still moves the position, so checkpoints can truncate behind
+    // it and a restart does not re-read the whole run.
+    private const int StepRecords = 8_192;
+
     private static readonly byte[] s_positionKey = "M/feed-from"u8.ToArray();
     private static readonly byte[] s_tenantsKey = "M/feed-tenants"u8.ToArray();
 
@@ -241,7 +246,8 @@ public sealed class ChangeFeed
             {
                 pending.Clear();
                 long next = Position;
-                while (pending.Count < StepEntries && iterator.GetNext(out byte[] entry, out int length, out _, out long nextAddress))
+                int records = 0;
+                while (pending.Count < StepEntries && records++ < StepRecords && iterator.GetNext(out byte[] entry, out int length, out _, out long nextAddress))
                 {
                     newTenants |= Project(entry.AsMemory(0, length), pending);
                     next = nextAddress;
