@@ -57,7 +57,7 @@ internal static class ScimFastTool
 
         var root = new RootCommand("scim-fast: import, export and check Scim.Fast data, offline (--data) or online (--target).")
         {
-            export, import, verify, tenants, backup, restore,
+            export, import, verify, tenants, backup, restore, TokenCommands.Create(output, error, json),
         };
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }).ConfigureAwait(false);
 
@@ -162,7 +162,7 @@ internal static class ScimFastTool
     private static async Task<int> ListTenantsAsync(ScimTarget target, Output console, CancellationToken cancel)
     {
         var body = await GetJsonAsync(target.Admin, "admin/tenants", cancel).ConfigureAwait(false);
-        console.Table(body["tenants"]?.AsArray() ?? [], "name", "users", "groups");
+        console.Table("tenants", body["tenants"]?.AsArray() ?? [], "name", "users", "groups");
         return 0;
     }
 
@@ -254,11 +254,11 @@ internal static class ScimFastTool
             _console.Write(table);
         }
 
-        public void Table(JsonArray rows, params string[] columns)
+        public void Table(string name, JsonArray rows, params string[] columns)
         {
             if (json)
             {
-                writer.WriteLine(new JsonObject { ["tenants"] = rows.DeepClone() }.ToJsonString());
+                writer.WriteLine(new JsonObject { [name] = rows.DeepClone() }.ToJsonString());
                 return;
             }
 

@@ -156,7 +156,8 @@ public static class ScimServer
             app.UseRequestTimeouts();
         }
 
-        tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
+        var tokenWatch = tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
+        app.Lifetime.ApplicationStopped.Register(tokenWatch.Dispose);
         var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0 || (toolTokens?.Any(t => t.Tenant == BearerTokens.AdminTenant) ?? false), app.Lifetime.ApplicationStopping);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
         Telemetry.OpenTelemetrySetup.Map(app, options, tokens);

@@ -220,6 +220,74 @@ public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
         Assert.Contains("--data", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Tokens_AddedToTheRunningServersDataDirectory_WorkAtOnce_AndStopWhenRevoked()
+    {
+        string data = server.DataDirectory;
+        var (code, output) = await RunAsync("tokens", "add", "--data", data, "--description", "provisioning from Entra", "--json");
+        Assert.True(code == 0, output);
+        var added = JsonNode.Parse(output)!;
+        string token = (string)added["token"]!, id = (string)added["id"]!;
+        Assert.StartsWith("tok_", id, StringComparison.Ordinal);
+        Assert.Equal("default", (string)added["tenant"]!);
+
+        (code, output) = await RunAsync("tokens", "add", "--data", data, "--admin", "--json");
+        Assert.True(code == 0, output);
+        var admin = JsonNode.Parse(output)!;
+
+        // The running server picks both up without a restart.
+        using var client = server.CreateClient(token);
+        using var adminClient = server.CreateClient((string)admin["token"]!);
+        await WaitForStatusAsync(client, "/scim/v2/Users?count=1", HttpStatusCode.OK);
+        await WaitForStatusAsync(adminClient, "/metrics", HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/metrics")).StatusCode); // a tenant's token is no admin token
+        (await server.Client.Get("/scim/v2/Users?count=1")).Expect(HttpStatusCode.OK); // configured tokens still work
+
+        // Only hashes on disk, owner-only; list shows ids and notes, never tokens.
+        string file = Path.Combine(data, "tokens.json");
+        Assert.DoesNotContain(token, File.ReadAllText(file), StringComparison.Ordinal);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
+
+        (code, output) = await RunAsync("tokens", "list", "--data", data, "--json");
+        Assert.True(code == 0, output);
+        var listed = JsonNode.Parse(output)!["tokens"]!.AsArray();
+        Assert.Contains(listed, t => (string)t!["id"]! == id && (string)t["description"]! == "provisioning from Entra");
+        Assert.DoesNotContain(token, output, StringComparison.Ordinal);
+
+        // Revoked: refused from then on; the other token keeps working.
+        (code, output) = await RunAsync("tokens", "revoke", id, "--data", data, "--json");
+        Assert.True(code == 0, output);
+        await WaitForStatusAsync(client, "/scim/v2/Users?count=1", HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.OK, (await adminClient.GetAsync("/metrics")).StatusCode);
+        (code, output) = await RunAsync("tokens", "revoke", id, "--data", data);
+        Assert.Equal(1, code);
+        Assert.Contains("no issued token", output, StringComparison.Ordinal);
+        (code, output) = await RunAsync("tokens", "revoke", (string)admin["id"]!, "--data", data);
+        Assert.True(code == 0, output);
+    }
+
+    private static async Task WaitForStatusAsync(HttpClient client, string path, HttpStatusCode expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        HttpStatusCode status;
+        do
+        {
+            using var response = await client.GetAsync(path);
+            status = response.StatusCode;
+            if (status == expected)
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+        while (DateTime.UtcNow < deadline);
+        Assert.Equal(expected, status);
+    }
+
     private static async Task<(int Code, string Output)> RunAsync(params string[] args)
     {
         using var output = new StringWriter();

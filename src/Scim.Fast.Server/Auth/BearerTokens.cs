@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
@@ -84,10 +85,27 @@ internal sealed class BearerTokens
         _tool = [.. _tool, new Entry(hash, tenant)];
     }
 
-    /// <summary>Loads the tokens of the configuration plus the generated default-tenant hash, if any.</summary>
+    // The options last loaded: a change of the issued-token file reloads with them.
+    private ScimServerOptions? _options;
+
+    /// <summary>
+    /// Loads the tokens of the configuration and of the data directory's issued-token file
+    /// (<see cref="IssuedTokens"/>), plus the generated default-tenant hash when neither has any.
+    /// </summary>
     public void Load(ScimServerOptions options, string dataDirectory)
     {
+        var issued = IssuedTokens.Read(dataDirectory);
         var entries = new List<Entry>();
+        foreach (var token in issued)
+        {
+            entries.Add(new Entry(Convert.FromHexString(token.Sha256), token.Tenant switch
+            {
+                "default" => null,
+                IssuedToken.Admin => AdminTenant,
+                var name => name,
+            }));
+        }
+
         foreach (var token in options.AdminTokens)
         {
             entries.Add(new Entry(ParseConfigured(token, "Scim:AdminTokens"), AdminTenant));
@@ -107,12 +125,13 @@ internal sealed class BearerTokens
         }
 
         var generated = Path.Combine(dataDirectory, GeneratedTokenFile);
-        if (!options.HasConfiguredCredentials && File.Exists(generated))
+        if (!options.HasConfiguredCredentials && issued.Count == 0 && File.Exists(generated))
         {
             entries.Add(new Entry(Convert.FromHexString(File.ReadAllText(generated).Trim()), null));
         }
 
         _entries = [.. entries];
+        _options = options;
     }
 
     /// <summary>
@@ -122,7 +141,7 @@ internal sealed class BearerTokens
     public static string? GenerateDefaultTokenIfNeeded(ScimServerOptions options, string dataDirectory)
     {
         var file = Path.Combine(dataDirectory, GeneratedTokenFile);
-        if (options.HasConfiguredCredentials)
+        if (options.HasConfiguredCredentials || IssuedTokens.Read(dataDirectory).Count > 0)
         {
             // Credentials are configured now: the generated token (a first-run convenience) stops
             // working, and its hash goes, so it cannot come back if the configuration changes.
@@ -143,9 +162,24 @@ internal sealed class BearerTokens
         return token;
     }
 
-    /// <summary>Watches the configuration so token changes apply without a restart.</summary>
-    public void ReloadOn(IConfiguration configuration, string dataDirectory, ILogger logger)
+    /// <summary>Watches the configuration and the issued-token file so token changes apply without a restart.</summary>
+    /// <returns>Stops watching the file (at shutdown).</returns>
+    public IDisposable ReloadOn(IConfiguration configuration, string dataDirectory, ILogger logger)
     {
+        var files = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(dataDirectory);
+        Microsoft.Extensions.Primitives.ChangeToken.OnChange(() => files.Watch(IssuedTokens.FileName), () =>
+        {
+            try
+            {
+                Load(_options ?? new ScimServerOptions(), dataDirectory);
+                logger.LogInformation("Issued tokens changed ({File}): {Count} tokens active", IssuedTokens.FileName, _entries.Length);
+            }
+            catch (Exception e) when (e is FormatException or JsonException or IOException)
+            {
+                logger.LogError("{File} rejected, previous tokens stay active: {Reason}", IssuedTokens.FileName, e.Message);
+            }
+        });
+
         Microsoft.Extensions.Primitives.ChangeToken.OnChange(configuration.GetReloadToken, () =>
         {
             try
@@ -155,12 +189,14 @@ internal sealed class BearerTokens
                 Load(options, dataDirectory);
                 logger.LogInformation("Bearer tokens reloaded: {Count} active", _entries.Length);
             }
-            catch (Exception e) when (e is FormatException or InvalidOperationException)
+            catch (Exception e) when (e is FormatException or InvalidOperationException or System.Text.Json.JsonException or IOException)
             {
                 // Keep the previous tokens: a typo in a reload must not lock every client out.
                 logger.LogError("Bearer token reload rejected, previous tokens stay active: {Reason}", e.Message);
             }
         });
+
+        return files;
     }
 
     private static byte[] ParseConfigured(string value, string key)
