@@ -11,6 +11,9 @@ namespace Scim.Fast.Cli;
 /// server's, RFC 7643 §3.1: an import creates new ones). A line the server refuses goes to the
 /// errors file with its SCIM error; the rest are imported.
 /// </summary>
+/// <summary>A resource to import and the line it came from, or why that line is no resource.</summary>
+internal readonly record struct ImportRecord(long Line, JsonObject? Resource, string? ScimType = null, string? Error = null);
+
 internal sealed class NdjsonImport(ScimTarget target, int batch)
 {
     private const string GroupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -26,34 +29,22 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
 
     public long Rejected { get; private set; }
 
-    public async Task RunAsync(FileInfo file, StreamWriter errors, Action<long> progress, CancellationToken cancel)
+    public Task RunAsync(FileInfo file, StreamWriter errors, Action<long> progress, CancellationToken cancel) =>
+        RunAsync(ReadNdjson(file), errors, progress, cancel);
+
+    /// <summary>Imports resources read from any source (NDJSON lines, CSV rows), each with the line it came from.</summary>
+    public async Task RunAsync(IEnumerable<ImportRecord> records, StreamWriter errors, Action<long> progress, CancellationToken cancel)
     {
         var users = new List<Item>(batch);
         var groups = new List<Item>();
         var inflight = new Queue<(int Count, Task<Outcome> Post)>();
-        long line = 0;
         long done = 0;
-        foreach (string text in File.ReadLines(file.FullName))
+        foreach (var record in records)
         {
-            line++;
-            if (text.Length == 0)
+            long line = record.Line;
+            if (record.Resource is not { } resource)
             {
-                continue;
-            }
-
-            JsonObject? resource;
-            try
-            {
-                resource = JsonNode.Parse(text) as JsonObject;
-            }
-            catch (JsonException e)
-            {
-                resource = null;
-                await RejectAsync(errors, line, 400, "invalidSyntax", "Not a JSON object: " + e.Message).ConfigureAwait(false);
-            }
-
-            if (resource is null)
-            {
+                await RejectAsync(errors, line, 400, record.ScimType, record.Error).ConfigureAwait(false);
                 continue;
             }
 
@@ -102,6 +93,33 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
         }
 
         await AddNestedMembersAsync(nested, errors, cancel).ConfigureAwait(false);
+    }
+
+    // One record per non-empty line; a line that is no JSON object is a record with its error.
+    private static IEnumerable<ImportRecord> ReadNdjson(FileInfo file)
+    {
+        long line = 0;
+        foreach (string text in File.ReadLines(file.FullName))
+        {
+            line++;
+            if (text.Length == 0)
+            {
+                continue;
+            }
+
+            JsonObject? resource = null;
+            string? error = null;
+            try
+            {
+                resource = JsonNode.Parse(text) as JsonObject;
+            }
+            catch (JsonException e)
+            {
+                error = e.Message;
+            }
+
+            yield return resource is not null ? new ImportRecord(line, resource) : new ImportRecord(line, null, "invalidSyntax", "Not a JSON object: " + error);
+        }
     }
 
     // PATCH add (RFC 7644 §3.5.2.1) of the group members that are groups, per group.

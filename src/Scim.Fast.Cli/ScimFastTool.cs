@@ -25,12 +25,36 @@ internal static class ScimFastTool
         Add(export, [.. common, outFile]);
         export.SetAction((parse, cancel) => Run(parse, error, (t, console) => ExportAsync(t, parse.GetValue(tenant)!, parse.GetValue(outFile)!, console, cancel)));
 
-        var inFile = new Option<FileInfo>("--in") { Description = "An NDJSON file as export writes it (Users, then Groups with members).", Required = true };
+        var inFile = new Option<FileInfo>("--in") { Description = "An NDJSON file as export writes it (Users, then Groups with members), or a CSV of users with --map.", Required = true };
+        var map = new Option<FileInfo?>("--map") { Description = "CSV import: the column mapping file (CSV header -> SCIM attribute path; see README)." };
         var errors = new Option<FileInfo?>("--errors") { Description = "Where rejected lines go, each with its SCIM error (default: <in>.errors.ndjson)." };
         var batch = new Option<int>("--batch") { Description = "Users per /Bulk request (default 1000; groups go 100 at a time).", DefaultValueFactory = _ => 1000 };
-        var import = new Command("import", "Creates the resources of an NDJSON file (new ids; group members follow their users).");
-        Add(import, [.. common, inFile, errors, batch]);
-        import.SetAction((parse, cancel) => Run(parse, error, (t, console) => ImportAsync(t, parse.GetValue(inFile)!, parse.GetValue(errors), parse.GetValue(batch), console, cancel), create: true));
+        var import = new Command("import", "Creates the resources of an NDJSON file (new ids; group members follow their users), or users from a CSV with a column mapping.");
+        Add(import, [.. common, inFile, map, errors, batch]);
+        import.SetAction((parse, cancel) =>
+        {
+            // A CSV is read with its mapping before anything is opened: a bad mapping changes nothing.
+            CsvUsers? csv;
+            try
+            {
+                csv = parse.GetValue(map) is { } mapping ? CsvUsers.LoadMapping(mapping)
+                    : parse.GetValue(inFile)!.Extension.Equals(".csv", StringComparison.OrdinalIgnoreCase) ? throw new ToolException("a CSV import needs --map (the column mapping file).", exitCode: 2)
+                    : null;
+                csv?.CheckHeader(parse.GetValue(inFile)!);
+            }
+            catch (ToolException e)
+            {
+                error.WriteLine("error: " + e.Message);
+                return Task.FromResult(e.ExitCode);
+            }
+            catch (IOException e)
+            {
+                error.WriteLine("error: " + e.Message);
+                return Task.FromResult(2);
+            }
+
+            return Run(parse, error, (t, console) => ImportAsync(t, parse.GetValue(inFile)!, csv, parse.GetValue(errors), parse.GetValue(batch), console, cancel), create: true);
+        });
 
         var verify = new Command("verify", "Checks every resource against every index; exit code 1 on any finding.");
         Add(verify, common);
@@ -127,7 +151,7 @@ internal static class ScimFastTool
         return 0;
     }
 
-    private static async Task<int> ImportAsync(ScimTarget target, FileInfo file, FileInfo? errorsFile, int batch, Output console, CancellationToken cancel)
+    private static async Task<int> ImportAsync(ScimTarget target, FileInfo file, CsvUsers? csv, FileInfo? errorsFile, int batch, Output console, CancellationToken cancel)
     {
         var started = Stopwatch.GetTimestamp();
         var import = new NdjsonImport(target, Math.Clamp(batch, 1, 1000));
@@ -135,7 +159,9 @@ internal static class ScimFastTool
         await using (var errors = new StreamWriter(errorsFile.FullName))
         {
             long total = CountLines(file);
-            await console.ProgressAsync("importing", total, progress => import.RunAsync(file, errors, progress, cancel)).ConfigureAwait(false);
+            await console.ProgressAsync("importing", total, progress => csv is null
+                ? import.RunAsync(file, errors, progress, cancel)
+                : import.RunAsync(csv.Read(file), errors, progress, cancel)).ConfigureAwait(false);
         }
 
         double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;

@@ -269,6 +269,79 @@ public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
         Assert.True(code == 0, output);
     }
 
+    [Fact]
+    public async Task CsvImport_WithAColumnMapping_BuildsUsers_AndReportsBadRowsByLine()
+    {
+        using var work = new TempFolder();
+        string csv = Path.Combine(work.Path, "people.csv");
+        // Quoted fields with commas, doubled quotes and a line break; an empty cell; a bad boolean;
+        // a duplicate userName; malformed quoting.
+        File.WriteAllText(csv, string.Join("\n",
+            "Email,First,Last,Work phone,Department,Enabled,Employee no,Notes",
+            "ada@example.com,Ada,\"Lovelace, Countess\",+44 1,Analytics,yes,1815,\"said \"\"hello\"\"\"",
+            "grace@example.com,Grace,Hopper,,Navy,0,1906,\"two",
+            "lines\"",
+            "linus@example.com,Linus,T,+1 2,Kernel,maybe,1969,",
+            "ADA@example.com,Ada,Again,,,true,1,",
+            "bad\"quote@example.com,Bad,Quote,,,true,2,",
+            "ken@example.com,Ken,Thompson,+1 3,Unix,TRUE,1943,") + "\n");
+        string map = Path.Combine(work.Path, "map.json");
+        File.WriteAllText(map, """
+            { "columns": {
+                "Email": "userName",
+                "First": "name.givenName",
+                "Last": "name.familyName",
+                "Work phone": "phoneNumbers[type eq \"work\"].value",
+                "Department": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                "Employee no": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+                "Enabled": { "path": "active", "type": "boolean" },
+                "Notes": "title" } }
+            """);
+
+        // A mapping naming a column the file lacks, or a path it cannot map, is a usage error,
+        // before anything is written; so is a .csv without a mapping.
+        string data = Path.Combine(work.Path, "data");
+        string bad = Path.Combine(work.Path, "bad.json");
+        File.WriteAllText(bad, """{ "columns": { "Email": "userName", "Manager": "title" } }""");
+        var (code, output) = await RunAsync("import", "--data", data, "--in", csv, "--map", bad, "--json");
+        Assert.Equal(2, code);
+        Assert.Contains("'Manager'", output, StringComparison.Ordinal);
+        File.WriteAllText(bad, """{ "columns": { "Email": "emails[value eq \"x\"].type" } }""");
+        (code, output) = await RunAsync("import", "--data", data, "--in", csv, "--map", bad, "--json");
+        Assert.Equal(2, code);
+        (code, _) = await RunAsync("import", "--data", data, "--in", csv, "--json");
+        Assert.Equal(2, code);
+        Assert.False(Directory.Exists(data));
+
+        (code, output) = await RunAsync("import", "--data", data, "--in", csv, "--map", map, "--json");
+        Assert.Equal(1, code);
+        Assert.Equal(3, (long)JsonNode.Parse(output)!["users"]!);
+        var errors = File.ReadAllLines(csv + ".errors.ndjson").Select(l => JsonNode.Parse(l)!).ToDictionary(e => (long)e["line"]!);
+        Assert.Equal([5L, 6L, 7L], errors.Keys.Order());
+        Assert.Equal("invalidValue", (string?)errors[5]["scimType"]);   // "maybe" is no boolean
+        Assert.Equal(409, (int)errors[6]["status"]!);                   // ADA@ is ada@ (userName is case-insensitive)
+        Assert.Equal("invalidSyntax", (string?)errors[7]["scimType"]);  // the stray quote
+
+        string exported = Path.Combine(work.Path, "out.ndjson");
+        (code, output) = await RunAsync("export", "--data", data, "--out", exported, "--json");
+        Assert.True(code == 0, output);
+        var users = File.ReadLines(exported).Select(l => JsonNode.Parse(l)!).ToDictionary(u => (string)u["userName"]!);
+        Assert.Equal(["ada@example.com", "grace@example.com", "ken@example.com"], users.Keys.Order());
+        var ada = users["ada@example.com"];
+        Assert.Equal("Lovelace, Countess", (string)ada["name"]!["familyName"]!);
+        Assert.Equal("said \"hello\"", (string)ada["title"]!);
+        Assert.True((bool)ada["active"]!);
+        Assert.Equal("+44 1", (string)ada["phoneNumbers"]![0]!["value"]!);
+        Assert.Equal("work", (string)ada["phoneNumbers"]![0]!["type"]!);
+        var enterprise = ada["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]!;
+        Assert.Equal("Analytics", (string)enterprise["department"]!);
+        Assert.Equal("1815", (string)enterprise["employeeNumber"]!);
+        var grace = users["grace@example.com"];
+        Assert.False((bool)grace["active"]!);
+        Assert.Equal("two\nlines", (string)grace["title"]!);
+        Assert.Null(grace["phoneNumbers"]);
+    }
+
     private static async Task WaitForStatusAsync(HttpClient client, string path, HttpStatusCode expected)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);
