@@ -8,7 +8,7 @@ namespace Scim.Fast.Cli;
 /// Offline backup and restore of a data directory. Backup first opens the directory with the
 /// embedded server and stops it (a stop takes a checkpoint and closes the store cleanly), then
 /// archives the whole directory; restore extracts into an empty directory and runs the store's
-/// consistency check on the result. A backup of a running server is not built (see README).
+/// consistency check on the result. <see cref="BackupOnlineAsync"/> takes one from a running server.
 /// </summary>
 internal static class Backups
 {
@@ -37,6 +37,67 @@ internal static class Backups
 
         archive.Refresh();
         console.Summary(new JsonObject { ["archive"] = archive.FullName, ["bytes"] = archive.Length });
+        return 0;
+    }
+
+    /// <summary>
+    /// A running server's backup (GET /admin/backup): the server checkpoints, holds checkpoints
+    /// while it streams its data directory as tar.gz, and writes go on meanwhile.
+    /// </summary>
+    public static async Task<int> BackupOnlineAsync(string target, string? adminToken, FileInfo archive, ScimFastTool.Output console, TextWriter error, CancellationToken cancel)
+    {
+        if (adminToken is null)
+        {
+            await error.WriteLineAsync("error: an online backup needs --admin-token (one of the server's administration tokens).").ConfigureAwait(false);
+            return 2;
+        }
+
+        Uri baseUri;
+        try
+        {
+            baseUri = ScimFastTool.TargetUri(target)!;
+        }
+        catch (ToolException e)
+        {
+            await error.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            return e.ExitCode;
+        }
+
+        // The admin API sits at the host's root, beside the SCIM base path.
+        using var http = new HttpClient { BaseAddress = new Uri(baseUri.GetLeftPart(UriPartial.Authority) + "/"), Timeout = Timeout.InfiniteTimeSpan };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminToken);
+        string temporary = archive.FullName + ".partial";
+        try
+        {
+            using var response = await http.GetAsync("admin/backup", HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
+            await ScimFastTool.EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
+            await using (var source = await response.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false))
+            await using (var file = File.Create(temporary))
+            {
+                await source.CopyToAsync(file, cancel).ConfigureAwait(false);
+            }
+
+            // A stream cut short is no backup: the archive must read to its end.
+            await using (var check = File.OpenRead(temporary))
+            await using (var gzip = new GZipStream(check, CompressionMode.Decompress))
+            using (var reader = new TarReader(gzip))
+            {
+                while (await reader.GetNextEntryAsync(copyData: false, cancel).ConfigureAwait(false) is not null)
+                {
+                }
+            }
+
+            File.Move(temporary, archive.FullName, overwrite: true);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or ToolException)
+        {
+            File.Delete(temporary);
+            await error.WriteLineAsync("error: the backup failed: " + e.Message).ConfigureAwait(false);
+            return e is ToolException tool ? tool.ExitCode : 1;
+        }
+
+        archive.Refresh();
+        console.Summary(new JsonObject { ["archive"] = archive.FullName, ["bytes"] = archive.Length, ["online"] = true });
         return 0;
     }
 

@@ -69,10 +69,19 @@ internal static class ScimFastTool
         drop.SetAction((parse, cancel) => Run(parse, error, (t, console) => DropTenantAsync(t, parse.GetValue(dropName)!, console, cancel)));
         var tenants = new Command("tenants", "Tenants of a store or server.") { list, drop };
 
-        var backupData = new Option<DirectoryInfo>("--data") { Description = "The data directory, the server stopped.", Required = true };
+        var backupData = new Option<DirectoryInfo?>("--data") { Description = "The data directory, the server stopped (offline)." };
         var backupOut = new Option<FileInfo>("--out") { Description = "The archive to write (.tar.gz).", Required = true };
-        var backup = new Command("backup", "Copies a stopped server's data directory into one archive, after a checkpoint.") { backupData, backupOut, json };
-        backup.SetAction((parse, cancel) => Backups.BackupAsync(parse.GetValue(backupData)!, parse.GetValue(backupOut)!, new Output(output, parse.GetValue(json)), error, cancel));
+        var backup = new Command("backup", "Copies a data directory into one archive, after a checkpoint: offline (--data) or from a running server, while it takes writes (--target, --admin-token).") { backupData, target, adminToken, backupOut, json };
+        backup.SetAction((parse, cancel) =>
+        {
+            var console = new Output(output, parse.GetValue(json));
+            return (parse.GetValue(backupData), parse.GetValue(target)) switch
+            {
+                ({ } directory, null) => Backups.BackupAsync(directory, parse.GetValue(backupOut)!, console, error, cancel),
+                (null, { } url) => Backups.BackupOnlineAsync(url, parse.GetValue(adminToken), parse.GetValue(backupOut)!, console, error, cancel),
+                _ => Usage(error, "backup needs either --data (offline) or --target with --admin-token (online)."),
+            };
+        });
 
         var restoreIn = new Option<FileInfo>("--in") { Description = "An archive written by backup.", Required = true };
         var restoreData = new Option<DirectoryInfo>("--data") { Description = "An empty or new directory to restore into.", Required = true };
@@ -115,7 +124,13 @@ internal static class ScimFastTool
         }
     }
 
-    private static Uri? TargetUri(string? target) =>
+    private static async Task<int> Usage(TextWriter error, string message)
+    {
+        await error.WriteLineAsync("error: " + message).ConfigureAwait(false);
+        return 2;
+    }
+
+    internal static Uri? TargetUri(string? target) =>
         target is null ? null
         : Uri.TryCreate(target, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps) ? uri
         : throw new ToolException($"--target must be an http(s) URL, not '{target}'.", exitCode: 2);

@@ -158,7 +158,7 @@ public static class ScimServer
 
         var tokenWatch = tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);
         app.Lifetime.ApplicationStopped.Register(tokenWatch.Dispose);
-        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0 || (toolTokens?.Any(t => t.Tenant == BearerTokens.AdminTenant) ?? false), app.Lifetime.ApplicationStopping);
+        var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0 || (toolTokens?.Any(t => t.Tenant == BearerTokens.AdminTenant) ?? false), dataDirectory, app.Lifetime.ApplicationStopping);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
         Telemetry.OpenTelemetrySetup.Map(app, options, tokens);
         var storeGauges = options.Metrics.Enabled ? Telemetry.ScimMetrics.ObserveStore(store, () => Tenants(tenantDirectory)) : null;

@@ -27,7 +27,7 @@ namespace Scim.Fast.Server.Admin;
 /// requests are not cut by the request deadline (an export of a million users takes longer).
 /// "default" names the default tenant (it can be exported, not dropped).
 /// </summary>
-internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, ResourceStore store, bool enabled, CancellationToken stopping = default)
+internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, ResourceStore store, bool enabled, string dataDirectory, CancellationToken stopping = default)
 {
     // Drop jobs by tenant number: the running one, or the last one's outcome (kept in memory only).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, DropJob> _drops = new();
@@ -36,8 +36,10 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
 
     private const string VerifyPath = "/admin/verify";
 
+    private const string BackupPath = "/admin/backup";
+
     public static bool IsAdminPath(PathString path) =>
-        path.StartsWithSegments(Prefix, StringComparison.Ordinal) || path.Equals(VerifyPath, StringComparison.Ordinal);
+        path.StartsWithSegments(Prefix, StringComparison.Ordinal) || path.Equals(VerifyPath, StringComparison.Ordinal) || path.Equals(BackupPath, StringComparison.Ordinal);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -55,6 +57,12 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim-admin\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "An administration token is required.").ConfigureAwait(false);
+            return;
+        }
+
+        if (context.Request.Path.Equals(BackupPath, StringComparison.Ordinal))
+        {
+            await (HttpMethods.IsGet(context.Request.Method) ? BackupAsync(context) : NotAllowed(context, "GET")).ConfigureAwait(false);
             return;
         }
 
@@ -102,6 +110,14 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         {
             await ScimResponses.Error(context, StatusCodes.Status404NotFound, "No endpoint at this path.").ConfigureAwait(false);
         }
+    }
+
+    // A consistent copy of the data directory while writes go on (OnlineBackup), as tar.gz.
+    private async Task BackupAsync(HttpContext context)
+    {
+        context.Response.ContentType = "application/gzip";
+        context.Response.Headers.ContentDisposition = "attachment; filename=\"scim-fast-backup.tar.gz\"";
+        await OnlineBackup.WriteAsync(store, dataDirectory, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     }
 
     // The store's consistency check (every resource against every index, both ways): a JSON list

@@ -168,6 +168,45 @@ public sealed partial class ResourceStore
     /// </summary>
     public async Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
+        // One at a time, and none while a backup copies the files (HoldCheckpointsAsync).
+        await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await CheckpointLockedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _checkpointGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Holds checkpoints, and with them log truncation, until disposed: the files a checkpoint
+    /// rewrites or deletes (key-value checkpoints, the ordered-index snapshot, log segments) stay as
+    /// they are while an online backup copies them. Writes go on: the key-value log is only appended
+    /// past the last checkpoint, and the write-ahead log keeps everything after its mark.
+    /// </summary>
+    public async Task<IDisposable> HoldCheckpointsAsync(CancellationToken cancellationToken = default)
+    {
+        await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(_checkpointGate);
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    private async Task CheckpointLockedAsync(CancellationToken cancellationToken)
+    {
         Task drained;
         lock (_gate)
         {

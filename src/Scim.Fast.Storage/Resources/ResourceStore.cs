@@ -71,6 +71,7 @@ public sealed partial class ResourceStore : IAsyncDisposable
     private readonly WriteAheadLog _log;
     private readonly SemaphoreSlim[] _stripes = CreateStripes(4096);
     private readonly object _gate = new();
+    private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private int _activeWriters;
     private TaskCompletionSource? _paused;
     private TaskCompletionSource? _drained;
