@@ -227,12 +227,6 @@ public static class ScimServer
             app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory} (ordered indexes {Source})",
                 string.Join(", ", app.Urls), options.BasePath, dataDirectory, store.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
             app.Logger.LogInformation("Store opened: {Timings}", storeTimings);
-            if (store.OrderedIndexesFromSnapshot)
-            {
-                _ = store.OrderedIndexesLoadAsync().ContinueWith(
-                    load => app.Logger.LogInformation("Ordered indexes loaded from the snapshot: {Entries} entries in {Milliseconds} ms", load.Result.Entries, (long)load.Result.Took.TotalMilliseconds),
-                    TaskContinuationOptions.OnlyOnRanToCompletion);
-            }
             if (generatedToken is not null)
             {
                 // Shown once, on the console only: the server keeps just its hash.
