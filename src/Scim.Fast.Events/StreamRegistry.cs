@@ -73,14 +73,14 @@ public sealed class StreamRegistry : IAsyncDisposable
     private const int MaxAckedAheadKept = 4_096;
     private static readonly byte[] s_indexKey = "ssf-index"u8.ToArray();
 
-    private readonly ResourceStore _store;
+    private readonly IResourceStore _store;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, EventStream> _streams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PushDelivery> _pushes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);
     private readonly IDisposable _meter;
 
-    public StreamRegistry(ResourceStore store, SetFactory sets, EventOptions options, ILogger logger)
+    public StreamRegistry(IResourceStore store, SetFactory sets, EventOptions options, ILogger logger)
     {
         _store = store;
         Sets = sets;
@@ -108,7 +108,7 @@ public sealed class StreamRegistry : IAsyncDisposable
 
     public EventOptions Options { get; }
 
-    public ChangeFeed Feed => _store.Feed;
+    public IChangeFeed Feed => _store.Feed;
 
     /// <summary>Loads every stream from the store and starts push delivery (call once at start).</summary>
     public void Load()

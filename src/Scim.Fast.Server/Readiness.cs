@@ -14,7 +14,7 @@ namespace Scim.Fast.Server;
 /// </summary>
 internal static class Readiness
 {
-    public static async Task WriteAsync(HttpContext context, ResourceStore store, ScimRequestHandler handler)
+    public static async Task WriteAsync(HttpContext context, IResourceStore store, ScimRequestHandler handler)
     {
         string? stopped = store.StopReason;
         bool loaded = store.OrderedIndexesLoaded;
@@ -38,7 +38,11 @@ internal static class Readiness
         // The change feed does not decide readiness (writes and reads go on), but a stalled
         // projector keeps the log from being truncated: say so where operators look.
         writer.WriteStartObject("changeFeed");
-        writer.WriteNumber("lagBytes", store.FeedLagBytes);
+        writer.WriteString("backend", store.Backend);
+        // Only the embedded store projects its feed from the log; other backends write the feed
+        // entry in the write itself: nothing lags.
+        writer.WriteNumber("lagBytes", store is ResourceStore embedded ? embedded.FeedLagBytes : 0);
+
         if (store.Feed.Failure is { } failure)
         {
             writer.WriteString("failed", failure.Message);

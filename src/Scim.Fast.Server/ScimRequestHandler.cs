@@ -32,7 +32,7 @@ internal sealed partial class ScimRequestHandler
     private readonly BulkHandler _bulk;
     private readonly PartitionedRateLimiter<int>? _limiter;
 
-    public ScimRequestHandler(ScimServerOptions options, BearerTokens tokens, TenantDirectory tenants, ResourceStore store)
+    public ScimRequestHandler(ScimServerOptions options, BearerTokens tokens, TenantDirectory tenants, IResourceStore store)
     {
         _options = options;
         _basePath = options.BasePath;

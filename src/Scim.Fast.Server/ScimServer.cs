@@ -65,15 +65,17 @@ public static class ScimServer
         ThreadPool.GetMinThreads(out int workers, out int completions);
         ThreadPool.SetMinThreads(Math.Max(workers, options.MinThreads), Math.Max(completions, options.MinThreads));
 
-        // 3. The embedded store: FASTER + write-ahead log under the data directory, recovered on open.
+        // 3. The store: the embedded one (FASTER + write-ahead log under the data directory, recovered
+        // on open) by default, or a Redis Cluster shared by any number of hosts (issue 16).
         Directory.CreateDirectory(dataDirectory);
-        var store = ResourceStore.Open(Path.Combine(dataDirectory, "store"), new ResourceStoreOptions
-        {
-            Log = new WriteAheadLogOptions { Durability = options.Durability },
-            KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20, ReadCacheBytes = (long)options.ReadCacheMiB << 20 },
-        });
+        IResourceStore store = OpenStore(options, dataDirectory);
         builder.Services.AddSingleton(store);
-        string storeTimings = store.OpenTimings;
+        if (store is ResourceStore embeddedStore)
+        {
+            builder.Services.AddSingleton(embeddedStore);
+        }
+
+        string storeTimings = store is ResourceStore opened ? opened.OpenTimings : store.Backend;
 
         // 4. Bearer tokens: configured ones, or one generated on first start and shown once.
         string? generatedToken = toolTokens is null ? BearerTokens.GenerateDefaultTokenIfNeeded(options, dataDirectory) : null;
@@ -163,6 +165,38 @@ public static class ScimServer
         Telemetry.OpenTelemetrySetup.Map(app, options, tokens);
         var storeGauges = options.Metrics.Enabled ? Telemetry.ScimMetrics.ObserveStore(store, () => Tenants(tenantDirectory)) : null;
 
+        // 6b. A shared backend can be briefly unable to answer (a failover, a replica late to
+        // confirm): such a request ends as a SCIM 503 with Retry-After, never a 500 (RFC 7644 §3.12).
+        // The embedded store never throws this, so its requests skip the extra step.
+        if (store is not ResourceStore)
+        {
+            app.Use(async (context, next) =>
+            {
+                try
+                {
+                    await next(context).ConfigureAwait(false);
+                }
+                catch (StoreUnavailableException e) when (!context.Response.HasStarted)
+                {
+                    app.Logger.LogWarning("Store unavailable for {Method} {Path}: {Reason}", context.Request.Method, RequestLog.Printable(context.Request.Path.Value), e.Message);
+                    var body = context.Response.BodyWriter;
+                    if (!body.CanGetUnflushedBytes || body.UnflushedBytes > 0)
+                    {
+                        // Part of an answer is already written (a list streams as it reads): it cannot
+                        // be taken back, so the connection ends and the client sees no half answer.
+                        context.Abort();
+                        return;
+                    }
+
+                    context.Response.Clear();
+                    context.Response.Headers.CacheControl = "no-store";
+                    context.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    await ScimResponses.Error(context, new Scim.Fast.Core.Errors.ScimError(
+                        StatusCodes.Status503ServiceUnavailable, Scim.Fast.Core.Errors.ScimErrorType.None, "The store is unavailable for a moment (" + e.Message + "); retry.")).ConfigureAwait(false);
+                }
+            });
+        }
+
         // 7. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
         app.Run(context =>
         {
@@ -212,7 +246,7 @@ public static class ScimServer
             signer?.Dispose();
             try
             {
-                store.CheckpointAsync().GetAwaiter().GetResult();
+                (store as ResourceStore)?.CheckpointAsync().GetAwaiter().GetResult();
             }
             catch (Exception e)
             {
@@ -225,7 +259,7 @@ public static class ScimServer
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory} (ordered indexes {Source})",
-                string.Join(", ", app.Urls), options.BasePath, dataDirectory, store.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
+                string.Join(", ", app.Urls), options.BasePath, dataDirectory, store is not ResourceStore { } e ? "kept by " + store.Backend : e.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
             app.Logger.LogInformation("Store opened: {Timings}", storeTimings);
             if (generatedToken is not null)
             {
@@ -241,6 +275,26 @@ public static class ScimServer
         return app;
     }
 
+    private static IResourceStore OpenStore(ScimServerOptions options, string dataDirectory)
+    {
+        if (options.Store == StoreBackend.Redis)
+        {
+            return Scim.Fast.Storage.Redis.RedisResourceStore.Open(new Scim.Fast.Storage.Redis.RedisStoreOptions
+            {
+                Configuration = options.Redis.Configuration,
+                ReplicaAcks = options.Redis.ReplicaAcks,
+                WaitTimeoutMilliseconds = options.Redis.WaitTimeoutMilliseconds,
+                KeyPrefix = options.Redis.KeyPrefix,
+            });
+        }
+
+        return ResourceStore.Open(Path.Combine(dataDirectory, "store"), new ResourceStoreOptions
+        {
+            Log = new WriteAheadLogOptions { Durability = options.Durability },
+            KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20, ReadCacheBytes = (long)options.ReadCacheMiB << 20 },
+        });
+    }
+
     // The tenants store gauges are reported for: the default one, then every named one.
     private static IEnumerable<(string Name, TenantId Id)> Tenants(TenantDirectory directory)
     {
@@ -254,7 +308,7 @@ public static class ScimServer
         }
     }
 
-    private static async Task CheckpointLoopAsync(ResourceStore store, Protocol.IdempotencyKeys idempotency, TimeSpan interval, Scim.Fast.Events.EventOptions events, ILogger logger, CancellationToken cancellationToken)
+    private static async Task CheckpointLoopAsync(IResourceStore store, Protocol.IdempotencyKeys idempotency, TimeSpan interval, Scim.Fast.Events.EventOptions events, ILogger logger, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(interval);
         long lastSweep = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -293,10 +347,15 @@ public static class ScimServer
                     logger.LogError(e, "Sweeping the change feed failed; the next sweep retries");
                 }
 
+                if (store is not ResourceStore embedded)
+                {
+                    continue;
+                }
+
                 try
                 {
                     long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                    await store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+                    await embedded.CheckpointAsync(cancellationToken).ConfigureAwait(false);
                     logger.LogInformation("Checkpoint taken in {Milliseconds:0} ms", System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

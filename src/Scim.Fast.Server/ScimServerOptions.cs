@@ -48,6 +48,12 @@ public sealed class ScimServerOptions
     /// <summary>Named tenants, served under <c>/tenants/{name}/scim/v2</c>, each with its own tokens.</summary>
     public Dictionary<string, TenantOptions> Tenants { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>Where resources live: the embedded store (default) or a Redis Cluster (README, "Scale-out").</summary>
+    public StoreBackend Store { get; set; } = StoreBackend.Embedded;
+
+    /// <summary>The Redis backend's settings (used when <see cref="Store"/> is Redis).</summary>
+    public RedisOptions Redis { get; set; } = new();
+
     /// <summary>When an acknowledged write is durable (see README, "Durability").</summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.GroupCommit;
 
@@ -125,11 +131,55 @@ public sealed class ScimServerOptions
         }
 
         Limits.Validate();
+        if (Store == StoreBackend.Redis && string.IsNullOrWhiteSpace(Redis.Configuration))
+        {
+            throw new InvalidOperationException("Scim:Store is Redis: set Scim:Redis:Configuration (a StackExchange.Redis configuration string, e.g. \"10.0.0.1:7000,10.0.0.2:7000\").");
+        }
+
+        if (!Redis.KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
+        {
+            throw new InvalidOperationException($"Scim:Redis:KeyPrefix may hold only letters, digits, '-', '_', '.' and ':': '{Redis.KeyPrefix}'.");
+        }
+
+        if (Redis.ReplicaAcks < 0)
+        {
+            throw new InvalidOperationException("Scim:Redis:ReplicaAcks must be 0 or more.");
+        }
+
         if (Jwt.Enabled && (string.IsNullOrEmpty(Jwt.Audience) || (string.IsNullOrEmpty(Jwt.Issuer) && string.IsNullOrEmpty(Jwt.Authority))))
         {
             throw new InvalidOperationException("Scim:Jwt needs an Audience and an Issuer (or an Authority).");
         }
     }
+}
+
+/// <summary>Which storage backend serves the resources.</summary>
+public enum StoreBackend
+{
+    /// <summary>FASTER and a write-ahead log in the data directory: one process, the fastest.</summary>
+    Embedded,
+
+    /// <summary>A Redis 7 Cluster (or Valkey, or a standalone primary with a replica): stateless hosts.</summary>
+    Redis,
+}
+
+/// <summary>The "Scim:Redis" section.</summary>
+public sealed class RedisOptions
+{
+    /// <summary>A StackExchange.Redis configuration string: the cluster's nodes and options.</summary>
+    public string Configuration { get; set; } = "";
+
+    /// <summary>
+    /// Replicas that must hold a write before it is acknowledged (WAIT). 1 (the default) keeps an
+    /// acknowledged write through the loss of one node; 0 acknowledges after the primary alone.
+    /// </summary>
+    public int ReplicaAcks { get; set; } = 1;
+
+    /// <summary>How long a write waits for its replica acknowledgements before it answers 503.</summary>
+    public int WaitTimeoutMilliseconds { get; set; } = 2000;
+
+    /// <summary>Put into every key's hash tag, so several deployments can share one cluster (letters, digits, '-', '_', '.', ':').</summary>
+    public string KeyPrefix { get; set; } = "";
 }
 
 /// <summary>

@@ -27,7 +27,7 @@ namespace Scim.Fast.Server.Admin;
 /// requests are not cut by the request deadline (an export of a million users takes longer).
 /// "default" names the default tenant (it can be exported, not dropped).
 /// </summary>
-internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, ResourceStore store, bool enabled, string dataDirectory, CancellationToken stopping = default)
+internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens tokens, IResourceStore store, bool enabled, string dataDirectory, CancellationToken stopping = default)
 {
     // Drop jobs by tenant number: the running one, or the last one's outcome (kept in memory only).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, DropJob> _drops = new();
@@ -115,9 +115,16 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
     // A consistent copy of the data directory while writes go on (OnlineBackup), as tar.gz.
     private async Task BackupAsync(HttpContext context)
     {
+        if (store is not ResourceStore embedded)
+        {
+            // A Redis Cluster is backed up with its own tools (RDB/AOF copies of each primary).
+            await ScimResponses.Error(context, StatusCodes.Status501NotImplemented, "Online backup copies the embedded store's data directory; this server runs on " + store.Backend + ".").ConfigureAwait(false);
+            return;
+        }
+
         context.Response.ContentType = "application/gzip";
         context.Response.Headers.ContentDisposition = "attachment; filename=\"scim-fast-backup.tar.gz\"";
-        await OnlineBackup.WriteAsync(store, dataDirectory, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        await OnlineBackup.WriteAsync(embedded, dataDirectory, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     }
 
     // The store's consistency check (every resource against every index, both ways): a JSON list

@@ -16,7 +16,7 @@ namespace Scim.Fast.Server.Protocol;
 /// </summary>
 internal sealed class GroupEndpoint : ResourceEndpoint<Group>
 {
-    public GroupEndpoint(ResourceStore store, ScimLimits limits)
+    public GroupEndpoint(IResourceStore store, ScimLimits limits)
         : base(store, GroupSerializer.Instance, GroupAccessor.Instance, GroupIndexes.Catalogue, StoreTypes.Group, limits, deltaAttribute: "members")
     {
         MembersOrdinal = ResourceType.ResolvePath("members")!.Ordinal;

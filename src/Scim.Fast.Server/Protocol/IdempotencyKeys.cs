@@ -26,7 +26,7 @@ namespace Scim.Fast.Server.Protocol;
 /// <para>Draft §2.6: the same key with another request is 422; a request still running with the same
 /// key is 409. Without the header nothing changes: RFC 7644 §3.3 (a repeated create is 409).</para>
 /// </remarks>
-internal sealed class IdempotencyKeys(ResourceStore store, TimeSpan retention)
+internal sealed class IdempotencyKeys(IResourceStore store, TimeSpan retention)
 {
     public const string HeaderName = "Idempotency-Key";
 
@@ -38,7 +38,7 @@ internal sealed class IdempotencyKeys(ResourceStore store, TimeSpan retention)
     public TimeSpan Retention { get; } = retention;
 
     /// <summary>Where the records are kept.</summary>
-    public ResourceStore Store { get; } = store;
+    public IResourceStore Store { get; } = store;
 
     /// <summary>
     /// The header's key: an RFC 8941 sf-string (<c>"…"</c>, printable ASCII) as the draft defines it; a

@@ -349,8 +349,23 @@ internal abstract partial class ResourceEndpoint<T>
 
         public OrderedPosition PositionAt(int i) => _positions[i];
 
+        // A remote store's bodies for the block, read in one round trip before the evaluation.
+        private (byte[] Body, long Version)?[]? _prefetched;
+
         public void Evaluate()
         {
+            _prefetched = null;
+            if (endpoint.Store.ReadsAreRemote && Count > 0)
+            {
+                var ids = new string[Count];
+                for (int i = 0; i < Count; i++)
+                {
+                    ids[i] = _positions[i].Id;
+                }
+
+                _prefetched = endpoint.Store.ReadBodies(scope.Tenant, endpoint.StoreType, ids);
+            }
+
             if (Count == Size && Environment.ProcessorCount > 1)
             {
                 int half = Count / 2;
@@ -375,7 +390,18 @@ internal abstract partial class ResourceEndpoint<T>
                 scratch.ResetWrittenCount();
                 Matched[i] = null;
                 string id = _positions[i].Id;
-                if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, id, scratch, out var body, out long version))
+                ReadOnlyMemory<byte> body;
+                long version;
+                if (_prefetched is not null)
+                {
+                    if (_prefetched[i] is not { } read)
+                    {
+                        continue;
+                    }
+
+                    (body, version) = (read.Body, read.Version);
+                }
+                else if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, id, scratch, out body, out version))
                 {
                     continue;
                 }

@@ -24,7 +24,7 @@ internal abstract partial class ResourceEndpoint<T>
     private readonly ScimPatcher<T> _patcher;
     private protected readonly FilterParserOptions _filterOptions;
 
-    protected ResourceEndpoint(ResourceStore store, ScimResourceSerializer<T> serializer, ScimResourceAccessor<T> accessor, ScimIndexCatalogue catalogue, byte storeType, ScimLimits limits, string? deltaAttribute)
+    protected ResourceEndpoint(IResourceStore store, ScimResourceSerializer<T> serializer, ScimResourceAccessor<T> accessor, ScimIndexCatalogue catalogue, byte storeType, ScimLimits limits, string? deltaAttribute)
     {
         Catalogue = catalogue;
         Store = store;
@@ -58,7 +58,7 @@ internal abstract partial class ResourceEndpoint<T>
         return true;
     }
 
-    public ResourceStore Store { get; }
+    public IResourceStore Store { get; }
 
     public ScimResourceSerializer<T> Serializer { get; }
 

@@ -17,7 +17,7 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
 {
     private readonly int _groupsOrdinal;
 
-    public UserEndpoint(ResourceStore store, ScimLimits limits)
+    public UserEndpoint(IResourceStore store, ScimLimits limits)
         : base(store, UserSerializer.Instance, UserAccessor.Instance, UserIndexes.Catalogue, StoreTypes.User, limits, deltaAttribute: null)
     {
         _groupsOrdinal = ResourceType.ResolvePath("groups")!.Ordinal;

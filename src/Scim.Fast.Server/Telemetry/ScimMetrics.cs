@@ -116,20 +116,25 @@ internal static class ScimMetrics
     /// ratio), and the write-ahead log's size.
     /// </summary>
     /// <remarks>The gauges live in a meter of their own, disposed with the server (the store goes with it).</remarks>
-    public static IDisposable ObserveStore(ResourceStore store, Func<IEnumerable<(string Name, TenantId Id)>> tenants)
+    public static IDisposable ObserveStore(IResourceStore store, Func<IEnumerable<(string Name, TenantId Id)>> tenants)
     {
         var meter = new Meter(Name, "1.0");
         meter.CreateObservableGauge("scim.store.resources", () => Resources(store, tenants()), "{resource}", "Resources stored, by tenant and resource type.");
-        meter.CreateObservableCounter("scim.store.reads", () => store.Reads, "{read}", "Key-value reads since the store opened.");
-        meter.CreateObservableCounter("scim.store.reads.disk", () => store.PendingReads, "{read}", "Key-value reads that missed memory and the read cache (went to disk).");
-        meter.CreateObservableGauge("scim.store.log.size", () => store.LogBytes, "By", "Bytes of write-ahead log not yet truncated by a checkpoint.");
         meter.CreateObservableCounter("scim.events.feed.entries", () => store.Feed.Projected, "{entry}", "Change-feed entries projected since the store opened.");
-        meter.CreateObservableGauge("scim.events.feed.lag", () => store.FeedLagBytes, "By", "Committed log the change feed has not projected yet.");
+        if (store is ResourceStore embedded)
+        {
+            // The embedded store's own: its key-value reads, its log and the feed's projector.
+            meter.CreateObservableCounter("scim.store.reads", () => embedded.Reads, "{read}", "Key-value reads since the store opened.");
+            meter.CreateObservableCounter("scim.store.reads.disk", () => embedded.PendingReads, "{read}", "Key-value reads that missed memory and the read cache (went to disk).");
+            meter.CreateObservableGauge("scim.store.log.size", () => embedded.LogBytes, "By", "Bytes of write-ahead log not yet truncated by a checkpoint.");
+            meter.CreateObservableGauge("scim.events.feed.lag", () => embedded.FeedLagBytes, "By", "Committed log the change feed has not projected yet.");
+        }
+
         return meter;
     }
 
     // Tenants past the label cap are summed under one label: one measurement per label and type.
-    private static List<Measurement<long>> Resources(ResourceStore store, IEnumerable<(string Name, TenantId Id)> tenants)
+    private static List<Measurement<long>> Resources(IResourceStore store, IEnumerable<(string Name, TenantId Id)> tenants)
     {
         var totals = new Dictionary<(string Tenant, string Type), long>();
         foreach (var (name, id) in tenants)

@@ -20,20 +20,20 @@ internal sealed class TenantDirectory
     // record of tenants, not a SCIM resource type, so no catalogue declares it.
     private const byte RegistryByName = 0;
 
-    private readonly ResourceStore _store;
+    private readonly IResourceStore _store;
     private readonly ConcurrentDictionary<string, TenantId> _byName = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _assign = new(1, 1);
 
     private readonly Lazy<bool> _loaded;
 
-    public TenantDirectory(ResourceStore store)
+    public TenantDirectory(IResourceStore store)
     {
         _store = store;
         // Read on first use of a named tenant: the registry is an ordered index, and those load in
         // the background after a restart; the default tenant never needs it.
         _loaded = new Lazy<bool>(() =>
         {
-            foreach (var position in _store.Page(TenantId.Default, RegistryType, RegistryByName, after: null, int.MaxValue))
+            foreach (var position in _store.Page(TenantId.Default, RegistryType, RegistryByName, null, int.MaxValue))
             {
                 if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
                 {

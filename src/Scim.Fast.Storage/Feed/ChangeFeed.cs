@@ -26,7 +26,7 @@ public enum FeedReadStatus
 /// where the checkpoint left it and re-derives the rest from the log: no event of a durable write
 /// is lost, none of a write that never became durable exists.
 /// </summary>
-public sealed class ChangeFeed
+public sealed class ChangeFeed : IChangeFeed
 {
     private const byte EntryPrefix = (byte)'C';
     private const byte HeadPrefix = (byte)'c';
@@ -347,12 +347,7 @@ public sealed class ChangeFeed
             return false;
         }
 
-        var data = change.Operation switch
-        {
-            ChangeOperation.Patch => change.Data,
-            ChangeOperation.Delete => ReadOnlyMemory<byte>.Empty,
-            _ => members is null ? resource.Body : WithMembers(resource.Body, members.Added),
-        };
+        var data = EventData(change, resource.Body, members?.Added);
 
         bool isNew;
         long sequence;
@@ -391,8 +386,19 @@ public sealed class ChangeFeed
         };
     }
 
+    /// <summary>
+    /// What an entry carries (<see cref="ChangeEntry.Data"/>), the same in every backend: a PATCH's
+    /// PatchOp, nothing for a delete, else the new state with a group's members written in.
+    /// </summary>
+    public static ReadOnlyMemory<byte> EventData(WriteEvent change, ReadOnlyMemory<byte> body, IReadOnlyList<string>? addedMembers) => change.Operation switch
+    {
+        ChangeOperation.Patch => change.Data,
+        ChangeOperation.Delete => ReadOnlyMemory<byte>.Empty,
+        _ => addedMembers is null ? body : WithMembers(body, addedMembers),
+    };
+
     // The stored form with the group's members written in (they are kept apart from the body).
-    private static byte[] WithMembers(byte[] body, List<string> members)
+    private static byte[] WithMembers(ReadOnlyMemory<byte> body, IReadOnlyList<string> members)
     {
         using var document = JsonDocument.Parse(body);
         var buffer = new ArrayBufferWriter<byte>(body.Length + (members.Count * 48) + 16);

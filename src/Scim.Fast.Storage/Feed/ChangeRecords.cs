@@ -39,7 +39,7 @@ public sealed record ChangeEntry(long Sequence, ChangeOperation Operation, Activ
 
     // Layout: format(1) operation(1) active(1) type(1) version(8) time(8), id, externalId,
     // transaction (length(2) + UTF-8, 0xFFFF for null), data length(4) + data.
-    internal byte[] Encode()
+    public byte[] Encode()
     {
         var buffer = new byte[20 + EventRecord.StringSize(Id) + EventRecord.StringSize(ExternalId) + EventRecord.StringSize(Transaction) + 4 + Data.Length];
         var span = buffer.AsSpan();
@@ -58,7 +58,7 @@ public sealed record ChangeEntry(long Sequence, ChangeOperation Operation, Activ
         return buffer;
     }
 
-    internal static ChangeEntry Decode(long sequence, byte[] bytes)
+    public static ChangeEntry Decode(long sequence, byte[] bytes)
     {
         var span = bytes.AsSpan();
         int position = 20;

@@ -107,6 +107,25 @@ public sealed partial class ResourceStore
         return (true, record.Slice(bodyStart, bodyLength), version);
     }
 
+    // Reads are memory or local disk: callers read one at a time, without copies.
+    public bool ReadsAreRemote => false;
+
+    public (byte[] Body, long Version)?[] ReadBodies(TenantId tenant, byte type, IReadOnlyList<string> ids)
+    {
+        var bodies = new (byte[] Body, long Version)?[ids.Count];
+        var scratch = new ArrayBufferWriter<byte>();
+        for (int i = 0; i < ids.Count; i++)
+        {
+            scratch.ResetWrittenCount();
+            if (TryReadBody(tenant, type, ids[i], scratch, out var body, out long version))
+            {
+                bodies[i] = (body.ToArray(), version);
+            }
+        }
+
+        return bodies;
+    }
+
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;

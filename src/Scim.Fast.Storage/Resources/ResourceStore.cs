@@ -29,7 +29,7 @@ public sealed record ResourceStoreOptions
 /// every index key it touches, so two concurrent creates of one userName end as one Ok and one
 /// UniquenessConflict. Versions make If-Match a compare-and-set under the same locks.</para>
 /// </remarks>
-public sealed partial class ResourceStore : IAsyncDisposable
+public sealed partial class ResourceStore : IResourceStore
 {
     private const byte ResourcePrefix = (byte)'R';
     private const byte UniquePrefix = (byte)'U';
@@ -94,6 +94,10 @@ public sealed partial class ResourceStore : IAsyncDisposable
 
     /// <summary>The change feed: every write made with a <see cref="WriteEvent"/>, per tenant, in commit order.</summary>
     public ChangeFeed Feed { get; }
+
+    IChangeFeed IResourceStore.Feed => Feed;
+
+    public string Backend => "embedded";
 
     /// <summary>Bytes of committed log the change feed has not projected yet (the log is kept for it).</summary>
     public long FeedLagBytes => Math.Max(0, _log.CommittedUntil - Feed.Position);
@@ -370,7 +374,8 @@ public sealed partial class ResourceStore : IAsyncDisposable
         }
     }
 
-    private static bool AreStorable(IReadOnlyList<IndexEntry>? indexEntries)
+    /// <summary>Whether index entries can be stored (every backend keeps these limits).</summary>
+    public static bool AreStorable(IReadOnlyList<IndexEntry>? indexEntries)
     {
         if (indexEntries is null)
         {
@@ -393,7 +398,8 @@ public sealed partial class ResourceStore : IAsyncDisposable
         return true;
     }
 
-    private static bool IsStorableKey(string? value)
+    /// <summary>Whether a key (userName, externalId, index key) can be stored: valid UTF-16, at most <see cref="MaxKeyBytes"/> UTF-8 bytes.</summary>
+    public static bool IsStorableKey(string? value)
     {
         if (value is null)
         {
