@@ -233,7 +233,11 @@ internal abstract partial class ResourceEndpoint<T>
             return null;
         }
 
-        return index == Catalogue.ById
+        // The index yields every resource only when every resource has the attribute: certain for a
+        // required one (RFC 7643 §2.2) and for meta, which the server sets; otherwise counted. The
+        // two counts are two reads, which a write between them can make differ for a moment (on
+        // Redis, two round trips): then the query takes the heap, slower but as correct.
+        return index == Catalogue.ById || attribute.Required || attribute.Parent?.Name == "meta"
             || Store.OrderedCount(scope.Tenant, StoreType, index.Number) == Store.OrderedCount(scope.Tenant, StoreType, Catalogue.ById.Number)
             ? index.Number
             : null;
