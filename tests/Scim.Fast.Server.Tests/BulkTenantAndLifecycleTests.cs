@@ -6,7 +6,7 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 namespace Scim.Fast.Server.Tests;
 
 /// <summary>RFC 7644 §3.7 /Bulk over HTTP.</summary>
-public sealed class BulkTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class BulkTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     private const string BulkRequest = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
@@ -164,7 +164,7 @@ public sealed class BulkTests(ScimServerFixture server) : IClassFixture<ScimServ
 }
 
 /// <summary>Tenants are isolated: a token acts only for its own tenant.</summary>
-public sealed class TenantIsolationTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class TenantIsolationTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     [Fact]
     public async Task TokensAreBoundToTheirTenant()

@@ -204,7 +204,7 @@ public sealed class CliOperationsTests(AdminFixture server) : IClassFixture<Admi
                     during.Add(name);
                 }
             });
-            await Admin.OnlineBackup.WriteAsync(server.Store, server.DataDirectory, gate, CancellationToken.None);
+            await Admin.OnlineBackup.WriteAsync(server.EmbeddedStore, server.DataDirectory, gate, CancellationToken.None);
         }
 
         string exported = await RestoreAndExportAsync(archive, work);

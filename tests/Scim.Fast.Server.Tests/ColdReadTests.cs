@@ -52,7 +52,7 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         // Then enough other users that the group lists written above are on disk too.
         await CreateUsersAsync(client, "filler", 2_000, padding, new string[2_000]);
 
-        long pendingBefore = server.Store.PendingReads;
+        long pendingBefore = server.EmbeddedStore.PendingReads;
         using var gate = new SemaphoreSlim(16);
         var checks = ids.Select(async (id, i) =>
         {
@@ -71,7 +71,7 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         });
         await Task.WhenAll(checks);
 
-        long pending = server.Store.PendingReads - pendingBefore;
+        long pending = server.EmbeddedStore.PendingReads - pendingBefore;
         Assert.True(pending > users / 2, $"only {pending} reads went to disk: the test did not reach the cold path");
     }
 

@@ -7,7 +7,7 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 namespace Scim.Fast.Server.Tests;
 
 /// <summary>A server of its own for the concurrency tests: an admin token, no request rate limit.</summary>
-public sealed class ConcurrencyFixture : ScimServerFixture
+public class ConcurrencyFixture : ScimServerFixture
 {
     protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestsPerSecondPerToken=0", "--Scim:AdminTokens:0=" + AdminFixture.AdminToken];
 }
@@ -17,7 +17,7 @@ public sealed class ConcurrencyFixture : ScimServerFixture
 /// §3.14), cursor paging (RFC 9865) neither repeats nor skips what existed throughout while writes
 /// and deletes run, and a tenant drop with writes arriving ends clean.
 /// </summary>
-public sealed class ConcurrencyTests(ConcurrencyFixture server) : IClassFixture<ConcurrencyFixture>
+public class ConcurrencyTests(ConcurrencyFixture server) : IClassFixture<ConcurrencyFixture>
 {
     [Fact]
     public async Task RacingIfMatchPatches_ExactlyOneWins_TheRestAre412()

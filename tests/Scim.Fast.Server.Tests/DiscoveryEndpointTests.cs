@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace Scim.Fast.Server.Tests;
 
 /// <summary>RFC 7644 §4 discovery endpoints, over HTTP against the real server.</summary>
-public sealed class DiscoveryEndpointTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class DiscoveryEndpointTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     private const string ErrorUrn = "urn:ietf:params:scim:api:messages:2.0:Error";
 

@@ -355,14 +355,14 @@ public sealed class OrderedRebuildTests(ScimServerFixture server) : IClassFixtur
             }
         })).ToArray();
         await Task.WhenAll(workers);
-        Assert.Equal(acknowledged, server.Store.OrderedCount(default, Protocol.StoreTypes.User, 0));
+        Assert.Equal(acknowledged, server.EmbeddedStore.OrderedCount(default, Protocol.StoreTypes.User, 0));
 
         // A checkpoint, then its snapshot is lost: the restart rebuilds from the scan.
-        await server.Store.CheckpointAsync();
+        await server.EmbeddedStore.CheckpointAsync();
         await server.StopAsync();
         File.Delete(Path.Combine(server.DataDirectory, "store", "ordered.snapshot"));
         await server.StartAsync();
-        Assert.False(server.Store.OrderedIndexesFromSnapshot);
+        Assert.False(server.EmbeddedStore.OrderedIndexesFromSnapshot);
         var list = (await server.Client.Get("/scim/v2/Users?count=0")).Expect(HttpStatusCode.OK).Body!;
         Assert.Equal(acknowledged, (int)list["totalResults"]!);
         Assert.Empty(server.Store.Verify());

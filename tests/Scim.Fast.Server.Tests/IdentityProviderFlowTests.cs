@@ -11,7 +11,7 @@ namespace Scim.Fast.Server.Tests;
 /// are written as the providers encode them on the wire: Entra form-encodes (space is <c>+</c>),
 /// Okta percent-encodes (space is <c>%20</c>).
 /// </summary>
-public sealed class IdentityProviderFlowTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class IdentityProviderFlowTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     private const string Users = "/scim/v2/Users";
     private const string Groups = "/scim/v2/Groups";

@@ -10,7 +10,7 @@ namespace Scim.Fast.Server.Tests;
 /// creates are 409 (§3.3), Idempotency-Key replays, discovery filters are 403 (§4), one primary per
 /// multi-valued attribute (7643 §2.4), value filters in attributes (§3.9), Prefer (RFC 7240 §4.2).
 /// </summary>
-public sealed class ProtocolCorrectionsTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class ProtocolCorrectionsTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     private HttpClient Client => server.Client;
 
@@ -366,7 +366,7 @@ public sealed class ProtocolCorrectionsTests(ScimServerFixture server) : IClassF
 }
 
 /// <summary>Idempotency-Key records survive a restart of the server (they live in the store).</summary>
-public sealed class IdempotencyRestartTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class IdempotencyRestartTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     [Fact]
     public async Task IdempotencyKey_ReplaysAfterARestart()

@@ -6,7 +6,7 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 namespace Scim.Fast.Server.Tests;
 
 /// <summary>A server holding a known set of 30 users (created once) for list queries.</summary>
-public sealed class QueryFixture : ScimServerFixture
+public class QueryFixture : ScimServerFixture
 {
     public List<(string Id, string UserName)> Users { get; } = [];
 
@@ -31,7 +31,7 @@ public sealed class QueryFixture : ScimServerFixture
 }
 
 /// <summary>RFC 7644 §3.4.2 (filter, sort, paging), §3.4.3 (.search) and RFC 9865 (cursors).</summary>
-public sealed class QueryTests(QueryFixture server) : IClassFixture<QueryFixture>
+public class QueryTests(QueryFixture server) : IClassFixture<QueryFixture>
 {
     private HttpClient Client => server.Client;
 

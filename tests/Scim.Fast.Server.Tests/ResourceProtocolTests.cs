@@ -7,7 +7,7 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 namespace Scim.Fast.Server.Tests;
 
 /// <summary>RFC 7644 §3.3–3.6 and §3.14 over HTTP against the real server and store.</summary>
-public sealed class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
+public class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     private HttpClient Client => server.Client;
 

@@ -10,6 +10,12 @@ using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Server.Tests;
 
+/// <summary>The same server on the Redis backend (issue 16): the suites that take it run on both.</summary>
+public sealed class RedisScimServerFixture : ScimServerFixture
+{
+    protected override bool OnRedis => true;
+}
+
 /// <summary>
 /// The real server on 127.0.0.1 with an OS-chosen port and its real FASTER store in a temp
 /// directory, spoken to over HTTP. <see cref="Client"/> carries the default tenant's token.
@@ -34,7 +40,16 @@ public class ScimServerFixture : IAsyncLifetime
     /// <summary>Extra command-line settings for a derived fixture.</summary>
     protected virtual IEnumerable<string> ExtraArguments => [];
 
-    public ResourceStore Store => _app!.Services.GetRequiredService<ResourceStore>();
+    /// <summary>Whether this server runs on the Redis backend (the shared test cluster) instead of the embedded store.</summary>
+    protected virtual bool OnRedis => false;
+
+    /// <summary>The key prefix this server's data has in the shared cluster (each Redis fixture its own).</summary>
+    public string RedisKeyPrefix { get; } = "t" + Guid.NewGuid().ToString("N")[..12] + ":";
+
+    public IResourceStore Store => _app!.Services.GetRequiredService<IResourceStore>();
+
+    /// <summary>The embedded store, for tests of what only it has (checkpoints, its read counters).</summary>
+    public ResourceStore EmbeddedStore => _app!.Services.GetRequiredService<ResourceStore>();
 
     internal ScimRequestHandler Handler => _app!.Services.GetRequiredService<ScimRequestHandler>();
 
@@ -42,6 +57,13 @@ public class ScimServerFixture : IAsyncLifetime
 
     public async Task StartAsync()
     {
+        string[] backend = [];
+        if (OnRedis)
+        {
+            var cluster = await RedisCluster.Shared;
+            backend = ["--Scim:Store=Redis", "--Scim:Redis:Configuration=" + cluster.Configuration, "--Scim:Redis:KeyPrefix=" + RedisKeyPrefix];
+        }
+
         _app = ScimServer.Create([
             "--urls", "http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
@@ -49,6 +71,7 @@ public class ScimServerFixture : IAsyncLifetime
             "--Scim:BearerTokens:0=" + Token,
             "--Scim:Tenants:acme:BearerTokens:0=" + AcmeToken,
             "--Scim:Tenants:globex:BearerTokens:0=" + GlobexToken,
+            .. backend,
             .. ExtraArguments,
         ]);
         await _app.StartAsync();

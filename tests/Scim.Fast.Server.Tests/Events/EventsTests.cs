@@ -17,7 +17,7 @@ namespace Scim.Fast.Server.Tests.Events;
 /// The server with push receivers allowed on loopback (the tests' receiver runs there) and push
 /// retries capped at 2 s (parked subjects come back quickly).
 /// </summary>
-public sealed class EventsFixture : ScimServerFixture
+public class EventsFixture : ScimServerFixture
 {
     protected override IEnumerable<string> ExtraArguments =>
     [
@@ -35,7 +35,7 @@ public sealed class EventsFixture : ScimServerFixture
 /// failures, Retry-After, 410 and Standard Webhooks signatures (RFC 8935), SSF stream management,
 /// and retention's resync.
 /// </summary>
-public sealed class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
+public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
 {
     private HttpClient Client => server.Client;
 

@@ -15,7 +15,7 @@ namespace Scim.Fast.Server.Tests.Events;
 /// subject, so each subject's events arrive in version order; a subject whose SETs the receiver
 /// keeps refusing is parked while the others go on, and stays parked across a restart.
 /// </summary>
-public sealed class PushDeliveryTests(EventsFixture server) : IClassFixture<EventsFixture>
+public class PushDeliveryTests(EventsFixture server) : IClassFixture<EventsFixture>
 {
     private static readonly string[] s_events = ["urn:ietf:params:scim:event:prov:create:notice", "urn:ietf:params:scim:event:prov:patch:notice"];
 
