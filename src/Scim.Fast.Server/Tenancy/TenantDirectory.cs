@@ -9,7 +9,10 @@ namespace Scim.Fast.Server;
 /// Tenant names to the compact numbers the store prefixes every key with (DESIGN-NOTES §7). The
 /// default tenant is number 0; a named tenant gets the next free number the first time it is used,
 /// recorded durably in the store (a record of a reserved type in tenant 0), so numbers never move
-/// when the configuration is reordered.
+/// when the configuration is reordered. Several hosts may share the store (the Redis backend): a
+/// name unknown here is looked up in the store before it is registered, and a number is claimed
+/// in the store (a record "#n" that only one create can make) before a name takes it, so two
+/// hosts registering two tenants at once never give them one number.
 /// </summary>
 internal sealed class TenantDirectory
 {
@@ -33,16 +36,35 @@ internal sealed class TenantDirectory
         // the background after a restart; the default tenant never needs it.
         _loaded = new Lazy<bool>(() =>
         {
-            foreach (var position in _store.Page(TenantId.Default, RegistryType, RegistryByName, null, int.MaxValue))
-            {
-                if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
-                {
-                    _byName[record.Id] = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(record.Body));
-                }
-            }
-
+            Reload();
             return true;
         });
+    }
+
+    // Every registered name from the store (another host may have added some).
+    private void Reload()
+    {
+        foreach (var position in _store.Page(TenantId.Default, RegistryType, RegistryByName, null, int.MaxValue))
+        {
+            if (_store.Get(TenantId.Default, RegistryType, position.Id) is { } record)
+            {
+                _byName[record.Id] = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(record.Body));
+            }
+        }
+    }
+
+    // One name's record, read from the store.
+    private bool TryRead(string name, out TenantId tenant)
+    {
+        if (_store.Get(TenantId.Default, RegistryType, name) is { } record)
+        {
+            tenant = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(record.Body));
+            _byName[name] = tenant;
+            return true;
+        }
+
+        tenant = default;
+        return false;
     }
 
     /// <summary>Tenant names: short, URL-safe, case-sensitive.</summary>
@@ -64,7 +86,19 @@ internal sealed class TenantDirectory
         return true;
     }
 
-    public IReadOnlyCollection<string> Names => _loaded.Value ? (IReadOnlyCollection<string>)_byName.Keys : [];
+    /// <summary>Every registered name, read again from the store (cold paths: admin, gauges, index builds).</summary>
+    public IReadOnlyCollection<string> Names
+    {
+        get
+        {
+            if (_loaded.Value)
+            {
+                Reload();
+            }
+
+            return (IReadOnlyCollection<string>)_byName.Keys;
+        }
+    }
 
     /// <summary>The number of a named tenant, assigning one on first use.</summary>
     public async ValueTask<TenantId> GetOrAddAsync(string name)
@@ -78,20 +112,42 @@ internal sealed class TenantDirectory
         await _assign.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_byName.TryGetValue(name, out tenant))
+            if (_byName.TryGetValue(name, out tenant) || TryRead(name, out tenant))
             {
                 return tenant;
             }
 
+            Reload();
             uint next = 1;
             foreach (var existing in _byName.Values)
             {
                 next = Math.Max(next, existing.Value + 1);
             }
 
+            // Claim the number first: a create of "#n" succeeds for one host only.
+            for (int attempt = 0; ; attempt++, next++)
+            {
+                var (claimed, _) = await _store.CreateAsync(TenantId.Default, RegistryType, "#" + next.ToString(System.Globalization.CultureInfo.InvariantCulture), null, null, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
+                if (claimed == StoreStatus.Ok)
+                {
+                    break;
+                }
+
+                if (claimed != StoreStatus.AlreadyExists || attempt == 1000)
+                {
+                    throw new InvalidOperationException($"Could not claim a number for tenant '{name}': {claimed}.");
+                }
+            }
+
             var body = new byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(body, next);
             var (status, _) = await _store.CreateAsync(TenantId.Default, RegistryType, name, null, null, body, [new IndexEntry(RegistryByName, name)]).ConfigureAwait(false);
+            if (status == StoreStatus.AlreadyExists && TryRead(name, out tenant))
+            {
+                // Another host registered this name meanwhile: its number stands (ours stays unused).
+                return tenant;
+            }
+
             if (status != StoreStatus.Ok)
             {
                 throw new InvalidOperationException($"Could not register tenant '{name}': {status}.");
@@ -107,5 +163,7 @@ internal sealed class TenantDirectory
         }
     }
 
-    public bool TryGet(string name, out TenantId tenant) => _loaded.Value & _byName.TryGetValue(name, out tenant);
+    /// <summary>A registered tenant's number; a name registered by another host is read from the store.</summary>
+    public bool TryGet(string name, out TenantId tenant) =>
+        _loaded.Value & (_byName.TryGetValue(name, out tenant) || TryRead(name, out tenant));
 }
