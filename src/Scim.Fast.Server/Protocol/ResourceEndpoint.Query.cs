@@ -236,11 +236,35 @@ internal abstract partial class ResourceEndpoint<T>
         // The first count positions only (the extra one tells whether more follow): a position
         // whose resource was deleted meanwhile leaves a gap rather than pulling in the next page's
         // first resource, which the cursor (the count-th position) would then return again.
-        for (int i = 0; i < Math.Min(count, positions.Count); i++)
+        int shown = Math.Min(count, positions.Count);
+        if (Store.ReadsAreRemote && shown > 0)
         {
-            if (Load(scope, positions[i].Id) is { } loaded)
+            // A remote store: the page's bodies in one round trip, not one per resource.
+            var ids = new string[shown];
+            for (int i = 0; i < shown; i++)
             {
-                resources.Add(loaded.Resource);
+                ids[i] = positions[i].Id;
+            }
+
+            var bodies = Store.ReadBodies(scope.Tenant, StoreType, ids);
+            for (int i = 0; i < shown; i++)
+            {
+                if (bodies[i] is { } read)
+                {
+                    var resource = DecodeStored(ids[i], read.Body);
+                    SetResponseMeta(scope, resource, read.Version);
+                    resources.Add(resource);
+                }
+            }
+        }
+        else
+        {
+            for (int i = 0; i < shown; i++)
+            {
+                if (Load(scope, positions[i].Id) is { } loaded)
+                {
+                    resources.Add(loaded.Resource);
+                }
             }
         }
 
