@@ -261,6 +261,11 @@ public static class ScimServer
             app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory} (ordered indexes {Source})",
                 string.Join(", ", app.Urls), options.BasePath, dataDirectory, store is not ResourceStore { } e ? "kept by " + store.Backend : e.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
             app.Logger.LogInformation("Store opened: {Timings}", storeTimings);
+            if (options.Store == StoreBackend.Redis && options.Redis.ReplicaAcks == 0)
+            {
+                app.Logger.LogWarning("Scim:Redis:ReplicaAcks is 0: writes are acknowledged once their primary has them, and a primary lost before its replica copied them loses them (README, \"Scale-out on a Redis Cluster\")");
+            }
+
             if (generatedToken is not null)
             {
                 // Shown once, on the console only: the server keeps just its hash.
