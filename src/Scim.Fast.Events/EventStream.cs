@@ -101,6 +101,31 @@ public sealed class EventStream
         }
     }
 
+    /// <summary>
+    /// Another host's change to the settings (a shared store): taken over here; a status change
+    /// restarts delivery like a local one.
+    /// </summary>
+    internal void TakeSettingsFrom(EventStream stored)
+    {
+        lock (Gate)
+        {
+            Method = stored.Method;
+            EndpointUrl = stored.EndpointUrl;
+            AuthorizationHeader = stored.AuthorizationHeader;
+            Requested = stored.Requested;
+            Audience = stored.Audience;
+            Description = stored.Description;
+            Algorithm = stored.Algorithm;
+            WebhookSecret = stored.WebhookSecret;
+            Reason = stored.Reason;
+            if (Status != stored.Status)
+            {
+                Status = stored.Status;
+                Generation++;
+            }
+        }
+    }
+
     /// <summary>The stream configuration as SSF returns it (no authorization header, no secret).</summary>
     public JsonObject ToConfiguration(string jwksUri)
     {

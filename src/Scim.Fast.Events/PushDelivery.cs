@@ -105,12 +105,39 @@ public sealed partial class PushDelivery : IAsyncDisposable
     private async Task LoopAsync()
     {
         long lastSave = Environment.TickCount64;
+        long leaseDue = Environment.TickCount64;
+        bool holding = false;
         while (!_stop.IsCancellationRequested)
         {
             Task signal = ArmSignal();
             Task advanced = _registry.Feed.Advanced;
             try
             {
+                // Hosts sharing a store: one delivers a stream at a time, under a lease renewed
+                // every third of its term. A host that takes it over starts from the positions the
+                // one before reached (at least once: what that one had in flight goes again).
+                if (Environment.TickCount64 >= leaseDue)
+                {
+                    bool held = await _registry.HoldPushLeaseAsync(_stream).ConfigureAwait(false);
+                    if (!held)
+                    {
+                        holding = false;
+                        await Task.Delay(StreamRegistry.PushLeaseMilliseconds / 3, _stop.Token).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    if (!holding)
+                    {
+                        // Taken (or first held): start over from the positions in the store, where
+                        // another host may have left them.
+                        holding = true;
+                        _registry.TakePositionsFromStore(_stream);
+                        _generation = -1;
+                    }
+
+                    leaseDue = Environment.TickCount64 + (StreamRegistry.PushLeaseMilliseconds / 3);
+                }
+
                 int generation;
                 string status;
                 lock (_stream.Gate)

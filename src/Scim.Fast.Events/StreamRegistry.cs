@@ -79,6 +79,9 @@ public sealed class StreamRegistry : IAsyncDisposable
     private readonly ConcurrentDictionary<string, PushDelivery> _pushes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);
     private readonly IDisposable _meter;
+    private readonly string _holder = Environment.MachineName + "/" + Environment.ProcessId + "/" + Guid.NewGuid().ToString("N");
+    private readonly CancellationTokenSource _stopRefresh = new();
+    private Task? _refresh;
 
     public StreamRegistry(IResourceStore store, SetFactory sets, EventOptions options, ILogger logger)
     {
@@ -115,31 +118,195 @@ public sealed class StreamRegistry : IAsyncDisposable
     {
         foreach (var (tenant, id) in ReadIndex())
         {
-            if (_store.ReadState(tenant, ConfigKey(id)) is not { } stored)
+            if (ReadStored(tenant, id) is { } stream)
             {
-                continue;
+                _streams[id] = stream;
+                StartPushIfNeeded(stream);
             }
+        }
 
-            var stream = EventStream.FromStored(JsonNode.Parse(stored)!.AsObject());
-            if (_store.ReadState(tenant, CursorKey(id)) is { Length: >= 8 } cursor)
-            {
-                // The cursor, then positions, 8 bytes each: those behind it were parked (push),
-                // those past it were acknowledged out of order (poll).
-                stream.Cursor = stream.PersistedCursor = BitConverter.ToInt64(cursor);
-                for (int offset = 8; offset + 8 <= cursor.Length; offset += 8)
-                {
-                    long position = BitConverter.ToInt64(cursor, offset);
-                    _ = position <= stream.Cursor ? stream.Parked.Add(position) : stream.AckedAhead.Add(position);
-                }
-            }
-
-            _streams[id] = stream;
-            StartPushIfNeeded(stream);
+        if (_store.ReadsAreRemote)
+        {
+            // Other hosts create, change and delete streams in the same store: look again now and then.
+            _refresh = Task.Run(RefreshLoopAsync);
         }
     }
 
-    public EventStream? Get(TenantId tenant, string id) =>
-        _streams.TryGetValue(id, out var stream) && stream.Tenant == tenant ? stream : null;
+    // A stream as the store has it: settings, then its cursor record.
+    private EventStream? ReadStored(TenantId tenant, string id)
+    {
+        if (_store.ReadState(tenant, ConfigKey(id)) is not { Length: > 0 } stored)
+        {
+            return null;
+        }
+
+        var stream = EventStream.FromStored(JsonNode.Parse(stored)!.AsObject());
+        if (stream.Tenant != tenant)
+        {
+            return null;
+        }
+
+        ReadPositions(stream, out long cursor, stream.Parked, stream.AckedAhead);
+        stream.Cursor = stream.PersistedCursor = cursor;
+        return stream;
+    }
+
+    // The cursor record: the cursor, then positions, 8 bytes each: those behind it were parked
+    // (push), those past it were acknowledged out of order (poll).
+    private void ReadPositions(EventStream stream, out long cursor, ISet<long> parked, ISet<long> ackedAhead)
+    {
+        cursor = 0;
+        if (_store.ReadState(stream.Tenant, CursorKey(stream.Id)) is { Length: >= 8 } record)
+        {
+            cursor = BitConverter.ToInt64(record);
+            for (int offset = 8; offset + 8 <= record.Length; offset += 8)
+            {
+                long position = BitConverter.ToInt64(record, offset);
+                _ = position <= cursor ? parked.Add(position) : ackedAhead.Add(position);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A stream of the tenant. On a shared store (several hosts) it is read again from the store
+    /// first: another host may have created, changed, acknowledged or deleted it.
+    /// </summary>
+    public EventStream? Get(TenantId tenant, string id)
+    {
+        if (!_store.ReadsAreRemote)
+        {
+            return _streams.TryGetValue(id, out var local) && local.Tenant == tenant ? local : null;
+        }
+
+        if (!_streams.TryGetValue(id, out var stream))
+        {
+            if (ReadStored(tenant, id) is not { } loaded)
+            {
+                return null;
+            }
+
+            stream = _streams.GetOrAdd(id, loaded);
+            if (stream == loaded)
+            {
+                StartPushIfNeeded(stream);
+            }
+
+            return stream.Tenant == tenant ? stream : null;
+        }
+
+        return stream.Tenant == tenant && Refresh(stream) ? stream : null;
+    }
+
+    // Another host's changes to a known stream: its settings, and its positions merged with ours
+    // (the further cursor; acknowledgements from both). False when it was deleted.
+    private bool Refresh(EventStream stream)
+    {
+        if (_store.ReadState(stream.Tenant, ConfigKey(stream.Id)) is not { Length: > 0 } stored)
+        {
+            Forget(stream.Id);
+            return false;
+        }
+
+        stream.TakeSettingsFrom(EventStream.FromStored(JsonNode.Parse(stored)!.AsObject()));
+        var parked = new SortedSet<long>();
+        var acked = new SortedSet<long>();
+        ReadPositions(stream, out long cursor, parked, acked);
+        lock (stream.Gate)
+        {
+            if (cursor > stream.Cursor)
+            {
+                stream.Cursor = cursor;
+                stream.AckedAhead.RemoveWhere(p => p <= cursor);
+                stream.PositionsVersion++;
+            }
+
+            foreach (long position in acked)
+            {
+                if (position > stream.Cursor && stream.AckedAhead.Add(position))
+                {
+                    stream.PositionsVersion++;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Push: before a host delivers a stream after another did (a lease taken over), the positions
+    /// the other one reached: its cursor and parked SETs replace ours.
+    /// </summary>
+    internal void TakePositionsFromStore(EventStream stream)
+    {
+        var parked = new SortedSet<long>();
+        var acked = new SortedSet<long>();
+        ReadPositions(stream, out long cursor, parked, acked);
+        lock (stream.Gate)
+        {
+            if (cursor > 0)
+            {
+                stream.Cursor = stream.PersistedCursor = cursor;
+                stream.Parked.Clear();
+                stream.Parked.UnionWith(parked);
+                stream.PositionsVersion++;
+            }
+        }
+    }
+
+    /// <summary>Takes or renews this host's lease on delivering a push stream (always granted on a store one process owns).</summary>
+    internal ValueTask<bool> HoldPushLeaseAsync(EventStream stream) =>
+        _store.TryHoldLeaseAsync(stream.Tenant, Encoding.UTF8.GetBytes("ssf-push/" + stream.Id), _holder, PushLeaseMilliseconds);
+
+    /// <summary>How long a host's push lease lasts without renewal: another host takes over after it.</summary>
+    internal const int PushLeaseMilliseconds = 10_000;
+
+    private void Forget(string id)
+    {
+        _streams.TryRemove(id, out _);
+        if (_pushes.TryRemove(id, out var push))
+        {
+            _ = push.DisposeAsync().AsTask();
+        }
+    }
+
+    // Shared store: every 5 s, streams other hosts created (their push delivery competes for the
+    // lease here too, so one host's loss does not stop it) and deleted.
+    private async Task RefreshLoopAsync()
+    {
+        while (!_stopRefresh.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5), _stopRefresh.Token).ConfigureAwait(false);
+                var index = ReadIndex();
+                var listed = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var (tenant, id) in index)
+                {
+                    listed.Add(id);
+                    if (!_streams.ContainsKey(id))
+                    {
+                        _ = Get(tenant, id);
+                    }
+                }
+
+                foreach (string id in _streams.Keys)
+                {
+                    if (!listed.Contains(id))
+                    {
+                        Forget(id);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stopRefresh.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Reading the event streams other hosts changed failed; trying again");
+            }
+        }
+    }
 
     public List<EventStream> List(TenantId tenant)
     {
@@ -578,6 +745,12 @@ public sealed class StreamRegistry : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stopRefresh.CancelAsync().ConfigureAwait(false);
+        if (_refresh is not null)
+        {
+            await _refresh.ConfigureAwait(false);
+        }
+
         foreach (var push in _pushes.Values)
         {
             await push.DisposeAsync().ConfigureAwait(false);

@@ -46,6 +46,9 @@ internal static class RedisKeys
 
     public static RedisKey State(string tag, ReadOnlySpan<byte> key) => tag + "s:" + Convert.ToHexString(key);
 
+    /// <summary>A lease (held by one host for a while, see TryHoldLeaseAsync).</summary>
+    public static RedisKey Lease(string tag, ReadOnlySpan<byte> key) => tag + "lease:" + Convert.ToHexString(key);
+
     public static RedisKey Feed(string tag) => tag + "f";
 
     public static RedisKey FeedSequence(string tag) => tag + "fs";

@@ -322,6 +322,15 @@ public sealed partial class RedisResourceStore
         return (byte[]?)Read(() => _db.StringGet(redisKey));
     }
 
+    public async ValueTask<bool> TryHoldLeaseAsync(TenantId tenant, byte[] key, string holder, int milliseconds)
+    {
+        // Not waited for by a replica: a lease lost in a failover only lets two hosts do the job for
+        // a moment (push delivery is at least once), never loses anything.
+        var redisKey = RedisKeys.Lease(Tag(tenant), CheckedKey(key));
+        var held = await EvaluateAsync(s_lease, [redisKey], [holder, milliseconds]).ConfigureAwait(false);
+        return (long)held == 1;
+    }
+
     // An empty value deletes (no attachment or state record is empty).
     private async Task PutAsync(RedisKey key, byte[] value)
     {

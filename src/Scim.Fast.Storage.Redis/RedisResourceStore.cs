@@ -42,6 +42,7 @@ public sealed partial class RedisResourceStore : IResourceStore
     private static readonly LoadedScript s_reindex = new(Scripts.Reindex);
     private static readonly LoadedScript s_members = new(Scripts.Members);
     private static readonly LoadedScript s_leaveAll = new(Scripts.LeaveAll);
+    private static readonly LoadedScript s_lease = new(Scripts.Lease);
 
     private readonly ConnectionMultiplexer _redis;
     private readonly IDatabase _db;

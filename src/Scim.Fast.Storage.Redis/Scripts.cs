@@ -207,4 +207,14 @@ internal static class Scripts
         end
         return dropped
         """;
+
+    /// <summary>A lease: taken when free, renewed by its holder. KEYS[1] the lease; ARGV: holder, milliseconds.</summary>
+    public const string Lease = """
+        local current = redis.call('GET', KEYS[1])
+        if current == false or current == ARGV[1] then
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+          return 1
+        end
+        return 0
+        """;
 }

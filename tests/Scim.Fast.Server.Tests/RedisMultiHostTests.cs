@@ -1,7 +1,14 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 
+using Microsoft.AspNetCore.Http;
+
+using Scim.Fast.Server.Tests.Events;
 using Scim.Fast.Tests.Shared;
+
+using Xunit.Abstractions;
 
 using static Scim.Fast.Server.Tests.ScimHttp;
 
@@ -11,9 +18,11 @@ namespace Scim.Fast.Server.Tests;
 /// Several hosts on one Redis store hold nothing that matters between them (issue 16): tenants
 /// first used on different hosts at the same moment get different numbers (so never each other's
 /// data), a tenant registered by one host is served and listed by the other, and what one host
-/// writes the other reads at once.
+/// writes the other reads at once. Event streams are the store's, not a host's: one created
+/// through one host is polled through the other, and a push stream is delivered by one host at a
+/// time (a lease), by the other once that one is killed.
 /// </summary>
-public sealed class RedisMultiHostTests
+public sealed class RedisMultiHostTests(ITestOutputHelper output)
 {
     private const string AdminToken = "multi-host-admin-token-0123456789";
     private static readonly string[] s_tenants = ["north", "south", "east", "west"];
@@ -86,6 +95,108 @@ public sealed class RedisMultiHostTests
         }
     }
 
+    [Fact]
+    public async Task EventStreams_AreServedByEveryHost_AndPushIsTakenOverWhenItsHostIsKilled()
+    {
+        var cluster = await RedisCluster.Shared;
+        string prefix = "me" + Guid.NewGuid().ToString("N")[..6] + ":";
+        string[] data = [NewDirectory(), NewDirectory()];
+        var received = new ConcurrentQueue<JsonObject>();
+        var (receiver, url) = await LoopbackReceiver.StartAsync(async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            received.Enqueue(EventStreamClient.Claims(await reader.ReadToEndAsync()));
+            context.Response.StatusCode = StatusCodes.Status202Accepted;
+        });
+        try
+        {
+            using var hostA = await StartHostAsync(cluster, prefix, data[0]);
+            using var hostB = await StartHostAsync(cluster, prefix, data[1]);
+            using var clientA = hostA.Client(DefaultToken);
+            using var clientB = hostB.Client(DefaultToken);
+
+            // A poll stream made through A is read, and acknowledged, through B.
+            string poll = (string)(await EventStreamClient.CreatePollStreamAsync(clientA))["stream_id"]!;
+            // A push stream made through A: A delivers it (it holds the lease).
+            var push = new JsonObject
+            {
+                ["delivery"] = new JsonObject { ["method"] = "urn:ietf:rfc:8935", ["endpoint_url"] = url },
+                ["events_requested"] = new JsonArray("urn:ietf:params:scim:event:prov:create:notice"),
+            };
+            (await clientA.Send(HttpMethod.Post, "/scim/v2/ssf/streams", push.ToJsonString(), mediaType: "application/json")).Expect(HttpStatusCode.Created);
+
+            var first = await CreateUsersAsync(clientB, "ev-first", 20);
+            var polled = await EventStreamClient.DrainAsync(clientB, poll);
+            Assert.Equal(first.Order(StringComparer.Ordinal), polled.Where(c => EventStreamClient.EventUri(c).Contains(":create:", StringComparison.Ordinal))
+                .Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).Distinct().Order(StringComparer.Ordinal));
+
+            // Pushed once each: B knows the stream (it polls the store for streams) but A holds the lease.
+            await WaitForAsync(() => Subjects(received).IsSupersetOf(first), TimeSpan.FromSeconds(30), "the push stream did not deliver the first users");
+            await Task.Delay(6_000);   // longer than B's look for new streams: from now on B knows it
+            var middle = await CreateUsersAsync(clientB, "ev-middle", 20);
+            await WaitForAsync(() => Subjects(received).IsSupersetOf(middle), TimeSpan.FromSeconds(30), "the push stream did not deliver the middle users");
+            await Task.Delay(1_000);
+            var jtis = received.Select(c => (string)c["jti"]!).ToList();
+            Assert.Equal(jtis.Count, jtis.Distinct().Count());
+
+            Assert.True(hostA.Failures.IsEmpty, string.Join("\n", hostA.Failures.Take(20)));
+
+            // A is lost: B takes the lease over once it runs out and pushes what A never did.
+            hostA.Kill();
+            var stopwatch = Stopwatch.StartNew();
+            var second = await CreateUsersAsync(clientB, "ev-second", 20);
+            await WaitForAsync(() => Subjects(received).IsSupersetOf(second), TimeSpan.FromSeconds(60), "host B did not take the push stream over");
+            Assert.True(hostB.Failures.IsEmpty, string.Join("\n", hostB.Failures.Take(20)));
+
+            // And the poll stream, acknowledged through B, has nothing of the first users again.
+            var again = await EventStreamClient.DrainAsync(clientB, poll);
+            Assert.Empty(again.Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).Intersect(first));
+            Assert.Equal(middle.Concat(second).Order(StringComparer.Ordinal), again.Where(c => EventStreamClient.EventUri(c).Contains(":create:", StringComparison.Ordinal))
+                .Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).Distinct().Order(StringComparer.Ordinal));
+            output.WriteLine($"push taken over by host B {stopwatch.Elapsed.TotalSeconds:0.0} s after host A was killed");
+        }
+        finally
+        {
+            await receiver.DisposeAsync();
+            foreach (string directory in data)
+            {
+                try
+                {
+                    Directory.Delete(directory, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
+
+    private static HashSet<string> Subjects(IEnumerable<JsonObject> sets) =>
+        sets.Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).ToHashSet(StringComparer.Ordinal);
+
+    private static async Task<List<string>> CreateUsersAsync(HttpClient client, string prefix, int count)
+    {
+        var ids = new List<string>();
+        for (int i = 0; i < count; i++)
+        {
+            ids.Add((await client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique(prefix)))).Expect(HttpStatusCode.Created).Id);
+        }
+
+        return ids;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string failure)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < timeout, failure + " within " + timeout.TotalSeconds + " s");
+            await Task.Delay(100);
+        }
+    }
+
+    private const string DefaultToken = "multi-host-default-token-0123456789";
+
     private static string Token(string tenant) => $"multi-host-{tenant}-token-0123456789";
 
     private static string NewDirectory() => Path.Combine(Path.GetTempPath(), "scim-fast-multihost-" + Guid.NewGuid().ToString("N"));
@@ -95,7 +206,8 @@ public sealed class RedisMultiHostTests
         var settings = new List<string>
         {
             "--Scim:Store=Redis", "--Scim:Redis:Configuration=" + cluster.Configuration, "--Scim:Redis:KeyPrefix=" + prefix,
-            "--Scim:DataDirectory=" + data, "--Scim:AdminTokens:0=" + AdminToken,
+            "--Scim:DataDirectory=" + data, "--Scim:AdminTokens:0=" + AdminToken, "--Scim:BearerTokens:0=" + DefaultToken,
+            "--Scim:Events:AllowPrivatePushTargets=true",
             "--Logging:LogLevel:Default=Warning", "--Scim:Limits:RequestsPerSecondPerToken=0",
         };
         foreach (string tenant in s_tenants)

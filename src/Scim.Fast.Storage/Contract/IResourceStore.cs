@@ -126,6 +126,13 @@ public interface IResourceStore : IAsyncDisposable
 
     byte[]? ReadState(TenantId tenant, ReadOnlySpan<byte> key);
 
+    /// <summary>
+    /// Takes or renews a lease for <paramref name="holder"/> for <paramref name="milliseconds"/>:
+    /// true while no other holder has it. Hosts sharing a store (Redis) use it so that one of them
+    /// at a time does a job (a push stream's delivery); a store one process owns always grants it.
+    /// </summary>
+    ValueTask<bool> TryHoldLeaseAsync(TenantId tenant, byte[] key, string holder, int milliseconds);
+
     /// <summary>Every inconsistency between resources and indexes (empty when clean).</summary>
     List<string> Verify();
 }

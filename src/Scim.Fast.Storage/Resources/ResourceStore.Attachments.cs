@@ -62,6 +62,9 @@ public sealed partial class ResourceStore
         PutLoggedAsync(AttachmentKey(tenant, key, StatePrefix), value, cancellationToken);
 
     /// <summary>The state record under <paramref name="key"/> for the tenant, if any.</summary>
+    /// <summary>One process owns an embedded store (its lock file): every lease is its own.</summary>
+    public ValueTask<bool> TryHoldLeaseAsync(TenantId tenant, byte[] key, string holder, int milliseconds) => ValueTask.FromResult(true);
+
     public byte[]? ReadState(TenantId tenant, ReadOnlySpan<byte> key) =>
         _kv.TryRead(AttachmentKey(tenant, key, StatePrefix), out var value) ? value : null;
 
