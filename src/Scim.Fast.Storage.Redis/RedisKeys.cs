@@ -42,6 +42,9 @@ internal static class RedisKeys
 
     public static RedisKey GroupsOf(string tag, string memberId) => tag + "g:" + memberId;
 
+    /// <summary>Member sets moved aside by a big group's remove-all, each to its group, waiting for DetachChunk.</summary>
+    public static RedisKey DetachQueue(string tag) => tag + "dq";
+
     public static RedisKey Attachment(string tag, ReadOnlySpan<byte> key) => tag + "a:" + Convert.ToHexString(key);
 
     public static RedisKey State(string tag, ReadOnlySpan<byte> key) => tag + "s:" + Convert.ToHexString(key);

@@ -259,7 +259,8 @@ public sealed partial class RedisResourceStore
 
     public IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId)
     {
-        var groups = Read(() => _db.SetMembers(RedisKeys.GroupsOf(Tag(tenant), memberId)));
+        string tag = Tag(tenant);
+        var groups = (RedisValue[])EvaluateRead(s_groupsOf, [RedisKeys.GroupsOf(tag, memberId)], [tag, memberId])!;
         var list = new List<string>(groups.Length);
         foreach (var group in groups)
         {

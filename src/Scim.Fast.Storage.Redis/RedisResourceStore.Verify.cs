@@ -105,6 +105,13 @@ public sealed partial class RedisResourceStore
     // Membership is kept both ways: every member of a group lists the group, and back.
     private void VerifyMembership(List<string> problems)
     {
+        // First the links back a big group's remove-all left to drop (a crash between its chunks).
+        foreach (var queue in KeysOnPrimaries(TenantKeyPattern("dq")))
+        {
+            string name = queue!;
+            DetachMovedMembersAsync(name[..^"dq".Length]).GetAwaiter().GetResult();
+        }
+
         foreach (var (pattern, other) in new[] { ("m:*", "g:"), ("g:*", "m:") })
         {
             foreach (var setKey in KeysOnPrimaries(TenantKeyPattern(pattern)))

@@ -43,6 +43,8 @@ public sealed partial class RedisResourceStore : IResourceStore
     private static readonly LoadedScript s_members = new(Scripts.Members);
     private static readonly LoadedScript s_leaveAll = new(Scripts.LeaveAll);
     private static readonly LoadedScript s_lease = new(Scripts.Lease);
+    private static readonly LoadedScript s_detachChunk = new(Scripts.DetachChunk);
+    private static readonly LoadedScript s_groupsOf = new(Scripts.GroupsOf);
 
     private readonly ConnectionMultiplexer _redis;
     private readonly IDatabase _db;
@@ -213,6 +215,11 @@ public sealed partial class RedisResourceStore : IResourceStore
                 _feed.Published(tenant);
             }
 
+            if (members?.RemoveAll == true)
+            {
+                await DetachMovedMembersAsync(tag).ConfigureAwait(false);
+            }
+
             return (StoreStatus.Ok, version);
         }
     }
@@ -345,6 +352,26 @@ public sealed partial class RedisResourceStore : IResourceStore
         var key = RedisKeys.Members(tag, groupId);
         await EvaluateAsync(s_members, [key], [.. values]).ConfigureAwait(false);
         await WaitForReplicasAsync(key).ConfigureAwait(false);
+        if (removeAll)
+        {
+            await DetachMovedMembersAsync(tag).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Drops the links back of every member set a big group's remove-all moved aside in this
+    /// tenant, 1,000 members per script. Run after such a write; whatever a crash leaves is picked
+    /// up by the next one (or by Verify), and readers never see it (GroupsOf checks each group).
+    /// </summary>
+    internal async Task DetachMovedMembersAsync(string tag)
+    {
+        foreach (var pending in await ReadAsync(() => _db.HashGetAllAsync(RedisKeys.DetachQueue(tag))).ConfigureAwait(false))
+        {
+            RedisKey moved = (string)pending.Name!;
+            while ((long)await EvaluateAsync(s_detachChunk, [moved], [tag, pending.Value, 1000]).ConfigureAwait(false) > 0)
+            {
+            }
+        }
     }
 
     public async ValueTask RemoveFromAllGroupsAsync(TenantId tenant, string memberId, CancellationToken cancellationToken = default)
@@ -411,6 +438,19 @@ public sealed partial class RedisResourceStore : IResourceStore
             }
         }
     }
+
+    /// <summary>A read-only script, synchronously (the contract's synchronous reads).</summary>
+    internal RedisResult EvaluateRead(LoadedScript script, RedisKey[] keys, RedisValue[] values) => Read(() =>
+    {
+        try
+        {
+            return _db.ScriptEvaluate(script.Hash, keys, values);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+        {
+            return _db.ScriptEvaluate(script.Text, keys, values);
+        }
+    });
 
     /// <summary>A read, with the cluster's transient failures as <see cref="StoreUnavailableException"/>.</summary>
     internal static async Task<T> ReadAsync<T>(Func<Task<T>> read)

@@ -43,11 +43,20 @@ internal static class Scripts
         local function change_members(P, group, removeAll, added, removed)
           local mkey = P .. 'm:' .. group
           if removeAll == '1' then
-            local former = redis.call('SMEMBERS', mkey)
-            for _, m in ipairs(former) do
-              redis.call('SREM', P .. 'g:' .. m, group)
+            if redis.call('SCARD', mkey) > 1000 then
+              -- A big group: its former members move aside at once (O(1)) and their links back
+              -- are dropped afterwards a chunk at a time (DetachChunk), so no script runs long.
+              -- Until then readers check a member's groups against the groups' own sets.
+              local dkey = P .. 'dm:' .. redis.call('INCR', P .. 'dseq')
+              redis.call('RENAME', mkey, dkey)
+              redis.call('HSET', P .. 'dq', dkey, group)
+            else
+              local former = redis.call('SMEMBERS', mkey)
+              for _, m in ipairs(former) do
+                redis.call('SREM', P .. 'g:' .. m, group)
+              end
+              redis.call('DEL', mkey)
             end
-            redis.call('DEL', mkey)
           end
           for _, m in ipairs(removed) do
             redis.call('SREM', mkey, m)
@@ -216,5 +225,38 @@ internal static class Scripts
           return 1
         end
         return 0
+        """;
+
+    /// <summary>
+    /// Up to a chunk of a moved-aside member set (see change_members): each member's link back to
+    /// the group goes, unless the member is in the group again. KEYS[1] the moved-aside set; ARGV:
+    /// tag, group, chunk size. Returns how many were taken; 0 once the set is gone (and dequeued).
+    /// </summary>
+    public const string DetachChunk = """
+        local P, group = ARGV[1], ARGV[2]
+        local taken = redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))
+        for _, m in ipairs(taken) do
+          if redis.call('SISMEMBER', P .. 'm:' .. group, m) == 0 then
+            redis.call('SREM', P .. 'g:' .. m, group)
+          end
+        end
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+          redis.call('HDEL', P .. 'dq', KEYS[1])
+        end
+        return #taken
+        """;
+
+    /// <summary>
+    /// A member's groups, each checked against the group's own set (a link back may still wait for
+    /// DetachChunk). KEYS[1] the member's group set; ARGV: tag, member.
+    /// </summary>
+    public const string GroupsOf = """
+        local out = {}
+        for _, g in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+          if redis.call('SISMEMBER', ARGV[1] .. 'm:' .. g, ARGV[2]) == 1 then
+            out[#out + 1] = g
+          end
+        end
+        return out
         """;
 }
