@@ -29,6 +29,7 @@ internal static class Readiness
         await using var writer = new Utf8JsonWriter(context.Response.Body);
         writer.WriteStartObject();
         writer.WriteString("status", ready ? "ready" : stopped is not null ? "stopped" : "loading");
+        writer.WriteString("backend", store.Backend);
         writer.WriteBoolean("orderedIndexesLoaded", loaded);
         if (stopped is not null)
         {
@@ -38,7 +39,6 @@ internal static class Readiness
         // The change feed does not decide readiness (writes and reads go on), but a stalled
         // projector keeps the log from being truncated: say so where operators look.
         writer.WriteStartObject("changeFeed");
-        writer.WriteString("backend", store.Backend);
         // Only the embedded store projects its feed from the log; other backends write the feed
         // entry in the write itself: nothing lags.
         writer.WriteNumber("lagBytes", store is ResourceStore embedded ? embedded.FeedLagBytes : 0);

@@ -82,8 +82,9 @@ public sealed partial class RedisResourceStore : IResourceStore
     {
     }
 
-    // Nothing stops this store: an unreachable cluster answers 503 per request and recovers by itself.
-    public string? StopReason => null;
+    // Nothing stops this store for good: writes and reads answer 503 while their nodes are away and
+    // recover by themselves. Only with no node reachable at all does /readyz say so (503).
+    public string? StopReason => _redis.IsConnected ? null : "no node of the Redis Cluster is reachable";
 
     public bool LookupIndexesComplete => true;
 

@@ -92,6 +92,20 @@ public sealed class RedisFailoverTests(ITestOutputHelper output)
             Assert.True(state.Writes.Failures.IsEmpty, "with one host killed: " + string.Join("\n", state.Writes.Failures.Take(5)));
             await VerifyAsync(clientA, hostA, state);
             Assert.True(hostA.Failures.IsEmpty, "host A logged errors:\n" + string.Join("\n", hostA.Failures.Take(20)));
+
+            // Every node lost: the host says it is not ready (load balancers stop sending), and
+            // requests answer 503, not 500.
+            using var probe = hostA.Client(Token);
+            var ready = JsonNode.Parse(await probe.GetStringAsync("/readyz"))!;
+            Assert.Equal("redis", (string?)ready["backend"]);
+            foreach (var node in cluster.Nodes)
+            {
+                cluster.Kill(node);
+            }
+
+            await WaitForAsync(() => probe.GetAsync("/readyz").Result.StatusCode == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), "/readyz did not turn 503 with every node down");
+            var refused = await clientA.Send(HttpMethod.Post, "/scim/v2/Users", AcknowledgedWrites.NewUser("fo-nobody"));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.Status);
         }
         finally
         {
