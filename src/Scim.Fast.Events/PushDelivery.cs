@@ -53,6 +53,12 @@ public sealed partial class PushDelivery : IAsyncDisposable
     private readonly ConcurrentQueue<(Item Item, Outcome Outcome, int Generation)> _done = new();
     private readonly List<OutgoingSet> _batch = new(256);
     private int _generation = -1;
+
+    // Bumped by every Restart: completions of sends started before it (another generation, or
+    // before this host lost and took back the lease) are only counted, never acted on.
+    private int _epoch;
+    private bool _holding;
+    private bool _abandoned;
     private long _readTo;
     private int _inFlight;
     private long _streamNotBefore;
@@ -81,6 +87,9 @@ public sealed partial class PushDelivery : IAsyncDisposable
 
     public void Start() => _loop = Task.Run(LoopAsync);
 
+    /// <summary>The stream was deleted (by another host): stop without writing its position back.</summary>
+    internal void Abandon() => _abandoned = true;
+
     public void Wake()
     {
         lock (_signalGate)
@@ -106,7 +115,6 @@ public sealed partial class PushDelivery : IAsyncDisposable
     {
         long lastSave = Environment.TickCount64;
         long leaseDue = Environment.TickCount64;
-        bool holding = false;
         while (!_stop.IsCancellationRequested)
         {
             Task signal = ArmSignal();
@@ -121,16 +129,16 @@ public sealed partial class PushDelivery : IAsyncDisposable
                     bool held = await _registry.HoldPushLeaseAsync(_stream).ConfigureAwait(false);
                     if (!held)
                     {
-                        holding = false;
+                        _holding = false;
                         await Task.Delay(StreamRegistry.PushLeaseMilliseconds / 3, _stop.Token).ConfigureAwait(false);
                         continue;
                     }
 
-                    if (!holding)
+                    if (!_holding)
                     {
                         // Taken (or first held): start over from the positions in the store, where
                         // another host may have left them.
-                        holding = true;
+                        _holding = true;
                         _registry.TakePositionsFromStore(_stream);
                         _generation = -1;
                     }
@@ -201,6 +209,13 @@ public sealed partial class PushDelivery : IAsyncDisposable
             }
         }
 
+        // The last position, written only by the host that delivers the stream (a host without the
+        // lease would write its stale parked set over the holder's) and not for a deleted stream.
+        if (!_holding || _abandoned)
+        {
+            return;
+        }
+
         try
         {
             await Task.WhenAll(_running).ConfigureAwait(false);
@@ -219,6 +234,7 @@ public sealed partial class PushDelivery : IAsyncDisposable
     private void Restart(int generation)
     {
         _generation = generation;
+        _epoch++;
         _window.Clear();
         _lanes.Clear();
         _retryFirst.Clear();
@@ -352,13 +368,13 @@ public sealed partial class PushDelivery : IAsyncDisposable
             var item = lane.Items.Peek();
             lane.InFlight = true;
             _inFlight++;
-            var task = RunAsync(item, _generation);
+            var task = RunAsync(item, _epoch);
             item.Task = task;
             _running.Add(task);
         }
     }
 
-    private async Task RunAsync(Item item, int generation)
+    private async Task RunAsync(Item item, int epoch)
     {
         Outcome outcome;
         try
@@ -370,7 +386,7 @@ public sealed partial class PushDelivery : IAsyncDisposable
             outcome = new Outcome(TimeSpan.Zero, false, true, e.Message);
         }
 
-        _done.Enqueue((item, outcome, generation));
+        _done.Enqueue((item, outcome, epoch));
         Wake();
     }
 
@@ -380,14 +396,14 @@ public sealed partial class PushDelivery : IAsyncDisposable
         long now = Environment.TickCount64;
         while (_done.TryDequeue(out var done))
         {
-            var (item, outcome, generation) = done;
+            var (item, outcome, epoch) = done;
             _inFlight--;
             if (item.Task is { } task)
             {
                 _running.Remove(task);
             }
 
-            if (generation != _generation)
+            if (epoch != _epoch)
             {
                 continue;
             }

@@ -265,6 +265,7 @@ public sealed class StreamRegistry : IAsyncDisposable
         _streams.TryRemove(id, out _);
         if (_pushes.TryRemove(id, out var push))
         {
+            push.Abandon();
             _ = push.DisposeAsync().AsTask();
         }
     }
@@ -289,11 +290,37 @@ public sealed class StreamRegistry : IAsyncDisposable
                     }
                 }
 
-                foreach (string id in _streams.Keys)
+                // Known streams: their settings and positions as other hosts left them (a stream
+                // deleted is forgotten: its settings are gone). One the index lost (two hosts
+                // rewriting it at once) but whose settings remain goes back into it.
+                var unlisted = new List<(TenantId, string)>();
+                foreach (var stream in _streams.Values.ToList())
                 {
-                    if (!listed.Contains(id))
+                    if (Refresh(stream) && !listed.Contains(stream.Id))
                     {
-                        Forget(id);
+                        unlisted.Add((stream.Tenant, stream.Id));
+                    }
+                }
+
+                if (unlisted.Count > 0)
+                {
+                    await _indexGate.WaitAsync(_stopRefresh.Token).ConfigureAwait(false);
+                    try
+                    {
+                        var repaired = ReadIndex();
+                        foreach (var entry in unlisted)
+                        {
+                            if (!repaired.Contains(entry))
+                            {
+                                repaired.Add(entry);
+                            }
+                        }
+
+                        await WriteIndexAsync(repaired).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _indexGate.Release();
                     }
                 }
             }
@@ -402,9 +429,14 @@ public sealed class StreamRegistry : IAsyncDisposable
     {
         if (_pushes.TryRemove(stream.Id, out var push))
         {
+            push.Abandon();
             await push.DisposeAsync().ConfigureAwait(false);
         }
 
+        // Settings first: a host that sees the stream missing from the index while its settings
+        // remain puts it back (lost index updates between hosts), so the index goes last.
+        await _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
+        await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
         await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -417,9 +449,6 @@ public sealed class StreamRegistry : IAsyncDisposable
         {
             _indexGate.Release();
         }
-
-        await _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
-        await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -108,7 +108,7 @@ internal sealed class RedisChangeFeed(RedisResourceStore store) : IChangeFeed, I
     public async ValueTask<long> SweepAsync(long cutoffUnixMs, CancellationToken cancellationToken = default)
     {
         long dropped = 0;
-        foreach (var key in store.KeysOnPrimaries(store.TenantKeyPattern("f")))
+        foreach (var key in store.TenantKeys("f"))
         {
             string name = key!;
             string tag = name[..^1];

@@ -111,7 +111,7 @@ public sealed partial class RedisResourceStore
             var count = batch.SetLengthAsync(key);
             var members = batch.SetMembersAsync(key);
             batch.Execute();
-            return count.Result > ResourceStore.MaxListedIds ? null : members.Result;
+            return count.GetAwaiter().GetResult() > ResourceStore.MaxListedIds ? null : members.GetAwaiter().GetResult();
         });
         if (ids is null)
         {
@@ -244,10 +244,12 @@ public sealed partial class RedisResourceStore
 
     public IEnumerable<string> GetMembers(TenantId tenant, string groupId)
     {
-        // SSCAN, a page at a time: a group of a million members streams.
-        foreach (var member in _db.SetScan(RedisKeys.Members(Tag(tenant), groupId), pageSize: 1000))
+        // SSCAN, a page at a time: a group of a million members streams. (SSCAN may return a member
+        // twice while the set grows; a group is not edited and read at once in one request.)
+        using var members = _db.SetScan(RedisKeys.Members(Tag(tenant), groupId), pageSize: 1000).GetEnumerator();
+        while (Read(members.MoveNext))
         {
-            yield return member!;
+            yield return members.Current!;
         }
     }
 
@@ -352,7 +354,7 @@ public sealed partial class RedisResourceStore
     public async ValueTask<int> SweepAttachmentsAsync(Func<byte[], bool> expired, CancellationToken cancellationToken = default)
     {
         int deleted = 0;
-        foreach (var key in KeysOnPrimaries(TenantKeyPattern("a:*")))
+        foreach (var key in TenantKeys("a:*"))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var value = (byte[]?)await ReadAsync(() => _db.StringGetAsync(key)).ConfigureAwait(false);
@@ -373,6 +375,46 @@ public sealed partial class RedisResourceStore
     }
 
     /// <summary>Keys matching a pattern on every primary (SCAN): sweeps and verify, never requests.</summary>
+    /// <summary>
+    /// Every tenant's keys of one kind ("a:*", "f"…). SCAN's '*' also matches '}', so a key built
+    /// from user data ("{t:5}x:1:a}f") can match a pattern meant for another kind: each key is
+    /// checked again, the tenant tag exactly and the kind right after it.
+    /// </summary>
+    internal IEnumerable<RedisKey> TenantKeys(string suffix)
+    {
+        string tagStart = "{" + _options.KeyPrefix + "t:";
+        bool prefix = suffix.EndsWith('*');
+        string literal = prefix ? suffix[..^1] : suffix;
+        foreach (var key in KeysOnPrimaries(TenantKeyPattern(suffix)))
+        {
+            string name = key!;
+            int end = name.IndexOf('}', StringComparison.Ordinal);
+            if (end <= tagStart.Length || !name.StartsWith(tagStart, StringComparison.Ordinal) || !IsDigits(name.AsSpan(tagStart.Length, end - tagStart.Length)))
+            {
+                continue;
+            }
+
+            var rest = name.AsSpan(end + 1);
+            if (prefix ? rest.StartsWith(literal, StringComparison.Ordinal) : rest.SequenceEqual(literal))
+            {
+                yield return key;
+            }
+        }
+
+        static bool IsDigits(ReadOnlySpan<char> text)
+        {
+            foreach (char c in text)
+            {
+                if (!char.IsAsciiDigit(c))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
     internal IEnumerable<RedisKey> KeysOnPrimaries(string pattern)
     {
         foreach (var endpoint in _redis.GetEndPoints())

@@ -15,7 +15,7 @@ public sealed partial class RedisResourceStore
     {
         var problems = new List<string>();
         var entryOwners = new HashSet<(string Key, string Member)>();
-        foreach (var resourceKey in KeysOnPrimaries(TenantKeyPattern("r:*")))
+        foreach (var resourceKey in TenantKeys("r:*"))
         {
             string name = resourceKey!;
             string tag = name[..(name.IndexOf('}', StringComparison.Ordinal) + 1)];
@@ -55,7 +55,7 @@ public sealed partial class RedisResourceStore
             }
         }
 
-        foreach (var uniqueKey in KeysOnPrimaries(TenantKeyPattern("u:*")))
+        foreach (var uniqueKey in TenantKeys("u:*"))
         {
             string name = uniqueKey!;
             string tag = name[..(name.IndexOf('}', StringComparison.Ordinal) + 1)];
@@ -67,7 +67,7 @@ public sealed partial class RedisResourceStore
             }
         }
 
-        foreach (var indexKey in KeysOnPrimaries(TenantKeyPattern("o:*")))
+        foreach (var indexKey in TenantKeys("o:*"))
         {
             foreach (var member in _db.SortedSetScan(indexKey, pageSize: 1000))
             {
@@ -80,7 +80,7 @@ public sealed partial class RedisResourceStore
 
         foreach (var pattern in new[] { "l:*", "x:*" })
         {
-            foreach (var setKey in KeysOnPrimaries(TenantKeyPattern(pattern)))
+            foreach (var setKey in TenantKeys(pattern))
             {
                 string name = setKey!;
                 string tag = name[..(name.IndexOf('}', StringComparison.Ordinal) + 1)];
@@ -106,7 +106,7 @@ public sealed partial class RedisResourceStore
     private void VerifyMembership(List<string> problems)
     {
         // First the links back a big group's remove-all left to drop (a crash between its chunks).
-        foreach (var queue in KeysOnPrimaries(TenantKeyPattern("dq")))
+        foreach (var queue in TenantKeys("dq"))
         {
             string name = queue!;
             DetachMovedMembersAsync(name[..^"dq".Length]).GetAwaiter().GetResult();
@@ -114,7 +114,7 @@ public sealed partial class RedisResourceStore
 
         foreach (var (pattern, other) in new[] { ("m:*", "g:"), ("g:*", "m:") })
         {
-            foreach (var setKey in KeysOnPrimaries(TenantKeyPattern(pattern)))
+            foreach (var setKey in TenantKeys(pattern))
             {
                 string name = setKey!;
                 string tag = name[..(name.IndexOf('}', StringComparison.Ordinal) + 1)];

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -128,6 +130,8 @@ public sealed partial class RedisResourceStore : IResourceStore
         // and one WAIT covers them all.
         var writes = new Task<(StoreStatus, long)>[items.Count];
         var results = new (StoreStatus, long)[items.Count];
+        var feedKey = RedisKeys.Feed(Tag(tenant));
+        var ranOn = PrimaryOf(feedKey);
         for (int i = 0; i < items.Count; i++)
         {
             var item = items[i];
@@ -149,7 +153,7 @@ public sealed partial class RedisResourceStore : IResourceStore
             }
         }
 
-        await WaitForReplicasAsync(RedisKeys.Feed(Tag(tenant))).ConfigureAwait(false);
+        await WaitForReplicasAsync(feedKey, ranOn).ConfigureAwait(false);
         _feed.Published(tenant);
         return results;
 
@@ -197,7 +201,8 @@ public sealed partial class RedisResourceStore : IResourceStore
             }
 
             var (keys, values) = WriteArguments(tenant, type, id, mode, expectedVersion, predicted, uniqueKey, externalId, body, indexEntries, members, attachment?.Key, attached, change);
-            var result = (RedisResult[])(await EvaluateAsync(s_write, keys, values).ConfigureAwait(false))!;
+            var ranOn = new StrongBox<EndPoint?>();
+            var result = (RedisResult[])(await EvaluateAsync(s_write, keys, values, ranOn).ConfigureAwait(false))!;
             int status = (int)result[0];
             if (status == Scripts.Retry)
             {
@@ -210,7 +215,7 @@ public sealed partial class RedisResourceStore : IResourceStore
                 return ((StoreStatus)status, version);
             }
 
-            await WaitForReplicasAsync(keys[0]).ConfigureAwait(false);
+            await WaitForReplicasAsync(keys[0], ranOn.Value).ConfigureAwait(false);
             if (change is not null)
             {
                 _feed.Published(tenant);
@@ -329,10 +334,11 @@ public sealed partial class RedisResourceStore : IResourceStore
         var values = new List<RedisValue> { tag, type.ToString(System.Globalization.CultureInfo.InvariantCulture), id, version };
         AddEntries(values, tag, type, id, entries);
         var key = RedisKeys.Resource(tag, type, id);
-        int status = (int)(await EvaluateAsync(s_reindex, [key], [.. values]).ConfigureAwait(false));
+        var ranOn = new StrongBox<EndPoint?>();
+        int status = (int)(await EvaluateAsync(s_reindex, [key], [.. values], ranOn).ConfigureAwait(false));
         if (status == (int)StoreStatus.Ok)
         {
-            await WaitForReplicasAsync(key).ConfigureAwait(false);
+            await WaitForReplicasAsync(key, ranOn.Value).ConfigureAwait(false);
         }
 
         return (StoreStatus)status;
@@ -351,8 +357,9 @@ public sealed partial class RedisResourceStore : IResourceStore
         AddList(values, added);
         AddList(values, removed);
         var key = RedisKeys.Members(tag, groupId);
-        await EvaluateAsync(s_members, [key], [.. values]).ConfigureAwait(false);
-        await WaitForReplicasAsync(key).ConfigureAwait(false);
+        var ranOn = new StrongBox<EndPoint?>();
+        await EvaluateAsync(s_members, [key], [.. values], ranOn).ConfigureAwait(false);
+        await WaitForReplicasAsync(key, ranOn.Value).ConfigureAwait(false);
         if (removeAll)
         {
             await DetachMovedMembersAsync(tag).ConfigureAwait(false);
@@ -366,11 +373,24 @@ public sealed partial class RedisResourceStore : IResourceStore
     /// </summary>
     internal async Task DetachMovedMembersAsync(string tag)
     {
-        foreach (var pending in await ReadAsync(() => _db.HashGetAllAsync(RedisKeys.DetachQueue(tag))).ConfigureAwait(false))
+        try
         {
-            RedisKey moved = (string)pending.Name!;
-            while ((long)await EvaluateAsync(s_detachChunk, [moved], [tag, pending.Value, 1000]).ConfigureAwait(false) > 0)
+            await DetachAllAsync().ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            // The write is committed and acknowledged by then: what is left waits for the next
+            // remove-all of the tenant or for Verify, and readers never see it.
+        }
+
+        async Task DetachAllAsync()
+        {
+            foreach (var pending in await ReadAsync(() => _db.HashGetAllAsync(RedisKeys.DetachQueue(tag))).ConfigureAwait(false))
             {
+                RedisKey moved = (string)pending.Name!;
+                while ((long)await EvaluateAsync(s_detachChunk, [moved], [tag, pending.Value, 1000]).ConfigureAwait(false) > 0)
+                {
+                }
             }
         }
     }
@@ -379,8 +399,9 @@ public sealed partial class RedisResourceStore : IResourceStore
     {
         string tag = Tag(tenant);
         var key = RedisKeys.GroupsOf(tag, memberId);
-        await EvaluateAsync(s_leaveAll, [key], [tag, memberId]).ConfigureAwait(false);
-        await WaitForReplicasAsync(key).ConfigureAwait(false);
+        var ranOn = new StrongBox<EndPoint?>();
+        await EvaluateAsync(s_leaveAll, [key], [tag, memberId], ranOn).ConfigureAwait(false);
+        await WaitForReplicasAsync(key, ranOn.Value).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -388,7 +409,7 @@ public sealed partial class RedisResourceStore : IResourceStore
     /// configured number of replicas has it, so losing the primary right after cannot lose it.
     /// WAIT counts what this connection wrote to that node so far, the write included.
     /// </summary>
-    private async Task WaitForReplicasAsync(RedisKey key)
+    private async Task WaitForReplicasAsync(RedisKey key, EndPoint? ranOn = null)
     {
         if (_options.ReplicaAcks <= 0)
         {
@@ -398,7 +419,14 @@ public sealed partial class RedisResourceStore : IResourceStore
         long acknowledged;
         try
         {
-            var server = _redis.GetServer(key);
+            // WAIT counts what this connection wrote to that node: asked of another node (the slot
+            // moved between the write and now), it would confirm nothing of this write.
+            var server = PrimaryOf(key) is { } primary ? _redis.GetServer(primary) : throw Unavailable("No node serves the tenant's slot now", null);
+            if (ranOn is not null && !server.EndPoint.Equals(ranOn))
+            {
+                throw Unavailable("The tenant's slot moved to another node while the write ran; it is not acknowledged", null);
+            }
+
             acknowledged = (long)await server.ExecuteAsync("WAIT", [_options.ReplicaAcks, _options.WaitTimeoutMilliseconds]).ConfigureAwait(false);
         }
         catch (Exception e) when (IsUnavailable(e))
@@ -413,12 +441,18 @@ public sealed partial class RedisResourceStore : IResourceStore
     }
 
     /// <summary>A script by hash (EVALSHA), loaded by its text on the node's first NOSCRIPT.</summary>
-    internal async Task<RedisResult> EvaluateAsync(LoadedScript script, RedisKey[] keys, RedisValue[] values)
+    internal async Task<RedisResult> EvaluateAsync(LoadedScript script, RedisKey[] keys, RedisValue[] values, StrongBox<EndPoint?>? ranOn = null)
     {
         for (int attempt = 0; ; attempt++)
         {
             try
             {
+                if (ranOn is not null)
+                {
+                    // The node the slot map names as the write goes out: WAIT must ask that one.
+                    ranOn.Value = PrimaryOf(keys[0]);
+                }
+
                 try
                 {
                     return await _db.ScriptEvaluateAsync(script.Hash, keys, values).ConfigureAwait(false);
@@ -495,6 +529,20 @@ public sealed partial class RedisResourceStore : IResourceStore
         await _feed.DisposeAsync().ConfigureAwait(false);
         await _redis.CloseAsync().ConfigureAwait(false);
         _redis.Dispose();
+    }
+
+    // The node the client's slot map names for a key now; null while it names none (every node
+    // of the slot unreachable), which the write then meets as unavailable.
+    private EndPoint? PrimaryOf(RedisKey key)
+    {
+        try
+        {
+            return _redis.GetServer(key).EndPoint;
+        }
+        catch (Exception e) when (e is RedisException or InvalidOperationException or NotSupportedException)
+        {
+            return null;
+        }
     }
 
     /// <summary>A script's text with its SHA-1 (what EVALSHA names it by).</summary>

@@ -34,11 +34,13 @@ internal sealed class TenantDirectory
         _store = store;
         // Read on first use of a named tenant: the registry is an ordered index, and those load in
         // the background after a restart; the default tenant never needs it.
+        // PublicationOnly: a first read that fails (a store briefly unreachable) is tried again on
+        // the next use instead of being remembered as the answer.
         _loaded = new Lazy<bool>(() =>
         {
             Reload();
             return true;
-        });
+        }, LazyThreadSafetyMode.PublicationOnly);
     }
 
     // Every registered name from the store (another host may have added some).
