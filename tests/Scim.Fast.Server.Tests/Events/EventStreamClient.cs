@@ -62,18 +62,32 @@ internal static class EventStreamClient
     }
 
     /// <summary>Polls (acknowledging everything) until nothing more comes; every SET's claims in order.</summary>
+    /// <remarks>
+    /// The embedded store projects its feed from the log just after the write is acknowledged, so
+    /// a poll right after a write may come a moment early: "nothing more" is believed after three
+    /// empty polls 50 ms apart.
+    /// </remarks>
     public static async Task<List<JsonObject>> DrainAsync(HttpClient client, string streamId, string basePath = Base)
     {
         var all = new List<JsonObject>();
         List<string> ack = [];
+        int empty = 0;
         while (true)
         {
             var (sets, more) = await PollAsync(client, streamId, ack, basePath: basePath);
             ack = [.. sets.Select(s => s.Jti)];
             all.AddRange(sets.Select(s => Claims(s.Set)));
-            if (sets.Count == 0 && !more)
+            if (sets.Count > 0 || more)
+            {
+                empty = 0;
+            }
+            else if (++empty == 3)
             {
                 return all;
+            }
+            else
+            {
+                await Task.Delay(50);
             }
         }
     }

@@ -426,9 +426,17 @@ public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
     {
         var stream = await CreatePollStreamAsync(Client, ["urn:ietf:params:scim:event:prov:create:notice"]);
         string streamId = (string)stream["stream_id"]!;
+        long before = server.Store.Feed.Bounds(default).Next;
         (await Client.Send(HttpMethod.Post, Base + "/Users", User(Unique("old")))).Expect(HttpStatusCode.Created);
 
-        // Retention drops everything so far (as a sweep 14 days later would).
+        // The old user's entry is in the feed (the embedded store projects it just after the
+        // acknowledgement), then retention drops everything so far (as a sweep 14 days later would).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (server.Store.Feed.Bounds(default).Next <= before && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
         Assert.True(await server.Store.Feed.SweepAsync(long.MaxValue) > 0);
         string id = (await Client.Send(HttpMethod.Post, Base + "/Users", User(Unique("new")))).Expect(HttpStatusCode.Created).Id;
         var events = await DrainAsync(Client, streamId);
