@@ -32,94 +32,78 @@ public sealed class RedisFailoverTests(ITestOutputHelper output)
     public async Task KilledPrimary_LosesNoAcknowledgedWrite_AndTheWindowAnswers503()
     {
         await using var cluster = await RedisCluster.StartAsync();
-        string prefix = "fo" + Guid.NewGuid().ToString("N")[..6] + ":";
-        var data = new[] { NewDirectory(), NewDirectory() };
+        using var hosts = new RedisHosts(cluster);
         var state = new FailoverState();
-        try
+        string[] settings = ["--Scim:BearerTokens:0=" + Token, "--Scim:AdminTokens:0=" + AdminToken];
+        using var hostA = await hosts.StartAsync(settings);
+        using var hostB = await hosts.StartAsync(settings);
+        using var clientA = hostA.Client(Token, TimeSpan.FromSeconds(20));
+        using var clientB = hostB.Client(Token, TimeSpan.FromSeconds(20));
+        HttpClient[] clients = [clientA, clientB];
+        state.Writes.GroupId = (await clientA.Send(HttpMethod.Post, "/scim/v2/Groups", Group("failover-group"))).Expect(HttpStatusCode.Created).Id;
+
+        for (int round = 0; round < 2; round++)
         {
-            using var hostA = await StartHostAsync(cluster, prefix, data[0]);
-            using var hostB = await StartHostAsync(cluster, prefix, data[1]);
-            using var clientA = hostA.Client(Token, TimeSpan.FromSeconds(20));
-            using var clientB = hostB.Client(Token, TimeSpan.FromSeconds(20));
-            HttpClient[] clients = [clientA, clientB];
-            state.Writes.GroupId = (await clientA.Send(HttpMethod.Post, "/scim/v2/Groups", Group("failover-group"))).Expect(HttpStatusCode.Created).Id;
+            var stop = new CancellationTokenSource();
+            var writers = Enumerable.Range(0, 6).Select(w => Task.Run(() => WriteAsync(clients[w % 2], state, $"fo-{round}-{w}", stop.Token))).ToArray();
+            await WaitForAcknowledgementsAsync(state, AcknowledgementsPerRound);
 
-            for (int round = 0; round < 2; round++)
-            {
-                var stop = new CancellationTokenSource();
-                var writers = Enumerable.Range(0, 6).Select(w => Task.Run(() => WriteAsync(clients[w % 2], state, $"fo-{round}-{w}", stop.Token))).ToArray();
-                await WaitForAcknowledgementsAsync(state, AcknowledgementsPerRound);
+            // The primary holding the tenant's slot: the one with the most keys (the tenant's
+            // keys share one slot; the global directory key may sit elsewhere).
+            var primary = cluster.Nodes.Where(n => RedisCluster.Role(n.Port) == "master")
+                .OrderByDescending(n => long.Parse(RedisCluster.Cli(n.Port, "DBSIZE").Trim(), System.Globalization.CultureInfo.InvariantCulture)).First();
+            int acknowledgedAtKill = state.Writes.Users.Count;
+            var killedAt = Stopwatch.StartNew();
+            cluster.Kill(primary);
+            state.MarkKilled();
 
-                // The primary holding the tenant's slot: the one with the most keys (the tenant's
-                // keys share one slot; the global directory key may sit elsewhere).
-                var primary = cluster.Nodes.Where(n => RedisCluster.Role(n.Port) == "master")
-                    .OrderByDescending(n => long.Parse(RedisCluster.Cli(n.Port, "DBSIZE").Trim(), System.Globalization.CultureInfo.InvariantCulture)).First();
-                int acknowledgedAtKill = state.Writes.Users.Count;
-                var killedAt = Stopwatch.StartNew();
-                cluster.Kill(primary);
-                state.MarkKilled();
+            // Its replica is promoted (cluster-node-timeout 2 s); then the node is restarted.
+            var replica = cluster.Nodes.Single(n => n != primary && ReplicaOf(n.Port) == primary.Port);
+            await RedisHosts.WaitForAsync(() => RedisCluster.Role(replica.Port) == "master", TimeSpan.FromSeconds(30), "the replica was not promoted");
+            var promoted = killedAt.Elapsed;
+            cluster.Restart(primary);
 
-                // Its replica is promoted (cluster-node-timeout 2 s); then the node is restarted.
-                var replica = cluster.Nodes.Single(n => n != primary && ReplicaOf(n.Port) == primary.Port);
-                await WaitForAsync(() => RedisCluster.Role(replica.Port) == "master", TimeSpan.FromSeconds(30), "the replica was not promoted");
-                var promoted = killedAt.Elapsed;
-                cluster.Restart(primary);
-
-                // Writes go on through both hosts once the slot has a primary and a replica again.
-                await WaitForAcknowledgementsAsync(state, state.Writes.Users.Count + 10);
-                var firstWrite = state.FirstAcknowledgementAfterKill - state.KilledAt;
-                await stop.CancelAsync();
-                await Task.WhenAll(writers);
-                output.WriteLine($"round {round}: promoted {promoted.TotalSeconds:0.0} s after the kill, first acknowledged write {firstWrite.TotalSeconds:0.0} s after it; " +
-                    $"{state.Writes.Users.Count - acknowledgedAtKill} acknowledged since, {state.Unavailable} answers 503 so far");
-                Assert.True(state.Writes.Failures.IsEmpty, "during the failover: " + string.Join("\n", state.Writes.Failures.Take(5)));
-                await cluster.WaitUntilHealthyAsync(TimeSpan.FromSeconds(60));
-            }
-
-            // The failing window was answered, and answered with 503 (the writers count them).
-            Assert.True(state.Unavailable > 0, "no write met the failover: the test did not test it");
-            await VerifyAsync(clientA, hostA, state);
-            await VerifyAsync(clientB, hostB, state);
-
-            // One host lost: the other serves every request, without a single failure.
-            var lastStop = new CancellationTokenSource();
-            var lastWriters = Enumerable.Range(0, 4).Select(w => Task.Run(() => WriteAsync(clientA, state, $"fo-host-{w}", lastStop.Token))).ToArray();
-            int before = state.Writes.Users.Count;
-            hostB.Kill();
-            await WaitForAcknowledgementsAsync(state, before + AcknowledgementsPerRound);
-            await lastStop.CancelAsync();
-            await Task.WhenAll(lastWriters);
-            Assert.True(state.Writes.Failures.IsEmpty, "with one host killed: " + string.Join("\n", state.Writes.Failures.Take(5)));
-            await VerifyAsync(clientA, hostA, state);
-            Assert.True(hostA.Failures.IsEmpty, "host A logged errors:\n" + string.Join("\n", hostA.Failures.Take(20)));
-
-            // Every node lost: the host says it is not ready (load balancers stop sending), and
-            // requests answer 503, not 500.
-            using var probe = hostA.Client(Token);
-            var ready = JsonNode.Parse(await probe.GetStringAsync("/readyz"))!;
-            Assert.Equal("redis", (string?)ready["backend"]);
-            foreach (var node in cluster.Nodes)
-            {
-                cluster.Kill(node);
-            }
-
-            await WaitForAsync(() => probe.GetAsync("/readyz").Result.StatusCode == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), "/readyz did not turn 503 with every node down");
-            var refused = await clientA.Send(HttpMethod.Post, "/scim/v2/Users", AcknowledgedWrites.NewUser("fo-nobody"));
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.Status);
+            // Writes go on through both hosts once the slot has a primary and a replica again.
+            await WaitForAcknowledgementsAsync(state, state.Writes.Users.Count + 10);
+            var firstWrite = state.FirstAcknowledgementAfterKill - state.KilledAt;
+            await stop.CancelAsync();
+            await Task.WhenAll(writers);
+            output.WriteLine($"round {round}: promoted {promoted.TotalSeconds:0.0} s after the kill, first acknowledged write {firstWrite.TotalSeconds:0.0} s after it; " +
+                $"{state.Writes.Users.Count - acknowledgedAtKill} acknowledged since, {state.Unavailable} answers 503 so far");
+            Assert.True(state.Writes.Failures.IsEmpty, "during the failover: " + string.Join("\n", state.Writes.Failures.Take(5)));
+            await cluster.WaitUntilHealthyAsync(TimeSpan.FromSeconds(60));
         }
-        finally
+
+        // The failing window was answered, and answered with 503 (the writers count them).
+        Assert.True(state.Unavailable > 0, "no write met the failover: the test did not test it");
+        await VerifyAsync(clientA, hostA, state);
+        await VerifyAsync(clientB, hostB, state);
+
+        // One host lost: the other serves every request, without a single failure.
+        var lastStop = new CancellationTokenSource();
+        var lastWriters = Enumerable.Range(0, 4).Select(w => Task.Run(() => WriteAsync(clientA, state, $"fo-host-{w}", lastStop.Token))).ToArray();
+        int before = state.Writes.Users.Count;
+        hostB.Kill();
+        await WaitForAcknowledgementsAsync(state, before + AcknowledgementsPerRound);
+        await lastStop.CancelAsync();
+        await Task.WhenAll(lastWriters);
+        Assert.True(state.Writes.Failures.IsEmpty, "with one host killed: " + string.Join("\n", state.Writes.Failures.Take(5)));
+        await VerifyAsync(clientA, hostA, state);
+        Assert.True(hostA.Failures.IsEmpty, "host A logged errors:\n" + string.Join("\n", hostA.Failures.Take(20)));
+
+        // Every node lost: the host says it is not ready (load balancers stop sending), and
+        // requests answer 503, not 500.
+        using var probe = hostA.Client(Token);
+        var ready = JsonNode.Parse(await probe.GetStringAsync("/readyz"))!;
+        Assert.Equal("redis", (string?)ready["backend"]);
+        foreach (var node in cluster.Nodes)
         {
-            foreach (string directory in data)
-            {
-                try
-                {
-                    Directory.Delete(directory, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            cluster.Kill(node);
         }
+
+        await RedisHosts.WaitForAsync(() => probe.GetAsync("/readyz").Result.StatusCode == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), "/readyz did not turn 503 with every node down");
+        var refused = await clientA.Send(HttpMethod.Post, "/scim/v2/Users", AcknowledgedWrites.NewUser("fo-nobody"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.Status);
     }
 
     // The failover's clock and its 503s, beside what the writers were told.
@@ -247,28 +231,4 @@ public sealed class RedisFailoverTests(ITestOutputHelper output)
         return role[0] == "slave" ? int.Parse(role[2], System.Globalization.CultureInfo.InvariantCulture) : 0;
     }
 
-    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string failure)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < timeout, failure + " within " + timeout.TotalSeconds + " s");
-            await Task.Delay(100);
-        }
-    }
-
-    private static string NewDirectory() => Path.Combine(Path.GetTempPath(), "scim-fast-failover-" + Guid.NewGuid().ToString("N"));
-
-    private static async Task<ServerProcess> StartHostAsync(RedisCluster cluster, string prefix, string data)
-    {
-        var host = await ServerProcess.StartAsync(ServerProcess.BuiltServerPath(),
-        [
-            "--Scim:Store=Redis", "--Scim:Redis:Configuration=" + cluster.Configuration, "--Scim:Redis:KeyPrefix=" + prefix,
-            "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token, "--Scim:AdminTokens:0=" + AdminToken,
-            "--Logging:LogLevel:Default=Warning", "--Scim:Limits:RequestsPerSecondPerToken=0",
-        ]);
-        using var probe = host.Client(Token);
-        (await probe.GetAsync("/readyz")).EnsureSuccessStatusCode();
-        return host;
-    }
 }

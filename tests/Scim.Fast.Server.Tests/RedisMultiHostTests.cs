@@ -31,76 +31,58 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
     public async Task TenantsFirstUsedOnTwoHostsAtOnce_GetTheirOwnNumbers_AndBothHostsServeThem()
     {
         var cluster = await RedisCluster.Shared;
-        string prefix = "mh" + Guid.NewGuid().ToString("N")[..6] + ":";
-        string[] data = [NewDirectory(), NewDirectory()];
-        try
+        using var hosts = new RedisHosts(cluster);
+        using var hostA = await hosts.StartAsync(Settings());
+        using var hostB = await hosts.StartAsync(Settings());
+
+        // Each tenant's first request goes to both hosts at the same moment.
+        var creates = new List<Task<Reply>>();
+        foreach (string tenant in s_tenants)
         {
-            using var hostA = await StartHostAsync(cluster, prefix, data[0]);
-            using var hostB = await StartHostAsync(cluster, prefix, data[1]);
-
-            // Each tenant's first request goes to both hosts at the same moment.
-            var creates = new List<Task<Reply>>();
-            foreach (string tenant in s_tenants)
-            {
-                foreach (var host in new[] { hostA, hostB })
-                {
-                    var client = host.Client(Token(tenant));
-                    creates.Add(client.Send(HttpMethod.Post, $"/tenants/{tenant}/scim/v2/Users", User($"{tenant}-{host.Address.Port}@example.com")));
-                }
-            }
-
-            foreach (var reply in await Task.WhenAll(creates))
-            {
-                reply.Expect(HttpStatusCode.Created);
-            }
-
-            // Every tenant sees its own two users, through either host, and nobody else's.
-            foreach (string tenant in s_tenants)
-            {
-                foreach (var host in new[] { hostA, hostB })
-                {
-                    using var client = host.Client(Token(tenant));
-                    var list = (await client.Get($"/tenants/{tenant}/scim/v2/Users?count=10")).Expect(HttpStatusCode.OK).Body!;
-                    var names = list["Resources"]!.AsArray().Select(r => (string)r!["userName"]!).Order(StringComparer.Ordinal).ToArray();
-                    string[] expected = [$"{tenant}-{hostA.Address.Port}@example.com", $"{tenant}-{hostB.Address.Port}@example.com"];
-                    Assert.Equal(expected.Order(StringComparer.Ordinal), names);
-                }
-            }
-
-            // Both hosts list every tenant, with one number each, no number twice.
             foreach (var host in new[] { hostA, hostB })
             {
-                using var admin = host.Client(AdminToken);
-                var listed = JsonNode.Parse(await admin.GetStringAsync("/admin/tenants"))!["tenants"]!.AsArray()
-                    .Where(t => (string)t!["name"]! != "default").ToDictionary(t => (string)t!["name"]!, t => (long)t!["number"]!);
-                Assert.Equal(s_tenants.Order(StringComparer.Ordinal), listed.Keys.Order(StringComparer.Ordinal));
-                Assert.Equal(listed.Count, listed.Values.Distinct().Count());
-                Assert.All(listed, t => Assert.NotEqual(0, t.Value));
+                var client = host.Client(Token(tenant));
+                creates.Add(client.Send(HttpMethod.Post, $"/tenants/{tenant}/scim/v2/Users", User($"{tenant}-{host.Address.Port}@example.com")));
             }
+        }
 
-            Assert.True(hostA.Failures.IsEmpty && hostB.Failures.IsEmpty, string.Join("\n", hostA.Failures.Concat(hostB.Failures).Take(20)));
-        }
-        finally
+        foreach (var reply in await Task.WhenAll(creates))
         {
-            foreach (string directory in data)
+            reply.Expect(HttpStatusCode.Created);
+        }
+
+        // Every tenant sees its own two users, through either host, and nobody else's.
+        foreach (string tenant in s_tenants)
+        {
+            foreach (var host in new[] { hostA, hostB })
             {
-                try
-                {
-                    Directory.Delete(directory, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
+                using var client = host.Client(Token(tenant));
+                var list = (await client.Get($"/tenants/{tenant}/scim/v2/Users?count=10")).Expect(HttpStatusCode.OK).Body!;
+                var names = list["Resources"]!.AsArray().Select(r => (string)r!["userName"]!).Order(StringComparer.Ordinal).ToArray();
+                string[] expected = [$"{tenant}-{hostA.Address.Port}@example.com", $"{tenant}-{hostB.Address.Port}@example.com"];
+                Assert.Equal(expected.Order(StringComparer.Ordinal), names);
             }
         }
+
+        // Both hosts list every tenant, with one number each, no number twice.
+        foreach (var host in new[] { hostA, hostB })
+        {
+            using var admin = host.Client(AdminToken);
+            var listed = JsonNode.Parse(await admin.GetStringAsync("/admin/tenants"))!["tenants"]!.AsArray()
+                .Where(t => (string)t!["name"]! != "default").ToDictionary(t => (string)t!["name"]!, t => (long)t!["number"]!);
+            Assert.Equal(s_tenants.Order(StringComparer.Ordinal), listed.Keys.Order(StringComparer.Ordinal));
+            Assert.Equal(listed.Count, listed.Values.Distinct().Count());
+            Assert.All(listed, t => Assert.NotEqual(0, t.Value));
+        }
+
+        Assert.True(hostA.Failures.IsEmpty && hostB.Failures.IsEmpty, string.Join("\n", hostA.Failures.Concat(hostB.Failures).Take(20)));
     }
 
     [Fact]
     public async Task EventStreams_AreServedByEveryHost_AndPushIsTakenOverWhenItsHostIsKilled()
     {
         var cluster = await RedisCluster.Shared;
-        string prefix = "me" + Guid.NewGuid().ToString("N")[..6] + ":";
-        string[] data = [NewDirectory(), NewDirectory()];
+        using var hosts = new RedisHosts(cluster);
         var received = new ConcurrentQueue<JsonObject>();
         var (receiver, url) = await LoopbackReceiver.StartAsync(async context =>
         {
@@ -110,8 +92,8 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
         });
         try
         {
-            using var hostA = await StartHostAsync(cluster, prefix, data[0]);
-            using var hostB = await StartHostAsync(cluster, prefix, data[1]);
+            using var hostA = await hosts.StartAsync(Settings());
+            using var hostB = await hosts.StartAsync(Settings());
             using var clientA = hostA.Client(DefaultToken);
             using var clientB = hostB.Client(DefaultToken);
 
@@ -131,10 +113,10 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
                 .Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).Distinct().Order(StringComparer.Ordinal));
 
             // Pushed once each: B knows the stream (it polls the store for streams) but A holds the lease.
-            await WaitForAsync(() => Subjects(received).IsSupersetOf(first), TimeSpan.FromSeconds(30), "the push stream did not deliver the first users");
+            await RedisHosts.WaitForAsync(() => Subjects(received).IsSupersetOf(first), TimeSpan.FromSeconds(30), "the push stream did not deliver the first users");
             await Task.Delay(6_000);   // longer than B's look for new streams: from now on B knows it
             var middle = await CreateUsersAsync(clientB, "ev-middle", 20);
-            await WaitForAsync(() => Subjects(received).IsSupersetOf(middle), TimeSpan.FromSeconds(30), "the push stream did not deliver the middle users");
+            await RedisHosts.WaitForAsync(() => Subjects(received).IsSupersetOf(middle), TimeSpan.FromSeconds(30), "the push stream did not deliver the middle users");
             await Task.Delay(1_000);
             var jtis = received.Select(c => (string)c["jti"]!).ToList();
             Assert.Equal(jtis.Count, jtis.Distinct().Count());
@@ -145,7 +127,7 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
             hostA.Kill();
             var stopwatch = Stopwatch.StartNew();
             var second = await CreateUsersAsync(clientB, "ev-second", 20);
-            await WaitForAsync(() => Subjects(received).IsSupersetOf(second), TimeSpan.FromSeconds(60), "host B did not take the push stream over");
+            await RedisHosts.WaitForAsync(() => Subjects(received).IsSupersetOf(second), TimeSpan.FromSeconds(60), "host B did not take the push stream over");
             Assert.True(hostB.Failures.IsEmpty, string.Join("\n", hostB.Failures.Take(20)));
 
             // And the poll stream, acknowledged through B, has nothing of the first users again.
@@ -158,16 +140,6 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
         finally
         {
             await receiver.DisposeAsync();
-            foreach (string directory in data)
-            {
-                try
-                {
-                    Directory.Delete(directory, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
         }
     }
 
@@ -185,39 +157,22 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
         return ids;
     }
 
-    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string failure)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < timeout, failure + " within " + timeout.TotalSeconds + " s");
-            await Task.Delay(100);
-        }
-    }
-
     private const string DefaultToken = "multi-host-default-token-0123456789";
 
     private static string Token(string tenant) => $"multi-host-{tenant}-token-0123456789";
 
-    private static string NewDirectory() => Path.Combine(Path.GetTempPath(), "scim-fast-multihost-" + Guid.NewGuid().ToString("N"));
-
-    private static async Task<ServerProcess> StartHostAsync(RedisCluster cluster, string prefix, string data)
+    // Every host: the admin and default tokens, loopback push receivers, and the named tenants.
+    private static List<string> Settings()
     {
         var settings = new List<string>
         {
-            "--Scim:Store=Redis", "--Scim:Redis:Configuration=" + cluster.Configuration, "--Scim:Redis:KeyPrefix=" + prefix,
-            "--Scim:DataDirectory=" + data, "--Scim:AdminTokens:0=" + AdminToken, "--Scim:BearerTokens:0=" + DefaultToken,
-            "--Scim:Events:AllowPrivatePushTargets=true",
-            "--Logging:LogLevel:Default=Warning", "--Scim:Limits:RequestsPerSecondPerToken=0",
+            "--Scim:AdminTokens:0=" + AdminToken, "--Scim:BearerTokens:0=" + DefaultToken, "--Scim:Events:AllowPrivatePushTargets=true",
         };
         foreach (string tenant in s_tenants)
         {
             settings.Add($"--Scim:Tenants:{tenant}:BearerTokens:0=" + Token(tenant));
         }
 
-        var host = await ServerProcess.StartAsync(ServerProcess.BuiltServerPath(), settings);
-        using var probe = host.Client(AdminToken);
-        (await probe.GetAsync("/readyz")).EnsureSuccessStatusCode();
-        return host;
+        return settings;
     }
 }

@@ -88,12 +88,15 @@ internal sealed class TenantDirectory
         return true;
     }
 
-    /// <summary>Every registered name, read again from the store (cold paths: admin, gauges, index builds).</summary>
+    /// <summary>
+    /// Every registered name; on a store other hosts share, read again from it (cold paths: admin,
+    /// gauges, index builds). A store one process owns only changes through this directory.
+    /// </summary>
     public IReadOnlyCollection<string> Names
     {
         get
         {
-            if (_loaded.Value)
+            if (_loaded.Value && _store.ReadsAreRemote)
             {
                 Reload();
             }
