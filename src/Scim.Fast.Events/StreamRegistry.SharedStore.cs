@@ -1,10 +1,8 @@
-using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
 
 using Microsoft.Extensions.Logging;
 
-using Scim.Fast.Storage.Feed;
 using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Events;
