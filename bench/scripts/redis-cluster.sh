@@ -17,7 +17,7 @@ start)
     mkdir -p "$dir/$port"
     redis-server --port "$port" --bind 127.0.0.1 --protected-mode no --daemonize yes \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
-      --appendonly yes --appendfsync always --save "" \
+      --appendonly yes --appendfsync always --save "" --repl-diskless-sync-delay 0 \
       --dir "$dir/$port" --logfile "$dir/$port/redis.log" --pidfile "$dir/$port/redis.pid"
   done
   for port in $ports; do
