@@ -57,7 +57,7 @@ public sealed partial class PushDelivery : IAsyncDisposable
     // Bumped by every Restart: completions of sends started before it (another generation, or
     // before this host lost and took back the lease) are only counted, never acted on.
     private int _epoch;
-    private bool _holding;
+    private volatile bool _holding;
     private bool _abandoned;
     private long _readTo;
     private int _inFlight;
@@ -84,6 +84,9 @@ public sealed partial class PushDelivery : IAsyncDisposable
 
     /// <summary>SETs delivered (2xx) since start.</summary>
     public long Delivered { get; private set; }
+
+    /// <summary>Whether this host holds the stream's push lease (delivers it) at the moment.</summary>
+    internal bool Holding => _holding;
 
     public void Start() => _loop = Task.Run(LoopAsync);
 
@@ -465,10 +468,7 @@ public sealed partial class PushDelivery : IAsyncDisposable
             if (item.Set.Position < 0)
             {
                 _queuedControls.Remove(item.Set.Jti);
-                lock (_stream.Gate)
-                {
-                    _stream.Controls.RemoveAll(c => c.Jti == item.Set.Jti);
-                }
+                _registry.InBackground(_registry.SettleControlsAsync(_stream, [item.Set.Jti]), _stream);
             }
             else if (item.BehindCursor)
             {

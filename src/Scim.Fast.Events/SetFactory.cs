@@ -147,10 +147,17 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
         return new OutgoingSet(position, jti, uri, signer.Sign(buffer.WrittenSpan, stream.Algorithm), subject, entry.Time);
     }
 
+    private const string ControlMark = ".c.";
+
+    /// <summary>Whether a jti names one of the stream's own (control) SETs.</summary>
+    public static bool IsControlOf(string streamId, string jti) =>
+        jti.Length > streamId.Length + ControlMark.Length && jti.StartsWith(streamId, StringComparison.Ordinal)
+        && jti.AsSpan(streamId.Length).StartsWith(ControlMark, StringComparison.Ordinal);
+
     /// <summary>An SSF event of the stream itself (verification, stream-updated), jti random.</summary>
     public (string Jti, string Set) CreateControl(EventStream stream, string uri, IReadOnlyDictionary<string, string> payload)
     {
-        string jti = stream.Id + ".c." + Guid.NewGuid().ToString("N");
+        string jti = stream.Id + ControlMark + Guid.NewGuid().ToString("N");
         var buffer = new ArrayBufferWriter<byte>(512);
         using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
         {

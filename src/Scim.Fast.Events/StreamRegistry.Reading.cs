@@ -135,11 +135,12 @@ public sealed partial class StreamRegistry
         }
 
         _logger.LogWarning("Event stream {Stream} fell behind the change feed's retention; it resumes at sequence {First} and its receiver must resync", stream.Id, first);
-        AddControl(stream, EventUris.StreamUpdated, new Dictionary<string, string>
+        // Queued here at once (this read returns it); kept in the store in the background.
+        InBackground(AddControlAsync(stream, EventUris.StreamUpdated, new Dictionary<string, string>
         {
             ["status"] = StreamStatus.Enabled,
             ["reason"] = "resync: events before sequence " + first + " are past the change feed's retention and were not delivered; read the resources again",
-        });
+        }), stream);
         return first - 1;
     }
 
@@ -154,17 +155,28 @@ public sealed partial class StreamRegistry
             return;
         }
 
+        var controls = new List<string>();
         lock (stream.Gate)
         {
             foreach (string jti in jtis)
             {
-                stream.Controls.RemoveAll(c => c.Jti == jti);
+                if (SetFactory.IsControlOf(stream.Id, jti))
+                {
+                    controls.Add(jti);
+                    continue;
+                }
+
                 long position = SetFactory.PositionOf(stream.Id, jti);
                 if (position > stream.Cursor && stream.AckedAhead.Count < MaxAckedAhead && stream.AckedAhead.Add(position))
                 {
                     stream.PositionsVersion++;
                 }
             }
+        }
+
+        if (controls.Count > 0)
+        {
+            await SettleControlsAsync(stream, controls, cancellationToken).ConfigureAwait(false);
         }
 
         Advance(stream);

@@ -12,7 +12,8 @@ namespace Scim.Fast.Events;
 public sealed partial class StreamRegistry
 {
     // Another host's changes to a known stream: its settings, and its positions merged with ours
-    // (the further cursor; acknowledgements from both). False when it was deleted.
+    // (the further cursor; acknowledgements from both), and its control SETs as the store has them.
+    // False when it was deleted.
     private bool Refresh(EventStream stream)
     {
         if (_store.ReadState(stream.Tenant, ConfigKey(stream.Id)) is not { Length: > 0 } stored)
@@ -22,6 +23,11 @@ public sealed partial class StreamRegistry
         }
 
         stream.TakeSettingsFrom(EventStream.FromStored(JsonNode.Parse(stored)!.AsObject()));
+        if (TakeControls(stream, ReadControls(stream)))
+        {
+            Wake(stream);
+        }
+
         var parked = new SortedSet<long>();
         var acked = new SortedSet<long>();
         ReadPositions(stream, out long cursor, parked, acked);

@@ -99,6 +99,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
 
         ReadPositions(stream, out long cursor, stream.Parked, stream.AckedAhead);
         stream.Cursor = stream.PersistedCursor = cursor;
+        stream.Controls.AddRange(ReadControls(stream));
         return stream;
     }
 
@@ -194,13 +195,26 @@ public sealed partial class StreamRegistry : IAsyncDisposable
     /// Writes the stream's cursor and its parked positions if either changed (durably, in one
     /// record: a restart resumes there and still delivers what was parked).
     /// </summary>
-    public async Task SaveCursorAsync(EventStream stream, CancellationToken cancellationToken)
+    public async Task SaveCursorAsync(EventStream stream, CancellationToken cancellationToken, bool restarted = false)
     {
         long cursor;
         int positionsVersion;
         byte[] record;
+
+        // A push stream another host delivers (a shared store; this one only changed its status):
+        // the parked positions are that host's, as the store has them, never this host's stale
+        // copy, or they would be lost when it hands over. Delivery restarted from the head
+        // (re-enabled after disabled) drops them on purpose.
+        SortedSet<long>? storedParked = null;
+        if (_store.ReadsAreRemote && !restarted && stream.Method == EventUris.Push && !(_pushes.TryGetValue(stream.Id, out var push) && push.Holding))
+        {
+            storedParked = [];
+            ReadPositions(stream, out _, storedParked, new SortedSet<long>());
+        }
+
         lock (stream.Gate)
         {
+            var parkedPositions = storedParked ?? stream.Parked;
             cursor = stream.Cursor;
             positionsVersion = stream.PositionsVersion;
             if (cursor == stream.PersistedCursor && cursor != 0 && positionsVersion == stream.PersistedPositionsVersion)
@@ -209,10 +223,10 @@ public sealed partial class StreamRegistry : IAsyncDisposable
             }
 
             int acked = Math.Min(stream.AckedAhead.Count, MaxAckedAheadKept);
-            record = new byte[8 * (1 + stream.Parked.Count + acked)];
+            record = new byte[8 * (1 + parkedPositions.Count + acked)];
             BitConverter.TryWriteBytes(record, cursor);
             int offset = 8;
-            foreach (long parked in stream.Parked)
+            foreach (long parked in parkedPositions)
             {
                 BitConverter.TryWriteBytes(record.AsSpan(offset), parked);
                 offset += 8;
@@ -250,6 +264,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
         // remain puts it back (lost index updates between hosts), so the index goes last.
         await _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
         await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
+        await _store.PutStateAsync(stream.Tenant, ControlsKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
         await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -287,29 +302,14 @@ public sealed partial class StreamRegistry : IAsyncDisposable
         }
 
         await SaveAsync(stream, cancellationToken).ConfigureAwait(false);
-        await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
+        await SaveCursorAsync(stream, cancellationToken, restarted: wasDisabled && status != StreamStatus.Disabled).ConfigureAwait(false);
         var payload = new Dictionary<string, string> { ["status"] = status };
         if (reason is not null)
         {
             payload["reason"] = reason;
         }
 
-        AddControl(stream, EventUris.StreamUpdated, payload);
-    }
-
-    /// <summary>Queues an SSF event of the stream itself ahead of its feed events.</summary>
-    public void AddControl(EventStream stream, string uri, IReadOnlyDictionary<string, string> payload)
-    {
-        var control = Sets.CreateControl(stream, uri, payload);
-        lock (stream.Gate)
-        {
-            stream.Controls.Add(control);
-        }
-
-        if (_pushes.TryGetValue(stream.Id, out var push))
-        {
-            push.Wake();
-        }
+        await AddControlAsync(stream, EventUris.StreamUpdated, payload, cancellationToken).ConfigureAwait(false);
     }
 
     private void StartPushIfNeeded(EventStream stream)
@@ -377,6 +377,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
 
         _pushes.Clear();
         _indexGate.Dispose();
+        _controlsGate.Dispose();
         _meter.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 
 using Microsoft.AspNetCore.Http;
@@ -112,6 +113,13 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
             Assert.Equal(first.Order(StringComparer.Ordinal), polled.Where(c => EventStreamClient.EventUri(c).Contains(":create:", StringComparison.Ordinal))
                 .Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).Distinct().Order(StringComparer.Ordinal));
 
+            // The stream's own SETs too: a verification asked through A is polled through B, and
+            // once B has it acknowledged, A has nothing left to deliver.
+            (await clientA.Send(HttpMethod.Post, "/scim/v2/ssf/verify", new JsonObject { ["stream_id"] = poll, ["state"] = "via-a" }.ToJsonString(), mediaType: "application/json")).Expect(HttpStatusCode.NoContent);
+            var verified = await EventStreamClient.DrainAsync(clientB, poll);
+            Assert.Equal("via-a", (string)EventStreamClient.Event(Assert.Single(verified))["state"]!);
+            Assert.Empty((await EventStreamClient.PollAsync(clientA, poll)).Sets);
+
             // Pushed once each: B knows the stream (it polls the store for streams) but A holds the lease.
             await RedisHosts.WaitForAsync(() => Subjects(received).IsSupersetOf(first), TimeSpan.FromSeconds(30), "the push stream did not deliver the first users");
             await Task.Delay(6_000);   // longer than B's look for new streams: from now on B knows it
@@ -136,6 +144,70 @@ public sealed class RedisMultiHostTests(ITestOutputHelper output)
             Assert.Equal(middle.Concat(second).Order(StringComparer.Ordinal), again.Where(c => EventStreamClient.EventUri(c).Contains(":create:", StringComparison.Ordinal))
                 .Select(c => EventStreamClient.Subject(c)["/Users/".Length..]).Distinct().Order(StringComparer.Ordinal));
             output.WriteLine($"push taken over by host B {stopwatch.Elapsed.TotalSeconds:0.0} s after host A was killed");
+        }
+        finally
+        {
+            await receiver.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ParkedPushSets_SurviveAStatusChangeThroughAnotherHost_AndAreDeliveredAfterATakeover()
+    {
+        var cluster = await RedisCluster.Shared;
+        using var hosts = new RedisHosts(cluster);
+        var accepted = new ConcurrentQueue<JsonObject>();
+        var refused = new StrongBox<string?>();
+        var (receiver, url) = await LoopbackReceiver.StartAsync(async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            var claims = EventStreamClient.Claims(await reader.ReadToEndAsync());
+            if ((string?)claims["sub_id"]?["uri"] is { } subject && subject == Volatile.Read(ref refused.Value))
+            {
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                return;
+            }
+
+            accepted.Enqueue(claims);
+            context.Response.StatusCode = StatusCodes.Status202Accepted;
+        });
+        try
+        {
+            using var hostA = await hosts.StartAsync(Settings());
+            using var hostB = await hosts.StartAsync(Settings());
+            using var clientA = hostA.Client(DefaultToken);
+            using var clientB = hostB.Client(DefaultToken);
+            string blocked = (await clientA.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("parked")))).Expect(HttpStatusCode.Created).Id;
+            Volatile.Write(ref refused.Value, "/Users/" + blocked);
+
+            // A push stream made through A (A holds the lease), known to B from the start.
+            var push = new JsonObject
+            {
+                ["delivery"] = new JsonObject { ["method"] = "urn:ietf:rfc:8935", ["endpoint_url"] = url },
+                ["events_requested"] = new JsonArray("urn:ietf:params:scim:event:prov:create:notice", "urn:ietf:params:scim:event:prov:patch:notice"),
+            };
+            string streamId = (string)(await clientA.Send(HttpMethod.Post, "/scim/v2/ssf/streams", push.ToJsonString(), mediaType: "application/json")).Expect(HttpStatusCode.Created).Body!["stream_id"]!;
+            (await clientB.Get("/scim/v2/ssf/streams?stream_id=" + streamId)).Expect(HttpStatusCode.OK);
+
+            // The refused user's changes are parked by A while the others are delivered.
+            for (int i = 0; i < 2; i++)
+            {
+                var patch = Patch(new JsonObject { ["op"] = "replace", ["path"] = "displayName", ["value"] = "p" + i });
+                (await clientA.Send(HttpMethod.Patch, "/scim/v2/Users/" + blocked, patch)).Expect(HttpStatusCode.OK);
+            }
+
+            var others = await CreateUsersAsync(clientA, "unparked", 3);
+            await RedisHosts.WaitForAsync(() => Subjects(accepted).IsSupersetOf(others), TimeSpan.FromSeconds(30), "the other users were not pushed");
+            await Task.Delay(1_000);   // A writes its cursor with the parked positions
+
+            // B changes the stream's status: it must not write its own (empty) parked set over A's.
+            (await clientB.Send(HttpMethod.Post, "/scim/v2/ssf/status", new JsonObject { ["stream_id"] = streamId, ["status"] = "enabled", ["reason"] = "checked" }.ToJsonString(), mediaType: "application/json")).Expect(HttpStatusCode.OK);
+
+            // A is lost and the receiver recovers: B takes the lease over and delivers what A parked.
+            hostA.Kill();
+            Volatile.Write(ref refused.Value, null);
+            await RedisHosts.WaitForAsync(() => accepted.Count(c => (string?)c["sub_id"]?["uri"] == "/Users/" + blocked) >= 2, TimeSpan.FromSeconds(60), "the parked SETs were not delivered after the takeover");
+            Assert.True(hostB.Failures.IsEmpty, string.Join("\n", hostB.Failures.Take(20)));
         }
         finally
         {

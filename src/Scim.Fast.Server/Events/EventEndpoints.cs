@@ -301,7 +301,8 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
             payload["state"] = state;
         }
 
-        registry.AddControl(stream, EventUris.Verification, payload);
+        // Kept in the store before the answer: a restart or another host still delivers it.
+        await registry.AddControlAsync(stream, EventUris.Verification, payload, CancellationToken.None).ConfigureAwait(false);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 

@@ -236,6 +236,30 @@ public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
     }
 
     [Fact]
+    public async Task VerificationAndStatusEvents_AreKeptUntilAcknowledged_AcrossARestart()
+    {
+        // SSF 1.0 §8.1.4 verification and §8.1.2 stream-updated SETs are the stream's own: they
+        // must reach the receiver after a restart as feed events do (they were in memory only).
+        string streamId = (string)(await CreatePollStreamAsync(Client, ["urn:ietf:params:scim:event:prov:create:notice"]))["stream_id"]!;
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.Send(HttpMethod.Post, Base + "/ssf/verify", new JsonObject { ["stream_id"] = streamId, ["state"] = "kept" }.ToJsonString(), mediaType: "application/json")).Status);
+        (await Client.Send(HttpMethod.Post, Base + "/ssf/status", new JsonObject { ["stream_id"] = streamId, ["status"] = "enabled", ["reason"] = "checked" }.ToJsonString(), mediaType: "application/json")).Expect(HttpStatusCode.OK);
+
+        await server.RestartAsync();
+        var (sets, _) = await PollAsync(server.Client, streamId, maxEvents: 10);
+        var claims = sets.Select(s => Claims(s.Set)).ToList();
+        Assert.Equal(2, claims.Count);
+        var verification = Assert.Single(claims, c => EventUri(c) == "https://schemas.openid.net/secevent/ssf/event-type/verification");
+        Assert.Equal("kept", (string)Event(verification)["state"]!);
+        var updated = Assert.Single(claims, c => EventUri(c) == "https://schemas.openid.net/secevent/ssf/event-type/stream-updated");
+        Assert.Equal("checked", (string)Event(updated)["reason"]!);
+
+        // Acknowledged, they are gone, and stay gone after another restart.
+        Assert.Empty((await PollAsync(server.Client, streamId, ack: sets.Select(s => s.Jti))).Sets);
+        await server.RestartAsync();
+        Assert.Empty((await PollAsync(server.Client, streamId)).Sets);
+    }
+
+    [Fact]
     public async Task LongPoll_ReturnsWhenAWriteCommits()
     {
         var stream = await CreatePollStreamAsync(Client, ["urn:ietf:params:scim:event:prov:create:notice"]);
