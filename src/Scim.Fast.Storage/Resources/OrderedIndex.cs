@@ -88,6 +88,11 @@ internal sealed class OrderedIndex
             }
         }
 
+        Apply(add, entry);
+    }
+
+    private void Apply(bool add, (uint Tenant, byte Type, byte Index, string Key, string Id) entry)
+    {
         var slot = add ? _slots.GetOrAdd((entry.Tenant, entry.Type, entry.Index), static _ => new Slot()) : _slots.GetValueOrDefault((entry.Tenant, entry.Type, entry.Index));
         if (slot is null)
         {
@@ -365,18 +370,22 @@ internal sealed class OrderedIndex
         return slots;
     }
 
-    // Swaps in loaded trees, then applies what changed meanwhile, in order.
+    // Swaps in loaded trees, then applies what changed meanwhile, in order. The queue stays open
+    // until it has been applied: a writer that came in meanwhile waits on the lock and then goes
+    // after it. (It was closed first, so a new change could land before an older queued one of
+    // the same resource: an update's old key came back after the new one was added, one entry
+    // too many, seen after crash recovery when a fast load finished under the replay's writes.)
     private void Install(ConcurrentDictionary<(uint, byte, byte), Slot> slots)
     {
         lock (_loadLock)
         {
             _slots = slots;
-            var pending = _pending ?? [];
-            _pending = null;
-            foreach (var (add, entry) in pending)
+            foreach (var (add, entry) in _pending ?? [])
             {
-                Change(add, entry);
+                Apply(add, entry);
             }
+
+            _pending = null;
         }
     }
 
