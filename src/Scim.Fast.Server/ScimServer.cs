@@ -266,6 +266,12 @@ public static class ScimServer
                 app.Logger.LogWarning("Scim:Redis:ReplicaAcks is 0: writes are acknowledged once their primary has them, and a primary lost before its replica copied them loses them (README, \"Scale-out on a Redis Cluster\")");
             }
 
+            if (store is ResourceStore embedded && embedded.OrderedIndexesFromSnapshot)
+            {
+                _ = embedded.OrderedIndexesLoadAsync().ContinueWith(
+                    load => app.Logger.LogInformation("Ordered indexes loaded from the snapshot: {Entries} entries in {Milliseconds} ms", load.Result.Entries, (long)load.Result.Took.TotalMilliseconds),
+                    TaskContinuationOptions.OnlyOnRanToCompletion);
+            }
             if (generatedToken is not null)
             {
                 // Shown once, on the console only: the server keeps just its hash.

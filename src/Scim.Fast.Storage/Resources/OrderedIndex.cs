@@ -238,53 +238,17 @@ internal sealed class OrderedIndex
     public void Save(string path, long mark)
     {
         WaitUntilLoaded();
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8))
+        var trees = new List<KeyValuePair<(uint Tenant, byte Type, byte Index), CountedTree>>();
+        foreach (var (key, slot) in SortedSlots())
         {
-            var slots = SortedSlots();
-            int total = 0;
-            foreach (var (_, slot) in slots)
-            {
-                total += slot.Tree.Count;
-            }
-
-            writer.Write(SnapshotMagic);
-            writer.Write(mark);
-            writer.Write(total);
-            foreach (var ((tenant, type, index), slot) in slots)
-            {
-                foreach (var position in slot.Tree.All())
-                {
-                    writer.Write(tenant);
-                    writer.Write(type);
-                    writer.Write(index);
-                    writer.Write(position.Key);
-                    writer.Write(position.Id);
-                }
-            }
-
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
+            trees.Add(new(key, slot.Tree));
         }
 
-        File.Move(temporary, path, overwrite: true);
+        OrderedIndexSnapshot.Save(path, mark, trees);
     }
 
     /// <summary>Whether the snapshot at <paramref name="path"/> was taken at <paramref name="mark"/>.</summary>
-    public static bool SnapshotMatches(string path, long mark)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64);
-            using var reader = new BinaryReader(stream);
-            return reader.ReadInt64() == SnapshotMagic && reader.ReadInt64() == mark;
-        }
-        catch (Exception e) when (e is IOException or EndOfStreamException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    public static bool SnapshotMatches(string path, long mark) => OrderedIndexSnapshot.Matches(path, mark);
 
     /// <summary>
     /// Starts loading a matching snapshot in the background, so the store opens (and the server
@@ -301,10 +265,13 @@ internal sealed class OrderedIndex
             {
                 try
                 {
+                    long started = System.Diagnostics.Stopwatch.GetTimestamp();
                     if (!TryLoad(path, mark))
                     {
                         Install(Rebuild(rebuild()));
                     }
+
+                    LoadTime = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 }
                 catch (Exception e)
                 {
@@ -317,6 +284,27 @@ internal sealed class OrderedIndex
                     }
                 }
             });
+        }
+    }
+
+    /// <summary>The background load (completes when it has finished, loaded or failed).</summary>
+    public Task Loading => _loading ?? Task.CompletedTask;
+
+    /// <summary>How long the background load took (snapshot or rebuild).</summary>
+    public TimeSpan LoadTime { get; private set; }
+
+    /// <summary>Entries in every tree (a count, for logs).</summary>
+    public long TotalCount
+    {
+        get
+        {
+            long total = 0;
+            foreach (var slot in _slots.Values)
+            {
+                total += slot.Tree.Count;
+            }
+
+            return total;
         }
     }
 
@@ -392,82 +380,20 @@ internal sealed class OrderedIndex
     /// <summary>Loads a snapshot written by <see cref="Save"/> if it matches <paramref name="mark"/>; false otherwise.</summary>
     private bool TryLoad(string path, long mark)
     {
-        if (!File.Exists(path))
+        if (OrderedIndexSnapshot.TryLoad(path, mark) is not { } trees)
         {
             return false;
         }
 
-        try
+        var slots = new ConcurrentDictionary<(uint, byte, byte), Slot>();
+        foreach (var (key, tree) in trees)
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-            using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8);
-            if (reader.ReadInt64() != SnapshotMagic || reader.ReadInt64() != mark)
-            {
-                return false;
-            }
-
-            int count = reader.ReadInt32();
-            var slots = new ConcurrentDictionary<(uint, byte, byte), Slot>();
-            List<OrderedPosition>? current = null;
-            (uint, byte, byte) currentKey = default;
-
-            // Ids repeat once per index: share one string per id.
-            var ids = new Dictionary<string, string>(StringComparer.Ordinal);
-            for (int i = 0; i < count; i++)
-            {
-                var slotKey = (reader.ReadUInt32(), reader.ReadByte(), reader.ReadByte());
-                string key = reader.ReadString();
-                string id = reader.ReadString();
-                if (ids.TryGetValue(id, out var shared))
-                {
-                    id = shared;
-                }
-                else
-                {
-                    ids[id] = id;
-                }
-
-                var position = new OrderedPosition(key, id);
-                if (current is null || slotKey != currentKey)
-                {
-                    if (current is not null)
-                    {
-                        slots[currentKey] = new Slot { Tree = CountedTree.FromSorted(current) };
-                    }
-
-                    // Written in order: a slot seen before, or a position out of order, is damage.
-                    if (slots.ContainsKey(slotKey) || (current is not null && slotKey.CompareTo(currentKey) < 0))
-                    {
-                        return false;
-                    }
-
-                    current = [];
-                    currentKey = slotKey;
-                }
-                else if (PositionOrder.Instance.Compare(current[^1], position) >= 0)
-                {
-                    return false;
-                }
-
-                current.Add(position);
-            }
-
-            if (current is not null)
-            {
-                slots[currentKey] = new Slot { Tree = CountedTree.FromSorted(current) };
-            }
-
-            Install(slots);
-            return true;
+            slots[key] = new Slot { Tree = tree };
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // Any damage to the file (truncated, wrong counts): fall back to the rebuild.
-            return false;
-        }
+
+        Install(slots);
+        return true;
     }
-
-    private const long SnapshotMagic = 0x314E5041534F4453; // "SDOSAPN1"
 }
 
 /// <summary>

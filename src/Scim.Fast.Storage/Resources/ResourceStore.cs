@@ -105,6 +105,13 @@ public sealed partial class ResourceStore : IResourceStore
     /// <summary>Whether the ordered indexes have loaded (they load in the background after open).</summary>
     public bool OrderedIndexesLoaded => _ordered.IsLoaded;
 
+    /// <summary>Completes when the ordered indexes' background load has finished: (entries, time taken).</summary>
+    public async Task<(long Entries, TimeSpan Took)> OrderedIndexesLoadAsync()
+    {
+        await _ordered.Loading.ConfigureAwait(false);
+        return (_ordered.TotalCount, _ordered.LoadTime);
+    }
+
     /// <summary>Why the store stopped taking writes (fail-stop after a failed write or index load), or null.</summary>
     public string? StopReason => _failure?.Message ?? _ordered.LoadFailure?.Message;
 

@@ -1,0 +1,118 @@
+using System.Text;
+
+using Scim.Fast.Storage.Resources;
+
+namespace Scim.Fast.Storage.Tests;
+
+/// <summary>
+/// The ordered indexes' snapshot file on disk: what is saved loads back entry for entry, every tree
+/// of a tenant and type shares the id tree's strings, damage is refused (the store rebuilds), and
+/// files in the first layout still load.
+/// </summary>
+public sealed class OrderedIndexSnapshotTests
+{
+    private const long Mark = 4242;
+
+    private static CountedTree Tree(IEnumerable<OrderedPosition> positions) =>
+        CountedTree.FromSorted([.. positions.Order(PositionOrder.Instance)]);
+
+    private static List<KeyValuePair<(uint, byte, byte), CountedTree>> Sample()
+    {
+        var ids = Enumerable.Range(0, 3_000).Select(i => $"id-{i:D5}").ToList();
+        ids.Add("id-" + new string('é', 300)); // longer than the loader's character buffer, not ASCII
+        return
+        [
+            new((1, 1, 0), Tree(ids.Select(id => new OrderedPosition(id, id)))),
+            new((1, 1, 1), Tree(ids.Select((id, i) => new OrderedPosition($"NAME-{i % 97:D3}-ÄÖ", id)))),
+            new((1, 1, 2), Tree([])),
+            new((1, 2, 0), Tree([new("g1", "g1"), new("g2", "g2")])),
+            new((2, 1, 1), Tree([new("b", "lone-id"), new("a", "other-id")])), // no id tree for this tenant
+        ];
+    }
+
+    [Fact]
+    public void Saved_LoadsBackEntryForEntry_AndTreesShareTheIdTreesStrings()
+    {
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "ordered.snapshot");
+        var saved = Sample();
+        OrderedIndexSnapshot.Save(path, Mark, saved);
+
+        Assert.True(OrderedIndexSnapshot.Matches(path, Mark));
+        Assert.False(OrderedIndexSnapshot.Matches(path, Mark + 1));
+        Assert.Null(OrderedIndexSnapshot.TryLoad(path, Mark + 1));
+        var loaded = OrderedIndexSnapshot.TryLoad(path, Mark);
+        Assert.NotNull(loaded);
+        Assert.Equal(saved.Count, loaded.Count);
+        foreach (var (key, tree) in saved)
+        {
+            Assert.Equal(tree.All(), loaded[key].All());
+        }
+
+        // One string per id: the name tree's ids are the id tree's instances (ASCII and not).
+        var idsByValue = loaded[(1, 1, 0)].All().ToDictionary(p => p.Id, p => p.Id);
+        Assert.All(loaded[(1, 1, 1)].All(), p => Assert.Same(idsByValue[p.Id], p.Id));
+        Assert.All(loaded[(1, 1, 0)].All(), p => Assert.Same(p.Key, p.Id));
+    }
+
+    [Fact]
+    public void DamagedFiles_AreRefused()
+    {
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "ordered.snapshot");
+        OrderedIndexSnapshot.Save(path, Mark, Sample());
+        byte[] good = File.ReadAllBytes(path);
+
+        // Truncated anywhere.
+        foreach (int length in new[] { 10, 20, good.Length / 2, good.Length - 1 })
+        {
+            File.WriteAllBytes(path, good[..length]);
+            Assert.Null(OrderedIndexSnapshot.TryLoad(path, Mark));
+        }
+
+        // Two entries swapped: out of order.
+        byte[] swapped = (byte[])good.Clone();
+        int first = IndexOf(swapped, "id-00001"), second = IndexOf(swapped, "id-00002");
+        Encoding.ASCII.GetBytes("id-00002").CopyTo(swapped, first);
+        Encoding.ASCII.GetBytes("id-00001").CopyTo(swapped, second);
+        File.WriteAllBytes(path, swapped);
+        Assert.Null(OrderedIndexSnapshot.TryLoad(path, Mark));
+
+        Assert.Null(OrderedIndexSnapshot.TryLoad(Path.Combine(directory.Path, "missing"), Mark));
+    }
+
+    [Fact]
+    public void FilesInTheFirstLayout_StillLoad()
+    {
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "ordered.snapshot");
+        var saved = Sample();
+        using (var writer = new BinaryWriter(File.Create(path), Encoding.UTF8))
+        {
+            writer.Write(0x314E5041534F4453); // "SDOSAPN1"
+            writer.Write(Mark);
+            writer.Write(saved.Sum(s => s.Value.Count));
+            foreach (var ((tenant, type, index), tree) in saved)
+            {
+                foreach (var position in tree.All())
+                {
+                    writer.Write(tenant);
+                    writer.Write(type);
+                    writer.Write(index);
+                    writer.Write(position.Key);
+                    writer.Write(position.Id);
+                }
+            }
+        }
+
+        Assert.True(OrderedIndexSnapshot.Matches(path, Mark));
+        var loaded = OrderedIndexSnapshot.TryLoad(path, Mark);
+        Assert.NotNull(loaded);
+        foreach (var (key, tree) in saved.Where(s => s.Value.Count > 0))
+        {
+            Assert.Equal(tree.All(), loaded[key].All());
+        }
+    }
+
+    private static int IndexOf(byte[] haystack, string needle) => haystack.AsSpan().IndexOf(Encoding.ASCII.GetBytes(needle));
+}
