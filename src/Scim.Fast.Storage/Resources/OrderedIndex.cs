@@ -256,7 +256,7 @@ internal sealed class OrderedIndex
     /// changes queue up and are applied in order afterwards; ordered reads wait for it. When the
     /// load fails, <paramref name="rebuild"/> produces the entries instead.
     /// </summary>
-    public void LoadInBackground(string path, long mark, Func<IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)>> rebuild)
+    public void LoadInBackground(string path, long mark, Func<IEnumerable<(uint Tenant, byte Type, byte Index, string Key, string Id)>> rebuild, Task<(long Mark, Dictionary<(uint, byte, byte), CountedTree>? Trees)?>? preloaded = null)
     {
         lock (_loadLock)
         {
@@ -266,7 +266,7 @@ internal sealed class OrderedIndex
                 try
                 {
                     long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                    if (!TryLoad(path, mark))
+                    if (!TryLoad(path, mark, preloaded))
                     {
                         Install(Rebuild(rebuild()));
                     }
@@ -307,6 +307,14 @@ internal sealed class OrderedIndex
             return total;
         }
     }
+
+    /// <summary>
+    /// Starts reading the snapshot at <paramref name="path"/> at once, before recovery says which mark
+    /// it must have (<see cref="LoadInBackground"/> takes it if the mark is right): the read overlaps
+    /// the key-value store's recovery. Null when there is no snapshot.
+    /// </summary>
+    public static Task<(long Mark, Dictionary<(uint, byte, byte), CountedTree>? Trees)?>? Preload(string path) =>
+        File.Exists(path) ? Task.Run(() => OrderedIndexSnapshot.TryLoadAny(path)) : null;
 
     /// <summary>Whether the ordered indexes are in memory (no background load running; failed counts as not).</summary>
     public bool IsLoaded => _loading is null or { IsCompleted: true } && LoadFailure is null;
@@ -378,9 +386,12 @@ internal sealed class OrderedIndex
     }
 
     /// <summary>Loads a snapshot written by <see cref="Save"/> if it matches <paramref name="mark"/>; false otherwise.</summary>
-    private bool TryLoad(string path, long mark)
+    private bool TryLoad(string path, long mark, Task<(long Mark, Dictionary<(uint, byte, byte), CountedTree>? Trees)?>? preloaded)
     {
-        if (OrderedIndexSnapshot.TryLoad(path, mark) is not { } trees)
+        // The snapshot read while the key-value store recovered, when it is this mark's.
+        var early = preloaded?.GetAwaiter().GetResult();
+        var loaded = early is { } read && read.Mark == mark ? read.Trees : OrderedIndexSnapshot.TryLoad(path, mark);
+        if (loaded is not { } trees)
         {
             return false;
         }

@@ -105,6 +105,30 @@ internal static class OrderedIndexSnapshot
         }
     }
 
+    /// <summary>
+    /// The snapshot's mark and trees, read before the caller knows which mark it needs (while the
+    /// key-value store recovers); null when there is no readable snapshot, null trees when damaged.
+    /// </summary>
+    public static (long Mark, Dictionary<(uint Tenant, byte Type, byte Index), CountedTree>? Trees)? TryLoadAny(string path)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            Span<byte> header = stackalloc byte[16];
+            if (RandomAccess.Read(handle, header, 0) != 16)
+            {
+                return null;
+            }
+
+            long mark = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
+            return (mark, TryLoad(path, mark));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The trees of a snapshot taken at <paramref name="mark"/>; null when it is missing, another mark, or damaged.</summary>
     public static Dictionary<(uint Tenant, byte Type, byte Index), CountedTree>? TryLoad(string path, long mark)
     {

@@ -25,9 +25,12 @@ public sealed partial class ResourceStore
         var directoryLock = Lock(directory);
         bool lookupIndexesComplete;
         FasterByteStore kv;
+        Task<(long Mark, Dictionary<(uint, byte, byte), CountedTree>? Trees)?>? preload = null;
         try
         {
             lookupIndexesComplete = MarkLookupIndexes(directory);
+            // The ordered-index snapshot is read meanwhile (restart time: DESIGN-NOTES §1).
+            preload = OrderedIndex.Preload(Path.Combine(directory, "ordered.snapshot"));
             kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
         }
         catch
@@ -59,7 +62,7 @@ public sealed partial class ResourceStore
                 if (store.OrderedIndexesFromSnapshot)
                 {
                     // Loaded in the background; replay below queues its changes behind the load.
-                    store._ordered.LoadInBackground(store._snapshotPath, replayFrom, () => RebuildEntries(kv));
+                    store._ordered.LoadInBackground(store._snapshotPath, replayFrom, () => RebuildEntries(kv), preload);
                 }
                 else
                 {
