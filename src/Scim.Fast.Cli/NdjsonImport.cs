@@ -14,7 +14,7 @@ namespace Scim.Fast.Cli;
 /// <summary>A resource to import and the line it came from, or why that line is no resource.</summary>
 internal readonly record struct ImportRecord(long Line, JsonObject? Resource, string? ScimType = null, string? Error = null);
 
-internal sealed class NdjsonImport(ScimTarget target, int batch)
+internal sealed partial class NdjsonImport(ScimTarget target, int batch)
 {
     private const string GroupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group";
     private const int GroupBatch = 100;
@@ -30,7 +30,9 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
     public long Rejected { get; private set; }
 
     public Task RunAsync(FileInfo file, StreamWriter errors, Action<long> progress, CancellationToken cancel) =>
-        RunAsync(ReadNdjson(file), errors, progress, cancel);
+        target.DirectUserCreates is { } direct
+            ? RunDirectAsync(file, direct, errors, progress, cancel)
+            : RunAsync(ReadNdjson(file), errors, progress, cancel);
 
     /// <summary>Imports resources read from any source (NDJSON lines, CSV rows), each with the line it came from.</summary>
     public async Task RunAsync(IEnumerable<ImportRecord> records, StreamWriter errors, Action<long> progress, CancellationToken cancel)
@@ -76,6 +78,12 @@ internal sealed class NdjsonImport(ScimTarget target, int batch)
             progress(done);
         }
 
+        await ImportGroupsAsync(groups, done, errors, progress, cancel).ConfigureAwait(false);
+    }
+
+    // Groups after every user, then the members that are groups themselves.
+    private async Task ImportGroupsAsync(List<Item> groups, long done, StreamWriter errors, Action<long> progress, CancellationToken cancel)
+    {
         // Groups after every user, members pointing at the users' new ids. A member that is itself
         // a group of the file (nested groups) may not exist yet: added once every group does.
         var groupIds = new HashSet<string>(groups.Where(g => g.OldId is not null).Select(g => g.OldId!), StringComparer.Ordinal);

@@ -173,8 +173,7 @@ internal static class ScimFastTool
         errorsFile ??= new FileInfo(file.FullName + ".errors.ndjson");
         await using (var errors = new StreamWriter(errorsFile.FullName))
         {
-            long total = CountLines(file);
-            await console.ProgressAsync("importing", total, progress => csv is null
+            await console.ProgressAsync("importing", () => CountLines(file), progress => csv is null
                 ? import.RunAsync(file, errors, progress, cancel)
                 : import.RunAsync(csv.Read(file), errors, progress, cancel)).ConfigureAwait(false);
         }
@@ -245,15 +244,33 @@ internal static class ScimFastTool
         }
     }
 
+    // Lines with something on them (the progress bar's total): counted in the bytes, not decoded.
     private static long CountLines(FileInfo file)
     {
+        using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        var buffer = new byte[1 << 20];
         long lines = 0;
-        foreach (var line in File.ReadLines(file.FullName))
+        byte previous = (byte)'\n';
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
         {
-            lines += line.Length > 0 ? 1 : 0;
+            var chunk = buffer.AsSpan(0, read);
+            // A line counts when its first byte is no line break: count the breaks that follow a non-break.
+            for (int at = chunk.IndexOf((byte)'\n'); at >= 0; at = chunk.IndexOf((byte)'\n'))
+            {
+                byte before = at > 0 ? chunk[at - 1] : previous;
+                lines += before is (byte)'\n' or (byte)'\r' ? 0 : 1;
+                previous = (byte)'\n';
+                chunk = chunk[(at + 1)..];
+            }
+
+            if (chunk.Length > 0)
+            {
+                previous = chunk[^1];
+            }
         }
 
-        return lines;
+        return previous is (byte)'\n' or (byte)'\r' ? lines : lines + 1;
     }
 
     /// <summary>Console output: Spectre's progress and tables for people, one JSON object with --json.</summary>
@@ -261,7 +278,7 @@ internal static class ScimFastTool
     {
         private readonly IAnsiConsole _console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
 
-        public async Task ProgressAsync(string what, long total, Func<Action<long>, Task> work)
+        public async Task ProgressAsync(string what, Func<long> total, Func<Action<long>, Task> work)
         {
             if (json || !_console.Profile.Capabilities.Interactive)
             {
@@ -273,7 +290,7 @@ internal static class ScimFastTool
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
                 .StartAsync(async context =>
                 {
-                    var task = context.AddTask(what, maxValue: Math.Max(1, total));
+                    var task = context.AddTask(what, maxValue: Math.Max(1, total()));
                     await work(done => task.Value = done).ConfigureAwait(false);
                 }).ConfigureAwait(false);
         }

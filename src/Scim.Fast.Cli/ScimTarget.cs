@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 
@@ -8,6 +9,8 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 
 using Scim.Fast.Server;
+using Scim.Fast.Server.Protocol;
+using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Cli;
 
@@ -34,6 +37,13 @@ internal sealed class ScimTarget : IAsyncDisposable
 
     /// <summary>The server root, with the admin token (/admin/…).</summary>
     public HttpClient Admin { get; }
+
+    /// <summary>
+    /// Offline only: creates a batch of users through the server's own batch-create path (what
+    /// /Bulk runs for consecutive POSTs: the same checks, index entries and one durable commit per
+    /// batch), handed the bodies' bytes as they are, without HTTP. Null for a running server.
+    /// </summary>
+    public Func<IReadOnlyList<ReadOnlySequence<byte>>, CancellationToken, ValueTask<BulkOperationResult[]>>? DirectUserCreates { get; private init; }
 
     public static async Task<ScimTarget> OpenAsync(string? dataDirectory, Uri? target, string? token, string? adminToken, string tenant)
     {
@@ -79,7 +89,12 @@ internal sealed class ScimTarget : IAsyncDisposable
         await app.StartAsync().ConfigureAwait(false);
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
         var scimBase = new Uri(address, tenantPath + "/scim/v2/");
-        return new ScimTarget(Client(scimBase, token), Client(address, adminToken), app);
+        var handler = app.Services.GetRequiredService<ScimRequestHandler>();
+        var scope = new ScimScope(tenant == "default" ? TenantId.Default : await handler.Tenants.GetOrAddAsync(tenant).ConfigureAwait(false), scimBase.ToString().TrimEnd('/'));
+        return new ScimTarget(Client(scimBase, token), Client(address, adminToken), app)
+        {
+            DirectUserCreates = (bodies, cancel) => handler.Users.ExecuteBulkCreatesAsync(scope, bodies, cancel),
+        };
     }
 
     private static HttpClient Client(Uri baseAddress, string? token)

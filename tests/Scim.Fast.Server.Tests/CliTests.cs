@@ -101,6 +101,39 @@ public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
     }
 
     [Fact]
+    public async Task Import_ReadsTheFilesBytes_LineBreaksOfEitherKind_AByteOrderMark_AndNoBreakAtTheEnd()
+    {
+        // The offline import reads the file as bytes and hands each user line to the server as is:
+        // it must number lines as a text reader would and find where each line ends.
+        using var work = new TempFolder();
+        string file = Path.Combine(work.Path, "in.ndjson");
+        string User(string name) => new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["id"] = name, ["userName"] = name + "@example.com" }.ToJsonString();
+        var text = "\uFEFF" + User("crlf-1") + "\r\n"
+            + "\r\n"
+            + """{"userName":"a@example.com"} {"userName":"b@example.com"}""" + "\n"
+            + User("lf-4") + "\n"
+            + new string(' ', 3) + "\n"
+            + User("last-6");
+        await File.WriteAllTextAsync(file, text, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+        string errors = Path.Combine(work.Path, "errors.ndjson");
+        string data = Path.Combine(work.Path, "data");
+        var (code, output) = await RunAsync("import", "--data", data, "--in", file, "--errors", errors, "--json");
+
+        Assert.Equal(1, code);
+        Assert.Equal(3, (long)JsonNode.Parse(output)!["users"]!);
+        var rejected = File.ReadAllLines(errors).Select(line => JsonNode.Parse(line)!).ToList();
+        Assert.Equal(2, rejected.Count);
+        Assert.Contains(rejected, e => (long)e["line"]! == 3 && (string?)e["scimType"] == "invalidSyntax");
+        Assert.Contains(rejected, e => (long)e["line"]! == 5 && (string?)e["scimType"] == "invalidSyntax");
+
+        string exported = Path.Combine(work.Path, "out.ndjson");
+        (code, output) = await RunAsync("export", "--data", data, "--out", exported, "--json");
+        Assert.True(code == 0, output);
+        var names = File.ReadAllLines(exported).Select(line => (string)JsonNode.Parse(line)!["userName"]!).Order(StringComparer.Ordinal);
+        Assert.Equal(["crlf-1@example.com", "last-6@example.com", "lf-4@example.com"], names);
+    }
+
+    [Fact]
     public async Task BackupThenRestore_GivesTheSameResources_AndAVerifiedStore()
     {
         using var work = new TempFolder();
