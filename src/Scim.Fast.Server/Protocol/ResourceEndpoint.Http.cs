@@ -400,6 +400,14 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             {
                 context.Response.StatusCode = StatusCodes.Status200OK;
                 context.Response.ContentType = ScimResponses.MediaType;
+                if (exact.Count == 1 && query.StartIndex == 1 && Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount) > 0)
+                {
+                    // The usual case, one candidate (a unique name, an id): its reads await the disk
+                    // as GET's do, instead of blocking a pool thread (issue 18).
+                    await ListOneAsync(context, scope, exact[0]).ConfigureAwait(false);
+                    return;
+                }
+
                 WriteStoredList(context.Response.BodyWriter, scope, query, exact);
                 await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
                 return;
@@ -455,31 +463,57 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         return true;
     }
 
+    // A list of the one candidate, read like GET reads (ReadStoredAsync): derived attributes
+    // prefetched and the body read with awaits when they are on disk.
+    private async Task ListOneAsync(HttpContext context, ScimScope scope, string id)
+    {
+        await PrefetchDerivedAsync(scope, id).ConfigureAwait(false);
+        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
+        scratch.ResetWrittenCount();
+        var read = Store.TryReadBodyAsync(scope.Tenant, StoreType, id, scratch);
+        if (!read.IsCompletedSuccessfully)
+        {
+            // The read owns this thread's scratch buffer until its I/O completes.
+            t_scratch = null;
+        }
+
+        var (found, body, version) = await read.ConfigureAwait(false);
+        WriteListOfOne(context.Response.BodyWriter, scope, id, found, body.Span, version);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    // A ListResponse of one stored resource, or of none when it was not found (RFC 7644 §3.4.2).
+    private void WriteListOfOne(IBufferWriter<byte> output, ScimScope scope, string id, bool found, ReadOnlySpan<byte> body, long version)
+    {
+        found = found && IsSpliceable(body);
+        var head = new ScimJsonWriter(output);
+        ListResponseWriter.WriteHead(ref head, found ? 1 : 0, found ? 1 : 0, 1, nextCursor: null);
+        if (found)
+        {
+            head.Flush();
+            var item = new ScimJsonWriter(output);
+            WriteStoredHead(ref item, scope, id, body, version);
+            WriteDerivedRaw(ref item, scope, id);
+            item.WriteEndObject();
+            item.Flush();
+        }
+
+        head.WriteEndArray();
+        head.WriteEndObject();
+        head.Flush();
+    }
+
     private void WriteStoredList(IBufferWriter<byte> output, ScimScope scope, ListQuery query, List<string> ids)
     {
         int count = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
         var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
         scratch.ResetWrittenCount();
 
-        // The usual case, one candidate (a unique name or an id): one read decides and supplies it.
+        // One candidate (a unique name or an id): one read decides and supplies it.
         if (ids.Count == 1 && query.StartIndex == 1 && count > 0)
         {
-            bool found = Store.TryReadBody(scope.Tenant, StoreType, ids[0], scratch, out var single, out long singleVersion) && IsSpliceable(single.Span);
-            var head = new ScimJsonWriter(output);
-            ListResponseWriter.WriteHead(ref head, found ? 1 : 0, found ? 1 : 0, 1, nextCursor: null);
-            if (found)
-            {
-                head.Flush();
-                var item = new ScimJsonWriter(output);
-                WriteStoredHead(ref item, scope, ids[0], single.Span, singleVersion);
-                WriteDerivedRaw(ref item, scope, ids[0]);
-                item.WriteEndObject();
-                item.Flush();
-            }
-
-            head.WriteEndArray();
-            head.WriteEndObject();
-            head.Flush();
+            bool found = Store.TryReadBody(scope.Tenant, StoreType, ids[0], scratch, out var single, out long singleVersion);
+            WriteListOfOne(output, scope, ids[0], found, single.Span, singleVersion);
             return;
         }
 
