@@ -26,6 +26,7 @@ internal sealed partial class NdjsonImport
         long line = 0;
         await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadBuffer);
+        bool completed = false;
         try
         {
             int start = 0;
@@ -105,17 +106,35 @@ internal sealed partial class NdjsonImport
                     break;
                 }
             }
+
+            inflight.Enqueue((users.Count, CreateAsync(users, direct, cancel)));
+            while (inflight.TryDequeue(out var pending))
+            {
+                done += await DrainAsync(pending, errors, user: true).ConfigureAwait(false);
+                progress(done);
+            }
+
+            completed = true;
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        inflight.Enqueue((users.Count, CreateAsync(users, direct, cancel)));
-        while (inflight.TryDequeue(out var pending))
-        {
-            done += await DrainAsync(pending, errors, user: true).ConfigureAwait(false);
-            progress(done);
+            if (!completed)
+            {
+                // Failed or cancelled: the batches already handed to the store finish before the
+                // store is closed under them (the /Bulk path had Kestrel's graceful stop for that).
+                while (inflight.TryDequeue(out var running))
+                {
+                    try
+                    {
+                        await running.Post.ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // The failure that ended the import is the one reported.
+                    }
+                }
+            }
         }
 
         await ImportGroupsAsync(groups, done, errors, progress, cancel).ConfigureAwait(false);
@@ -183,32 +202,31 @@ internal sealed partial class NdjsonImport
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (reader.ValueTextEquals("id"u8))
+                bool isId = reader.ValueTextEquals("id"u8);
+                bool isSchemas = reader.ValueTextEquals("schemas"u8);
+                reader.Read();
+                if (isId && reader.TokenType == JsonTokenType.String)
                 {
-                    reader.Read();
-                    id = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    continue;
+                    id = reader.GetString();
                 }
-
-                if (reader.ValueTextEquals("schemas"u8))
+                else if (isSchemas && reader.TokenType == JsonTokenType.StartArray)
                 {
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.StartArray)
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                     {
-                        while (reader.Read() && reader.TokenType == JsonTokenType.String)
+                        if (reader.TokenType == JsonTokenType.String)
                         {
                             group |= string.Equals(reader.GetString(), GroupSchema, StringComparison.OrdinalIgnoreCase);
                         }
-
-                        continue;
+                        else
+                        {
+                            reader.Skip();
+                        }
                     }
                 }
                 else
                 {
-                    reader.Read();
+                    reader.Skip();
                 }
-
-                reader.Skip();
             }
 
             // Nothing may follow the object.
@@ -220,8 +238,9 @@ internal sealed partial class NdjsonImport
 
             return group ? LineKind.Group : LineKind.User;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is no valid UTF-8 (or a lone surrogate escape).
             error = e.Message;
             return LineKind.Invalid;
         }

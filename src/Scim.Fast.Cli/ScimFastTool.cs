@@ -250,27 +250,25 @@ internal static class ScimFastTool
         using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
         var buffer = new byte[1 << 20];
         long lines = 0;
-        byte previous = (byte)'\n';
+        bool content = false;
         int read;
         while ((read = stream.Read(buffer)) > 0)
         {
-            var chunk = buffer.AsSpan(0, read);
-            // A line counts when its first byte is no line break: count the breaks that follow a non-break.
-            for (int at = chunk.IndexOf((byte)'\n'); at >= 0; at = chunk.IndexOf((byte)'\n'))
+            foreach (byte b in buffer.AsSpan(0, read))
             {
-                byte before = at > 0 ? chunk[at - 1] : previous;
-                lines += before is (byte)'\n' or (byte)'\r' ? 0 : 1;
-                previous = (byte)'\n';
-                chunk = chunk[(at + 1)..];
-            }
-
-            if (chunk.Length > 0)
-            {
-                previous = chunk[^1];
+                if (b == (byte)'\n')
+                {
+                    lines += content ? 1 : 0;
+                    content = false;
+                }
+                else if (b != (byte)'\r')
+                {
+                    content = true;
+                }
             }
         }
 
-        return previous is (byte)'\n' or (byte)'\r' ? lines : lines + 1;
+        return content ? lines + 1 : lines;
     }
 
     /// <summary>Console output: Spectre's progress and tables for people, one JSON object with --json.</summary>

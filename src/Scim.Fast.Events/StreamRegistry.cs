@@ -206,16 +206,17 @@ public sealed partial class StreamRegistry : IAsyncDisposable
         // copy, or they would be lost when it hands over. Delivery restarted from the head
         // (re-enabled after disabled) drops them on purpose.
         SortedSet<long>? storedParked = null;
+        long storedCursor = 0;
         if (_store.ReadsAreRemote && !restarted && stream.Method == EventUris.Push && !(_pushes.TryGetValue(stream.Id, out var push) && push.Holding))
         {
             storedParked = [];
-            ReadPositions(stream, out _, storedParked, new SortedSet<long>());
+            ReadPositions(stream, out storedCursor, storedParked, new SortedSet<long>());
         }
 
         lock (stream.Gate)
         {
             var parkedPositions = storedParked ?? stream.Parked;
-            cursor = stream.Cursor;
+            cursor = Math.Max(stream.Cursor, storedCursor);
             positionsVersion = stream.PositionsVersion;
             if (cursor == stream.PersistedCursor && cursor != 0 && positionsVersion == stream.PersistedPositionsVersion)
             {

@@ -131,6 +131,16 @@ public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
         Assert.True(code == 0, output);
         var names = File.ReadAllLines(exported).Select(line => (string)JsonNode.Parse(line)!["userName"]!).Order(StringComparer.Ordinal);
         Assert.Equal(["crlf-1@example.com", "last-6@example.com", "lf-4@example.com"], names);
+
+        // Bytes that are no UTF-8 in a value the reader looks at: that line is refused, not the import.
+        string broken = Path.Combine(work.Path, "broken.ndjson");
+        byte[] badId = [.. "{\"id\":\""u8, 0xFF, 0xFE, .. "\",\"userName\":\"bad@example.com\"}\n"u8];
+        await File.WriteAllBytesAsync(broken, [.. System.Text.Encoding.UTF8.GetBytes(User("good-1") + "\n"), .. badId]);
+        (code, output) = await RunAsync("import", "--data", data, "--in", broken, "--errors", errors, "--json");
+        Assert.Equal(1, code);
+        Assert.Equal(1, (long)JsonNode.Parse(output)!["users"]!);
+        var refused = Assert.Single(File.ReadAllLines(errors).Select(line => JsonNode.Parse(line)!));
+        Assert.Equal(2, (long)refused["line"]!);
     }
 
     [Fact]

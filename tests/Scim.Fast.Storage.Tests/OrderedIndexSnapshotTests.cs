@@ -78,6 +78,18 @@ public sealed class OrderedIndexSnapshotTests
         File.WriteAllBytes(path, swapped);
         Assert.Null(OrderedIndexSnapshot.TryLoad(path, Mark));
 
+        // A directory count no directory could hold, or a tree claiming more entries than bytes:
+        // refused, not an allocation sized by it (an OutOfMemoryException would stop the store).
+        long directoryOffset = BitConverter.ToInt64(good, good.Length - 8);
+        byte[] hugeCount = (byte[])good.Clone();
+        BitConverter.GetBytes(int.MaxValue).CopyTo(hugeCount, (int)directoryOffset);
+        File.WriteAllBytes(path, hugeCount);
+        Assert.Null(OrderedIndexSnapshot.TryLoad(path, Mark));
+        byte[] hugeTree = (byte[])good.Clone();
+        BitConverter.GetBytes(int.MaxValue).CopyTo(hugeTree, (int)directoryOffset + 4 + 7);   // the first entry's count
+        File.WriteAllBytes(path, hugeTree);
+        Assert.Null(OrderedIndexSnapshot.TryLoad(path, Mark));
+
         Assert.Null(OrderedIndexSnapshot.TryLoad(Path.Combine(directory.Path, "missing"), Mark));
     }
 

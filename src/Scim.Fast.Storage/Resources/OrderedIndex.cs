@@ -389,7 +389,16 @@ internal sealed class OrderedIndex
     private bool TryLoad(string path, long mark, Task<(long Mark, Dictionary<(uint, byte, byte), CountedTree>? Trees)?>? preloaded)
     {
         // The snapshot read while the key-value store recovered, when it is this mark's.
-        var early = preloaded?.GetAwaiter().GetResult();
+        (long Mark, Dictionary<(uint, byte, byte), CountedTree>? Trees)? early = null;
+        try
+        {
+            early = preloaded?.GetAwaiter().GetResult();
+        }
+        catch (Exception)
+        {
+            // The early read failed (it should not: it returns null on damage): read the file now.
+        }
+
         var loaded = early is { } read && read.Mark == mark ? read.Trees : OrderedIndexSnapshot.TryLoad(path, mark);
         if (loaded is not { } trees)
         {

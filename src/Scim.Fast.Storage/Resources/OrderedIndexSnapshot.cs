@@ -175,11 +175,18 @@ internal static class OrderedIndexSnapshot
         RandomAccess.Read(handle, directoryBytes, directoryOffset);
         using var reader = new BinaryReader(new MemoryStream(directoryBytes));
         int slots = reader.ReadInt32();
+        // Each directory entry is 27 bytes: a count the directory cannot hold is damage (and must
+        // not size an allocation).
+        if (slots < 0 || slots > (directoryBytes.Length - 4) / 27)
+        {
+            return null;
+        }
+
         var entries = new List<Entry>(slots);
         for (int i = 0; i < slots; i++)
         {
             var entry = new Entry(reader.ReadUInt32(), reader.ReadByte(), reader.ReadByte(), reader.ReadBoolean(), reader.ReadInt32(), reader.ReadInt64(), reader.ReadInt64());
-            if (entry.Offset < 16 || entry.Length < 0 || entry.Offset + entry.Length > directoryOffset || entry.Count < 0)
+            if (entry.Offset < 16 || entry.Length < 0 || entry.Offset + entry.Length > directoryOffset || entry.Count < 0 || entry.Count > entry.Length)
             {
                 return null;
             }
@@ -275,7 +282,7 @@ internal static class OrderedIndexSnapshot
     /// <summary>Strings of one tree's byte range, read through a 1 MiB buffer.</summary>
     private ref struct SlotReader(SafeFileHandle handle, long offset, long length)
     {
-        private readonly byte[] _buffer = new byte[1 << 20];
+        private readonly byte[] _buffer = new byte[(int)Math.Clamp(length, 1, 1 << 20)];   // a small tree gets a small buffer
         private long _fileOffset = offset;
         private readonly long _end = offset + length;
         private int _start;

@@ -59,6 +59,10 @@ public sealed partial class ResourceStore
                 // rebuild that reads every resource back (slow: seconds per hundred thousand).
                 store._orderedInUse = true;
                 store.OrderedIndexesFromSnapshot = replayFrom != 0 && OrderedIndex.SnapshotMatches(store._snapshotPath, replayFrom);
+                if (!store.OrderedIndexesFromSnapshot)
+                {
+                    preload = null;   // not this checkpoint's: its trees are garbage once read
+                }
                 if (store.OrderedIndexesFromSnapshot)
                 {
                     // Loaded in the background; replay below queues its changes behind the load.
