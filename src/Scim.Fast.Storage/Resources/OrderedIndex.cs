@@ -74,6 +74,30 @@ internal sealed class OrderedIndex
 
     public void Remove(TenantId tenant, byte type, byte index, string key, string id) => Change(false, (tenant.Value, type, index, key, id));
 
+    /// <summary>One resource's key in one tree changed: out and in under the tree's lock, so a reader sees it at one place.</summary>
+    public void Move(TenantId tenant, byte type, byte index, string oldKey, string newKey, string id)
+    {
+        if (_pending is not null)
+        {
+            lock (_loadLock)
+            {
+                if (_pending is { } pending)
+                {
+                    pending.Add((false, (tenant.Value, type, index, oldKey, id)));
+                    pending.Add((true, (tenant.Value, type, index, newKey, id)));
+                    return;
+                }
+            }
+        }
+
+        var slot = _slots.GetOrAdd((tenant.Value, type, index), static _ => new Slot());
+        lock (slot)
+        {
+            slot.Tree.Remove(new OrderedPosition(oldKey, id));
+            slot.Tree.Add(new OrderedPosition(newKey, id));
+        }
+    }
+
     private void Change(bool add, (uint Tenant, byte Type, byte Index, string Key, string Id) entry)
     {
         if (_pending is not null)

@@ -191,7 +191,18 @@ public sealed partial class ResourceStore
         {
             if (!entry.IsLookup && (next is null || !HoldsEntry(next, entry)))
             {
-                _ordered.Remove(previous!.Tenant, previous.Type, entry.Index, entry.Key, previous.Id);
+                // A key that changes moves in one step (out and in under the tree's lock): a list
+                // query walking this index must find the resource at one place or the other, never
+                // at neither (it missed one now and then while PATCHes moved users along
+                // meta.lastModified: ConcurrencyTests.AScanOverAMovingIndex_…).
+                if (next is not null && NewKeyIn(previous!, next, entry.Index) is { } moved)
+                {
+                    _ordered.Move(previous!.Tenant, previous.Type, entry.Index, entry.Key, moved, previous.Id);
+                }
+                else
+                {
+                    _ordered.Remove(previous!.Tenant, previous.Type, entry.Index, entry.Key, previous.Id);
+                }
             }
         }
 
@@ -210,11 +221,40 @@ public sealed partial class ResourceStore
 
         foreach (var entry in next.IndexEntries ?? [])
         {
-            if (!entry.IsLookup && (previous is null || !HoldsEntry(previous, entry)))
+            if (!entry.IsLookup && (previous is null || !HoldsEntry(previous, entry)) && (previous is null || NewKeyIn(previous, next, entry.Index) is null))
             {
                 _ordered.Add(next.Tenant, next.Type, entry.Index, entry.Key, next.Id);
             }
         }
+    }
+
+    // The key a resource moves to in an ordered index: when the index held exactly one of its keys
+    // before and exactly one after, and they differ; else null (added and removed one by one).
+    private static string? NewKeyIn(ResourceRecord previous, ResourceRecord next, byte index)
+    {
+        IndexEntry? before = null;
+        IndexEntry? after = null;
+        int beforeCount = 0;
+        int afterCount = 0;
+        foreach (var entry in previous.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup && entry.Index == index)
+            {
+                before = entry;
+                beforeCount++;
+            }
+        }
+
+        foreach (var entry in next.IndexEntries ?? [])
+        {
+            if (!entry.IsLookup && entry.Index == index)
+            {
+                after = entry;
+                afterCount++;
+            }
+        }
+
+        return beforeCount == 1 && afterCount == 1 && before!.Value.Key != after!.Value.Key ? after.Value.Key : null;
     }
 
     private static bool HoldsEntry(ResourceRecord holder, IndexEntry wanted)
