@@ -16,6 +16,9 @@ public sealed partial class StreamRegistry
     // one (README, Known gaps).
     private readonly SemaphoreSlim _controlsGate = new(1, 1);
 
+    /// <summary>Control SETs kept per stream, unacknowledged; past it the oldest are dropped.</summary>
+    internal const int MaxControls = 64;
+
     /// <summary>Queues an SSF event of the stream itself ahead of its feed events, durably.</summary>
     public async Task AddControlAsync(EventStream stream, string uri, IReadOnlyDictionary<string, string> payload, CancellationToken cancellationToken = default)
     {
@@ -56,6 +59,13 @@ public sealed partial class StreamRegistry
             if (added is { } control && !stored.Exists(c => c.Jti == control.Jti))
             {
                 stored.Add(control);
+            }
+
+            // A receiver that asks for verification again and again without ever acknowledging
+            // must not grow the record without end: the oldest go first.
+            if (stored.Count > MaxControls)
+            {
+                stored.RemoveRange(0, stored.Count - MaxControls);
             }
 
             stored.RemoveAll(c => settled.Contains(c.Jti));

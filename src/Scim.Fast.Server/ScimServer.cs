@@ -269,7 +269,7 @@ public static class ScimServer
             if (store is ResourceStore embedded && embedded.OrderedIndexesFromSnapshot)
             {
                 _ = embedded.OrderedIndexesLoadAsync().ContinueWith(
-                    load => app.Logger.LogInformation("Ordered indexes loaded from the snapshot: {Entries} entries in {Milliseconds} ms", load.Result.Entries, (long)load.Result.Took.TotalMilliseconds),
+                    load => app.Logger.LogInformation("Ordered indexes loaded in the background: {Entries} entries in {Milliseconds} ms", load.Result.Entries, (long)load.Result.Took.TotalMilliseconds),
                     TaskContinuationOptions.OnlyOnRanToCompletion);
             }
             if (generatedToken is not null)

@@ -260,6 +260,25 @@ public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
     }
 
     [Fact]
+    public async Task VerificationRequests_NeverAcknowledged_KeepOnlyTheNewest()
+    {
+        // A receiver asking for verification again and again without acknowledging: the stream
+        // keeps the newest 64 (StreamRegistry.MaxControls), not a record that grows without end.
+        string streamId = (string)(await CreatePollStreamAsync(Client, ["urn:ietf:params:scim:event:prov:create:notice"]))["stream_id"]!;
+        for (int i = 0; i < 70; i++)
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await Client.Send(HttpMethod.Post, Base + "/ssf/verify", new JsonObject { ["stream_id"] = streamId, ["state"] = "v" + i }.ToJsonString(), mediaType: "application/json")).Status);
+        }
+
+        var (sets, _) = await PollAsync(Client, streamId, maxEvents: 100);
+        var states = sets.Select(s => (string)Event(Claims(s.Set))["state"]!).ToHashSet();
+        Assert.Equal(64, states.Count);
+        Assert.Contains("v69", states);
+        Assert.DoesNotContain("v5", states);
+        Assert.Contains("v6", states);
+    }
+
+    [Fact]
     public async Task LongPoll_ReturnsWhenAWriteCommits()
     {
         var stream = await CreatePollStreamAsync(Client, ["urn:ietf:params:scim:event:prov:create:notice"]);
