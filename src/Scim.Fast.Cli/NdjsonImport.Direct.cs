@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -16,7 +17,6 @@ internal sealed partial class NdjsonImport
 {
     private const int ReadBuffer = 4 << 20;
 
-
     private async Task RunDirectAsync(FileInfo file, Func<IReadOnlyList<ReadOnlySequence<byte>>, CancellationToken, ValueTask<BulkOperationResult[]>> direct, StreamWriter errors, Action<long> progress, CancellationToken cancel)
     {
         var groups = new List<Item>();
@@ -25,83 +25,50 @@ internal sealed partial class NdjsonImport
         long done = 0;
         long line = 0;
         await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadBuffer);
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReadBuffer, minimumReadSize: ReadBuffer / 4));
         bool completed = false;
         try
         {
-            int start = 0;
-            int end = 0;
-            bool eof = false;
             while (true)
             {
-                int newline = buffer.AsSpan(start, end - start).IndexOf((byte)'\n');
-                if (newline < 0 && !eof)
+                var read = await reader.ReadAsync(cancel).ConfigureAwait(false);
+                var buffer = read.Buffer;
+                while (NextLine(ref buffer, read.IsCompleted, out var bytes, out bool terminated))
                 {
-                    // Keep the partial line: move it to the front (grow for a line longer than the buffer), read on.
-                    if (start == 0 && end == buffer.Length)
+                    // A line split between two of the pipe's segments is copied whole (rare at 4 MiB).
+                    ReadOnlySpan<byte> text = (bytes.IsSingleSegment ? bytes.FirstSpan : bytes.ToArray()).TrimEnd((byte)'\r');
+                    if (!terminated && text.IsEmpty)
                     {
-                        byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                        buffer.AsSpan(0, end).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = larger;
-                    }
-                    else
-                    {
-                        buffer.AsSpan(start, end - start).CopyTo(buffer);
-                        end -= start;
-                        start = 0;
+                        break;
                     }
 
-                    int read = await stream.ReadAsync(buffer.AsMemory(end), cancel).ConfigureAwait(false);
-                    eof = read == 0;
-                    end += read;
-                    continue;
-                }
-
-                int length = newline < 0 ? end - start : newline;
-                var text = buffer.AsSpan(start, length).TrimEnd((byte)'\r');
-                start += newline < 0 ? length : length + 1;
-                if (text.Length > 0 || newline >= 0)
-                {
                     line++;
-                }
-
-                if (line == 1 && text.StartsWith("\uFEFF"u8))
-                {
-                    text = text[3..];   // a byte order mark, as File.ReadLines drops it
-                }
-
-                if (text.Length > 0)
-                {
-                    switch (Classify(text, out string? oldId, out string? error))
+                    if (line == 1 && text.StartsWith("\uFEFF"u8))
                     {
-                        case LineKind.Invalid:
-                            await RejectAsync(errors, line, 400, "invalidSyntax", "Not a JSON object: " + error).ConfigureAwait(false);
-                            break;
-                        case LineKind.Group:
-                            var group = JsonNode.Parse(text) as JsonObject;
-                            groups.Add(new Item(line, oldId, group!));
-                            break;
-                        default:
-                            users.Add(line, oldId, text);
-                            if (users.Count == batch)
-                            {
-                                // Parsed and committed on the pool while this thread reads the next batch.
-                                var full = users;
-                                inflight.Enqueue((full.Count, Task.Run(() => CreateAsync(full, direct, cancel), cancel)));
-                                users = new UserBatch(batch);
-                                if (inflight.Count == InFlight)
-                                {
-                                    done += await DrainAsync(inflight.Dequeue(), errors, user: true).ConfigureAwait(false);
-                                    progress(done);
-                                }
-                            }
+                        text = text[3..];   // a byte order mark, as File.ReadLines drops it
+                    }
 
-                            break;
+                    if (!text.IsEmpty && Take(text, line, groups, users) is { } error)
+                    {
+                        await RejectAsync(errors, line, 400, "invalidSyntax", "Not a JSON object: " + error).ConfigureAwait(false);
+                    }
+
+                    if (users.Count == batch)
+                    {
+                        // Parsed and committed on the pool while this thread reads the next batch.
+                        var full = users;
+                        inflight.Enqueue((full.Count, Task.Run(() => CreateAsync(full, direct, cancel), cancel)));
+                        users = new UserBatch(batch);
+                        if (inflight.Count == InFlight)
+                        {
+                            done += await DrainAsync(inflight.Dequeue(), errors, user: true).ConfigureAwait(false);
+                            progress(done);
+                        }
                     }
                 }
 
-                if (newline < 0 && eof)
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (read.IsCompleted)
                 {
                     break;
                 }
@@ -118,7 +85,7 @@ internal sealed partial class NdjsonImport
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            await reader.CompleteAsync().ConfigureAwait(false);
             if (!completed)
             {
                 // Failed or cancelled: the batches already handed to the store finish before the
@@ -138,6 +105,45 @@ internal sealed partial class NdjsonImport
         }
 
         await ImportGroupsAsync(groups, done, errors, progress, cancel).ConfigureAwait(false);
+    }
+
+    // The next line of what the pipe holds (without its line feed); at the end of the file, what is
+    // left, unterminated. False when a whole line is not there yet.
+    private static bool NextLine(ref ReadOnlySequence<byte> buffer, bool atEnd, out ReadOnlySequence<byte> line, out bool terminated)
+    {
+        if (buffer.PositionOf((byte)'\n') is { } feed)
+        {
+            line = buffer.Slice(0, feed);
+            buffer = buffer.Slice(buffer.GetPosition(1, feed));
+            terminated = true;
+            return true;
+        }
+
+        line = buffer;
+        terminated = false;
+        if (!atEnd || buffer.IsEmpty)
+        {
+            return false;
+        }
+
+        buffer = buffer.Slice(buffer.End);
+        return true;
+    }
+
+    // Files a line: a group for later, a user into the batch; the reason when it is no resource.
+    private static string? Take(ReadOnlySpan<byte> text, long line, List<Item> groups, UserBatch users)
+    {
+        switch (Classify(text, out string? oldId, out string? error))
+        {
+            case LineKind.Invalid:
+                return error;
+            case LineKind.Group:
+                groups.Add(new Item(line, oldId, (JsonObject)JsonNode.Parse(text)!));
+                return null;
+            default:
+                users.Add(line, oldId, text);
+                return null;
+        }
     }
 
     private static async Task<Outcome> CreateAsync(UserBatch users, Func<IReadOnlyList<ReadOnlySequence<byte>>, CancellationToken, ValueTask<BulkOperationResult[]>> direct, CancellationToken cancel)

@@ -209,20 +209,30 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
 
     private Task ReadStoredAsync(HttpContext context, ScimScope scope, string id)
     {
-        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
-        scratch.ResetWrittenCount();
-        var read = Store.TryReadBodyAsync(scope.Tenant, StoreType, id, scratch);
+        var read = ReadBodyAsync(scope, id);
         if (read.IsCompletedSuccessfully)
         {
             var (found, body, version) = read.Result;
             return RespondStored(context, scope, id, found, body, version);
         }
 
-        // The record was on disk: the read owns this thread's scratch buffer until its I/O completes,
-        // so the thread takes a new one, and no pool thread is blocked meanwhile (issue: a cold read
-        // used to hold its thread in CompletePending).
-        t_scratch = null;
         return AwaitStoredAsync(context, scope, id, read);
+    }
+
+    // The stored body into this thread's scratch buffer. When the record is on disk the read owns
+    // that buffer until its I/O completes, so the thread takes a new one, and no pool thread is
+    // blocked meanwhile (issue: a cold read used to hold its thread in CompletePending).
+    private ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> ReadBodyAsync(ScimScope scope, string id)
+    {
+        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
+        scratch.ResetWrittenCount();
+        var read = Store.TryReadBodyAsync(scope.Tenant, StoreType, id, scratch);
+        if (!read.IsCompletedSuccessfully)
+        {
+            t_scratch = null;
+        }
+
+        return read;
     }
 
     /// <summary>
@@ -468,16 +478,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     private async Task ListOneAsync(HttpContext context, ScimScope scope, string id)
     {
         await PrefetchDerivedAsync(scope, id).ConfigureAwait(false);
-        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
-        scratch.ResetWrittenCount();
-        var read = Store.TryReadBodyAsync(scope.Tenant, StoreType, id, scratch);
-        if (!read.IsCompletedSuccessfully)
-        {
-            // The read owns this thread's scratch buffer until its I/O completes.
-            t_scratch = null;
-        }
-
-        var (found, body, version) = await read.ConfigureAwait(false);
+        var (found, body, version) = await ReadBodyAsync(scope, id).ConfigureAwait(false);
         WriteListOfOne(context.Response.BodyWriter, scope, id, found, body.Span, version);
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }

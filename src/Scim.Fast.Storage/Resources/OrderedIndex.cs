@@ -77,17 +77,9 @@ internal sealed class OrderedIndex
     /// <summary>One resource's key in one tree changed: out and in under the tree's lock, so a reader sees it at one place.</summary>
     public void Move(TenantId tenant, byte type, byte index, string oldKey, string newKey, string id)
     {
-        if (_pending is not null)
+        if (Queued((false, (tenant.Value, type, index, oldKey, id)), (true, (tenant.Value, type, index, newKey, id))))
         {
-            lock (_loadLock)
-            {
-                if (_pending is { } pending)
-                {
-                    pending.Add((false, (tenant.Value, type, index, oldKey, id)));
-                    pending.Add((true, (tenant.Value, type, index, newKey, id)));
-                    return;
-                }
-            }
+            return;
         }
 
         var slot = _slots.GetOrAdd((tenant.Value, type, index), static _ => new Slot());
@@ -100,19 +92,34 @@ internal sealed class OrderedIndex
 
     private void Change(bool add, (uint Tenant, byte Type, byte Index, string Key, string Id) entry)
     {
-        if (_pending is not null)
+        if (!Queued((add, entry)))
         {
-            lock (_loadLock)
-            {
-                if (_pending is { } pending)
-                {
-                    pending.Add((add, entry));
-                    return;
-                }
-            }
+            Apply(add, entry);
+        }
+    }
+
+    // While a load runs, changes wait in its queue, in order (Install applies them): true when queued.
+    private bool Queued(params ReadOnlySpan<(bool Add, (uint, byte, byte, string, string) Entry)> changes)
+    {
+        if (_pending is null)
+        {
+            return false;
         }
 
-        Apply(add, entry);
+        lock (_loadLock)
+        {
+            if (_pending is not { } pending)
+            {
+                return false;
+            }
+
+            foreach (var change in changes)
+            {
+                pending.Add(change);
+            }
+
+            return true;
+        }
     }
 
     private void Apply(bool add, (uint Tenant, byte Type, byte Index, string Key, string Id) entry)

@@ -187,6 +187,8 @@ public sealed partial class ResourceStore
     // of them on a re-keying) never leaves its index, so a concurrent list never misses it.
     private void UpdateSortKeys(ResourceRecord? previous, ResourceRecord? next)
     {
+        // Ordered indexes are numbered below the lookups (IndexEntry.FirstLookupIndex).
+        Span<bool> moved = stackalloc bool[IndexEntry.FirstLookupIndex];
         foreach (var entry in previous?.IndexEntries ?? [])
         {
             if (!entry.IsLookup && (next is null || !HoldsEntry(next, entry)))
@@ -195,9 +197,10 @@ public sealed partial class ResourceStore
                 // query walking this index must find the resource at one place or the other, never
                 // at neither (it missed one now and then while PATCHes moved users along
                 // meta.lastModified: ConcurrencyTests.AScanOverAMovingIndex_…).
-                if (next is not null && NewKeyIn(previous!, next, entry.Index) is { } moved)
+                if (next is not null && NewKeyIn(previous!, next, entry.Index) is { } newKey)
                 {
-                    _ordered.Move(previous!.Tenant, previous.Type, entry.Index, entry.Key, moved, previous.Id);
+                    _ordered.Move(previous!.Tenant, previous.Type, entry.Index, entry.Key, newKey, previous.Id);
+                    moved[entry.Index] = true;
                 }
                 else
                 {
@@ -221,7 +224,7 @@ public sealed partial class ResourceStore
 
         foreach (var entry in next.IndexEntries ?? [])
         {
-            if (!entry.IsLookup && (previous is null || !HoldsEntry(previous, entry)) && (previous is null || NewKeyIn(previous, next, entry.Index) is null))
+            if (!entry.IsLookup && (previous is null || !HoldsEntry(previous, entry)) && !moved[entry.Index])
             {
                 _ordered.Add(next.Tenant, next.Type, entry.Index, entry.Key, next.Id);
             }
