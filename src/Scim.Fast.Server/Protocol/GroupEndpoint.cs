@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Scim.Fast.Core.Errors;
 using Scim.Fast.Core.Query;
 using Scim.Fast.Core.Resources;
+using Scim.Fast.Core.Schema;
 using Scim.Fast.Core.Serialization;
 using Scim.Fast.Storage.Resources;
 
@@ -90,6 +91,9 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
             FillMembers(scope, resource);
         }
     }
+
+    // Members are held in member pages, not in the group's stored JSON.
+    protected override bool InStoredJson(ScimAttribute attribute) => (attribute.Parent ?? attribute).Ordinal != MembersOrdinal;
 
     protected override void DeriveForFilter(ScimScope scope, Group resource, FilterNode filter)
     {

@@ -136,7 +136,8 @@ internal abstract partial class ResourceEndpoint<T>
         var window = walkIndex is null ? new TopK<T>(order, (int)Math.Min((long)skip + count, int.MaxValue)) : null;
         var kept = new List<T>(Math.Min(count, 1024));
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
-        var block = new CandidateBlock(this, scope, filter, compiled, ReadOptionsFor(filter, comparer?.Attribute));
+        var prefilter = filter is null ? null : ScanPrefilter.For(filter, InStoredJson);
+        var block = new CandidateBlock(this, scope, filter, compiled, prefilter, ReadOptionsFor(filter, comparer?.Attribute));
         int matches = 0;
         bool pastCursor = after is null;
         bool more = false;
@@ -347,11 +348,12 @@ internal abstract partial class ResourceEndpoint<T>
 
     /// <summary>
     /// Candidates evaluated a block at a time: each is read into a reused buffer (no copy of the
-    /// stored bytes), decoded and tested against the filter; a full block is split between two
+    /// stored bytes), tested on its bytes (<see cref="ScanPrefilter"/>), then decoded and tested
+    /// against the filter; a full block is split between two
     /// threads, so a scan uses both cores (DESIGN-NOTES §9). Nothing of a rejected candidate is
     /// kept; what is returned is read again whole.
     /// </summary>
-    private sealed class CandidateBlock(ResourceEndpoint<T> endpoint, ScimScope scope, FilterNode? filter, CompiledFilter<T>? compiled, ScimReadOptions readOptions)
+    private sealed class CandidateBlock(ResourceEndpoint<T> endpoint, ScimScope scope, FilterNode? filter, CompiledFilter<T>? compiled, ScanPrefilter? prefilter, ScimReadOptions readOptions)
     {
         private const int Size = 512;
 
@@ -426,6 +428,12 @@ internal abstract partial class ResourceEndpoint<T>
                     (body, version) = (read.Body, read.Version);
                 }
                 else if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, id, scratch, out body, out version))
+                {
+                    continue;
+                }
+
+                // Most candidates of a scan fail on their bytes and are never decoded.
+                if (prefilter is not null && !prefilter.MayMatch(body.Span))
                 {
                     continue;
                 }

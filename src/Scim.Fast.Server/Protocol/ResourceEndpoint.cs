@@ -106,6 +106,12 @@ internal abstract partial class ResourceEndpoint<T>
     {
     }
 
+    /// <summary>
+    /// Whether the attribute's values are in the stored JSON as a filter reads them (a scan's
+    /// <see cref="ScanPrefilter"/> looks for literals there); false for what lives elsewhere.
+    /// </summary>
+    protected virtual bool InStoredJson(ScimAttribute attribute) => true;
+
     /// <summary>Removes what points at a resource that is being deleted (memberships).</summary>
     protected virtual ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
