@@ -202,6 +202,9 @@ public sealed partial class RedisResourceStore
         }
     }
 
+    public bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id) =>
+        Read(() => _db.SortedSetScore(RedisKeys.Ordered(Tag(tenant), type, index), OrderedMember.Encode(key, id)).HasValue);
+
     public int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range)
     {
         RedisKey key = RedisKeys.Ordered(Tag(tenant), type, index);

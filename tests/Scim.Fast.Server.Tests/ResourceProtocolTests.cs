@@ -237,6 +237,28 @@ public class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<Sci
             .AssertError(HttpStatusCode.BadRequest, "invalidValue");
     }
 
+    // Member checks and member types come from the id indexes (not from reading each member):
+    // a deleted user or group is no longer a member to add, and each member keeps its type.
+    [Fact]
+    public async Task DeletedMembers_Are400InvalidValue_AndMembersKeepTheirTypes()
+    {
+        var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("member")))).Expect(HttpStatusCode.Created);
+        var gone = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("gone")))).Expect(HttpStatusCode.Created);
+        var inner = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("inner")))).Expect(HttpStatusCode.Created);
+        var goneGroup = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("gone-group")))).Expect(HttpStatusCode.Created);
+        (await Client.Delete("/scim/v2/Users/" + gone.Id)).Expect(HttpStatusCode.NoContent);
+        (await Client.Delete("/scim/v2/Groups/" + goneGroup.Id)).Expect(HttpStatusCode.NoContent);
+
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("with-gone"), user.Id, gone.Id))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("with-gone-group"), goneGroup.Id))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+
+        var outer = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("outer"), user.Id, inner.Id))).Expect(HttpStatusCode.Created);
+        var members = (await Client.Get("/scim/v2/Groups/" + outer.Id)).Expect(HttpStatusCode.OK).Body!["members"]!.AsArray();
+        Assert.Equal("User", (string?)members.Single(m => (string?)m!["value"] == user.Id)!["type"]);
+        Assert.Equal("Group", (string?)members.Single(m => (string?)m!["value"] == inner.Id)!["type"]);
+        Assert.EndsWith("/Users/" + user.Id, (string?)members.Single(m => (string?)m!["value"] == user.Id)!["$ref"]);
+    }
+
     [Fact]
     public async Task RemovingAnOverlongMemberId_Is400_AndChangesNothing()
     {

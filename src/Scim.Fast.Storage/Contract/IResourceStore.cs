@@ -91,6 +91,12 @@ public interface IResourceStore : IAsyncDisposable
     /// <summary>Entries in a range of an ordered index.</summary>
     int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range);
 
+    /// <summary>
+    /// Whether an ordered index holds (key, id). The embedded store answers from memory, without
+    /// reading the resource (which may be on disk); only once <see cref="OrderedIndexesLoaded"/>.
+    /// </summary>
+    bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id);
+
     IEnumerable<string> GetMembers(TenantId tenant, string groupId);
 
     long MemberCount(TenantId tenant, string groupId);

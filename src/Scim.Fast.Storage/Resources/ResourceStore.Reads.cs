@@ -214,4 +214,6 @@ public sealed partial class ResourceStore
 
     /// <summary>Entries in a range of an ordered index, counted in O(log n) (totalResults of a range query).</summary>
     public int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range) => _ordered.Count(tenant, type, index, range);
+
+    public bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id) => _ordered.Contains(tenant, type, index, key, id);
 }
