@@ -83,6 +83,7 @@ public sealed partial class StreamRegistry
     private void Forget(string id)
     {
         _streams.TryRemove(id, out _);
+        StreamsChanged();
         if (_pushes.TryRemove(id, out var push))
         {
             push.Abandon();

@@ -76,6 +76,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
             }
         }
 
+        StartChoosingRecordedTenants();
         if (_store.ReadsAreRemote)
         {
             // Other hosts create, change and delete streams in the same store: look again now and then.
@@ -140,6 +141,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
             stream = _streams.GetOrAdd(id, loaded);
             if (stream == loaded)
             {
+                StreamsChanged();
                 StartPushIfNeeded(stream);
             }
 
@@ -167,21 +169,30 @@ public sealed partial class StreamRegistry : IAsyncDisposable
     /// <summary>Registers a new stream; it receives the events of writes committed from now on.</summary>
     public async Task<EventStream> CreateAsync(EventStream stream, CancellationToken cancellationToken)
     {
-        var (_, next) = Feed.Bounds(stream.Tenant);
-        stream.Cursor = SetFactory.Position(next - 1, 3);
-        await SaveAsync(stream, cancellationToken).ConfigureAwait(false);
-        await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
-        await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Recorded before the head is read: every write projected after it has its event.
+        CreationStarted(stream.Tenant);
         try
         {
-            var index = ReadIndex();
-            index.Add((stream.Tenant, stream.Id));
-            await WriteIndexAsync(index).ConfigureAwait(false);
-            _streams[stream.Id] = stream;
+            var (_, next) = Feed.Bounds(stream.Tenant);
+            stream.Cursor = SetFactory.Position(next - 1, 3);
+            await SaveAsync(stream, cancellationToken).ConfigureAwait(false);
+            await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
+            await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var index = ReadIndex();
+                index.Add((stream.Tenant, stream.Id));
+                await WriteIndexAsync(index).ConfigureAwait(false);
+                _streams[stream.Id] = stream;
+            }
+            finally
+            {
+                _indexGate.Release();
+            }
         }
         finally
         {
-            _indexGate.Release();
+            CreationEnded(stream.Tenant);
         }
 
         StartPushIfNeeded(stream);
@@ -273,6 +284,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
             index.RemoveAll(e => e.Id == stream.Id);
             await WriteIndexAsync(index).ConfigureAwait(false);
             _streams.TryRemove(stream.Id, out _);
+            StreamsChanged();
         }
         finally
         {

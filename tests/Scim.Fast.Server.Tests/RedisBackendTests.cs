@@ -46,6 +46,9 @@ public sealed class RedisEventsFixture : Events.EventsFixture
     protected override bool OnRedis => true;
 }
 
-public sealed class EventsTestsOnRedis(RedisEventsFixture server) : Events.EventsTests(server), IClassFixture<RedisEventsFixture>;
+public sealed class EventsTestsOnRedis(RedisEventsFixture server) : Events.EventsTests(server), IClassFixture<RedisEventsFixture>
+{
+    protected override bool FeedSkipsTenantsWithoutStreams => false;
+}
 
 public sealed class PushDeliveryTestsOnRedis(RedisEventsFixture server) : Events.PushDeliveryTests(server), IClassFixture<RedisEventsFixture>;

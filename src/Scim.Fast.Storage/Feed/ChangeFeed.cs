@@ -70,6 +70,13 @@ public sealed class ChangeFeed : IChangeFeed
         _exitWrite = exitWrite;
     }
 
+    /// <summary>
+    /// Which tenants' writes the projector records (null: every tenant's). Set by the event
+    /// streams' registry, which knows which tenants have a stream; the others' changes are passed
+    /// over (the position still moves past them), as nobody would read them.
+    /// </summary>
+    public Func<TenantId, bool>? Recording { get; set; }
+
     /// <summary>The log address below which every record is projected (the log is kept from here on).</summary>
     public long Position => Interlocked.Read(ref _position);
 
@@ -342,7 +349,7 @@ public sealed class ChangeFeed : IChangeFeed
 
         var (change, time) = EventRecord.DecodeChange(record);
         var (resource, members) = FindResource(EventRecord.Inner(record));
-        if (resource is null)
+        if (resource is null || Recording?.Invoke(resource.Tenant) == false)
         {
             return false;
         }

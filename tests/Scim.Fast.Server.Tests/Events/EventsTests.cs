@@ -464,6 +464,67 @@ public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
         (await Client.Get(Base + "/ssf/streams?stream_id=" + streamId)).AssertError(HttpStatusCode.NotFound);
     }
 
+    // A new stream starts at the feed's head, so the embedded feed records nothing for a tenant
+    // without streams (nobody could read it): a tenant's first stream numbers its first event 1
+    // however much the tenant wrote before, and a stream created after the last one was deleted
+    // continues after the events of the deleted one's time, nothing in between.
+    [Fact]
+    public async Task ATenantWithoutStreams_RecordsNoEvents_AndANewStreamGetsEveryLaterWrite()
+    {
+        const string AcmeBase = "/tenants/acme/scim/v2";
+        using var acme = server.CreateClient(ScimServerFixture.AcmeToken);
+        Assert.Empty((await acme.Get(AcmeBase + "/ssf/streams")).Body!.AsArray());
+        for (int i = 0; i < 5; i++)
+        {
+            (await acme.Send(HttpMethod.Post, AcmeBase + "/Users", User(Unique("unwatched")))).Expect(HttpStatusCode.Created);
+        }
+
+        async Task<List<(long Sequence, string Subject)>> WriteAndPollAsync(string streamId, int users)
+        {
+            var ids = new List<string>();
+            for (int i = 0; i < users; i++)
+            {
+                ids.Add((await acme.Send(HttpMethod.Post, AcmeBase + "/Users", User(Unique("watched")))).Expect(HttpStatusCode.Created).Id);
+            }
+
+            var received = new List<(long, string)>();
+            for (int attempt = 0; attempt < 50 && received.Count < users; attempt++)
+            {
+                var (sets, _) = await PollAsync(acme, streamId, ack: null, basePath: AcmeBase);
+                received = [.. sets.Select(s => (long.Parse(s.Jti.Split('.')[^2], System.Globalization.CultureInfo.InvariantCulture), Subject(Claims(s.Set))))];
+                await Task.Delay(received.Count < users ? 100 : 0);
+            }
+
+            Assert.Equal(ids.Select(i => "/Users/" + i), received.Select(r => r.Item2));
+            return received;
+        }
+
+        string first = (string)(await CreatePollStreamAsync(acme, ["urn:ietf:params:scim:event:prov:create:notice"], AcmeBase))["stream_id"]!;
+        var firstSequences = (await WriteAndPollAsync(first, 3)).Select(r => r.Sequence).ToList();
+
+        Assert.Equal(HttpStatusCode.NoContent, (await acme.Delete(AcmeBase + "/ssf/streams?stream_id=" + first)).Status);
+        for (int i = 0; i < 4; i++)
+        {
+            (await acme.Send(HttpMethod.Post, AcmeBase + "/Users", User(Unique("unwatched-again")))).Expect(HttpStatusCode.Created);
+        }
+
+        string second = (string)(await CreatePollStreamAsync(acme, ["urn:ietf:params:scim:event:prov:create:notice"], AcmeBase))["stream_id"]!;
+        var secondSequences = (await WriteAndPollAsync(second, 2)).Select(r => r.Sequence).ToList();
+        if (FeedSkipsTenantsWithoutStreams)
+        {
+            Assert.Equal([1L, 2L, 3L], firstSequences);
+            Assert.Equal([4L, 5L], secondSequences);
+        }
+        else
+        {
+            // A shared store's hosts learn of streams late: every tenant is recorded.
+            Assert.True(firstSequences[0] > 5 && secondSequences[0] > firstSequences[^1] + 4, string.Join(",", firstSequences.Concat(secondSequences)));
+        }
+    }
+
+    /// <summary>The embedded feed records only tenants with streams; a shared store's records every tenant.</summary>
+    protected virtual bool FeedSkipsTenantsWithoutStreams => true;
+
     [Fact]
     public async Task AReaderPastRetention_IsToldToResync_NeverSilentlySkipped()
     {
