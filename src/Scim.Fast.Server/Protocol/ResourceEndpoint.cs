@@ -557,7 +557,11 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         BeforeStore(resource);
-        var buffer = new ArrayBufferWriter<byte>(1024);
+
+        // Written into this thread's buffer (synchronous), then copied once at its size: a fresh
+        // growing buffer per resource was a fifth of what an initial sync allocated.
+        var buffer = t_encodeBuffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
         Serializer.Write(buffer, resource, Everything);
         if (resource.Meta is { } restored)
         {
@@ -565,8 +569,17 @@ internal abstract partial class ResourceEndpoint<T>
             restored.Version = version;
         }
 
-        return buffer.WrittenSpan.ToArray();
+        byte[] stored = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity > 64 * 1024)
+        {
+            t_encodeBuffer = null;   // not kept for the next resource: one large group's worth of memory per thread
+        }
+
+        return stored;
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_encodeBuffer;
 
     /// <summary>Clears what must never be stored (password: returned never and not used for sign-in here).</summary>
     protected virtual void BeforeStore(T resource)

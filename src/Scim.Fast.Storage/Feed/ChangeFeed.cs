@@ -254,9 +254,14 @@ public sealed class ChangeFeed : IChangeFeed
                 pending.Clear();
                 long next = Position;
                 int records = 0;
-                while (pending.Count < StepEntries && records++ < StepRecords && iterator.GetNext(out byte[] entry, out int length, out _, out long nextAddress))
+                // Records are read into pooled buffers: an entry copies what it keeps.
+                while (pending.Count < StepEntries && records++ < StepRecords && iterator.GetNext(MemoryPool<byte>.Shared, out var entry, out int length, out _, out long nextAddress))
                 {
-                    newTenants |= Project(entry.AsMemory(0, length), pending);
+                    using (entry)
+                    {
+                        newTenants |= Project(entry.Memory[..length], pending);
+                    }
+
                     next = nextAddress;
                 }
 
@@ -347,6 +352,12 @@ public sealed class ChangeFeed : IChangeFeed
             return false;
         }
 
+        // A tenant nobody reads is passed over before anything is decoded.
+        if (Recording is { } recording && TenantOf(EventRecord.Inner(record).Span) is { } tenant && !recording(new TenantId(tenant)))
+        {
+            return false;
+        }
+
         var (change, time) = EventRecord.DecodeChange(record);
         var (resource, members) = FindResource(EventRecord.Inner(record));
         if (resource is null || Recording?.Invoke(resource.Tenant) == false)
@@ -374,6 +385,18 @@ public sealed class ChangeFeed : IChangeFeed
         pending.Add((resource.Tenant.Value, sequence, entry.Encode()));
         return isNew;
     }
+
+    // The tenant of the resource inside a logged write, read from its header (null: not a resource).
+    private static uint? TenantOf(ReadOnlySpan<byte> record) => record.IsEmpty ? null : record[0] switch
+    {
+        // ResourceRecord: kind(1) tenant(4) …
+        1 or 2 when record.Length >= 5 => BinaryPrimitives.ReadUInt32LittleEndian(record[1..]),
+
+        // CombinedRecord and AttachedRecord: kind(1) inner length(4) inner …
+        CombinedRecord.Kind or AttachedRecord.Kind when record.Length >= 5 && BinaryPrimitives.ReadInt32LittleEndian(record[1..]) is var length && length >= 0 && length <= record.Length - 5 =>
+            TenantOf(record.Slice(5, length)),
+        _ => null,
+    };
 
     // The resource (and a group's member change) inside a logged write.
     private static (ResourceRecord? Resource, MembershipRecord? Members) FindResource(ReadOnlyMemory<byte> record)
