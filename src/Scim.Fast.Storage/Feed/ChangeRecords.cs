@@ -87,12 +87,37 @@ internal static class EventRecord
 
     public static byte[] Encode(ReadOnlySpan<byte> inner, WriteEvent change, long time)
     {
-        var buffer = new byte[1 + 4 + inner.Length + 2 + 8 + StringSize(change.Transaction) + 4 + change.Data.Length];
+        var buffer = Start(inner.Length, change);
+        inner.CopyTo(buffer.AsSpan(5));
+        Finish(buffer, inner.Length, change, time);
+        return buffer;
+    }
+
+    /// <summary>
+    /// The event record of a resource record encoded in place (no separate copy of the resource):
+    /// its bytes are <see cref="Inner"/> of the result.
+    /// </summary>
+    public static byte[] Encode(ResourceRecord inner, WriteEvent change, long time)
+    {
+        int innerLength = inner.EncodedSize();
+        var buffer = Start(innerLength, change);
+        inner.EncodeInto(buffer.AsSpan(5, innerLength));
+        Finish(buffer, innerLength, change, time);
+        return buffer;
+    }
+
+    private static byte[] Start(int innerLength, WriteEvent change)
+    {
+        var buffer = new byte[1 + 4 + innerLength + 2 + 8 + StringSize(change.Transaction) + 4 + change.Data.Length];
+        buffer[0] = Kind;
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(1), innerLength);
+        return buffer;
+    }
+
+    private static void Finish(byte[] buffer, int innerLength, WriteEvent change, long time)
+    {
         var span = buffer.AsSpan();
-        span[0] = Kind;
-        BinaryPrimitives.WriteInt32LittleEndian(span[1..], inner.Length);
-        inner.CopyTo(span[5..]);
-        int position = 5 + inner.Length;
+        int position = 5 + innerLength;
         span[position] = (byte)change.Operation;
         span[position + 1] = (byte)change.Active;
         BinaryPrimitives.WriteInt64LittleEndian(span[(position + 2)..], time);
@@ -100,7 +125,6 @@ internal static class EventRecord
         position += WriteString(span[position..], change.Transaction);
         BinaryPrimitives.WriteInt32LittleEndian(span[position..], change.Data.Length);
         change.Data.Span.CopyTo(span[(position + 4)..]);
-        return buffer;
     }
 
     public static ReadOnlyMemory<byte> Inner(ReadOnlyMemory<byte> record) =>

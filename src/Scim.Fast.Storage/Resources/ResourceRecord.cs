@@ -72,14 +72,26 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
 
     public byte[] Encode()
     {
+        var buffer = new byte[EncodedSize()];
+        EncodeInto(buffer);
+        return buffer;
+    }
+
+    /// <summary>The length of <see cref="Encode"/>'s bytes.</summary>
+    public int EncodedSize()
+    {
         int size = 1 + 4 + 1 + 8 + StringSize(Id) + StringSize(UniqueKey) + StringSize(ExternalId) + 4 + Body.Length + 1;
         foreach (var entry in IndexEntries ?? [])
         {
             size += 1 + StringSize(entry.Key);
         }
 
-        var buffer = new byte[size];
-        var span = buffer.AsSpan();
+        return size;
+    }
+
+    /// <summary>Writes <see cref="Encode"/>'s bytes into <paramref name="span"/> (exactly <see cref="EncodedSize"/> long), where a larger record holds them.</summary>
+    public void EncodeInto(Span<byte> span)
+    {
         span[0] = IsDelete ? (byte)2 : (byte)1;
         BinaryPrimitives.WriteUInt32LittleEndian(span[1..], Tenant.Value);
         span[5] = Type;
@@ -97,8 +109,6 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
             span[position++] = entry.Index;
             position += WriteString(span[position..], entry.Key);
         }
-
-        return buffer;
     }
 
     public static ResourceRecord Decode(ReadOnlySpan<byte> span)

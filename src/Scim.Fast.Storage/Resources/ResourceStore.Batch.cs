@@ -73,8 +73,22 @@ public sealed partial class ResourceStore
                         continue;
                     }
 
-                    var bytes = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
-                    var logged = item.Change is null ? bytes : EventRecord.Encode(bytes, item.Change, now);
+                    // A plain record with a change is encoded once, inside its event record: what
+                    // the key-value store keeps is that slice of the logged bytes.
+                    byte[] logged;
+                    ReadOnlyMemory<byte> bytes;
+                    if (members is null && item.Change is not null)
+                    {
+                        logged = EventRecord.Encode(record, item.Change, now);
+                        bytes = EventRecord.Inner(logged);
+                    }
+                    else
+                    {
+                        var plain = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
+                        logged = item.Change is null ? plain : EventRecord.Encode(plain, item.Change, now);
+                        bytes = plain;
+                    }
+
                     if (logged.Length > _log.MaxRecordBytes)
                     {
                         // A group with a huge member list: refused here, never handed to the log
