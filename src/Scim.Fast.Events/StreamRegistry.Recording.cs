@@ -1,18 +1,19 @@
 using System.Collections.Concurrent;
 
-using Scim.Fast.Storage.Feed;
 using Scim.Fast.Storage.Resources;
 
 namespace Scim.Fast.Events;
 
 /// <summary>
-/// Which tenants the embedded change feed records. A new stream starts at the feed's head (it gets
-/// the events of writes projected from its creation on), so what the feed records for a tenant
-/// without streams is never delivered to anyone, yet cost about a tenth of an initial sync and
-/// the space of a copy of every write for the retention window. On the embedded store this
-/// process knows every stream the moment it is created, and the feed skips tenants without one;
-/// on a shared store (Redis) other hosts create streams this one learns of seconds later, so every
-/// tenant is recorded there, as before.
+/// Which tenants' writes carry a change for the feed. A new stream starts at the feed's head (it
+/// gets the events of writes projected from its creation on), so what the feed records for a tenant
+/// without streams is never delivered to anyone, yet cost about a tenth of an initial sync and the
+/// space of a copy of every write for the retention window. On the embedded store this process
+/// knows every stream the moment it is created (<see cref="KnowsEveryStream"/>), and writes of a
+/// tenant without one carry no change. The choice is made when the write is logged, so it is in
+/// the log: a projector that re-reads the log after a crash numbers exactly the same entries. On a
+/// shared store (Redis) other hosts create streams this one learns of seconds later, so every
+/// tenant's writes carry their change there, as before.
 /// </summary>
 public sealed partial class StreamRegistry
 {
@@ -23,18 +24,14 @@ public sealed partial class StreamRegistry
     private readonly ConcurrentDictionary<uint, int> _creating = new();
     private volatile HashSet<uint> _recorded = [];
 
-    /// <summary>Whether the feed records the tenant's writes: it has a stream, or one is being created.</summary>
+    /// <summary>Whether this process learns of every stream as it is created (the store is its own, not shared).</summary>
+    public bool KnowsEveryStream => !_store.ReadsAreRemote;
+
+    /// <summary>Whether the tenant's writes should carry their change: it has a stream, or one is being created.</summary>
     public bool Records(TenantId tenant) => _recorded.Contains(tenant.Value);
 
-    // Called once the streams are loaded: from then on the embedded feed asks Records.
-    private void StartChoosingRecordedTenants()
-    {
-        StreamsChanged();
-        if (!_store.ReadsAreRemote && Feed is ChangeFeed local)
-        {
-            local.Recording = Records;
-        }
-    }
+    // Called once the streams are loaded.
+    private void StartChoosingRecordedTenants() => StreamsChanged();
 
     private void CreationStarted(TenantId tenant)
     {

@@ -169,7 +169,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
     /// <summary>Registers a new stream; it receives the events of writes committed from now on.</summary>
     public async Task<EventStream> CreateAsync(EventStream stream, CancellationToken cancellationToken)
     {
-        // Recorded before the head is read: every write projected after it has its event.
+        // Recorded before the head is read: every write that starts after this carries its change.
         CreationStarted(stream.Tenant);
         try
         {

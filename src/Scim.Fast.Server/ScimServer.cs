@@ -150,6 +150,11 @@ public static class ScimServer
             streams = new Scim.Fast.Events.StreamRegistry(store, sets, options.Events, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Events"));
             streams.Load();
             handler.Users.EventsEnabled = handler.Groups.EventsEnabled = true;
+            if (streams.KnowsEveryStream)
+            {
+                // A new stream starts at the feed's head: a tenant without one needs no changes recorded.
+                handler.Users.RecordsEventsOf = handler.Groups.RecordsEventsOf = streams.Records;
+            }
             handler.Events = new Events.EventEndpoints(streams, options.Limits.MaxBodyBytes);
         }
 

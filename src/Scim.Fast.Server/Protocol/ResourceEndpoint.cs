@@ -140,9 +140,19 @@ internal abstract partial class ResourceEndpoint<T>
     /// <summary>Whether writes record their change in the change feed (Scim:Events:Enabled).</summary>
     public bool EventsEnabled { get; set; }
 
-    // The change a write records (null when events are off): the feed turns it into SCIM events.
+    /// <summary>
+    /// Which tenants' writes carry their change (null: all, when <see cref="EventsEnabled"/>): on the
+    /// embedded store, those with an event stream (see StreamRegistry.Records). Decided as the write
+    /// is logged, so a replay of the log after a crash projects the same entries.
+    /// </summary>
+    public Func<TenantId, bool>? RecordsEventsOf { get; set; }
+
+    private bool RecordsEvents(ScimScope scope) => EventsEnabled && (RecordsEventsOf?.Invoke(scope.Tenant) ?? true);
+
+    // The change a write records (null when events are off or nobody reads the tenant's): the feed
+    // turns it into SCIM events.
     private WriteEvent? Change(ScimScope scope, ChangeOperation operation, ActiveChange active, ReadOnlyMemory<byte> data = default) =>
-        EventsEnabled ? new WriteEvent(operation, active, scope.Transaction, data) : null;
+        RecordsEvents(scope) ? new WriteEvent(operation, active, scope.Transaction, data) : null;
 
     /// <summary>Whether the resource is an active user (User.active, RFC 7643 §4.1.1); false for other types.</summary>
     protected virtual bool IsActive(T resource) => false;
@@ -363,7 +373,7 @@ internal abstract partial class ResourceEndpoint<T>
         try
         {
             // The PatchOp as sent is the data of a prov:patch:full event (RFC 9967 §2.4).
-            var patchOp = EventsEnabled ? body.ToArray() : null;
+            var patchOp = RecordsEvents(scope) ? body.ToArray() : null;
             return await PatchLockedAsync(scope, id, request, patchOp, expectedVersion, hasIfMatch, cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -70,13 +70,6 @@ public sealed class ChangeFeed : IChangeFeed
         _exitWrite = exitWrite;
     }
 
-    /// <summary>
-    /// Which tenants' writes the projector records (null: every tenant's). Set by the event
-    /// streams' registry, which knows which tenants have a stream; the others' changes are passed
-    /// over (the position still moves past them), as nobody would read them.
-    /// </summary>
-    public Func<TenantId, bool>? Recording { get; set; }
-
     /// <summary>The log address below which every record is projected (the log is kept from here on).</summary>
     public long Position => Interlocked.Read(ref _position);
 
@@ -352,15 +345,9 @@ public sealed class ChangeFeed : IChangeFeed
             return false;
         }
 
-        // A tenant nobody reads is passed over before anything is decoded.
-        if (Recording is { } recording && TenantOf(EventRecord.Inner(record).Span) is { } tenant && !recording(new TenantId(tenant)))
-        {
-            return false;
-        }
-
         var (change, time) = EventRecord.DecodeChange(record);
         var (resource, members) = FindResource(EventRecord.Inner(record));
-        if (resource is null || Recording?.Invoke(resource.Tenant) == false)
+        if (resource is null)
         {
             return false;
         }
@@ -385,18 +372,6 @@ public sealed class ChangeFeed : IChangeFeed
         pending.Add((resource.Tenant.Value, sequence, entry.Encode()));
         return isNew;
     }
-
-    // The tenant of the resource inside a logged write, read from its header (null: not a resource).
-    private static uint? TenantOf(ReadOnlySpan<byte> record) => record.IsEmpty ? null : record[0] switch
-    {
-        // ResourceRecord: kind(1) tenant(4) …
-        1 or 2 when record.Length >= 5 => BinaryPrimitives.ReadUInt32LittleEndian(record[1..]),
-
-        // CombinedRecord and AttachedRecord: kind(1) inner length(4) inner …
-        CombinedRecord.Kind or AttachedRecord.Kind when record.Length >= 5 && BinaryPrimitives.ReadInt32LittleEndian(record[1..]) is var length && length >= 0 && length <= record.Length - 5 =>
-            TenantOf(record.Slice(5, length)),
-        _ => null,
-    };
 
     // The resource (and a group's member change) inside a logged write.
     private static (ResourceRecord? Resource, MembershipRecord? Members) FindResource(ReadOnlyMemory<byte> record)
