@@ -19,8 +19,8 @@ public sealed partial class StreamRegistry
 {
     private readonly Lock _recordedGate = new();
 
-    // Streams being created, per tenant: recorded from before the new stream reads the feed's
-    // head, so no write projected after that head is skipped.
+    // Streams being created, per tenant: the tenant's writes carry their change from before the new
+    // stream reads the feed's head, so none that starts after that is left out.
     private readonly ConcurrentDictionary<uint, int> _creating = new();
     private volatile HashSet<uint> _recorded = [];
 
@@ -30,9 +30,6 @@ public sealed partial class StreamRegistry
     /// <summary>Whether the tenant's writes should carry their change: it has a stream, or one is being created.</summary>
     public bool Records(TenantId tenant) => _recorded.Contains(tenant.Value);
 
-    // Called once the streams are loaded.
-    private void StartChoosingRecordedTenants() => StreamsChanged();
-
     private void CreationStarted(TenantId tenant)
     {
         _creating.AddOrUpdate(tenant.Value, 1, static (_, n) => n + 1);
@@ -41,13 +38,17 @@ public sealed partial class StreamRegistry
 
     private void CreationEnded(TenantId tenant)
     {
-        _creating.AddOrUpdate(tenant.Value, 0, static (_, n) => n - 1);
+        if (_creating.AddOrUpdate(tenant.Value, 0, static (_, n) => n - 1) == 0)
+        {
+            _creating.TryRemove(KeyValuePair.Create(tenant.Value, 0));
+        }
+
         StreamsChanged();
     }
 
     // After any change to the streams: the set of recorded tenants again (streams change rarely;
-    // writes read the set on every projected record). Serialised, so the last one computed holds
-    // every change made before it.
+    // every write reads the set). Serialised, so the last one computed holds every change made
+    // before it.
     private void StreamsChanged()
     {
         lock (_recordedGate)

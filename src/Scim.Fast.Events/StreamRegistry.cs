@@ -76,7 +76,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
             }
         }
 
-        StartChoosingRecordedTenants();
+        StreamsChanged();
         if (_store.ReadsAreRemote)
         {
             // Other hosts create, change and delete streams in the same store: look again now and then.
@@ -177,18 +177,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
             stream.Cursor = SetFactory.Position(next - 1, 3);
             await SaveAsync(stream, cancellationToken).ConfigureAwait(false);
             await SaveCursorAsync(stream, cancellationToken).ConfigureAwait(false);
-            await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                var index = ReadIndex();
-                index.Add((stream.Tenant, stream.Id));
-                await WriteIndexAsync(index).ConfigureAwait(false);
-                _streams[stream.Id] = stream;
-            }
-            finally
-            {
-                _indexGate.Release();
-            }
+            await ChangeIndexAsync(index => index.Add((stream.Tenant, stream.Id)), () => _streams[stream.Id] = stream, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -277,13 +266,19 @@ public sealed partial class StreamRegistry : IAsyncDisposable
         await _store.PutStateAsync(stream.Tenant, ConfigKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
         await _store.PutStateAsync(stream.Tenant, CursorKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
         await _store.PutStateAsync(stream.Tenant, ControlsKey(stream.Id), [], cancellationToken).ConfigureAwait(false);
+        await ChangeIndexAsync(index => index.RemoveAll(e => e.Id == stream.Id), () => _streams.TryRemove(stream.Id, out _), cancellationToken).ConfigureAwait(false);
+    }
+
+    // The stored stream index and this registry changed together, one change at a time.
+    private async Task ChangeIndexAsync(Action<List<(TenantId Tenant, string Id)>> change, Action registered, CancellationToken cancellationToken)
+    {
         await _indexGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var index = ReadIndex();
-            index.RemoveAll(e => e.Id == stream.Id);
+            change(index);
             await WriteIndexAsync(index).ConfigureAwait(false);
-            _streams.TryRemove(stream.Id, out _);
+            registered();
             StreamsChanged();
         }
         finally

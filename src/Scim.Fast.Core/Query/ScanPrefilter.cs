@@ -15,9 +15,9 @@ namespace Scim.Fast.Core.Query;
 /// </summary>
 public sealed class ScanPrefilter
 {
-    // ASCII letters with a non-ASCII character equal to them ignoring case (U+017F long s folds to
-    // 'S', U+0131 dotless i to 'I', U+212A Kelvin sign to 'k'): computed from the runtime's own
-    // casing, which string comparisons use.
+    // ASCII letters that a non-ASCII character may equal ignoring case (U+212A Kelvin sign lowers to
+    // 'k'; with ICU casing U+017F long s uppers to 'S'): computed from the runtime's own casing,
+    // which string comparisons use, both directions, so a superset of what OrdinalIgnoreCase folds.
     private static readonly bool[] s_foldsFromNonAscii = FoldsFromNonAscii();
 
     // Any of these literals must occur (a filter's or-branches give several).

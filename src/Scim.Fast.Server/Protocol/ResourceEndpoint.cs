@@ -454,7 +454,8 @@ internal abstract partial class ResourceEndpoint<T>
             // log record: applied together or not at all.
             var change = delta.IsEmpty ? null : new MemberChange(delta.RemoveAll, added!, delta.Removed);
             var keys = KeysOf(patched);
-            var patchedChange = Change(scope, ChangeOperation.Patch, Flip(current.Resource, patched), patchOp);
+            // Whether the PATCH records its event was decided once, when its PatchOp was kept.
+            var patchedChange = patchOp is null ? null : new WriteEvent(ChangeOperation.Patch, Flip(current.Resource, patched), scope.Transaction, patchOp);
             var (status, version) = await Store.ReplaceAsync(scope.Tenant, StoreType, id, current.Version, keys.UniqueKey, keys.ExternalId, Encode(patched), keys.Entries, change, cancellationToken, patchedChange).ConfigureAwait(false);
             if (status == StoreStatus.VersionMismatch && !hasIfMatch)
             {
