@@ -100,23 +100,41 @@ internal static class EventRecord
     public static byte[] Encode(ResourceRecord inner, WriteEvent change, long time)
     {
         int innerLength = inner.EncodedSize();
-        var buffer = Start(innerLength, change);
-        inner.EncodeInto(buffer.AsSpan(5, innerLength));
-        Finish(buffer, innerLength, change, time);
+        var buffer = new byte[EncodedSize(innerLength, change)];
+        EncodeInto(buffer, inner, innerLength, change, time);
         return buffer;
+    }
+
+    /// <summary>The length of an event record around an inner record of <paramref name="innerLength"/> bytes.</summary>
+    public static int EncodedSize(int innerLength, WriteEvent change) =>
+        1 + 4 + innerLength + 2 + 8 + StringSize(change.Transaction) + 4 + change.Data.Length;
+
+    /// <summary>
+    /// <see cref="Encode(ResourceRecord, WriteEvent, long)"/> into <paramref name="span"/>, exactly
+    /// <see cref="EncodedSize"/> long (the batch path writes into pooled chunks).
+    /// </summary>
+    public static void EncodeInto(Span<byte> span, ResourceRecord inner, int innerLength, WriteEvent change, long time)
+    {
+        Start(span, innerLength);
+        inner.EncodeInto(span.Slice(5, innerLength));
+        Finish(span, innerLength, change, time);
     }
 
     private static byte[] Start(int innerLength, WriteEvent change)
     {
-        var buffer = new byte[1 + 4 + innerLength + 2 + 8 + StringSize(change.Transaction) + 4 + change.Data.Length];
-        buffer[0] = Kind;
-        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(1), innerLength);
+        var buffer = new byte[EncodedSize(innerLength, change)];
+        Start(buffer, innerLength);
         return buffer;
     }
 
-    private static void Finish(byte[] buffer, int innerLength, WriteEvent change, long time)
+    private static void Start(Span<byte> span, int innerLength)
     {
-        var span = buffer.AsSpan();
+        span[0] = Kind;
+        BinaryPrimitives.WriteInt32LittleEndian(span[1..], innerLength);
+    }
+
+    private static void Finish(Span<byte> span, int innerLength, WriteEvent change, long time)
+    {
         int position = 5 + innerLength;
         span[position] = (byte)change.Operation;
         span[position + 1] = (byte)change.Active;

@@ -28,7 +28,10 @@ public readonly record struct IndexEntry(byte Index, string Key)
     public bool IsLookup => Index >= FirstLookupIndex;
 }
 
-/// <summary>One resource of a batch create.</summary>
+/// <summary>
+/// One resource of a batch create. When <see cref="Body"/> is a whole array the store keeps that
+/// array instead of a copy: the caller must not change it afterwards.
+/// </summary>
 public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<IndexEntry>? IndexEntries = null, MemberChange? Members = null, Feed.WriteEvent? Change = null);
 
 /// <summary>

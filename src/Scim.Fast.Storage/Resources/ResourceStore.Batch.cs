@@ -26,6 +26,7 @@ public sealed partial class ResourceStore
                     await _stripes[taken].WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                using var arena = new BatchArena();
                 var records = new List<(ResourceRecord Record, MembershipRecord? Members)>(items.Count);
                 var encoded = new List<ReadOnlyMemory<byte>>(items.Count);
                 var stored = new List<ReadOnlyMemory<byte>>(items.Count);
@@ -61,7 +62,7 @@ public sealed partial class ResourceStore
                     }
 
                     long version = Tombstone(tenant, type, item.Id) + 1;
-                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, item.Body.ToArray(), item.IndexEntries);
+                    var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, Owned(item.Body), item.IndexEntries);
                     MembershipRecord? members;
                     try
                     {
@@ -73,20 +74,33 @@ public sealed partial class ResourceStore
                         continue;
                     }
 
-                    // A plain record with a change is encoded once, inside its event record: what
-                    // the key-value store keeps is that slice of the logged bytes.
-                    byte[] logged;
+                    // A plain record is encoded once, into the batch's pooled chunks (inside its
+                    // event record when it has a change): what the key-value store keeps is that
+                    // slice of the logged bytes.
+                    ReadOnlyMemory<byte> logged;
                     ReadOnlyMemory<byte> bytes;
-                    if (members is null && item.Change is not null)
+                    if (members is null)
                     {
-                        logged = EventRecord.Encode(record, item.Change, now);
-                        bytes = EventRecord.Inner(logged);
+                        int innerLength = record.EncodedSize();
+                        if (item.Change is null)
+                        {
+                            var plain = arena.Take(innerLength);
+                            record.EncodeInto(plain.Span);
+                            logged = bytes = plain;
+                        }
+                        else
+                        {
+                            var withEvent = arena.Take(EventRecord.EncodedSize(innerLength, item.Change));
+                            EventRecord.EncodeInto(withEvent.Span, record, innerLength, item.Change, now);
+                            logged = withEvent;
+                            bytes = EventRecord.Inner(logged);
+                        }
                     }
                     else
                     {
-                        var plain = members is null ? record.Encode() : CombinedRecord.Encode(record, members);
-                        logged = item.Change is null ? plain : EventRecord.Encode(plain, item.Change, now);
-                        bytes = plain;
+                        var combined = CombinedRecord.Encode(record, members);
+                        logged = item.Change is null ? combined : EventRecord.Encode(combined, item.Change, now);
+                        bytes = combined;
                     }
 
                     if (logged.Length > _log.MaxRecordBytes)
@@ -199,4 +213,11 @@ public sealed partial class ResourceStore
 
         return results;
     }
+
+    // The body as the record keeps it: the caller's array itself when the memory is exactly one
+    // (the endpoints encode each resource into an array of its own), else a copy.
+    private static byte[] Owned(ReadOnlyMemory<byte> body) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : body.ToArray();
 }
