@@ -158,6 +158,20 @@ public class BulkTests(ScimServerFixture server) : IClassFixture<ScimServerFixtu
         (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", "{\"Operations\":[]}")).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
         (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(new JsonArray(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["data"] = User("nobulkid") }))))
             .AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+
+        // Bytes after the request's JSON make it invalid JSON: nothing of it runs.
+        string trailingName = Unique("trailing");
+        var trailing = Bulk(new JsonArray(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "t", ["data"] = User(trailingName) })).ToJsonString() + " x";
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", trailing)).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+        var none = (await Client.Get($"/scim/v2/Users?filter=userName%20eq%20%22{trailingName}%22")).Expect(HttpStatusCode.OK);
+        Assert.Equal(0, (int)none.Body!["totalResults"]!);
+
+        // Member names are case-insensitive (RFC 7643 §2.1) and so is the method.
+        var spelled = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:BulkRequest\"],\"Operations\":[{\"METHOD\":\"post\",\"Path\":\"/Users\",\"BULKID\":\"s\",\"Data\":"
+            + User(Unique("spelling")).ToJsonString() + "}]}";
+        var created = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", spelled)).Expect(HttpStatusCode.OK);
+        Assert.Equal("201", (string?)created.Body!["Operations"]![0]!["status"]);
+        Assert.Equal("POST", (string?)created.Body!["Operations"]![0]!["method"]);
         var unknownPath = (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", Bulk(new JsonArray(new JsonObject { ["method"] = "DELETE", ["path"] = "/Nope/1" })))).Expect(HttpStatusCode.OK);
         Assert.Equal("400", (string?)unknownPath.Body!["Operations"]![0]!["status"]);
     }
