@@ -205,6 +205,30 @@ public sealed partial class RedisResourceStore
     public bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id) =>
         Read(() => _db.SortedSetScore(RedisKeys.Ordered(Tag(tenant), type, index), OrderedMember.Encode(key, id)).HasValue);
 
+    public bool[] OrderedContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries)
+    {
+        var found = new bool[entries.Count];
+        if (entries.Count == 0)
+        {
+            return found;
+        }
+
+        var members = new RedisValue[entries.Count];
+        for (int i = 0; i < entries.Count; i++)
+        {
+            members[i] = OrderedMember.Encode(entries[i].Key, entries[i].Id);
+        }
+
+        // ZMSCORE (Redis 6.2): every member in one command and one round trip.
+        var scores = Read(() => _db.SortedSetScores(RedisKeys.Ordered(Tag(tenant), type, index), members));
+        for (int i = 0; i < found.Length; i++)
+        {
+            found[i] = scores[i].HasValue;
+        }
+
+        return found;
+    }
+
     public int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range)
     {
         RedisKey key = RedisKeys.Ordered(Tag(tenant), type, index);

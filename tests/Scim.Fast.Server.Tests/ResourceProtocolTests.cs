@@ -244,13 +244,23 @@ public class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<Sci
     {
         var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("member")))).Expect(HttpStatusCode.Created);
         var gone = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("gone")))).Expect(HttpStatusCode.Created);
-        var inner = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("inner")))).Expect(HttpStatusCode.Created);
+        string innerName = Unique("inner");
+        var inner = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(innerName))).Expect(HttpStatusCode.Created);
         var goneGroup = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("gone-group")))).Expect(HttpStatusCode.Created);
         (await Client.Delete("/scim/v2/Users/" + gone.Id)).Expect(HttpStatusCode.NoContent);
         (await Client.Delete("/scim/v2/Groups/" + goneGroup.Id)).Expect(HttpStatusCode.NoContent);
 
         (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("with-gone"), user.Id, gone.Id))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
         (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("with-gone-group"), goneGroup.Id))).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+
+        // The members are checked together; the error names the first bad one in the request's order.
+        var firstBad = await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("two-gone"), user.Id, inner.Id, gone.Id, goneGroup.Id));
+        firstBad.AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        Assert.Contains(gone.Id, (string?)firstBad.Body!["detail"]);
+        Assert.DoesNotContain(goneGroup.Id, (string?)firstBad.Body!["detail"]);
+        var self = await Client.Send(HttpMethod.Put, "/scim/v2/Groups/" + inner.Id, Group(innerName, user.Id, inner.Id));
+        self.AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        Assert.Contains("itself", (string?)self.Body!["detail"]);
 
         var outer = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("outer"), user.Id, inner.Id))).Expect(HttpStatusCode.Created);
         var members = (await Client.Get("/scim/v2/Groups/" + outer.Id)).Expect(HttpStatusCode.OK).Body!["members"]!.AsArray();

@@ -599,9 +599,12 @@ internal abstract partial class ResourceEndpoint<T>
 
     private async ValueTask<ScimError?> CheckMembersAsync(ScimScope scope, List<string> members, string? selfId)
     {
-        foreach (var member in members)
+        // All asked at once; the first bad member in the request's order is the one reported.
+        var exist = MembersExist(scope, members);
+        for (int i = 0; i < members.Count; i++)
         {
-            if (member.Length == 0 || member == selfId || !MemberExists(scope, member))
+            string member = members[i];
+            if (member.Length == 0 || member == selfId || !exist[i])
             {
                 return ScimError.InvalidValue(member == selfId
                     ? "A group cannot be a member of itself."
@@ -619,11 +622,12 @@ internal abstract partial class ResourceEndpoint<T>
     private async ValueTask DropVanishedAsync(ScimScope scope, string id, List<string> added)
     {
         List<string>? vanished = null;
-        foreach (var member in added)
+        var exist = MembersExist(scope, added);
+        for (int i = 0; i < added.Count; i++)
         {
-            if (!MemberExists(scope, member))
+            if (!exist[i])
             {
-                (vanished ??= []).Add(member);
+                (vanished ??= []).Add(added[i]);
             }
         }
 
@@ -633,8 +637,8 @@ internal abstract partial class ResourceEndpoint<T>
         }
     }
 
-    /// <summary>Whether an id names something that can be a member (a User or a Group).</summary>
-    protected virtual bool MemberExists(ScimScope scope, string id) => false;
+    /// <summary>For each id, whether it names something that can be a member (a User or a Group).</summary>
+    protected virtual bool[] MembersExist(ScimScope scope, IReadOnlyList<string> ids) => new bool[ids.Count];
 
     private ScimError? Failure(StoreStatus status, string id) => status switch
     {

@@ -97,6 +97,13 @@ public interface IResourceStore : IAsyncDisposable
     /// </summary>
     bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id);
 
+    /// <summary>
+    /// <see cref="OrderedContains"/> for each of many entries (a group's members): one lock on the
+    /// embedded store's tree (a lock per member made the groups of an initial sync queue on the
+    /// users' id index), one ZMSCORE on Redis instead of a round trip per member.
+    /// </summary>
+    bool[] OrderedContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries);
+
     IEnumerable<string> GetMembers(TenantId tenant, string groupId);
 
     long MemberCount(TenantId tenant, string groupId);

@@ -175,6 +175,27 @@ internal sealed class OrderedIndex
         }
     }
 
+    /// <summary><see cref="Contains"/> for each entry, under one lock.</summary>
+    public bool[] ContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries)
+    {
+        WaitUntilLoaded();
+        var found = new bool[entries.Count];
+        if (_slots.GetValueOrDefault((tenant.Value, type, index)) is not { } slot)
+        {
+            return found;
+        }
+
+        lock (slot)
+        {
+            for (int i = 0; i < entries.Count; i++)
+            {
+                found[i] = slot.Tree.Contains(new OrderedPosition(entries[i].Key, entries[i].Id));
+            }
+        }
+
+        return found;
+    }
+
     public int Count(TenantId tenant, byte type, byte index) => Count(tenant, type, index, OrderedRange.All);
 
     /// <summary>Entries in a range: two descents (order statistics), not a walk.</summary>

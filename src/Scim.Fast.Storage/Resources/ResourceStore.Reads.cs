@@ -216,4 +216,7 @@ public sealed partial class ResourceStore
     public int OrderedCount(TenantId tenant, byte type, byte index, OrderedRange range) => _ordered.Count(tenant, type, index, range);
 
     public bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id) => _ordered.Contains(tenant, type, index, key, id);
+
+    public bool[] OrderedContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries) =>
+        _ordered.ContainsEach(tenant, type, index, entries);
 }
