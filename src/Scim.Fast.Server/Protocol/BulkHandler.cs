@@ -85,6 +85,8 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         }
         finally
         {
+            // Cleared first: the operations' data can hold passwords, and the pool hands the array on.
+            contiguous.AsSpan(0, (int)body.Length).Clear();
             ArrayPool<byte>.Shared.Return(contiguous);
         }
     }
