@@ -125,13 +125,14 @@ public sealed partial class RedisResourceStore : IResourceStore
 
     public async ValueTask<(StoreStatus Status, long Version)[]> CreateBatchAsync(TenantId tenant, byte type, IReadOnlyList<NewResource> items, CancellationToken cancellationToken = default)
     {
-        // Every script of the batch is sent before the first answer is awaited: they run in order
+        // The scripts of the batch after the first are sent before any answer is awaited: they run in order
         // on the tenant's node (the first of two equal userNames wins, as in the embedded store),
         // and one WAIT covers them all.
         var writes = new Task<(StoreStatus, long)>[items.Count];
         var results = new (StoreStatus, long)[items.Count];
         var feedKey = RedisKeys.Feed(Tag(tenant));
         var ranOn = PrimaryOf(feedKey);
+        bool primed = false;
         for (int i = 0; i < items.Count; i++)
         {
             var item = items[i];
@@ -143,6 +144,15 @@ public sealed partial class RedisResourceStore : IResourceStore
 
             var (keys, values) = WriteArguments(tenant, type, item.Id, 'c', null, null, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, null, null, item.Change);
             writes[i] = RunWriteAsync(keys, values);
+            if (!primed)
+            {
+                // The first write runs alone. A node that has not cached the write script answers
+                // NOSCRIPT, and each write's fallback EVAL went out when its own answer came back,
+                // in any order: the later of two equal userNames could win, and the feed could
+                // hold the batch's events out of operation order. Once one ran, the node has it.
+                primed = true;
+                await writes[i].ConfigureAwait(false);
+            }
         }
 
         for (int i = 0; i < items.Count; i++)
