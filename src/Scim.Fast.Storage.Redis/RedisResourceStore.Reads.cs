@@ -66,6 +66,18 @@ public sealed partial class RedisResourceStore
     public bool ReadsAreRemote => true;
 
     // One pipelined batch: a block of 512 candidates costs one round trip, not 512.
+    public void ReadBodiesEach(TenantId tenant, byte type, string[] ids, int from, int to, IResourceStore.BodyReader onBody)
+    {
+        var bodies = ReadBodies(tenant, type, new ArraySegment<string>(ids, from, to - from));
+        for (int i = 0; i < bodies.Length; i++)
+        {
+            if (bodies[i] is { } read)
+            {
+                onBody(from + i, read.Body, read.Version);
+            }
+        }
+    }
+
     public (byte[] Body, long Version)?[] ReadBodies(TenantId tenant, byte type, IReadOnlyList<string> ids)
     {
         string tag = Tag(tenant);

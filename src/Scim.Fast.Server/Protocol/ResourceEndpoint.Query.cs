@@ -358,6 +358,7 @@ internal abstract partial class ResourceEndpoint<T>
         private const int Size = 512;
 
         private readonly OrderedPosition[] _positions = new OrderedPosition[Size];
+        private readonly string[] _ids = new string[Size];
         private readonly System.Buffers.ArrayBufferWriter<byte> _scratch = new(4096);
         private readonly System.Buffers.ArrayBufferWriter<byte> _otherScratch = new(4096);
         private readonly bool _needsMeta = filter is not null && (FilterPaths.Mentions(filter, "meta.version") || FilterPaths.Mentions(filter, "meta.location"));
@@ -369,6 +370,7 @@ internal abstract partial class ResourceEndpoint<T>
         /// <summary>Adds a candidate (its id, and its position in the walk); true when the block is full.</summary>
         public bool Add(OrderedPosition position)
         {
+            _ids[Count] = position.Id;
             _positions[Count++] = position;
             return Count == Size;
         }
@@ -406,57 +408,63 @@ internal abstract partial class ResourceEndpoint<T>
         public void Clear()
         {
             Array.Clear(Matched, 0, Count);
+            Array.Clear(_ids, 0, Count);
             Count = 0;
         }
 
         private void Evaluate(int from, int to, System.Buffers.ArrayBufferWriter<byte> scratch)
         {
-            for (int i = from; i < to; i++)
+            Array.Clear(Matched, from, to - from);
+            if (_prefetched is not null)
             {
-                scratch.ResetWrittenCount();
-                Matched[i] = null;
-                string id = _positions[i].Id;
-                ReadOnlyMemory<byte> body;
-                long version;
-                if (_prefetched is not null)
+                for (int i = from; i < to; i++)
                 {
-                    if (_prefetched[i] is not { } read)
+                    if (_prefetched[i] is { } read && MayMatch(read.Body))
                     {
-                        continue;
-                    }
-
-                    (body, version) = (read.Body, read.Version);
-                }
-                else if (!endpoint.Store.TryReadBody(scope.Tenant, endpoint.StoreType, id, scratch, out body, out version))
-                {
-                    continue;
-                }
-
-                // Most candidates of a scan fail on their bytes and are never decoded.
-                if (prefilter is not null && !prefilter.MayMatch(body.Span))
-                {
-                    continue;
-                }
-
-                var resource = endpoint.DecodeStored(id, body, readOptions);
-
-                if (_needsMeta)
-                {
-                    // A filter on meta.version or meta.location sees them as a response would.
-                    endpoint.SetResponseMeta(scope, resource, version);
-                }
-
-                if (compiled is not null)
-                {
-                    endpoint.DeriveForFilter(scope, resource, filter!);
-                    if (!compiled.Matches(resource))
-                    {
-                        continue;
+                        Decide(i, read.Body, read.Version);
                     }
                 }
 
-                Matched[i] = resource;
+                return;
             }
+
+            // The store hands each record over as it reads it: those in memory at once, those on
+            // disk after it asked for all of them (a cold scan's reads overlap).
+            endpoint.Store.ReadBodiesEach(scope.Tenant, endpoint.StoreType, _ids, from, to, (i, body, version) =>
+            {
+                if (MayMatch(body))
+                {
+                    // The decoder reads memory: one copy, only of records the bytes did not rule out.
+                    scratch.ResetWrittenCount();
+                    System.Buffers.BuffersExtensions.Write(scratch, body);
+                    Decide(i, scratch.WrittenMemory, version);
+                }
+            });
+        }
+
+        // Most candidates of a scan fail on their bytes and are never decoded.
+        private bool MayMatch(ReadOnlySpan<byte> body) => prefilter is null || prefilter.MayMatch(body);
+
+        private void Decide(int i, ReadOnlyMemory<byte> body, long version)
+        {
+            var resource = endpoint.DecodeStored(_ids[i], body, readOptions);
+
+            if (_needsMeta)
+            {
+                // A filter on meta.version or meta.location sees them as a response would.
+                endpoint.SetResponseMeta(scope, resource, version);
+            }
+
+            if (compiled is not null)
+            {
+                endpoint.DeriveForFilter(scope, resource, filter!);
+                if (!compiled.Matches(resource))
+                {
+                    return;
+                }
+            }
+
+            Matched[i] = resource;
         }
     }
 

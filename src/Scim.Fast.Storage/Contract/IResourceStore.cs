@@ -70,8 +70,20 @@ public interface IResourceStore : IAsyncDisposable
     /// </summary>
     bool ReadsAreRemote { get; }
 
+    /// <summary>Receives one body of a <see cref="ReadBodiesEach"/>.</summary>
+    delegate void BodyReader(int index, ReadOnlySpan<byte> body, long version);
+
     /// <summary>The stored bodies and versions of many resources in one go (null where absent), in the order asked.</summary>
     (byte[] Body, long Version)?[] ReadBodies(TenantId tenant, byte type, IReadOnlyList<string> ids);
+
+    /// <summary>
+    /// The stored bodies of <paramref name="ids"/>[<paramref name="from"/>..<paramref name="to"/>),
+    /// each handed to <paramref name="onBody"/> with its index (the body is valid during the call
+    /// only; absent ids are skipped). The embedded store hands records in memory over at once and
+    /// asks for every record on disk before it waits for any (see FasterByteStore.ReadEach), so a
+    /// cold scan's reads overlap; order is not kept for those.
+    /// </summary>
+    void ReadBodiesEach(TenantId tenant, byte type, string[] ids, int from, int to, BodyReader onBody);
 
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey);

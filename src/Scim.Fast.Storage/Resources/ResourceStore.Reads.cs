@@ -126,6 +126,28 @@ public sealed partial class ResourceStore
         return bodies;
     }
 
+    public void ReadBodiesEach(TenantId tenant, byte type, string[] ids, int from, int to, IResourceStore.BodyReader onBody)
+    {
+        for (int start = from; start < to; start += FasterByteStore.MaxReadEach)
+        {
+            int first = start;
+            _kv.ReadEach(
+                Math.Min(FasterByteStore.MaxReadEach, to - start),
+                (i, destination) =>
+                {
+                    string id = ids[first + i];
+                    int length = 6 + Encoding.UTF8.GetByteCount(id);
+                    WriteKey(destination[..length], ResourcePrefix, tenant, type, id);
+                    return length;
+                },
+                (i, record) =>
+                {
+                    ResourceRecord.LocateBody(record, out long version, out int bodyStart, out int bodyLength);
+                    onBody(first + i, record.Slice(bodyStart, bodyLength), version);
+                });
+        }
+    }
+
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
