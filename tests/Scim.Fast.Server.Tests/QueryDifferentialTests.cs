@@ -274,7 +274,7 @@ public class QueryDifferentialTests(QueryDifferentialFixture server) : IClassFix
     // RFC 7644 §3.4.2.3: by the attribute's value (a multi-valued one by its primary or else first
     // value), caseExact or not, dateTimes as instants; resources without a value last, in either
     // order; ties by id, in the sort's direction.
-    private static int Compare(JsonObject a, JsonObject b, string sortBy, bool descending)
+    internal static int Compare(JsonObject a, JsonObject b, string sortBy, bool descending)
     {
         var left = SortValue(a, sortBy);
         var right = SortValue(b, sortBy);

@@ -138,6 +138,12 @@ internal abstract partial class ResourceEndpoint<T>
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
         var prefilter = filter is null ? null : ScanPrefilter.For(filter, InStoredJson);
         var block = new CandidateBlock(this, scope, filter, compiled, prefilter, ReadOptionsFor(filter, comparer?.Attribute));
+
+        // A sort without a filter (every candidate matches) reads each record's sort value off its
+        // bytes: once the heap is full, what sorts after its last is counted and never decoded.
+        var sortKey = window is not null && filter is null && comparer is not null
+            ? StoredSortKey.For(ResourceType, comparer.Attribute, descending, InStoredJson)
+            : null;
         int matches = 0;
         bool pastCursor = after is null;
         bool more = false;
@@ -162,10 +168,26 @@ internal abstract partial class ResourceEndpoint<T>
         // (keyset cursor) the first count past the cursor's position.
         void Consume(CandidateBlock full)
         {
+            if (sortKey is not null && window!.TryPeekLast(out var last))
+            {
+                full.SortBound(sortKey, comparer!.SortValue(last));
+            }
+
             full.Evaluate();
             for (int i = 0; i < full.Count; i++)
             {
                 pastCursor = pastCursor || Beyond(full.PositionAt(i), after!.Value, descending);
+                if (full.SortsAfterBound[i])
+                {
+                    // A match (no filter) that cannot enter the heap: counted only.
+                    if (counted is null || counted.Add(full.PositionAt(i).Id))
+                    {
+                        matches++;
+                    }
+
+                    continue;
+                }
+
                 if (full.Matched[i] is not { } resource || (counted is not null && !counted.Add(full.PositionAt(i).Id)))
                 {
                     continue;
@@ -365,6 +387,19 @@ internal abstract partial class ResourceEndpoint<T>
 
         public T?[] Matched { get; } = new T?[Size];
 
+        /// <summary>Candidates whose stored sort value comes after the heap's last (never decoded).</summary>
+        public bool[] SortsAfterBound { get; } = new bool[Size];
+
+        private StoredSortKey? _sortKey;
+        private ScimValue _last;
+
+        /// <summary>For the next evaluation: candidates sorting after <paramref name="last"/> by <paramref name="key"/> are not decoded.</summary>
+        public void SortBound(StoredSortKey key, ScimValue last)
+        {
+            _sortKey = key;
+            _last = last;
+        }
+
         public int Count { get; private set; }
 
         /// <summary>Adds a candidate (its id, and its position in the walk); true when the block is full.</summary>
@@ -408,6 +443,7 @@ internal abstract partial class ResourceEndpoint<T>
         public void Clear()
         {
             Array.Clear(Matched, 0, Count);
+            Array.Clear(SortsAfterBound, 0, Count);
             Array.Clear(_ids, 0, Count);
             Count = 0;
         }
@@ -419,7 +455,7 @@ internal abstract partial class ResourceEndpoint<T>
             {
                 for (int i = from; i < to; i++)
                 {
-                    if (_prefetched[i] is { } read && MayMatch(read.Body))
+                    if (_prefetched[i] is { } read && !AfterBound(i, read.Body) && MayMatch(read.Body))
                     {
                         Decide(i, read.Body, read.Version);
                     }
@@ -432,7 +468,7 @@ internal abstract partial class ResourceEndpoint<T>
             // disk after it asked for all of them (a cold scan's reads overlap).
             endpoint.Store.ReadBodiesEach(scope.Tenant, endpoint.StoreType, _ids, from, to, (i, body, version) =>
             {
-                if (MayMatch(body))
+                if (!AfterBound(i, body) && MayMatch(body))
                 {
                     // The decoder reads memory: one copy, only of records the bytes did not rule out.
                     scratch.ResetWrittenCount();
@@ -440,6 +476,17 @@ internal abstract partial class ResourceEndpoint<T>
                     Decide(i, scratch.WrittenMemory, version);
                 }
             });
+        }
+
+        private bool AfterBound(int i, ReadOnlySpan<byte> body)
+        {
+            if (_sortKey is null || !_sortKey.SortsAfter(body, _last))
+            {
+                return false;
+            }
+
+            SortsAfterBound[i] = true;
+            return true;
         }
 
         // Most candidates of a scan fail on their bytes and are never decoded.
@@ -541,6 +588,19 @@ internal abstract partial class ResourceEndpoint<T>
 internal sealed class TopK<TItem>(IComparer<TItem> order, int k)
 {
     private readonly PriorityQueue<TItem, TItem> _heap = new(Comparer<TItem>.Create((a, b) => order.Compare(b, a)));
+
+    /// <summary>The last item kept, once k are (an item after it cannot enter).</summary>
+    public bool TryPeekLast([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out TItem last)
+    {
+        if (k > 0 && _heap.Count == k)
+        {
+            last = _heap.Peek();
+            return true;
+        }
+
+        last = default;
+        return false;
+    }
 
     public void Offer(TItem item)
     {

@@ -1,0 +1,176 @@
+using System.Text;
+
+using Scim.Fast.Core.Schema;
+
+namespace Scim.Fast.Core.Query;
+
+/// <summary>
+/// A sort value read straight off a stored record's JSON bytes, for a top-k sort that has no ordered
+/// index (RFC 7644 §3.4.2.3): once the heap holds k resources, a record whose value sorts strictly
+/// after the heap's last cannot enter it, and is never decoded. Most records of a sort over a
+/// large tenant are such records.
+/// <para>
+/// Only for a single-valued string attribute (top-level, or the sub-attribute of a single-valued
+/// complex one) whose name no other attribute of the resource type has, at any level or in any
+/// extension: then the one place its name can stand as a JSON property is that attribute (the
+/// stored form holds schema attributes only, under their schema names), and it stands there at most
+/// once. The value is compared as <see cref="ScimSortComparer{TResource}"/> compares it. When the
+/// bytes cannot tell (an escape in the value, a value that is not a string, a very long value) the
+/// answer is "may enter", and the record is decoded as without this.
+/// </para>
+/// </summary>
+public sealed class StoredSortKey
+{
+    // Longest value compared from the bytes; longer ones are decoded.
+    private const int MaxChars = 512;
+
+    private readonly byte[] _property;
+    private readonly StringComparison _comparison;
+    private readonly bool _descending;
+
+    private StoredSortKey(ScimAttribute attribute, bool descending)
+    {
+        _property = Encoding.UTF8.GetBytes("\"" + attribute.Name + "\"");
+        _comparison = ScimValueComparison.For(attribute.CaseExact);
+        _descending = descending;
+    }
+
+    /// <summary>
+    /// The key for sorting <paramref name="type"/> by <paramref name="attribute"/>, or null when
+    /// its value cannot be read off the bytes safely (see the class summary).
+    /// <paramref name="inStoredJson"/> says whether the attribute is held in the stored JSON as the
+    /// sort reads it (not a derived one).
+    /// </summary>
+    public static StoredSortKey? For(ScimResourceType type, ScimAttribute attribute, bool descending, Func<ScimAttribute, bool> inStoredJson)
+    {
+        if (attribute.Type != ScimAttributeType.String || attribute.MultiValued || !inStoredJson(attribute)
+            || attribute.Parent is { MultiValued: true } || attribute.Parent?.Parent is not null)
+        {
+            return null;
+        }
+
+        for (int ordinal = 0; ordinal < type.OrdinalCount; ordinal++)
+        {
+            if (type.AttributeAt(ordinal) is { } other && !ReferenceEquals(other, attribute)
+                && string.Equals(other.Name, attribute.Name, StringComparison.OrdinalIgnoreCase))
+            {
+                return null;
+            }
+        }
+
+        return new StoredSortKey(attribute, descending);
+    }
+
+    /// <summary>
+    /// True only when a record with these JSON bytes sorts strictly after a resource whose sort
+    /// value is <paramref name="last"/> (ties, which the id breaks, and records the bytes cannot
+    /// tell about are false).
+    /// </summary>
+    public bool SortsAfter(ReadOnlySpan<byte> json, in ScimValue last)
+    {
+        Span<char> chars = stackalloc char[MaxChars];
+        var found = Read(json, chars, out int length);
+        if (found == Found.Unknown)
+        {
+            return false;
+        }
+
+        // As ScimSortComparer: missing values last in either order, ties by id.
+        if (found == Found.Missing || last.IsNull)
+        {
+            return found == Found.Missing && !last.IsNull;
+        }
+
+        if (last.Kind != ScimValueKind.String)
+        {
+            return false;
+        }
+
+        int order = MemoryExtensions.CompareTo(chars[..length], last.String.AsSpan(), _comparison);
+        return _descending ? order < 0 : order > 0;
+    }
+
+    private enum Found
+    {
+        Missing,
+        Value,
+        Unknown,
+    }
+
+    // The attribute's string value, decoded into chars; Missing when absent or null.
+    private Found Read(ReadOnlySpan<byte> json, Span<char> chars, out int length)
+    {
+        length = 0;
+        int from = 0;
+        while (true)
+        {
+            int at = json[from..].IndexOf(_property);
+            if (at < 0)
+            {
+                return Found.Missing;
+            }
+
+            at += from;
+            from = at + _property.Length;
+
+            // A quote inside a string is escaped; an unescaped one opens or closes a string, and the
+            // name followed by a colon is a property name.
+            if (Escaped(json, at))
+            {
+                continue;
+            }
+
+            int colon = SkipWhitespace(json, from);
+            if (colon >= json.Length || json[colon] != (byte)':')
+            {
+                continue;
+            }
+
+            int value = SkipWhitespace(json, colon + 1);
+            if (value >= json.Length)
+            {
+                return Found.Unknown;
+            }
+
+            if (json[value..].StartsWith("null"u8))
+            {
+                return Found.Missing;
+            }
+
+            if (json[value] != (byte)'"')
+            {
+                return Found.Unknown;
+            }
+
+            var rest = json[(value + 1)..];
+            int end = rest.IndexOfAny((byte)'"', (byte)'\\');
+            if (end < 0 || rest[end] == (byte)'\\')
+            {
+                return Found.Unknown;
+            }
+
+            return Encoding.UTF8.TryGetChars(rest[..end], chars, out length) ? Found.Value : Found.Unknown;
+        }
+    }
+
+    private static bool Escaped(ReadOnlySpan<byte> json, int quote)
+    {
+        int backslashes = 0;
+        for (int i = quote - 1; i >= 0 && json[i] == (byte)'\\'; i--)
+        {
+            backslashes++;
+        }
+
+        return backslashes % 2 == 1;
+    }
+
+    private static int SkipWhitespace(ReadOnlySpan<byte> json, int i)
+    {
+        while (i < json.Length && json[i] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')
+        {
+            i++;
+        }
+
+        return i;
+    }
+}
