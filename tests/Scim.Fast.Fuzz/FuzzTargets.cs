@@ -63,7 +63,6 @@ public static class FuzzTargets
 
     private static readonly ScimPatcher<User> s_userPatcher = new(UserSerializer.Instance);
     private static readonly Cursors s_cursors = Cursors.WithRandomKey();
-    private static readonly BulkHandler s_bulk = new([], new Server.ScimLimits());
 
     public static void Filter(byte[] input)
     {
@@ -121,7 +120,7 @@ public static class FuzzTargets
 
     public static void Bulk(byte[] input)
     {
-        if (s_bulk.Parse(new ReadOnlySequence<byte>(input), out _, out var operations) is not null)
+        if (BulkRequestParser.Parse(new ReadOnlySequence<byte>(input), new Server.ScimLimits().BulkMaxOperations, out _, out var operations) is not null)
         {
             return;
         }
@@ -138,7 +137,7 @@ public static class FuzzTargets
 
         foreach (var operation in operations)
         {
-            BulkHandler.Resolve(operation, created);
+            BulkReferences.Resolve(operation, created);
             if (operation.Data is { } data)
             {
                 // Resolution keeps valid JSON valid.
