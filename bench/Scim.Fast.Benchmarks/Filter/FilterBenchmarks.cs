@@ -126,6 +126,23 @@ public static class SampleUsers
     private static readonly string[] s_titles = ["Engineer", "Manager", "Designer", "Analyst", "Director"];
     private static readonly string[] s_types = ["Employee", "Contractor", "Intern"];
 
+    /// <summary>The stored JSON of <paramref name="count"/> sample users (the same users every call).</summary>
+    public static List<byte[]> Stored(int count)
+    {
+        var random = new Random(42);
+        var everything = ScimProjection.Everything(ScimResourceTypes.User);
+        var records = new List<byte[]>(count);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        for (int i = 0; i < count; i++)
+        {
+            buffer.ResetWrittenCount();
+            UserSerializer.Instance.Write(buffer, Create(random, i), everything);
+            records.Add(buffer.WrittenSpan.ToArray());
+        }
+
+        return records;
+    }
+
     public static User Create(Random random, int i) => new()
     {
         Id = Guid.NewGuid().ToString(),
@@ -179,16 +196,7 @@ public class ScanDecodeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var random = new Random(42);
-        var everything = ScimProjection.Everything(ScimResourceTypes.User);
-        _records = new List<byte[]>(RecordCount);
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        for (int i = 0; i < RecordCount; i++)
-        {
-            buffer.ResetWrittenCount();
-            UserSerializer.Instance.Write(buffer, SampleUsers.Create(random, i), everything);
-            _records.Add(buffer.WrittenSpan.ToArray());
-        }
+        _records = SampleUsers.Stored(RecordCount);
 
         string text = Filter switch
         {
@@ -276,16 +284,7 @@ public class SortKeyBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var random = new Random(42);
-        var everything = ScimProjection.Everything(ScimResourceTypes.User);
-        _records = new List<byte[]>(RecordCount);
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        for (int i = 0; i < RecordCount; i++)
-        {
-            buffer.ResetWrittenCount();
-            UserSerializer.Instance.Write(buffer, SampleUsers.Create(random, i), everything);
-            _records.Add(buffer.WrittenSpan.ToArray());
-        }
+        _records = SampleUsers.Stored(RecordCount);
 
         if (!ScimSortComparer<User>.TryCreate(UserAccessor.Instance, "name.familyName", null, out var comparer, out var error))
         {
