@@ -42,6 +42,9 @@ internal sealed class LoadOptions
           --big-group N          members of the big group (group-push; default 0 = off)
           --op get|username|externalid|page|range|deep-page|sw|scan|sort   read operation (default get);
                                  post|patch for write
+          --write-rate W         read: after the read-only run, the same reads again while W PATCHes a
+                                 second replace seeded users' displayName; reported against the
+                                 read-only run (read p99 with writes over without)
           --tenants N            tenants (mixed; default 10)
           --consumers LIST       events: poll,push,sse (default poll,push)
           --jwt-key B64 --jwt-issuer I --jwt-audience A   mint per-tenant JWTs (mixed)
@@ -62,6 +65,9 @@ internal sealed class LoadOptions
     public int Concurrency { get; init; } = 32;
 
     public double? Rate { get; init; }
+
+    /// <summary>read: PATCHes a second to seeded users during a second measured run (0: none).</summary>
+    public double WriteRate { get; init; }
 
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(20);
 
@@ -139,6 +145,7 @@ internal sealed class LoadOptions
             Token = Get("--token", Environment.GetEnvironmentVariable("SCIM_TOKEN") ?? ""),
             Concurrency = Int("--concurrency", 32),
             Rate = values.ContainsKey("--rate") ? double.Parse(Get("--rate", "0"), CultureInfo.InvariantCulture) : null,
+            WriteRate = double.Parse(Get("--write-rate", "0"), CultureInfo.InvariantCulture),
             Duration = TimeSpan.FromSeconds(double.Parse(Get("--duration", "20"), CultureInfo.InvariantCulture)),
             Requests = values.ContainsKey("--requests") ? long.Parse(Get("--requests", "0"), CultureInfo.InvariantCulture) : null,
             Warmup = TimeSpan.FromSeconds(double.Parse(Get("--warmup", "5"), CultureInfo.InvariantCulture)),
@@ -168,7 +175,7 @@ internal sealed class LoadOptions
             throw new ArgumentException($"{options.Target} is not a loopback address: load tests target this machine only unless --allow-remote is given");
         }
 
-        if (options.Concurrency < 1 || options.Rate is <= 0 || options.Users < 1)
+        if (options.Concurrency < 1 || options.Rate is <= 0 || options.Users < 1 || options.WriteRate < 0)
         {
             throw new ArgumentException("--concurrency, --rate and --users must be positive");
         }

@@ -21,7 +21,7 @@ internal static class Report
             output.WriteLine();
             output.WriteLine($"{run.Name} ({run.Model}, {run.Elapsed.TotalSeconds:0.0} s measured)");
             output.WriteLine($"  operations {run.Operations:N0} ({run.OperationsPerSecond:N0}/s), failed {run.FailedOperations:N0}; requests {run.Requests:N0} ({run.RequestsPerSecond:N0}/s)"
-                + (baseline is null ? "" : $"; baseline {baseline.OperationsPerSecond:N0} ops/s → ratio {Ratio(run, baseline):0.00}"));
+                + (baseline is null ? "" : $"; {baseline.Name}: {baseline.OperationsPerSecond:N0} ops/s → ratio {Ratio(run, baseline):0.00}"));
             output.WriteLine($"  {"latency (ms)",-46} {"count",10} {"p50",8} {"p90",8} {"p99",8} {"p99.9",8} {"max",8}");
             output.WriteLine(Row("operation", run.OperationLatency));
             foreach (var (kind, histogram) in run.RequestLatency.OrderBy(k => k.Key, StringComparer.Ordinal))
@@ -31,8 +31,8 @@ internal static class Report
 
             if (baseline is not null)
             {
-                output.WriteLine(Row("baseline operation", baseline.OperationLatency));
-                output.WriteLine($"  {"tail against the baseline",-46} {"",10} {"",8} {"",8} {TailRatio(run, baseline, 99),7:0.00}× {TailRatio(run, baseline, 99.9),7:0.00}×");
+                output.WriteLine(Row("operation, " + baseline.Name, baseline.OperationLatency));
+                output.WriteLine($"  {"tail against it",-46} {"",10} {"",8} {"",8} {TailRatio(run, baseline, 99),7:0.00}× {TailRatio(run, baseline, 99.9),7:0.00}×");
             }
 
             foreach (var (cause, count) in run.Errors.OrderByDescending(e => e.Value))
@@ -101,6 +101,7 @@ internal static class Report
                     ["latencyMs"] = Percentiles(k.Value),
                 }),
                 ["errors"] = r.Run.Errors,
+                ["baselineName"] = r.Baseline?.Name,
                 ["baselineOperationsPerSecond"] = r.Baseline is null ? null : Math.Round(r.Baseline.OperationsPerSecond, 1),
                 ["baselineLatencyMs"] = r.Baseline is null ? null : Percentiles(r.Baseline.OperationLatency),
                 ["ratioToBaseline"] = r.Baseline is null ? null : Math.Round(Ratio(r.Run, r.Baseline), 3),
@@ -134,9 +135,9 @@ internal static class Report
                 .Append(run.FailedOperations.ToString("N0", CultureInfo.InvariantCulture)).Append(" failed");
             if (baseline is not null)
             {
-                html.Append("; bare-Kestrel baseline ").Append(baseline.OperationsPerSecond.ToString("N0", CultureInfo.InvariantCulture))
+                html.Append("; ").Append(Escape(baseline.Name)).Append(": ").Append(baseline.OperationsPerSecond.ToString("N0", CultureInfo.InvariantCulture))
                     .Append("/s, ratio <b>").Append(Ratio(run, baseline).ToString("0.00", CultureInfo.InvariantCulture)).Append("</b>")
-                    .Append("; tail against the baseline: p99 <b>").Append(TailRatio(run, baseline, 99).ToString("0.00", CultureInfo.InvariantCulture))
+                    .Append("; tail against it: p99 <b>").Append(TailRatio(run, baseline, 99).ToString("0.00", CultureInfo.InvariantCulture))
                     .Append("×</b>, p99.9 <b>").Append(TailRatio(run, baseline, 99.9).ToString("0.00", CultureInfo.InvariantCulture)).Append("×</b>");
             }
 
@@ -149,7 +150,7 @@ internal static class Report
 
             if (baseline is not null)
             {
-                HtmlRow(html, "baseline operation", baseline.OperationLatency);
+                HtmlRow(html, "operation, " + baseline.Name, baseline.OperationLatency);
             }
 
             html.Append("</table>");

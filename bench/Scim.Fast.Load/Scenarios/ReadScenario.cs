@@ -15,6 +15,9 @@ internal sealed class ReadScenario(string op) : IScenario
 
     public Task SetupAsync(LoadContext context, CancellationToken cancellationToken) => SetupCoreAsync(context, cancellationToken);
 
+    /// <summary>The seeded users' ids (after set-up).</summary>
+    public IReadOnlyList<string> Ids => _ids;
+
     public async Task<bool> ExecuteAsync(LoadContext context, long sequence, CancellationToken cancellationToken)
     {
         int i = (int)((ulong)(sequence * 2654435761L) % (ulong)_users);
