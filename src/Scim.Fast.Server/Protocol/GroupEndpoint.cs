@@ -64,29 +64,30 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
     protected override bool[] MembersExist(ScimScope scope, IReadOnlyList<string> ids)
     {
         var exist = new bool[ids.Count];
-        if (!Store.OrderedIndexesLoaded)
-        {
-            for (int i = 0; i < ids.Count; i++)
-            {
-                exist[i] = Store.Exists(scope.Tenant, StoreTypes.User, ids[i]) || Store.Exists(scope.Tenant, StoreTypes.Group, ids[i]);
-            }
-
-            return exist;
-        }
-
         MarkHeld(scope, StoreTypes.User, UserIndexes.Catalogue.ById, ids, exist);
         MarkHeld(scope, StoreTypes.Group, GroupIndexes.Catalogue.ById, ids, exist);
         return exist;
     }
 
-    // One id (a member's type in a response), from the id index as MembersExist asks.
+    // One id (a member's type in a response), asked as MembersExist asks.
     private bool IsResource(ScimScope scope, byte type, ScimIndex byId, string id) => Store.OrderedIndexesLoaded
         ? ResourceStore.IsValidId(id) && Store.OrderedContains(scope.Tenant, type, byId.Number, byId.KeyOf(ScimValue.From(id)), id)
         : Store.Exists(scope.Tenant, type, id);
 
-    // Marks the ids not marked yet that the type's id index holds.
+    // Marks the ids not marked yet that the type holds: from its id index once the indexes are
+    // loaded, else (just after a start) from each one's record.
     private void MarkHeld(ScimScope scope, byte type, ScimIndex byId, IReadOnlyList<string> ids, bool[] exist)
     {
+        if (!Store.OrderedIndexesLoaded)
+        {
+            for (int i = 0; i < ids.Count; i++)
+            {
+                exist[i] = exist[i] || Store.Exists(scope.Tenant, type, ids[i]);
+            }
+
+            return;
+        }
+
         var entries = new List<(string Key, string Id)>(ids.Count);
         var positions = new List<int>(ids.Count);
         for (int i = 0; i < ids.Count; i++)
