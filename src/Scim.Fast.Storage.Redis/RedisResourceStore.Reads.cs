@@ -65,7 +65,7 @@ public sealed partial class RedisResourceStore
 
     public bool ReadsAreRemote => true;
 
-    // One pipelined batch: a block of 512 candidates costs one round trip, not 512.
+    // The bodies of one pipelined batch (ReadBodies), handed over in order.
     public void ReadBodiesEach(TenantId tenant, byte type, string[] ids, int from, int to, IResourceStore.BodyReader onBody)
     {
         var bodies = ReadBodies(tenant, type, new ArraySegment<string>(ids, from, to - from));
@@ -78,6 +78,7 @@ public sealed partial class RedisResourceStore
         }
     }
 
+    // One pipelined batch: a block of 512 candidates costs one round trip, not 512.
     public (byte[] Body, long Version)?[] ReadBodies(TenantId tenant, byte type, IReadOnlyList<string> ids)
     {
         string tag = Tag(tenant);

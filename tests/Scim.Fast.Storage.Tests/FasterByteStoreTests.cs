@@ -96,6 +96,38 @@ public sealed class FasterByteStoreTests
     }
 
     [Fact]
+    public void ReadEach_HandsOverAKeyAskedTwice_ToBothIndexes_FromDisk()
+    {
+        using var directory = new TempDirectory();
+        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
+        for (int i = 0; i < 20_000; i++)
+        {
+            store.Upsert(Key(i), Value(i, 100 + (i % 500)));
+        }
+
+        // Early keys (on disk by now), each asked for twice in one batch, with an absent one.
+        int[] batch = [1, 2, 1, 3, 2, 1, 40_000, 3];
+        long pendingBefore = store.PendingReads;
+        var handed = new List<int>();
+        store.ReadEach(
+            batch.Length,
+            (i, destination) =>
+            {
+                var key = Key(batch[i]);
+                key.CopyTo(destination);
+                return key.Length;
+            },
+            (i, value) =>
+            {
+                Assert.True(value.SequenceEqual(Value(batch[i], 100 + (batch[i] % 500))), $"index {i} has another value");
+                handed.Add(i);
+            });
+
+        Assert.Equal([0, 1, 2, 3, 4, 5, 7], handed.Order());
+        Assert.True(store.PendingReads > pendingBefore, "no read went to disk: the test did not test the disk path");
+    }
+
+    [Fact]
     public async Task ReadAsync_AwaitsColdRecords_AndAnswersMissingKeys()
     {
         using var directory = new TempDirectory();

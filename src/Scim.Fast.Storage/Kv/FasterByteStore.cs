@@ -226,6 +226,7 @@ public sealed class FasterByteStore : IDisposable
         var rooms = t_readEachRooms ??= GC.AllocateUninitializedArray<byte>(MaxReadEach * ReadEachRoom, pinned: true);
         Span<byte> key = stackalloc byte[ResourceKeyRoom];
         Dictionary<string, int>? pending = null;
+        List<int>? again = null;
         var lease = _sessions.Rent();
         try
         {
@@ -245,7 +246,13 @@ public sealed class FasterByteStore : IDisposable
                     if (status.IsPending)
                     {
                         Interlocked.Increment(ref _pendingReads);
-                        (pending ??= new Dictionary<string, int>(StringComparer.Ordinal))[Convert.ToBase64String(key[..keyLength])] = i;
+                        if (!(pending ??= new Dictionary<string, int>(StringComparer.Ordinal)).TryAdd(Convert.ToBase64String(key[..keyLength]), i))
+                        {
+                            // The same key twice: its completions could not be told apart, so this
+                            // one is read again once the first has come in (then from memory).
+                            (again ??= []).Add(i);
+                        }
+
                         continue;
                     }
 
@@ -265,14 +272,30 @@ public sealed class FasterByteStore : IDisposable
                 {
                     ref var current = ref completed.Current;
                     var output = current.Output;
-                    int index = pending[Convert.ToBase64String(current.Key.AsReadOnlySpan())];
-                    Hand(index, current.Status, ref output, onValue);
+                    string pendingKey = Convert.ToBase64String(current.Key.AsReadOnlySpan());
+                    if (pending.Remove(pendingKey, out int index))
+                    {
+                        Hand(index, current.Status, ref output, onValue);
+                    }
+                    else
+                    {
+                        output.Memory?.Dispose();
+                    }
                 }
             }
         }
         finally
         {
             _sessions.Return(lease);
+        }
+
+        foreach (int index in again ?? [])
+        {
+            int keyLength = writeKey(index, key);
+            if (TryReadOutput(key[..keyLength], out var output))
+            {
+                HandFound(index, ref output, onValue);
+            }
         }
     }
 
@@ -287,6 +310,11 @@ public sealed class FasterByteStore : IDisposable
             return;
         }
 
+        HandFound(index, ref output, onValue);
+    }
+
+    private static void HandFound(int index, ref SpanByteAndMemory output, ValueReader onValue)
+    {
         if (output.IsSpanByte)
         {
             onValue(index, output.SpanByte.AsReadOnlySpan());
