@@ -23,6 +23,8 @@ public class SortWithoutIndexTests(SortWithoutIndexFixture server) : IClassFixtu
 {
     private const int Users = 1_300;
 
+    private const string EnterpriseSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
     private static readonly string[] s_names =
     [
         "smith", "SMITH", "Smith", "ſmith", "\u212Aarl", "karl", "émile", "Émile", "zoë", "o'neil", "say \"hi\"", "back\\slash", "", "a",
@@ -52,6 +54,18 @@ public class SortWithoutIndexTests(SortWithoutIndexFixture server) : IClassFixtu
                     user["title"] = s_names[random.Next(s_names.Length)];
                 }
 
+                if (random.Next(2) == 0)
+                {
+                    user["displayName"] = s_names[random.Next(s_names.Length)];
+                }
+
+                if (random.Next(2) == 0)
+                {
+                    // The enterprise manager's displayName shares the core attribute's name.
+                    user["schemas"]!.AsArray().Add(EnterpriseSchema);
+                    user[EnterpriseSchema] = new JsonObject { ["manager"] = new JsonObject { ["value"] = "m" + n, ["displayName"] = s_names[random.Next(s_names.Length)] } };
+                }
+
                 operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + n, ["data"] = user });
             }
 
@@ -68,7 +82,7 @@ public class SortWithoutIndexTests(SortWithoutIndexFixture server) : IClassFixtu
         }
 
         Assert.Equal(Users, users.Count);
-        foreach (string sortBy in new[] { "name.familyName", "title" })
+        foreach (string sortBy in new[] { "name.familyName", "title", "displayName" })
         {
             foreach (bool descending in new[] { false, true })
             {

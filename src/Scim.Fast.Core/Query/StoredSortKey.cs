@@ -11,11 +11,14 @@ namespace Scim.Fast.Core.Query;
 /// large tenant are such records.
 /// <para>
 /// Only for a single-valued string attribute (top-level, or the sub-attribute of a single-valued
-/// complex one) whose name no other attribute of the resource type has, at any level or in any
-/// extension: then the one place its name can stand as a JSON property is that attribute (the
-/// stored form holds schema attributes only, under their schema names), and it stands there at most
-/// once. The value is compared as <see cref="ScimSortComparer{TResource}"/> compares it. When the
-/// bytes cannot tell (an escape in the value, a value that is not a string, a very long value) the
+/// complex one) whose name no other attribute of the resource type has, at any level: then the one
+/// place its name can stand as a JSON property is that attribute (the stored form holds schema
+/// attributes only, under their schema names), and it stands there at most once. A core attribute
+/// may share its name with attributes of extensions (User's displayName and the enterprise
+/// manager's): its name is then read only where no extension's object began before it (the stored
+/// form writes the core attributes first). The value is compared as
+/// <see cref="ScimSortComparer{TResource}"/> compares it. When the bytes cannot tell (an escape in
+/// the value, a value that is not a string, a very long value, the name inside an extension) the
 /// answer is "may enter", and the record is decoded as without this.
 /// </para>
 /// </summary>
@@ -28,12 +31,18 @@ public sealed class StoredSortKey
     private readonly StringComparison _comparison;
     private readonly bool _descending;
 
-    private StoredSortKey(ScimAttribute attribute, bool descending)
+    // The extensions' property names ("urn…":), when an extension has an attribute of the same name.
+    private readonly byte[][] _extensionNames;
+
+    private StoredSortKey(ScimAttribute attribute, bool descending, byte[][] extensionNames)
     {
-        _property = Encoding.UTF8.GetBytes("\"" + attribute.Name + "\"");
+        _property = Quoted(attribute.Name);
         _comparison = ScimValueComparison.For(attribute.CaseExact);
         _descending = descending;
+        _extensionNames = extensionNames;
     }
+
+    private static byte[] Quoted(string name) => Encoding.UTF8.GetBytes("\"" + name + "\"");
 
     /// <summary>
     /// The key for sorting <paramref name="type"/> by <paramref name="attribute"/>, or null when
@@ -49,16 +58,31 @@ public sealed class StoredSortKey
             return null;
         }
 
+        bool sharedWithExtensions = false;
         for (int ordinal = 0; ordinal < type.OrdinalCount; ordinal++)
         {
             if (type.AttributeAt(ordinal) is { } other && !ReferenceEquals(other, attribute)
                 && string.Equals(other.Name, attribute.Name, StringComparison.OrdinalIgnoreCase))
             {
-                return null;
+                if (attribute.IsExtension || !other.IsExtension)
+                {
+                    return null;
+                }
+
+                sharedWithExtensions = true;
             }
         }
 
-        return new StoredSortKey(attribute, descending);
+        var extensionNames = new List<byte[]>();
+        if (sharedWithExtensions)
+        {
+            foreach (var extension in type.Extensions)
+            {
+                extensionNames.Add(Quoted(extension.Schema.Id));
+            }
+        }
+
+        return new StoredSortKey(attribute, descending, [.. extensionNames]);
     }
 
     /// <summary>
@@ -101,56 +125,77 @@ public sealed class StoredSortKey
     private Found Read(ReadOnlySpan<byte> json, Span<char> chars, out int length)
     {
         length = 0;
-        int from = 0;
-        while (true)
+        int colon = FindProperty(json, _property, json.Length);
+        if (colon < 0)
         {
-            int at = json[from..].IndexOf(_property);
-            if (at < 0)
+            return Found.Missing;
+        }
+
+        // Where an extension's object began before it, the name may be the extension's attribute.
+        foreach (var extension in _extensionNames)
+        {
+            if (FindProperty(json, extension, colon) >= 0)
             {
-                return Found.Missing;
+                return Found.Unknown;
+            }
+        }
+
+        int value = SkipWhitespace(json, colon + 1);
+        if (value >= json.Length)
+        {
+            return Found.Unknown;
+        }
+
+        if (json[value..].StartsWith("null"u8))
+        {
+            return Found.Missing;
+        }
+
+        if (json[value] != (byte)'"')
+        {
+            return Found.Unknown;
+        }
+
+        var rest = json[(value + 1)..];
+        int end = rest.IndexOfAny((byte)'"', (byte)'\\');
+        if (end < 0 || rest[end] == (byte)'\\')
+        {
+            return Found.Unknown;
+        }
+
+        return Encoding.UTF8.TryGetChars(rest[..end], chars, out length) ? Found.Value : Found.Unknown;
+    }
+
+    // The colon after the first property named name (a quoted UTF-8 name) that starts before limit,
+    // or -1. A quote inside a string is escaped; an unescaped one opens or closes a string, and a
+    // string followed by a colon is a property name (the same string as a value, say in "schemas",
+    // is followed by a comma or a bracket).
+    private static int FindProperty(ReadOnlySpan<byte> json, ReadOnlySpan<byte> name, int limit)
+    {
+        int from = 0;
+        while (from < limit)
+        {
+            int at = json[from..].IndexOf(name);
+            if (at < 0 || at + from >= limit)
+            {
+                return -1;
             }
 
             at += from;
-            from = at + _property.Length;
-
-            // A quote inside a string is escaped; an unescaped one opens or closes a string, and the
-            // name followed by a colon is a property name.
+            from = at + name.Length;
             if (Escaped(json, at))
             {
                 continue;
             }
 
             int colon = SkipWhitespace(json, from);
-            if (colon >= json.Length || json[colon] != (byte)':')
+            if (colon < json.Length && json[colon] == (byte)':')
             {
-                continue;
+                return colon;
             }
-
-            int value = SkipWhitespace(json, colon + 1);
-            if (value >= json.Length)
-            {
-                return Found.Unknown;
-            }
-
-            if (json[value..].StartsWith("null"u8))
-            {
-                return Found.Missing;
-            }
-
-            if (json[value] != (byte)'"')
-            {
-                return Found.Unknown;
-            }
-
-            var rest = json[(value + 1)..];
-            int end = rest.IndexOfAny((byte)'"', (byte)'\\');
-            if (end < 0 || rest[end] == (byte)'\\')
-            {
-                return Found.Unknown;
-            }
-
-            return Encoding.UTF8.TryGetChars(rest[..end], chars, out length) ? Found.Value : Found.Unknown;
         }
+
+        return -1;
     }
 
     private static bool Escaped(ReadOnlySpan<byte> json, int quote)

@@ -27,6 +27,7 @@ public sealed class StoredSortKeyTests
     [Theory]
     [InlineData("name.familyName")]
     [InlineData("name.givenName")]
+    [InlineData("displayName")] // also the enterprise manager's
     [InlineData("title")]
     [InlineData("nickName")]
     [InlineData("userName")]
@@ -74,10 +75,10 @@ public sealed class StoredSortKeyTests
     }
 
     [Theory]
-    [InlineData("displayName")] // also the enterprise manager's displayName
     [InlineData("emails.value")] // multi-valued: the primary one sorts
     [InlineData("active")] // not a string
     [InlineData("meta.lastModified")]
+    [InlineData("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName")] // an extension's, named as a core one
     public void NotReadOffTheBytes_WhenTheNameIsAmbiguousOrTheValueNotAString(string sortBy)
     {
         Assert.True(ScimSortComparer<User>.TryCreate(UserAccessor.Instance, sortBy, null, out var comparer, out _));
@@ -107,6 +108,19 @@ public sealed class StoredSortKeyTests
     public void DecidesOnTheBytes(string json, string last, bool after)
     {
         Assert.True(ScimSortComparer<User>.TryCreate(UserAccessor.Instance, "title", null, out var comparer, out _));
+        var key = StoredSortKey.For(ScimResourceTypes.User, comparer.Attribute, descending: false, _ => true)!;
+        Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), ScimValue.From(last)));
+    }
+
+    [Theory]
+    [InlineData("{\"displayName\":\"b\",\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"manager\":{\"displayName\":\"z\"}}}", "a", true)]
+    [InlineData("{\"displayName\":\"a\",\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"manager\":{\"displayName\":\"z\"}}}", "b", false)]
+    [InlineData("{\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"manager\":{\"displayName\":\"z\"}}}", "a", false)] // the manager's: decode
+    [InlineData("{\"schemas\":[\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"],\"displayName\":\"b\"}", "a", true)] // a URN as a value is no object
+    [InlineData("{\"nickName\":\"x\"}", "a", true)] // none: missing sorts last
+    public void ReadsTheCoreAttribute_NotAnExtensionsOfTheSameName(string json, string last, bool after)
+    {
+        Assert.True(ScimSortComparer<User>.TryCreate(UserAccessor.Instance, "displayName", null, out var comparer, out _));
         var key = StoredSortKey.For(ScimResourceTypes.User, comparer.Attribute, descending: false, _ => true)!;
         Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), ScimValue.From(last)));
     }
