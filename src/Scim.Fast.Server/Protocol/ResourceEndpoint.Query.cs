@@ -133,7 +133,7 @@ internal abstract partial class ResourceEndpoint<T>
             : Store.Walk(scope.Tenant, StoreType, plan.RangeIndex ?? Catalogue.ById.Number, plan.Range);
 
         IComparer<T> order = comparer ?? (IComparer<T>)new IdOrder(Accessor, descending);
-        var window = walkIndex is null ? new TopK<T>(order, (int)Math.Min((long)skip + count, int.MaxValue)) : null;
+        var window = walkIndex is null ? new TopK<T>(order, count == 0 ? 0 : (int)Math.Min((long)skip + count, int.MaxValue)) : null;
         var kept = new List<T>(Math.Min(count, 1024));
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
         var prefilter = filter is null ? null : ScanPrefilter.For(filter, InStoredJson);
@@ -168,6 +168,21 @@ internal abstract partial class ResourceEndpoint<T>
         // (keyset cursor) the first count past the cursor's position.
         void Consume(CandidateBlock full)
         {
+            if (window is not null && count == 0 && filter is null)
+            {
+                // Only totalResults is asked for, and every candidate matches: nothing is read.
+                for (int i = 0; i < full.Count; i++)
+                {
+                    if (counted is null || counted.Add(full.PositionAt(i).Id))
+                    {
+                        matches++;
+                    }
+                }
+
+                full.Clear();
+                return;
+            }
+
             if (sortKey is not null && window!.TryPeekLast(out var last))
             {
                 full.SortBound(sortKey, comparer!.SortValue(last));
