@@ -329,7 +329,7 @@ public class SortKeyBenchmarks
         int after = 0;
         foreach (var record in _records)
         {
-            after += _key.SortsAfter(record, _lastValue) ? 1 : 0;
+            after += _key.SortsAfter(record, "id", _lastValue, _last.Id!) ? 1 : 0;
         }
 
         return after;

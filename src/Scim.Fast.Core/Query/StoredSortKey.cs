@@ -86,11 +86,11 @@ public sealed class StoredSortKey
     }
 
     /// <summary>
-    /// True only when a record with these JSON bytes sorts strictly after a resource whose sort
-    /// value is <paramref name="last"/> (ties, which the id breaks, and records the bytes cannot
-    /// tell about are false).
+    /// True only when a record with these JSON bytes and id <paramref name="id"/> sorts strictly
+    /// after the resource with sort value <paramref name="last"/> and id <paramref name="lastId"/>
+    /// (records the bytes cannot tell about are false).
     /// </summary>
-    public bool SortsAfter(ReadOnlySpan<byte> json, in ScimValue last)
+    public bool SortsAfter(ReadOnlySpan<byte> json, string id, in ScimValue last, string lastId)
     {
         Span<char> chars = stackalloc char[MaxChars];
         var found = Read(json, chars, out int length);
@@ -99,19 +99,30 @@ public sealed class StoredSortKey
             return false;
         }
 
-        // As ScimSortComparer: missing values last in either order, ties by id.
+        // As ScimSortComparer: missing values last in either order, ties by id in the sort's
+        // direction.
+        int order;
         if (found == Found.Missing || last.IsNull)
         {
-            return found == Found.Missing && !last.IsNull;
+            order = found == Found.Missing ? (last.IsNull ? 0 : 1) : -1;
         }
-
-        if (last.Kind != ScimValueKind.String)
+        else if (last.Kind != ScimValueKind.String)
         {
             return false;
         }
+        else
+        {
+            order = MemoryExtensions.CompareTo(chars[..length], last.String.AsSpan(), _comparison);
+            order = _descending ? -order : order;
+        }
 
-        int order = MemoryExtensions.CompareTo(chars[..length], last.String.AsSpan(), _comparison);
-        return _descending ? order < 0 : order > 0;
+        if (order == 0)
+        {
+            order = string.CompareOrdinal(id, lastId);
+            order = _descending ? -order : order;
+        }
+
+        return order > 0;
     }
 
     private enum Found

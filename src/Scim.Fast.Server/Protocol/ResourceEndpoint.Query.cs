@@ -185,7 +185,7 @@ internal abstract partial class ResourceEndpoint<T>
 
             if (sortKey is not null && window!.TryPeekLast(out var last))
             {
-                full.SortBound(sortKey, comparer!.SortValue(last));
+                full.SortBound(sortKey, comparer!.SortValue(last), last.Id!);
             }
 
             full.Evaluate();
@@ -407,12 +407,14 @@ internal abstract partial class ResourceEndpoint<T>
 
         private StoredSortKey? _sortKey;
         private ScimValue _last;
+        private string _lastId = "";
 
-        /// <summary>For the next evaluation: candidates sorting after <paramref name="last"/> by <paramref name="key"/> are not decoded.</summary>
-        public void SortBound(StoredSortKey key, ScimValue last)
+        /// <summary>For the next evaluation: candidates sorting after the resource with <paramref name="last"/> and <paramref name="lastId"/> are not decoded.</summary>
+        public void SortBound(StoredSortKey key, ScimValue last, string lastId)
         {
             _sortKey = key;
             _last = last;
+            _lastId = lastId;
         }
 
         public int Count { get; private set; }
@@ -495,7 +497,7 @@ internal abstract partial class ResourceEndpoint<T>
 
         private bool AfterBound(int i, ReadOnlySpan<byte> body)
         {
-            if (_sortKey is null || !_sortKey.SortsAfter(body, _last))
+            if (_sortKey is null || !_sortKey.SortsAfter(body, _ids[i], _last, _lastId))
             {
                 return false;
             }

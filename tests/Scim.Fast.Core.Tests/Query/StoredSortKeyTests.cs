@@ -58,7 +58,7 @@ public sealed class StoredSortKeyTests
             {
                 foreach (var (_, last) in users)
                 {
-                    if (key.SortsAfter(bytes, comparer.SortValue(last)))
+                    if (key.SortsAfter(bytes, stored.Id!, comparer.SortValue(last), last.Id!))
                     {
                         after++;
                         Assert.True(
@@ -95,7 +95,7 @@ public sealed class StoredSortKeyTests
     [Theory]
     [InlineData("{\"title\":\"b\"}", "a", true)]
     [InlineData("{\"title\":\"B\"}", "a", true)]
-    [InlineData("{\"title\":\"A\"}", "a", false)] // a tie: the id decides, so decode
+    [InlineData("{\"title\":\"A\"}", "a", false)] // a tie: the id decides (id-1 before id-2)
     [InlineData("{\"title\":\"a\"}", "b", false)]
     [InlineData("{\"title\" : \"b\"}", "a", true)]
     [InlineData("{\"nickName\":\"z\"}", "a", true)] // no title: missing sorts last
@@ -109,7 +109,22 @@ public sealed class StoredSortKeyTests
     {
         Assert.True(ScimSortComparer<User>.TryCreate(UserAccessor.Instance, "title", null, out var comparer, out _));
         var key = StoredSortKey.For(ScimResourceTypes.User, comparer.Attribute, descending: false, _ => true)!;
-        Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), ScimValue.From(last)));
+        Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), "id-1", ScimValue.From(last), "id-2"));
+    }
+
+    [Theory]
+    [InlineData("{\"title\":\"A\"}", "a", "id-3", false, true)]
+    [InlineData("{\"title\":\"A\"}", "a", "id-1", false, false)]
+    [InlineData("{\"title\":\"A\"}", "a", "id-1", true, true)] // descending: ties by id, reversed
+    [InlineData("{\"nickName\":\"x\"}", null, "id-3", false, true)] // both missing: by id
+    [InlineData("{\"nickName\":\"x\"}", null, "id-1", false, false)]
+    [InlineData("{\"nickName\":\"x\"}", null, "id-1", true, true)]
+    [InlineData("{\"title\":\"a\"}", null, "id-9", true, false)] // a value sorts before a missing one, either order
+    public void BreaksTiesByIdInTheSortsDirection(string json, string? last, string id, bool descending, bool after)
+    {
+        Assert.True(ScimSortComparer<User>.TryCreate(UserAccessor.Instance, "title", null, out var comparer, out _));
+        var key = StoredSortKey.For(ScimResourceTypes.User, comparer.Attribute, descending, _ => true)!;
+        Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), id, ScimValue.From(last), "id-2"));
     }
 
     [Theory]
@@ -122,7 +137,7 @@ public sealed class StoredSortKeyTests
     {
         Assert.True(ScimSortComparer<User>.TryCreate(UserAccessor.Instance, "displayName", null, out var comparer, out _));
         var key = StoredSortKey.For(ScimResourceTypes.User, comparer.Attribute, descending: false, _ => true)!;
-        Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), ScimValue.From(last)));
+        Assert.Equal(after, key.SortsAfter(Encoding.UTF8.GetBytes(json), "id-1", ScimValue.From(last), "id-2"));
     }
 
     private static User RandomUser(Random random, int i)
