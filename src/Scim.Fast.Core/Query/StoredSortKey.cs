@@ -1,6 +1,7 @@
 using System.Text;
 
 using Scim.Fast.Core.Schema;
+using Scim.Fast.Core.Serialization;
 
 namespace Scim.Fast.Core.Query;
 
@@ -24,7 +25,7 @@ namespace Scim.Fast.Core.Query;
 /// </summary>
 public sealed class StoredSortKey
 {
-    // Longest value compared from the bytes; longer ones are decoded.
+    // Longest value (in UTF-8 bytes) compared from the bytes; longer ones are decoded.
     private const int MaxChars = 512;
 
     private readonly byte[] _property;
@@ -92,8 +93,7 @@ public sealed class StoredSortKey
     /// </summary>
     public bool SortsAfter(ReadOnlySpan<byte> json, string id, in ScimValue last, string lastId)
     {
-        Span<char> chars = stackalloc char[MaxChars];
-        var found = Read(json, chars, out int length);
+        var found = Read(json, out var utf8);
         if (found == Found.Unknown)
         {
             return false;
@@ -112,6 +112,9 @@ public sealed class StoredSortKey
         }
         else
         {
+            // No more chars than UTF-8 bytes; Read refused values longer than MaxChars bytes.
+            Span<char> chars = stackalloc char[utf8.Length];
+            int length = Encoding.UTF8.GetChars(utf8, chars);
             order = MemoryExtensions.CompareTo(chars[..length], last.String.AsSpan(), _comparison);
             order = _descending ? -order : order;
         }
@@ -132,10 +135,10 @@ public sealed class StoredSortKey
         Unknown,
     }
 
-    // The attribute's string value, decoded into chars; Missing when absent or null.
-    private Found Read(ReadOnlySpan<byte> json, Span<char> chars, out int length)
+    // The attribute's string value as UTF-8 without escapes; Missing when absent or null.
+    private Found Read(ReadOnlySpan<byte> json, out ReadOnlySpan<byte> utf8)
     {
-        length = 0;
+        utf8 = default;
         int colon = FindProperty(json, _property, json.Length);
         if (colon < 0)
         {
@@ -169,12 +172,13 @@ public sealed class StoredSortKey
 
         var rest = json[(value + 1)..];
         int end = rest.IndexOfAny((byte)'"', (byte)'\\');
-        if (end < 0 || rest[end] == (byte)'\\')
+        if (end < 0 || rest[end] == (byte)'\\' || end > MaxChars)
         {
             return Found.Unknown;
         }
 
-        return Encoding.UTF8.TryGetChars(rest[..end], chars, out length) ? Found.Value : Found.Unknown;
+        utf8 = rest[..end];
+        return Found.Value;
     }
 
     // The colon after the first property named name (a quoted UTF-8 name) that starts before limit,
@@ -194,7 +198,7 @@ public sealed class StoredSortKey
 
             at += from;
             from = at + name.Length;
-            if (Escaped(json, at))
+            if (JsonBytes.IsEscaped(json, at))
             {
                 continue;
             }
@@ -207,17 +211,6 @@ public sealed class StoredSortKey
         }
 
         return -1;
-    }
-
-    private static bool Escaped(ReadOnlySpan<byte> json, int quote)
-    {
-        int backslashes = 0;
-        for (int i = quote - 1; i >= 0 && json[i] == (byte)'\\'; i--)
-        {
-            backslashes++;
-        }
-
-        return backslashes % 2 == 1;
     }
 
     private static int SkipWhitespace(ReadOnlySpan<byte> json, int i)

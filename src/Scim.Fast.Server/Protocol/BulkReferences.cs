@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 
+using Scim.Fast.Core.Serialization;
+
 namespace Scim.Fast.Server.Protocol;
 
 /// <summary>
@@ -79,7 +81,7 @@ internal static class BulkReferences
             }
 
             close += content;
-            if (data.Span[close] == (byte)'"' && !EscapedQuote(data.Span, start))
+            if (data.Span[close] == (byte)'"' && !JsonBytes.IsEscaped(data.Span, start))
             {
                 yield return (start, close + 1, Encoding.UTF8.GetString(data.Span[content..close]));
                 at = close + 1;
@@ -89,18 +91,6 @@ internal static class BulkReferences
                 at = content;
             }
         }
-    }
-
-    // Whether the quote at index is escaped (preceded by an odd number of backslashes).
-    private static bool EscapedQuote(ReadOnlySpan<byte> data, int index)
-    {
-        int backslashes = 0;
-        while (index - 1 - backslashes >= 0 && data[index - 1 - backslashes] == (byte)'\\')
-        {
-            backslashes++;
-        }
-
-        return backslashes % 2 == 1;
     }
 
     // Replaces the references this operation holds, in one pass each over its path and its data:

@@ -144,6 +144,8 @@ internal abstract partial class ResourceEndpoint<T>
         var sortKey = window is not null && filter is null && comparer is not null
             ? StoredSortKey.For(ResourceType, comparer.Attribute, descending, InStoredJson)
             : null;
+        // Only totalResults is asked for (count=0) and every candidate matches: nothing is read.
+        bool totalOnly = window is not null && count == 0 && filter is null;
         int matches = 0;
         bool pastCursor = after is null;
         bool more = false;
@@ -168,15 +170,11 @@ internal abstract partial class ResourceEndpoint<T>
         // (keyset cursor) the first count past the cursor's position.
         void Consume(CandidateBlock full)
         {
-            if (window is not null && count == 0 && filter is null)
+            if (totalOnly)
             {
-                // Only totalResults is asked for, and every candidate matches: nothing is read.
                 for (int i = 0; i < full.Count; i++)
                 {
-                    if (counted is null || counted.Add(full.PositionAt(i).Id))
-                    {
-                        matches++;
-                    }
+                    CountOnly(full.PositionAt(i));
                 }
 
                 full.Clear();
@@ -194,12 +192,8 @@ internal abstract partial class ResourceEndpoint<T>
                 pastCursor = pastCursor || Beyond(full.PositionAt(i), after!.Value, descending);
                 if (full.SortsAfterBound[i])
                 {
-                    // A match (no filter) that cannot enter the heap: counted only.
-                    if (counted is null || counted.Add(full.PositionAt(i).Id))
-                    {
-                        matches++;
-                    }
-
+                    // A match (no filter) that cannot enter the heap.
+                    CountOnly(full.PositionAt(i));
                     continue;
                 }
 
@@ -229,6 +223,15 @@ internal abstract partial class ResourceEndpoint<T>
             }
 
             full.Clear();
+        }
+
+        // A match that is counted and not kept.
+        void CountOnly(OrderedPosition position)
+        {
+            if (counted is null || counted.Add(position.Id))
+            {
+                matches++;
+            }
         }
 
         // Candidates were decoded only as far as the filter and sort look: what is returned is
@@ -429,23 +432,8 @@ internal abstract partial class ResourceEndpoint<T>
 
         public OrderedPosition PositionAt(int i) => _positions[i];
 
-        // A remote store's bodies for the block, read in one round trip before the evaluation.
-        private (byte[] Body, long Version)?[]? _prefetched;
-
         public void Evaluate()
         {
-            _prefetched = null;
-            if (endpoint.Store.ReadsAreRemote && Count > 0)
-            {
-                var ids = new string[Count];
-                for (int i = 0; i < Count; i++)
-                {
-                    ids[i] = _positions[i].Id;
-                }
-
-                _prefetched = endpoint.Store.ReadBodies(scope.Tenant, endpoint.StoreType, ids);
-            }
-
             if (Count == Size && Environment.ProcessorCount > 1)
             {
                 int half = Count / 2;
@@ -468,21 +456,10 @@ internal abstract partial class ResourceEndpoint<T>
         private void Evaluate(int from, int to, System.Buffers.ArrayBufferWriter<byte> scratch)
         {
             Array.Clear(Matched, from, to - from);
-            if (_prefetched is not null)
-            {
-                for (int i = from; i < to; i++)
-                {
-                    if (_prefetched[i] is { } read && !AfterBound(i, read.Body) && MayMatch(read.Body))
-                    {
-                        Decide(i, read.Body, read.Version);
-                    }
-                }
-
-                return;
-            }
 
             // The store hands each record over as it reads it: those in memory at once, those on
-            // disk after it asked for all of them (a cold scan's reads overlap).
+            // disk after it asked for all of them (a cold scan's reads overlap); Redis reads the
+            // half block in one pipelined round trip.
             endpoint.Store.ReadBodiesEach(scope.Tenant, endpoint.StoreType, _ids, from, to, (i, body, version) =>
             {
                 if (!AfterBound(i, body) && MayMatch(body))
