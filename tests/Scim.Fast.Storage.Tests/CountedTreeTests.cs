@@ -101,6 +101,60 @@ public sealed class CountedTreeTests
         Assert.Equal(keys.Length, Keys(tree, OrderedRange.StartingWith("")).Count);
     }
 
+    // Leaves keep ASCII text as one byte a char and anything else as UTF-16, side by side: the order
+    // must still be the strings' ordinal order, across both forms, surrogates and U+FFFF included,
+    // with long keys and ids equal to their keys (stored once).
+    [Theory]
+    [InlineData(4, 20_000)]
+    [InlineData(5, 2_000)]
+    public void MixedText_KeepsOrdinalOrder_ThroughChurn(int seed, int operations)
+    {
+        string[] pieces = ["a", "A", "z", "~", "\u007f", "\u0080", "é", "ſ", "K", "\u212a", "\ud83d\ude00", "\ud83d", "\ue000", "\uffff", "0", "", "-"];
+        var random = new Random(seed);
+        string Text(int most)
+        {
+            var builder = new System.Text.StringBuilder();
+            int length = random.Next(most);
+            for (int i = 0; i < length; i++)
+            {
+                builder.Append(pieces[random.Next(pieces.Length)]);
+            }
+
+            if (random.Next(50) == 0)
+            {
+                builder.Append('x', random.Next(300, 3_000));   // long enough to take most of a leaf
+            }
+
+            return builder.ToString();
+        }
+
+        var tree = new CountedTree();
+        var reference = new SortedSet<OrderedPosition>(PositionOrder.Instance);
+        for (int step = 0; step < operations; step++)
+        {
+            string key = Text(6);
+            var position = random.Next(4) == 0 ? new OrderedPosition(key, key) : new OrderedPosition(key, Text(4));
+            bool add = step < operations * 2 / 3 ? random.Next(10) < 8 : random.Next(10) < 3;
+            if (add)
+            {
+                Assert.Equal(reference.Add(position), tree.Add(position));
+            }
+            else
+            {
+                var existing = reference.Count > 0 && random.Next(3) > 0 ? reference.ElementAt(random.Next(reference.Count)) : position;
+                Assert.Equal(reference.Remove(existing), tree.Remove(existing));
+            }
+
+            if (step % 1_999 == 0)
+            {
+                Check(tree, reference, random);
+            }
+        }
+
+        Check(tree, reference, random);
+        Check(CountedTree.FromSorted([.. reference]), reference, random);
+    }
+
     private static List<string> Keys(CountedTree tree, OrderedRange range) =>
         [.. tree.All().Where(p => InRange(p, range)).Select(p => p.Key)];
 

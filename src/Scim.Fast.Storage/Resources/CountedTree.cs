@@ -1,21 +1,39 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
+
 namespace Scim.Fast.Storage.Resources;
 
 /// <summary>
 /// A B+tree of (key, id) positions that knows how many entries each subtree holds (an order-statistic
 /// tree): inserting, removing, finding the rank of a position and finding the position at a rank are
 /// all O(log n), so a deep startIndex, or the number of entries in a range, costs a descent, not a
-/// walk (DESIGN-NOTES §9). Entries sit in arrays of leaves linked both ways (a few objects per 128
-/// entries instead of one per entry: less for the GC to trace than a red-black tree).
+/// walk (DESIGN-NOTES §9).
 /// </summary>
 /// <remarks>
+/// <para>
+/// A leaf keeps its entries' keys and ids as bytes in one array (one byte a char when the text is
+/// ASCII, else UTF-16) and their places in an array of structs: three objects per up to 128 entries
+/// and no reference per entry, so the garbage collector neither traces millions of strings nor scans
+/// old leaves for references to young ones (with a string per key, a fifth of an initial sync's CPU
+/// was the GC, issue 14). Strings are made again only for what a read returns. Branches keep their
+/// separators as strings (one per leaf).
+/// </para>
+/// <para>
 /// Not thread-safe: the ordered index locks each tree. Removal never rebalances: a leaf that empties
 /// is unlinked, an underfull one stays (depth only grows with the most entries a tree ever held, and
 /// a split halves a node, so pages of churn cannot make it deep).
+/// </para>
 /// </remarks>
-internal sealed class CountedTree
+internal sealed partial class CountedTree
 {
     private const int LeafCapacity = 128;
     private const int BranchCapacity = 64;
+
+    // Leaves built from sorted input are filled to three quarters, so the first inserts after a
+    // load do not split at once.
+    private const int LeafFill = LeafCapacity * 3 / 4;
+    private const int BranchFill = BranchCapacity * 3 / 4;
 
     private static readonly PositionOrder s_order = PositionOrder.Instance;
 
@@ -24,6 +42,9 @@ internal sealed class CountedTree
     // The descent of the current Add or Remove, reused (they run under the tree's lock): one list
     // per change was a few percent of what an initial sync allocated.
     private readonly List<(Branch Branch, int Child)> _path = new(8);
+
+    // Room for a probe's ASCII bytes, reused likewise.
+    private byte[] _scratch = new byte[256];
 
     public int Count => _root.Count;
 
@@ -34,7 +55,12 @@ internal sealed class CountedTree
 
     private sealed class Leaf : Node
     {
-        public readonly OrderedPosition[] Items = new OrderedPosition[LeafCapacity];
+        // Live entries are Places[0..Count), in order; their text is in Text, in no particular
+        // order, with gaps where removed entries were (Repack closes them).
+        public readonly Place[] Places = new Place[LeafCapacity];
+        public byte[] Text = [];
+        public int Used;   // bytes of Text written so far
+        public int Live;   // bytes the live entries hold
         public Leaf? Next;
         public Leaf? Previous;
     }
@@ -49,15 +75,14 @@ internal sealed class CountedTree
         public int Length;
     }
 
-    // A leaf's live entries are Items[0..Count).
-
     /// <summary>Adds the position; false when it is there already.</summary>
     public bool Add(OrderedPosition entry)
     {
+        var probe = ProbeOf(entry);
         var path = _path;
         path.Clear();
         var leaf = Descend(entry, path);
-        int at = Search(leaf, entry);
+        int at = Search(leaf, probe);
         if (at >= 0)
         {
             return false;
@@ -71,27 +96,21 @@ internal sealed class CountedTree
 
         if (leaf.Count < LeafCapacity)
         {
-            Insert(leaf.Items, leaf.Count, at, entry);
-            leaf.Count++;
+            InsertAt(leaf, at, probe);
             return true;
         }
 
         // Split the full leaf in two halves, then place the entry in its half.
         var right = new Leaf();
         int half = LeafCapacity / 2;
-        Array.Copy(leaf.Items, half, right.Items, 0, LeafCapacity - half);
-        Array.Clear(leaf.Items, half, LeafCapacity - half);
-        right.Count = LeafCapacity - half;
-        leaf.Count = half;
+        MoveTail(leaf, half, right);
         if (at <= half)
         {
-            Insert(leaf.Items, leaf.Count, at, entry);
-            leaf.Count++;
+            InsertAt(leaf, at, probe);
         }
         else
         {
-            Insert(right.Items, right.Count, at - half, entry);
-            right.Count++;
+            InsertAt(right, at - half, probe);
         }
 
         right.Next = leaf.Next;
@@ -102,24 +121,26 @@ internal sealed class CountedTree
         }
 
         leaf.Next = right;
-        InsertChild(path, path.Count - 1, leaf, right, right.Items[0]);
+        InsertChild(path, path.Count - 1, leaf, right, PositionAt(right, 0));
         return true;
     }
 
     /// <summary>Removes the position; false when it was not there.</summary>
     public bool Remove(OrderedPosition entry)
     {
+        var probe = ProbeOf(entry);
         var path = _path;
         path.Clear();
         var leaf = Descend(entry, path);
-        int at = Search(leaf, entry);
+        int at = Search(leaf, probe);
         if (at < 0)
         {
             return false;
         }
 
-        Array.Copy(leaf.Items, at + 1, leaf.Items, at, leaf.Count - at - 1);
-        leaf.Items[--leaf.Count] = default;
+        leaf.Live -= Size(leaf.Places[at]);
+        Array.Copy(leaf.Places, at + 1, leaf.Places, at, leaf.Count - at - 1);
+        leaf.Places[--leaf.Count] = default;
         foreach (var (branch, _) in path)
         {
             branch.Count--;
@@ -139,11 +160,16 @@ internal sealed class CountedTree
 
             RemoveChild(path, path.Count - 1);
         }
+        else if (leaf.Text.Length > 4096 && leaf.Live < leaf.Text.Length / 4)
+        {
+            // Mostly gaps after removals: give the memory back.
+            Repack(leaf, leaf.Live + leaf.Live / 2);
+        }
 
         return true;
     }
 
-    public bool Contains(OrderedPosition entry) => Search(Descend(entry, null), entry) >= 0;
+    public bool Contains(OrderedPosition entry) => Search(Descend(entry, null), ProbeOf(entry)) >= 0;
 
     /// <summary>How many entries sort strictly below <paramref name="position"/> (which need not be an entry).</summary>
     public int Rank(OrderedPosition position)
@@ -161,7 +187,7 @@ internal sealed class CountedTree
             node = branch.Children[child];
         }
 
-        int at = Search((Leaf)node, position);
+        int at = Search((Leaf)node, ProbeOf(position));
         return rank + (at >= 0 ? at : ~at);
     }
 
@@ -185,7 +211,7 @@ internal sealed class CountedTree
             {
                 for (; offset >= 0 && remaining > 0; offset--, remaining--)
                 {
-                    output.Add(leaf.Items[offset]);
+                    output.Add(PositionAt(leaf, offset));
                 }
 
                 leaf = leaf.Previous;
@@ -195,7 +221,7 @@ internal sealed class CountedTree
             {
                 for (; offset < leaf.Count && remaining > 0; offset++, remaining--)
                 {
-                    output.Add(leaf.Items[offset]);
+                    output.Add(PositionAt(leaf, offset));
                 }
 
                 leaf = leaf.Next;
@@ -204,8 +230,57 @@ internal sealed class CountedTree
         }
     }
 
-    /// <summary>Every entry in order (for snapshots and Verify).</summary>
+    /// <summary>Every entry in order, as strings (Verify and tests; snapshots read <see cref="Texts"/>).</summary>
     public IEnumerable<OrderedPosition> All()
+    {
+        for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
+        {
+            for (int i = 0; i < leaf.Count; i++)
+            {
+                yield return PositionAt(leaf, i);
+            }
+        }
+    }
+
+    /// <summary>Every entry's text in order, without making strings (snapshot saves).</summary>
+    public TextCursor Texts() => TextCursor.Over(this);
+
+    /// <summary>Whether every entry's key is its id (the id index).</summary>
+    public bool KeysAreIds
+    {
+        get
+        {
+            for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
+            {
+                for (int i = 0; i < leaf.Count; i++)
+                {
+                    if (leaf.Places[i].Id != Place.SameAsKey)
+                    {
+                        return false;
+                    }
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>A tree of entries already in order and distinct (rebuilds, tests), built bottom-up.</summary>
+    public static CountedTree FromSorted(IReadOnlyList<OrderedPosition> sorted)
+    {
+        var builder = new Builder();
+        foreach (var position in sorted)
+        {
+            if (!builder.Add(position))
+            {
+                throw new ArgumentException("Positions must be distinct and in order.", nameof(sorted));
+            }
+        }
+
+        return builder.Build();
+    }
+
+    private Leaf FirstLeaf()
     {
         var node = _root;
         while (node is Branch branch)
@@ -213,79 +288,7 @@ internal sealed class CountedTree
             node = branch.Children[0];
         }
 
-        for (var leaf = (Leaf?)node; leaf is not null; leaf = leaf.Next)
-        {
-            for (int i = 0; i < leaf.Count; i++)
-            {
-                yield return leaf.Items[i];
-            }
-        }
-    }
-
-    /// <summary>A tree of entries already in order and distinct (snapshot loads, rebuilds), built bottom-up.</summary>
-    public static CountedTree FromSorted(IReadOnlyList<OrderedPosition> sorted)
-    {
-        var tree = new CountedTree();
-        if (sorted.Count == 0)
-        {
-            return tree;
-        }
-
-        // Leaves filled to three quarters, so the first inserts after a load do not split at once.
-        const int leafFill = LeafCapacity * 3 / 4;
-        const int branchFill = BranchCapacity * 3 / 4;
-        var level = new List<Node>();
-        Leaf? previous = null;
-        for (int start = 0; start < sorted.Count; start += leafFill)
-        {
-            var leaf = new Leaf { Count = Math.Min(leafFill, sorted.Count - start) };
-            for (int i = 0; i < leaf.Count; i++)
-            {
-                leaf.Items[i] = sorted[start + i];
-            }
-
-            leaf.Previous = previous;
-            if (previous is not null)
-            {
-                previous.Next = leaf;
-            }
-
-            previous = leaf;
-            level.Add(leaf);
-        }
-
-        while (level.Count > 1)
-        {
-            var parents = new List<Node>();
-            for (int start = 0; start < level.Count; start += branchFill)
-            {
-                var branch = new Branch { Length = Math.Min(branchFill, level.Count - start) };
-                for (int i = 0; i < branch.Length; i++)
-                {
-                    var child = level[start + i];
-                    branch.Children[i] = child;
-                    branch.Keys[i] = First(child);
-                    branch.Count += child.Count;
-                }
-
-                parents.Add(branch);
-            }
-
-            level = parents;
-        }
-
-        tree._root = level[0];
-        return tree;
-    }
-
-    private static OrderedPosition First(Node node)
-    {
-        while (node is Branch branch)
-        {
-            node = branch.Children[0];
-        }
-
-        return ((Leaf)node).Items[0];
+        return (Leaf)node;
     }
 
     // The leaf a position belongs in, recording the branches and child slots passed on the way.
@@ -323,13 +326,13 @@ internal sealed class CountedTree
     }
 
     // Binary search in a leaf: the index, or the complement of where it would go.
-    private static int Search(Leaf leaf, OrderedPosition position)
+    private static int Search(Leaf leaf, in Probe probe)
     {
         int low = 0, high = leaf.Count - 1;
         while (low <= high)
         {
             int middle = (low + high) >>> 1;
-            int order = s_order.Compare(leaf.Items[middle], position);
+            int order = Compare(leaf, middle, probe);
             if (order == 0)
             {
                 return middle;
@@ -448,5 +451,137 @@ internal sealed class CountedTree
         }
 
         return sum;
+    }
+
+    /// <summary>Builds a tree bottom-up from entries given in strictly increasing order (snapshot loads, rebuilds).</summary>
+    internal sealed class Builder
+    {
+        private readonly List<Node> _leaves = [];
+        private Leaf? _leaf;
+        private byte[] _bytes = new byte[256];
+        private char[] _chars = new char[128];
+
+        /// <summary>Appends a position; false when it is not above the last one.</summary>
+        public bool Add(OrderedPosition position)
+        {
+            var probe = ProbeOf(position, ref _bytes);
+            return Append(probe);
+        }
+
+        /// <summary>
+        /// Appends a position given as UTF-8 (as snapshots store it; the id omitted when
+        /// <paramref name="idIsKey"/>); false when it is not above the last one.
+        /// </summary>
+        public bool AddUtf8(ReadOnlySpan<byte> key, ReadOnlySpan<byte> id, bool idIsKey)
+        {
+            if (_chars.Length < key.Length + id.Length)
+            {
+                _chars = new char[Math.Max(key.Length + id.Length, _chars.Length * 2)];
+            }
+
+            var keyText = FromUtf8(key, _chars, out bool keyWide, out int used);
+            bool idWide = keyWide;
+            var idText = idIsKey ? keyText : FromUtf8(id, _chars.AsSpan(used), out idWide, out _);
+            return Append(new Probe(keyText, keyWide, idText, idWide, idIsKey));
+        }
+
+        public CountedTree Build()
+        {
+            if (_leaf is not null)
+            {
+                Finish(_leaf);
+            }
+
+            var tree = new CountedTree();
+            if (_leaves.Count == 0)
+            {
+                return tree;
+            }
+
+            var level = _leaves;
+            while (level.Count > 1)
+            {
+                var parents = new List<Node>();
+                for (int start = 0; start < level.Count; start += BranchFill)
+                {
+                    var branch = new Branch { Length = Math.Min(BranchFill, level.Count - start) };
+                    for (int i = 0; i < branch.Length; i++)
+                    {
+                        var child = level[start + i];
+                        branch.Children[i] = child;
+                        branch.Keys[i] = First(child);
+                        branch.Count += child.Count;
+                    }
+
+                    parents.Add(branch);
+                }
+
+                level = parents;
+            }
+
+            tree._root = level[0];
+            return tree;
+        }
+
+        private bool Append(in Probe probe)
+        {
+            var last = _leaf is { Count: > 0 } ? _leaf : _leaves.Count > 0 ? (Leaf)_leaves[^1] : null;
+            if (last is not null && Compare(last, last.Count - 1, probe) >= 0)
+            {
+                return false;
+            }
+
+            if (_leaf is null || _leaf.Count == LeafFill)
+            {
+                if (_leaf is not null)
+                {
+                    Finish(_leaf);
+                }
+
+                var leaf = new Leaf { Previous = _leaf };
+                if (_leaf is not null)
+                {
+                    _leaf.Next = leaf;
+                    leaf.Text = new byte[Math.Max(256, _leaf.Used * 9 / 8)];
+                }
+
+                _leaf = leaf;
+            }
+
+            InsertAt(_leaf, _leaf.Count, probe);
+            return true;
+        }
+
+        // A full leaf joins the level, its text sized for the quarter of entries it has room for.
+        private void Finish(Leaf leaf)
+        {
+            Repack(leaf, leaf.Live + leaf.Live / 3);
+            _leaves.Add(leaf);
+        }
+
+        private static OrderedPosition First(Node node)
+        {
+            while (node is Branch branch)
+            {
+                node = branch.Children[0];
+            }
+
+            return PositionAt((Leaf)node, 0);
+        }
+
+        // UTF-8 as the tree keeps text: the bytes themselves when ASCII, else decoded to UTF-16 in room.
+        private static ReadOnlySpan<byte> FromUtf8(ReadOnlySpan<byte> utf8, Span<char> room, out bool wide, out int used)
+        {
+            if (Ascii.IsValid(utf8))
+            {
+                wide = false;
+                used = 0;
+                return utf8;
+            }
+
+            wide = true;
+            used = Encoding.UTF8.GetChars(utf8, room);
+            return MemoryMarshal.AsBytes(room[..used]);
+        }
     }
 }

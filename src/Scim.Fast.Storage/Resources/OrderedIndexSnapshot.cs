@@ -17,10 +17,9 @@ namespace Scim.Fast.Storage.Resources;
 /// directory's offset. Saving is one sequential pass, as before.
 /// </para>
 /// <para>
-/// Loading reads the directory, then the trees in parallel: each tenant and type's id tree first,
-/// whose strings become the ids every other tree of that tenant and type shares (one string per id
-/// in memory), found by the bytes' characters without making a string per lookup. Version 1 files
-/// (one pass, every entry key then id, ids shared through a dictionary of strings) still load.
+/// Loading reads the directory, then the trees in parallel, each entry's bytes straight into its
+/// tree's leaves (which keep text, not strings: <see cref="CountedTree"/>). Version 1 files (one
+/// pass, every entry key then id) still load.
 /// </para>
 /// </summary>
 internal static class OrderedIndexSnapshot
@@ -40,26 +39,19 @@ internal static class OrderedIndexSnapshot
             writer.Write(MagicV2);
             writer.Write(mark);
             var directory = new List<Entry>(trees.Count);
+            var utf8 = new byte[256];
             foreach (var ((tenant, type, index), tree) in trees)
             {
-                bool keysAreIds = true;
-                foreach (var position in tree.All())
-                {
-                    if (!string.Equals(position.Key, position.Id, StringComparison.Ordinal))
-                    {
-                        keysAreIds = false;
-                        break;
-                    }
-                }
-
+                bool keysAreIds = tree.KeysAreIds;
                 long offset = stream.Position;
                 int count = 0;
-                foreach (var position in tree.All())
+                var texts = tree.Texts();
+                while (texts.MoveNext())
                 {
-                    writer.Write(position.Key);
+                    WriteUtf8(writer, texts.Key(out bool keyWide), keyWide, ref utf8);
                     if (!keysAreIds)
                     {
-                        writer.Write(position.Id);
+                        WriteUtf8(writer, texts.Id(out bool idWide), idWide, ref utf8);
                     }
 
                     count++;
@@ -87,6 +79,29 @@ internal static class OrderedIndexSnapshot
         }
 
         File.Move(temporary, path, overwrite: true);
+    }
+
+    // A string as BinaryWriter writes one (7-bit length, UTF-8), from a tree's text: ASCII is
+    // already UTF-8; UTF-16 is encoded (lone surrogates become U+FFFD, as BinaryWriter did).
+    private static void WriteUtf8(BinaryWriter writer, ReadOnlySpan<byte> text, bool wide, ref byte[] utf8)
+    {
+        if (!wide)
+        {
+            writer.Write7BitEncodedInt(text.Length);
+            writer.Write(text);
+            return;
+        }
+
+        var chars = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, char>(text);
+        int most = Encoding.UTF8.GetMaxByteCount(chars.Length);
+        if (utf8.Length < most)
+        {
+            utf8 = new byte[most];
+        }
+
+        int length = Encoding.UTF8.GetBytes(chars, utf8);
+        writer.Write7BitEncodedInt(length);
+        writer.Write(utf8, 0, length);
     }
 
     /// <summary>Whether the snapshot at <paramref name="path"/> was taken at <paramref name="mark"/>.</summary>
@@ -194,26 +209,11 @@ internal static class OrderedIndexSnapshot
             entries.Add(entry);
         }
 
-        // The id trees first: their strings are the ids the other trees of their tenant and type share.
         var trees = new ConcurrentDictionary<(uint, byte, byte), CountedTree>();
-        var ids = new ConcurrentDictionary<(uint, byte), HashSet<string>>();
         bool damaged = false;
-        Parallel.ForEach(entries.Where(e => e.Index == IdIndex), entry =>
+        Parallel.ForEach(entries, entry =>
         {
-            var shared = new HashSet<string>(entry.KeysAreIds ? entry.Count : 0, StringComparer.Ordinal);
-            if (LoadTree(handle, entry, null, entry.KeysAreIds ? shared : null) is { } tree)
-            {
-                trees[(entry.Tenant, entry.Type, entry.Index)] = tree;
-                ids[(entry.Tenant, entry.Type)] = shared;
-            }
-            else
-            {
-                damaged = true;
-            }
-        });
-        Parallel.ForEach(entries.Where(e => e.Index != IdIndex), entry =>
-        {
-            if (LoadTree(handle, entry, ids.GetValueOrDefault((entry.Tenant, entry.Type)), null) is { } tree)
+            if (LoadTree(handle, entry) is { } tree)
             {
                 trees[(entry.Tenant, entry.Type, entry.Index)] = tree;
             }
@@ -226,57 +226,31 @@ internal static class OrderedIndexSnapshot
         return damaged || trees.Count != entries.Count ? null : new Dictionary<(uint, byte, byte), CountedTree>(trees);
     }
 
-    // One tree's entries, checked to be in strictly increasing order; null when damaged.
-    private static CountedTree? LoadTree(SafeFileHandle handle, Entry entry, HashSet<string>? sharedIds, HashSet<string>? collectIds)
+    // One tree's entries, checked to be in strictly increasing order; null when damaged. The bytes go
+    // into the tree's leaves as they are (ASCII) or decoded, without a string per entry.
+    private static CountedTree? LoadTree(SafeFileHandle handle, Entry entry)
     {
-        var lookup = sharedIds?.GetAlternateLookup<ReadOnlySpan<char>>();
-        var positions = new List<OrderedPosition>(entry.Count);
+        var builder = new CountedTree.Builder();
         var reader = new SlotReader(handle, entry.Offset, entry.Length);
-        Span<char> chars = stackalloc char[256];
+        var key = new byte[256];
         for (int i = 0; i < entry.Count; i++)
         {
-            string key = Encoding.UTF8.GetString(reader.ReadString());
-            string id;
-            if (entry.KeysAreIds)
+            // The key is copied out: reading the id may move the reader's buffer under it.
+            var read = reader.ReadString();
+            if (key.Length < read.Length)
             {
-                id = key;
-                collectIds?.Add(key);
-            }
-            else
-            {
-                var bytes = reader.ReadString();
-                id = lookup is { } shared && Find(shared, bytes, chars) is { } existing ? existing : Encoding.UTF8.GetString(bytes);
+                key = new byte[Math.Max(read.Length, key.Length * 2)];
             }
 
-            var position = new OrderedPosition(key, id);
-            if (positions.Count > 0 && PositionOrder.Instance.Compare(positions[^1], position) >= 0)
+            read.CopyTo(key);
+            var keyText = key.AsSpan(0, read.Length);
+            if (!builder.AddUtf8(keyText, entry.KeysAreIds ? keyText : reader.ReadString(), entry.KeysAreIds))
             {
                 return null;
             }
-
-            positions.Add(position);
         }
 
-        return reader.AtEnd ? CountedTree.FromSorted(positions) : null;
-    }
-
-    // The shared id spelled by these UTF-8 bytes, found without making a string (a UTF-8 string
-    // has at most as many characters as bytes).
-    private static string? Find(HashSet<string>.AlternateLookup<ReadOnlySpan<char>> shared, ReadOnlySpan<byte> bytes, Span<char> chars)
-    {
-        char[]? rented = bytes.Length > chars.Length ? System.Buffers.ArrayPool<char>.Shared.Rent(bytes.Length) : null;
-        try
-        {
-            var buffer = rented ?? chars;
-            return shared.TryGetValue(buffer[..Encoding.UTF8.GetChars(bytes, buffer)], out var existing) ? existing : null;
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                System.Buffers.ArrayPool<char>.Shared.Return(rented);
-            }
-        }
+        return reader.AtEnd ? builder.Build() : null;
     }
 
     /// <summary>Strings of one tree's byte range, read through a 1 MiB buffer.</summary>
@@ -351,7 +325,7 @@ internal static class OrderedIndexSnapshot
         }
     }
 
-    // Version 1: one pass; every entry tenant, type, index, key, id; ids shared through a dictionary.
+    // Version 1: one pass; every entry tenant, type, index, key, id.
     private static Dictionary<(uint, byte, byte), CountedTree>? LoadV1(string path, long mark)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
@@ -365,20 +339,11 @@ internal static class OrderedIndexSnapshot
         var trees = new Dictionary<(uint, byte, byte), CountedTree>();
         List<OrderedPosition>? current = null;
         (uint, byte, byte) currentKey = default;
-        var ids = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
             var slotKey = (reader.ReadUInt32(), reader.ReadByte(), reader.ReadByte());
             string key = reader.ReadString();
             string id = reader.ReadString();
-            if (ids.TryGetValue(id, out var shared))
-            {
-                id = shared;
-            }
-            else
-            {
-                ids[id] = id;
-            }
 
             var position = new OrderedPosition(key, id);
             if (current is null || slotKey != currentKey)
