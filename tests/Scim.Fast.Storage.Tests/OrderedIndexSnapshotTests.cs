@@ -56,6 +56,21 @@ public sealed class OrderedIndexSnapshotTests
     }
 
     [Fact]
+    public void AnEntryWhoseIdIsItsKey_IsKeptOnce_AfterALoad()
+    {
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "ordered.snapshot");
+        OrderedIndexSnapshot.Save(path, Mark, [new((1, 1, 1), Tree([new("a", "a"), new("b", "c")]))]);
+        var tree = OrderedIndexSnapshot.TryLoad(path, Mark)![(1, 1, 1)];
+        Assert.False(tree.KeysAreIds);
+
+        // With ("b", "c") gone every entry's id is its key: the next snapshot writes one string each.
+        Assert.True(tree.Remove(new OrderedPosition("b", "c")));
+        Assert.True(tree.KeysAreIds);
+        Assert.Equal([new OrderedPosition("a", "a")], tree.All());
+    }
+
+    [Fact]
     public void DamagedFiles_AreRefused()
     {
         using var directory = new TempDirectory();

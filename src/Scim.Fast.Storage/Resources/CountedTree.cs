@@ -242,7 +242,11 @@ internal sealed partial class CountedTree
         }
     }
 
-    /// <summary>Every entry's text in order, without making strings (snapshot saves).</summary>
+    /// <summary>
+    /// Every entry's text in order, without making strings (snapshot saves). Only while nothing
+    /// changes the tree: a change may repack a leaf's bytes under the cursor (snapshots are taken
+    /// with writers paused for the checkpoint).
+    /// </summary>
     public TextCursor Texts() => TextCursor.Over(this);
 
     /// <summary>Whether every entry's key is its id (the id index).</summary>
@@ -474,6 +478,8 @@ internal sealed partial class CountedTree
         /// </summary>
         public bool AddUtf8(ReadOnlySpan<byte> key, ReadOnlySpan<byte> id, bool idIsKey)
         {
+            // An entry whose id equals its key keeps one copy, as when it was added as strings.
+            idIsKey = idIsKey || key.SequenceEqual(id);
             if (_chars.Length < key.Length + id.Length)
             {
                 _chars = new char[Math.Max(key.Length + id.Length, _chars.Length * 2)];
