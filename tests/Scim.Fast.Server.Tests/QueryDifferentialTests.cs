@@ -10,12 +10,6 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 
 namespace Scim.Fast.Server.Tests;
 
-/// <summary>A server of its own (a store holding only this test's users), without a request rate limit.</summary>
-public class QueryDifferentialFixture : ScimServerFixture
-{
-    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestsPerSecondPerToken=0"];
-}
-
 /// <summary>
 /// Fixed-seed differential test of the whole query path over HTTP: random filters, sorts and pages
 /// against the real server (planner, every index kind: unique userName, lookup emails.value and
@@ -25,7 +19,7 @@ public class QueryDifferentialFixture : ScimServerFixture
 /// Results, order and totalResults must be identical, and every page must be the slice of the
 /// whole result that its startIndex and count name.
 /// </summary>
-public class QueryDifferentialTests(QueryDifferentialFixture server) : IClassFixture<QueryDifferentialFixture>
+public class QueryDifferentialTests(UnthrottledServerFixture server) : IClassFixture<UnthrottledServerFixture>
 {
     private const int Seed = 9865;
 

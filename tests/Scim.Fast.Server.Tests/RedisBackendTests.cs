@@ -27,7 +27,7 @@ public sealed class RedisQueryFixture : QueryFixture
 
 public sealed class QueryTestsOnRedis(RedisQueryFixture server) : QueryTests(server), IClassFixture<RedisQueryFixture>;
 
-public sealed class RedisQueryDifferentialFixture : QueryDifferentialFixture
+public sealed class RedisQueryDifferentialFixture : UnthrottledServerFixture
 {
     protected override bool OnRedis => true;
 }

@@ -119,3 +119,9 @@ public class ScimServerFixture : IAsyncLifetime
         }
     }
 }
+
+/// <summary>A server of its own (a store holding only its test class's resources), without a request rate limit.</summary>
+public class UnthrottledServerFixture : ScimServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestsPerSecondPerToken=0"];
+}

@@ -6,12 +6,6 @@ using static Scim.Fast.Server.Tests.ScimHttp;
 
 namespace Scim.Fast.Server.Tests;
 
-/// <summary>A server of its own (a store holding only this test's users), without a request rate limit.</summary>
-public class SortWithoutIndexFixture : ScimServerFixture
-{
-    protected override IEnumerable<string> ExtraArguments => ["--Scim:Limits:RequestsPerSecondPerToken=0"];
-}
-
 /// <summary>
 /// A sort no ordered index answers keeps a heap of startIndex + count, and once it is full skips
 /// decoding records whose stored value sorts after its last (StoredSortKey). Over HTTP, with more
@@ -19,7 +13,7 @@ public class SortWithoutIndexFixture : ScimServerFixture
 /// byte reading, every page must be the reference sort's slice (RFC 7644 §3.4.2.3) and
 /// totalResults must count every user, decoded or not.
 /// </summary>
-public class SortWithoutIndexTests(SortWithoutIndexFixture server) : IClassFixture<SortWithoutIndexFixture>
+public class SortWithoutIndexTests(UnthrottledServerFixture server) : IClassFixture<UnthrottledServerFixture>
 {
     private const int Users = 1_300;
 

@@ -548,7 +548,7 @@ internal sealed partial class CountedTree
                 if (_leaf is not null)
                 {
                     _leaf.Next = leaf;
-                    leaf.Text = new byte[Math.Max(256, _leaf.Used * 9 / 8)];
+                    leaf.Text = new byte[Math.Max(256, _leaf.Text.Length)];
                 }
 
                 _leaf = leaf;
@@ -558,10 +558,17 @@ internal sealed partial class CountedTree
             return true;
         }
 
-        // A full leaf joins the level, its text sized for the quarter of entries it has room for.
+        // A full leaf joins the level, with room in its text for the quarter of entries it has room
+        // for. A leaf is started with the previous one's size, which usually fits: copied again only
+        // when growing left it far larger.
         private void Finish(Leaf leaf)
         {
-            Repack(leaf, leaf.Live + leaf.Live / 3);
+            int room = leaf.Live + leaf.Live / 3;
+            if (leaf.Text.Length > room + room / 2)
+            {
+                Repack(leaf, room);
+            }
+
             _leaves.Add(leaf);
         }
 
