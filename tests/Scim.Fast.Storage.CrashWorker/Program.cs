@@ -4,13 +4,19 @@ using System.Text;
 using Scim.Fast.Storage.Log;
 using Scim.Fast.Storage.Resources;
 
-// Usage: CrashWorker <directory> <GroupCommit|PerAppend|store> <first sequence number> <writers>
+// Usage: CrashWorker <directory> <GroupCommit|PerAppend|store|truncate> <first sequence number> <writers>
 // Appends records "seq:<n>:<payload>" from concurrent writers forever; after each append is durable,
 // prints "ack <n>". The parent kills the process; nothing here shuts down cleanly on purpose.
 string directory = args[0];
 if (args[1] == "store")
 {
     await RunStoreAsync(directory, long.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture));
+    return;
+}
+
+if (args[1] == "truncate")
+{
+    await RunTruncatingAsync(directory, long.Parse(args[2], CultureInfo.InvariantCulture));
     return;
 }
 
@@ -44,6 +50,39 @@ for (int w = 0; w < writers; w++)
 }
 
 await Task.WhenAll(tasks);
+
+// One writer, each append its own group commit, and in the first 400 appends the log truncated below
+// the record 40 back every 50, on 16 KiB segments, so truncation deletes segment files; after that
+// only commits (more than a thousand before the parent kills, none of them writing a metadata file). Prints "ack <n>" once durable and
+// "trunc <n>" once TruncateUntil returned for the records before n. Single writer: sequence order is
+// log order.
+static async Task RunTruncatingAsync(string directory, long first)
+{
+    var log = WriteAheadLog.Open(directory, new WriteAheadLogOptions { PageSizeBits = 12, MemorySizeBits = 15, SegmentSizeBits = 14 });
+    var addresses = new Queue<(long Sequence, long Address)>();
+    var random = new Random();
+    Console.WriteLine("ready");
+    for (long n = first; ; n++)
+    {
+        string payload = new('x', random.Next(10, 2000));
+        long address = await log.AppendAsync(Encoding.UTF8.GetBytes($"seq:{n}:{payload.Length}:{payload}"));
+        Console.WriteLine($"ack {n}");
+        addresses.Enqueue((n, address));
+        if (addresses.Count > 40 && n % 50 == 0 && n - first < 400)
+        {
+            var (sequence, keep) = addresses.Dequeue();
+            while (addresses.Count > 40)
+            {
+                (sequence, keep) = addresses.Dequeue();
+            }
+
+            log.TruncateUntil(keep);
+            Console.WriteLine($"trunc {sequence}");
+        }
+
+        Console.Out.Flush();
+    }
+}
 
 // The resource store under load, every kind of write: creates (some replaced, some deleted, some
 // added to one of five groups), and /Bulk-style batches; checkpoints in the background. Prints

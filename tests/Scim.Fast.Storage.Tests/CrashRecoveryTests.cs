@@ -123,9 +123,10 @@ public sealed class CrashRecoveryTests
         Assert.True(deleted.Count > 0 && members.Count > 0 && batches.Count > 0, "every kind of write must have been acknowledged at least once");
     }
 
-    // Starts the worker, lets it write until it acknowledged 20 writes and then for a while, SIGKILLs it; returns what it printed.
-    private static async Task<List<string>> RunAndKillAsync(string directory, string mode, long firstSequence, int millisecondsBeforeKill)
+    // Starts the worker, lets it write until it acknowledged enough writes and then for a while, SIGKILLs it; returns what it printed.
+    private static async Task<List<string>> RunAndKillAsync(string directory, string mode, long firstSequence, int millisecondsBeforeKill, int acknowledgedBeforeKill = 20)
     {
+        bool wholeLines = mode is "store" or "truncate";
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { "exec", WorkerPath(), directory, mode, firstSequence.ToString(CultureInfo.InvariantCulture), "8" })
         {
@@ -143,11 +144,11 @@ public sealed class CrashRecoveryTests
                 {
                     ready.TrySetResult();
                 }
-                else if (mode == "store" ? line.StartsWith("ack ", StringComparison.Ordinal) || line.StartsWith("try ", StringComparison.Ordinal) : line.StartsWith("ack ", StringComparison.Ordinal))
+                else if (line.StartsWith("ack ", StringComparison.Ordinal) || (wholeLines && (line.StartsWith("try ", StringComparison.Ordinal) || line.StartsWith("trunc ", StringComparison.Ordinal))))
                 {
                     lock (acks)
                     {
-                        acks.Add(mode == "store" ? line : line[4..]);
+                        acks.Add(wholeLines ? line : line[4..]);
                     }
                 }
             }
@@ -168,7 +169,7 @@ public sealed class CrashRecoveryTests
         {
             lock (acks)
             {
-                if (acks.Count(a => !a.StartsWith("try ", StringComparison.Ordinal)) >= 20)
+                if (acks.Count(a => !a.StartsWith("try ", StringComparison.Ordinal)) >= acknowledgedBeforeKill)
                 {
                     break;
                 }
@@ -230,5 +231,55 @@ public sealed class CrashRecoveryTests
             Assert.True(lost.Count == 0, $"round {round}: acknowledged but lost after SIGKILL: {string.Join(", ", lost)}");
             nextSequence = Math.Max(present.Count == 0 ? 0 : present.Max(), acknowledged.Max()) + 1_000_000;
         }
+    }
+    // The log writes FASTER's commit metadata file only every MetadataCommitInterval commits, and
+    // whenever truncation moves the log's start (segment files are deleted then). Recovery scans
+    // forward from the last file. One writer, each append its own commit; truncations in the first
+    // 400 appends of a round, then well over a thousand commits with no metadata file, then SIGKILL:
+    // every acknowledged record after the last truncation must come back, and the log must open.
+    [Fact]
+    public async Task KilledWithSigkill_AfterTruncationsAndManyCommits_EveryAcknowledgedAppendSurvives()
+    {
+        using var directory = new TempDirectory();
+        var random = new Random(4321);
+        var acknowledged = new HashSet<long>();
+        long keptFrom = 0;
+        long nextSequence = 1;
+        int truncations = 0;
+        for (int round = 0; round < 3; round++)
+        {
+            var lines = await RunAndKillAsync(directory.Path, "truncate", nextSequence, random.Next(0, 300), acknowledgedBeforeKill: WriteAheadLog.MetadataCommitInterval + 600);
+            foreach (string line in lines)
+            {
+                long n = long.Parse(line[(line.IndexOf(' ', StringComparison.Ordinal) + 1)..], CultureInfo.InvariantCulture);
+                if (line.StartsWith("trunc ", StringComparison.Ordinal))
+                {
+                    keptFrom = Math.Max(keptFrom, n);
+                    truncations++;
+                }
+                else
+                {
+                    acknowledged.Add(n);
+                }
+            }
+
+            var present = new HashSet<long>();
+            using (var log = WriteAheadLog.Open(directory.Path, new WriteAheadLogOptions { PageSizeBits = 12, MemorySizeBits = 15, SegmentSizeBits = 14 }))
+            {
+                foreach (var (_, record) in log.ReadCommitted())
+                {
+                    string[] parts = Encoding.UTF8.GetString(record).Split(':', 4);
+                    Assert.Equal("seq", parts[0]);
+                    Assert.Equal(int.Parse(parts[2], CultureInfo.InvariantCulture), parts[3].Length);
+                    present.Add(long.Parse(parts[1], CultureInfo.InvariantCulture));
+                }
+            }
+
+            var lost = acknowledged.Where(a => a >= keptFrom && !present.Contains(a)).Order().Take(10).ToList();
+            Assert.True(lost.Count == 0, $"round {round}: acknowledged after the last truncation (from {keptFrom}) but lost after SIGKILL: {string.Join(", ", lost)}");
+            nextSequence = acknowledged.Max() + 1_000_000;
+        }
+
+        Assert.True(truncations >= 3, $"the worker truncated {truncations} times");
     }
 }
