@@ -121,8 +121,11 @@ internal sealed class LoadContext : IDisposable
 
     public Recorder Recorder(string kind) => _kinds.GetOrAdd(kind, static _ => NewRecorder());
 
+    // Workers record into one recorder concurrently: the histogram behind it must take concurrent
+    // increments (LongHistogram lost counts, and its total then disagreed with its buckets, so reading
+    // the interval's maximum threw mid-run).
     public static Recorder NewRecorder() =>
-        new(1, 60_000_000, 3, static (id, low, high, digits) => new LongHistogram(id, low, high, digits));
+        new(1, 60_000_000, 3, static (id, low, high, digits) => new LongConcurrentHistogram(id, low, high, digits));
 
     public void Dispose() => Http.Dispose();
 }
