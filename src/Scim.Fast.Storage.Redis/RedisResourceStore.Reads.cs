@@ -12,6 +12,8 @@ public sealed partial class RedisResourceStore
     private static readonly RedisValue[] s_wholeResource = ["v", "b", "u", "x"];
     private static readonly RedisValue[] s_versionAndBody = ["v", "b"];
 
+    public ValueTask<string?> GetUniqueKeyAsync(TenantId tenant, byte type, string id) => new(Get(tenant, type, id)?.UniqueKey);
+
     public StoredResource? Get(TenantId tenant, byte type, string id)
     {
         if (!ResourceStore.IsValidId(id))
@@ -297,7 +299,7 @@ public sealed partial class RedisResourceStore
 
     public bool IsMember(TenantId tenant, string groupId, string memberId) => Read(() => _db.SetContains(RedisKeys.Members(Tag(tenant), groupId), memberId));
 
-    public ValueTask PrefetchGroupsOfAsync(TenantId tenant, string memberId) => ValueTask.CompletedTask;
+    public ValueTask<IReadOnlyList<string>> GetGroupsOfAsync(TenantId tenant, string memberId) => new(GetGroupsOf(tenant, memberId));
 
     public IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId)
     {

@@ -12,8 +12,8 @@ public sealed class ColdStoreFixture : ScimServerFixture
 }
 
 /// <summary>
-/// GET by id when the user and its group list are on disk: the reads are awaited (the async read
-/// path), and every answer is the right user with the right groups.
+/// GET by id when the user, its group list and its groups are on disk: the reads are awaited (the
+/// async read path, no thread held), and every answer is the right user with the right groups.
 /// </summary>
 public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdStoreFixture>
 {
@@ -53,6 +53,7 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         await CreateUsersAsync(client, "filler", 2_000, padding, new string[2_000]);
 
         long pendingBefore = server.EmbeddedStore.PendingReads;
+        long blockingBefore = server.EmbeddedStore.BlockingReads;
         using var gate = new SemaphoreSlim(16);
         var checks = ids.Select(async (id, i) =>
         {
@@ -61,8 +62,8 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
             {
                 var reply = (await client.Get("/scim/v2/Users/" + id)).Expect(HttpStatusCode.OK);
                 Assert.Equal($"cold-{i}@example.com", (string?)reply.Body!["userName"]);
-                var groups = reply.Body["groups"]?.AsArray().Select(g => (string)g!["value"]!).ToList() ?? [];
-                Assert.Equal(groupOf.TryGetValue(id, out var groupId) ? [groupId] : [], groups);
+                var groups = reply.Body["groups"]?.AsArray().Select(g => (string)g!["value"]! + " " + (string?)g!["display"]).ToList() ?? [];
+                Assert.Equal(groupOf.TryGetValue(id, out var groupId) ? [groupId + " cold-group-" + (i % 15 / 3)] : [], groups);
             }
             finally
             {
@@ -73,6 +74,11 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
 
         long pending = server.EmbeddedStore.PendingReads - pendingBefore;
         Assert.True(pending > users / 2, $"only {pending} reads went to disk: the test did not reach the cold path");
+
+        // The group records' display names included: a group evicted from the read cache used to be
+        // read synchronously, holding a pool thread for each such GET.
+        long blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
+        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads held their thread");
     }
 
     private static async Task CreateUsersAsync(HttpClient client, string prefix, int count, string padding, string[] ids)

@@ -306,7 +306,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
     }
 
     // The stored-bytes read path: the group as stored (meta completed), then the members streamed.
-    protected override Task WriteStoredAsync(HttpContext context, ScimScope scope, string id, ReadOnlySpan<byte> body, long version)
+    protected override Task WriteStoredAsync(HttpContext context, ScimScope scope, string id, ReadOnlySpan<byte> body, long version, object? derived)
     {
         var writer = new ScimJsonWriter(context.Response.BodyWriter);
         WriteStoredHead(ref writer, scope, id, body, version);
@@ -339,7 +339,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
     }
 
     // Members on the stored-bytes path of a list (one group of a lookup): written in place.
-    protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
+    protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id, object? derived)
     {
         writer.WriteName("\"members\":"u8);
         writer.WriteStartArray();

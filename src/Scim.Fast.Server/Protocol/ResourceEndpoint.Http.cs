@@ -197,26 +197,26 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     // the response with those spliced in; nothing is decoded.
     private Task GetStoredAsync(HttpContext context, ScimScope scope, string id)
     {
-        var prefetch = PrefetchDerivedAsync(scope, id);
-        return prefetch.IsCompletedSuccessfully ? ReadStoredAsync(context, scope, id) : AwaitPrefetchAsync(context, scope, id, prefetch);
+        var derived = LoadDerivedAsync(scope, id);
+        return derived.IsCompletedSuccessfully ? ReadStoredAsync(context, scope, id, derived.Result) : AwaitDerivedAsync(context, scope, id, derived);
     }
 
-    private async Task AwaitPrefetchAsync(HttpContext context, ScimScope scope, string id, ValueTask prefetch)
+    private async Task AwaitDerivedAsync(HttpContext context, ScimScope scope, string id, ValueTask<object?> loading)
     {
-        await prefetch.ConfigureAwait(false);
-        await ReadStoredAsync(context, scope, id).ConfigureAwait(false);
+        object? derived = await loading.ConfigureAwait(false);
+        await ReadStoredAsync(context, scope, id, derived).ConfigureAwait(false);
     }
 
-    private Task ReadStoredAsync(HttpContext context, ScimScope scope, string id)
+    private Task ReadStoredAsync(HttpContext context, ScimScope scope, string id, object? derived)
     {
         var read = ReadBodyAsync(scope, id);
         if (read.IsCompletedSuccessfully)
         {
             var (found, body, version) = read.Result;
-            return RespondStored(context, scope, id, found, body, version);
+            return RespondStored(context, scope, id, found, body, version, derived);
         }
 
-        return AwaitStoredAsync(context, scope, id, read);
+        return AwaitStoredAsync(context, scope, id, read, derived);
     }
 
     // The stored body into this thread's scratch buffer. When the record is on disk the read owns
@@ -236,18 +236,22 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     }
 
     /// <summary>
-    /// Brings what <see cref="WriteDerivedRaw"/> reads into memory with reads that await the disk
-    /// (User.groups), so the synchronous write after it does not block a thread on a cold record.
+    /// What <see cref="WriteDerivedRaw"/> writes (User.groups with their display names), read with
+    /// reads that await the disk, so the synchronous write after it never blocks a thread on a cold
+    /// record. Null when there is nothing to add.
     /// </summary>
-    protected virtual ValueTask PrefetchDerivedAsync(ScimScope scope, string id) => ValueTask.CompletedTask;
+    protected virtual ValueTask<object?> LoadDerivedAsync(ScimScope scope, string id) => default;
 
-    private async Task AwaitStoredAsync(HttpContext context, ScimScope scope, string id, ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> read)
+    /// <summary><see cref="LoadDerivedAsync"/> for synchronous paths (pages of a list).</summary>
+    protected virtual object? LoadDerived(ScimScope scope, string id) => null;
+
+    private async Task AwaitStoredAsync(HttpContext context, ScimScope scope, string id, ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> read, object? derived)
     {
         var (found, body, version) = await read.ConfigureAwait(false);
-        await RespondStored(context, scope, id, found, body, version).ConfigureAwait(false);
+        await RespondStored(context, scope, id, found, body, version, derived).ConfigureAwait(false);
     }
 
-    private Task RespondStored(HttpContext context, ScimScope scope, string id, bool found, ReadOnlyMemory<byte> body, long version)
+    private Task RespondStored(HttpContext context, ScimScope scope, string id, bool found, ReadOnlyMemory<byte> body, long version, object? derived)
     {
         if (!found || !IsSpliceable(body.Span))
         {
@@ -268,15 +272,15 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         response.ContentType = ScimResponses.MediaType;
         response.Headers.ETag = ETags.Format(version);
         // The body is fully consumed here, before any await (it may be this thread's scratch buffer).
-        return WriteStoredAsync(context, scope, id, body.Span, version);
+        return WriteStoredAsync(context, scope, id, body.Span, version, derived);
     }
 
     /// <summary>Writes a stored body as a response (see <see cref="WriteStoredHead"/>), then derived attributes.</summary>
-    protected virtual Task WriteStoredAsync(HttpContext context, ScimScope scope, string id, ReadOnlySpan<byte> body, long version)
+    protected virtual Task WriteStoredAsync(HttpContext context, ScimScope scope, string id, ReadOnlySpan<byte> body, long version, object? derived)
     {
         var writer = new ScimJsonWriter(context.Response.BodyWriter);
         WriteStoredHead(ref writer, scope, id, body, version);
-        WriteDerivedRaw(ref writer, scope, id);
+        WriteDerivedRaw(ref writer, scope, id, derived);
         writer.WriteEndObject();
         writer.Flush();
         return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
@@ -297,8 +301,11 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         writer.WriteEndObject();
     }
 
-    /// <summary>Derived attributes (User.groups) written after the stored ones, each with its leading comma.</summary>
-    protected virtual void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
+    /// <summary>
+    /// Derived attributes written after the stored ones, each with its leading comma, from what
+    /// <see cref="LoadDerivedAsync"/> or <see cref="LoadDerived"/> returned.
+    /// </summary>
+    protected virtual void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id, object? derived)
     {
     }
 
@@ -474,17 +481,17 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
     }
 
     // A list of the one candidate, read like GET reads (ReadStoredAsync): derived attributes
-    // prefetched and the body read with awaits when they are on disk.
+    // and the body read with awaits when they are on disk.
     private async Task ListOneAsync(HttpContext context, ScimScope scope, string id)
     {
-        await PrefetchDerivedAsync(scope, id).ConfigureAwait(false);
+        object? derived = await LoadDerivedAsync(scope, id).ConfigureAwait(false);
         var (found, body, version) = await ReadBodyAsync(scope, id).ConfigureAwait(false);
-        WriteListOfOne(context.Response.BodyWriter, scope, id, found, body.Span, version);
+        WriteListOfOne(context.Response.BodyWriter, scope, id, found, body.Span, version, derived);
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     // A ListResponse of one stored resource, or of none when it was not found (RFC 7644 §3.4.2).
-    private void WriteListOfOne(IBufferWriter<byte> output, ScimScope scope, string id, bool found, ReadOnlySpan<byte> body, long version)
+    private void WriteListOfOne(IBufferWriter<byte> output, ScimScope scope, string id, bool found, ReadOnlySpan<byte> body, long version, object? derived)
     {
         found = found && IsSpliceable(body);
         var head = new ScimJsonWriter(output);
@@ -494,7 +501,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             head.Flush();
             var item = new ScimJsonWriter(output);
             WriteStoredHead(ref item, scope, id, body, version);
-            WriteDerivedRaw(ref item, scope, id);
+            WriteDerivedRaw(ref item, scope, id, derived);
             item.WriteEndObject();
             item.Flush();
         }
@@ -514,7 +521,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         if (ids.Count == 1 && query.StartIndex == 1 && count > 0)
         {
             bool found = Store.TryReadBody(scope.Tenant, StoreType, ids[0], scratch, out var single, out long singleVersion);
-            WriteListOfOne(output, scope, ids[0], found, single.Span, singleVersion);
+            WriteListOfOne(output, scope, ids[0], found, single.Span, singleVersion, found ? LoadDerived(scope, ids[0]) : null);
             return;
         }
 
@@ -554,7 +561,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             writer.Flush();
             var item = new ScimJsonWriter(output);
             WriteStoredHead(ref item, scope, present[i], body.Span, version);
-            WriteDerivedRaw(ref item, scope, present[i]);
+            WriteDerivedRaw(ref item, scope, present[i], LoadDerived(scope, present[i]));
             item.WriteEndObject();
             item.Flush();
         }

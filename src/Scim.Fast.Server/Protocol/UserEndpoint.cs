@@ -54,13 +54,58 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
     protected override async ValueTask OnDeletingAsync(ScimScope scope, string id, CancellationToken cancellationToken) =>
         await Store.RemoveFromAllGroupsAsync(scope.Tenant, id, cancellationToken).ConfigureAwait(false);
 
-    protected override ValueTask PrefetchDerivedAsync(ScimScope scope, string id) => Store.PrefetchGroupsOfAsync(scope.Tenant, id);
-
-    // User.groups on the stored-bytes read path: written straight from the membership index.
-    protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id)
+    // User.groups for the stored-bytes read path: the group list and each group's display name are
+    // awaited when on disk (a small read cache evicts the group records too: they were read
+    // synchronously here, one blocked pool thread per cold group).
+    protected override ValueTask<object?> LoadDerivedAsync(ScimScope scope, string id)
     {
-        var groups = GroupsOf(scope, id);
-        if (groups is null)
+        var list = Store.GetGroupsOfAsync(scope.Tenant, id);
+        return list.IsCompletedSuccessfully ? GroupsOfAsync(scope, list.Result) : AwaitListAsync(list, scope);
+
+        async ValueTask<object?> AwaitListAsync(ValueTask<IReadOnlyList<string>> list, ScimScope scope) =>
+            await GroupsOfAsync(scope, await list.ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    protected override object? LoadDerived(ScimScope scope, string id) => GroupsOf(scope, id);
+
+    private ValueTask<object?> GroupsOfAsync(ScimScope scope, IReadOnlyList<string> groupIds)
+    {
+        if (groupIds.Count == 0)
+        {
+            return default;
+        }
+
+        var groups = new List<User.GroupsValue>(groupIds.Count);
+        for (int i = 0; i < groupIds.Count; i++)
+        {
+            var display = Store.GetUniqueKeyAsync(scope.Tenant, StoreTypes.Group, groupIds[i]);
+            if (!display.IsCompletedSuccessfully)
+            {
+                return AwaitRestAsync(scope, groupIds, groups, display);
+            }
+
+            groups.Add(GroupValue(scope, groupIds[i], display.Result));
+        }
+
+        return new(groups);
+
+        async ValueTask<object?> AwaitRestAsync(ScimScope scope, IReadOnlyList<string> groupIds, List<User.GroupsValue> groups, ValueTask<string?> pending)
+        {
+            groups.Add(GroupValue(scope, groupIds[groups.Count], await pending.ConfigureAwait(false)));
+            while (groups.Count < groupIds.Count)
+            {
+                string groupId = groupIds[groups.Count];
+                groups.Add(GroupValue(scope, groupId, await Store.GetUniqueKeyAsync(scope.Tenant, StoreTypes.Group, groupId).ConfigureAwait(false)));
+            }
+
+            return groups;
+        }
+    }
+
+    // User.groups on the stored-bytes read path: written straight from what LoadDerived(Async) read.
+    protected override void WriteDerivedRaw(ref ScimJsonWriter writer, ScimScope scope, string id, object? derived)
+    {
+        if (derived is not List<User.GroupsValue> groups)
         {
             return;
         }
@@ -102,17 +147,19 @@ internal sealed class UserEndpoint : ResourceEndpoint<User>
         var groups = new List<User.GroupsValue>(groupIds.Count);
         foreach (var groupId in groupIds)
         {
-            groups.Add(new User.GroupsValue
-            {
-                Value = groupId,
-                Ref = scope.BaseUrl + "/Groups/" + Uri.EscapeDataString(groupId),
-                Display = Store.Get(scope.Tenant, StoreTypes.Group, groupId)?.UniqueKey,
-                Type = "direct",
-            });
+            groups.Add(GroupValue(scope, groupId, Store.Get(scope.Tenant, StoreTypes.Group, groupId)?.UniqueKey));
         }
 
         return groups;
     }
+
+    private static User.GroupsValue GroupValue(ScimScope scope, string groupId, string? display) => new()
+    {
+        Value = groupId,
+        Ref = scope.BaseUrl + "/Groups/" + Uri.EscapeDataString(groupId),
+        Display = display,
+        Type = "direct",
+    };
 }
 
 /// <summary>Small helpers over filter trees and sort paths.</summary>

@@ -126,6 +126,7 @@ internal static class ScimMetrics
             // The embedded store's own: its key-value reads, its log and the feed's projector.
             meter.CreateObservableCounter("scim.store.reads", () => embedded.Reads, "{read}", "Key-value reads since the store opened.");
             meter.CreateObservableCounter("scim.store.reads.disk", () => embedded.PendingReads, "{read}", "Key-value reads that missed memory and the read cache (went to disk).");
+            meter.CreateObservableCounter("scim.store.reads.disk.blocking", () => embedded.BlockingReads, "{read}", "Of the reads that went to disk, those that held a thread while waiting (list queries and other synchronous paths).");
             meter.CreateObservableGauge("scim.store.log.size", () => embedded.LogBytes, "By", "Bytes of write-ahead log not yet truncated by a checkpoint.");
             meter.CreateObservableGauge("scim.events.feed.lag", () => embedded.FeedLagBytes, "By", "Committed log the change feed has not projected yet.");
         }

@@ -56,6 +56,12 @@ public interface IResourceStore : IAsyncDisposable
 
     StoredResource? Get(TenantId tenant, byte type, string id);
 
+    /// <summary>
+    /// A resource's unique key (User.userName, Group.displayName) without decoding the rest, for
+    /// request threads: a record on disk is awaited, not waited for. Null when absent.
+    /// </summary>
+    ValueTask<string?> GetUniqueKeyAsync(TenantId tenant, byte type, string id);
+
     bool Exists(TenantId tenant, byte type, string id);
 
     /// <summary>The stored body and version, appended to <paramref name="scratch"/>.</summary>
@@ -122,8 +128,8 @@ public interface IResourceStore : IAsyncDisposable
 
     bool IsMember(TenantId tenant, string groupId, string memberId);
 
-    /// <summary>Brings a resource's group list close (request threads call it before <see cref="GetGroupsOf"/>).</summary>
-    ValueTask PrefetchGroupsOfAsync(TenantId tenant, string memberId);
+    /// <summary><see cref="GetGroupsOf"/> for request threads: what is on disk is awaited, not waited for.</summary>
+    ValueTask<IReadOnlyList<string>> GetGroupsOfAsync(TenantId tenant, string memberId);
 
     IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId);
 

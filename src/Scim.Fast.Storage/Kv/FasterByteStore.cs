@@ -33,6 +33,7 @@ public sealed class FasterByteStore : IDisposable
     private readonly FasterKV<SpanByte, SpanByte> _store;
     private readonly FasterSessions _sessions;
     private long _pendingReads;
+    private long _blockingReads;
 
     public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
     {
@@ -246,6 +247,7 @@ public sealed class FasterByteStore : IDisposable
                     if (status.IsPending)
                     {
                         Interlocked.Increment(ref _pendingReads);
+                        Interlocked.Increment(ref _blockingReads);
                         if (!(pending ??= new Dictionary<string, int>(StringComparer.Ordinal)).TryAdd(Convert.ToBase64String(key[..keyLength]), i))
                         {
                             // The same key twice: its completions could not be told apart, so this
@@ -358,6 +360,7 @@ public sealed class FasterByteStore : IDisposable
                 if (status.IsPending)
                 {
                     Interlocked.Increment(ref _pendingReads);
+                    Interlocked.Increment(ref _blockingReads);
                     session.CompletePendingWithOutputs(out var outputs, wait: true);
                     using (outputs)
                     {
@@ -525,6 +528,9 @@ public sealed class FasterByteStore : IDisposable
 
     /// <summary>Reads that went to disk (missed memory and the read cache) since the store opened.</summary>
     public long PendingReads => Interlocked.Read(ref _pendingReads);
+
+    /// <summary>Of <see cref="PendingReads"/>, those whose thread waited for the disk (the synchronous read paths).</summary>
+    public long BlockingReads => Interlocked.Read(ref _blockingReads);
 
     /// <summary>Number of records the hash index knows (live and deleted).</summary>
     public long EntryCount => _store.EntryCount;

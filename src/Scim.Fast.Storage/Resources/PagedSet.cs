@@ -239,50 +239,71 @@ internal sealed class PagedSet
     }
 
     /// <summary>
-    /// Brings an owner's head and pages into memory with reads that await the disk instead of
-    /// blocking a thread, so that <see cref="Enumerate"/> right after finds them there. Allocates
-    /// only the head's key when the head is in memory (every GET of a user calls it).
+    /// Every id, read with awaits when the head or a page is on disk, so a request thread is never
+    /// held by the disk (a user's groups on GET); in memory it completes at once, allocating the
+    /// list and its strings. For small sets: the ids are collected, not streamed.
     /// </summary>
-    public ValueTask PrefetchAsync(TenantId tenant, string owner)
+    public ValueTask<List<string>> ReadAllAsync(TenantId tenant, string owner)
     {
-        if (!_kv.ReadCacheEnabled)
-        {
-            // Nothing would keep what the prefetch read: the enumeration would read it again.
-            return default;
-        }
-
-        var buffer = t_head ??= new ArrayBufferWriter<byte>(64);
+        var buffer = t_head ?? new ArrayBufferWriter<byte>(64);
+        t_head = null;
         buffer.ResetWrittenCount();
         var read = _kv.TryReadAsync(HeadKey(tenant, owner), buffer, sizeHint: 64);
         if (read.IsCompletedSuccessfully)
         {
-            return read.Result ? PrefetchPagesAsync(tenant, owner, buffer.WrittenSpan) : default;
+            return PagesAfterHead(tenant, owner, read.Result, buffer);
         }
 
-        // The pending read owns this thread's buffer until it completes.
-        t_head = null;
+        // The pending read owns the buffer until it completes; this thread makes a new one.
         return AwaitHeadAsync(read, buffer, tenant, owner);
     }
 
-    private async ValueTask AwaitHeadAsync(ValueTask<bool> read, ArrayBufferWriter<byte> buffer, TenantId tenant, string owner)
+    private async ValueTask<List<string>> AwaitHeadAsync(ValueTask<bool> read, ArrayBufferWriter<byte> buffer, TenantId tenant, string owner) =>
+        await PagesAfterHead(tenant, owner, await read.ConfigureAwait(false), buffer).ConfigureAwait(false);
+
+    private ValueTask<List<string>> PagesAfterHead(TenantId tenant, string owner, bool found, ArrayBufferWriter<byte> buffer)
     {
-        if (await read.ConfigureAwait(false))
+        int lastPage = found ? BinaryPrimitives.ReadInt32LittleEndian(buffer.WrittenSpan) : 0;
+        long count = found ? BinaryPrimitives.ReadInt64LittleEndian(buffer.WrittenSpan[4..]) : 0;
+        var ids = new List<string>((int)Math.Min(count, 64));
+        for (int page = 0; count > 0 && page <= lastPage; page++)
         {
-            await PrefetchPagesAsync(tenant, owner, buffer.WrittenSpan).ConfigureAwait(false);
+            buffer.ResetWrittenCount();
+            var read = _kv.TryReadAsync(PageKey(tenant, owner, page), buffer, sizeHint: 512);
+            if (!read.IsCompletedSuccessfully)
+            {
+                return AwaitPagesAsync(read, page, lastPage, buffer, ids, tenant, owner);
+            }
+
+            AddIds(read.Result, buffer, ids);
         }
+
+        t_head = buffer;
+        return new(ids);
     }
 
-    private ValueTask PrefetchPagesAsync(TenantId tenant, string owner, ReadOnlySpan<byte> head)
+    private async ValueTask<List<string>> AwaitPagesAsync(
+        ValueTask<bool> read, int page, int lastPage, ArrayBufferWriter<byte> buffer, List<string> ids, TenantId tenant, string owner)
     {
-        int lastPage = BinaryPrimitives.ReadInt32LittleEndian(head);
-        return BinaryPrimitives.ReadInt64LittleEndian(head[4..]) == 0 ? default : ReadPagesAsync(tenant, owner, lastPage);
-    }
-
-    private async ValueTask ReadPagesAsync(TenantId tenant, string owner, int lastPage)
-    {
-        for (int page = 0; page <= lastPage; page++)
+        AddIds(await read.ConfigureAwait(false), buffer, ids);
+        while (++page <= lastPage)
         {
-            await _kv.TryReadValueAsync(PageKey(tenant, owner, page)).ConfigureAwait(false);
+            buffer.ResetWrittenCount();
+            AddIds(await _kv.TryReadAsync(PageKey(tenant, owner, page), buffer, sizeHint: 512).ConfigureAwait(false), buffer, ids);
+        }
+
+        t_head = buffer;
+        return ids;
+    }
+
+    private static void AddIds(bool found, ArrayBufferWriter<byte> page, List<string> ids)
+    {
+        var bytes = page.WrittenSpan;
+        for (int position = 0; found && position + 2 <= bytes.Length;)
+        {
+            int length = BinaryPrimitives.ReadUInt16BigEndian(bytes[position..]);
+            ids.Add(Encoding.UTF8.GetString(bytes.Slice(position + 2, length)));
+            position += 2 + length;
         }
     }
 

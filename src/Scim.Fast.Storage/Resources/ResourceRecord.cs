@@ -138,6 +138,15 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body, indexEntries);
     }
 
+    /// <summary>The unique key of an encoded record, nothing else decoded.</summary>
+    public static string? ReadUniqueKey(ReadOnlySpan<byte> span)
+    {
+        int position = 14;
+        ushort idLength = BinaryPrimitives.ReadUInt16LittleEndian(span[position..]);
+        position += 2 + (idLength == NullLength ? 0 : idLength);
+        return ReadString(span, ref position);
+    }
+
     /// <summary>Finds the version and the body inside an encoded record without decoding anything.</summary>
     public static void LocateBody(ReadOnlySpan<byte> span, out long version, out int bodyStart, out int bodyLength)
     {

@@ -19,15 +19,24 @@ public sealed partial class ResourceStore
     public bool IsMember(TenantId tenant, string groupId, string memberId) => _members.Contains(tenant, groupId, memberId);
 
     /// <summary>
-    /// Brings a resource's group list into memory without blocking a thread on the disk (request
-    /// threads call it before <see cref="GetGroupsOf"/>).
+    /// <see cref="GetGroupsOf"/> for request threads: a group list on disk is awaited, not waited
+    /// for; complete at once when it is in memory.
     /// </summary>
-    public ValueTask PrefetchGroupsOfAsync(TenantId tenant, string memberId) => _groupsOf.PrefetchAsync(tenant, memberId);
+    public ValueTask<IReadOnlyList<string>> GetGroupsOfAsync(TenantId tenant, string memberId)
+    {
+        var read = _groupsOf.ReadAllAsync(tenant, memberId);
+        return read.IsCompletedSuccessfully ? new(WithoutDetaching(tenant, memberId, read.Result)) : AwaitGroupsAsync(read, tenant, memberId);
+    }
+
+    private async ValueTask<IReadOnlyList<string>> AwaitGroupsAsync(ValueTask<List<string>> read, TenantId tenant, string memberId) =>
+        WithoutDetaching(tenant, memberId, await read.ConfigureAwait(false));
 
     /// <summary>The groups a resource is a direct member of (User.groups, RFC 7643 §4.1.2).</summary>
-    public IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId)
+    public IReadOnlyList<string> GetGroupsOf(TenantId tenant, string memberId) =>
+        WithoutDetaching(tenant, memberId, new List<string>(_groupsOf.Enumerate(tenant, memberId)));
+
+    private List<string> WithoutDetaching(TenantId tenant, string memberId, List<string> groups)
     {
-        var groups = new List<string>(_groupsOf.Enumerate(tenant, memberId));
         if (!_detaching.IsEmpty)
         {
             // A group whose removeAll is still cleaning its former members' entries: the group's

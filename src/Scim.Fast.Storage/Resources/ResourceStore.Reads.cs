@@ -14,6 +14,43 @@ public sealed partial class ResourceStore
         return record is null ? null : new StoredResource(record.Id, record.Version, record.UniqueKey, record.ExternalId, record.Body);
     }
 
+    public ValueTask<string?> GetUniqueKeyAsync(TenantId tenant, byte type, string id)
+    {
+        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
+        if (keyLength > 6 + MaxKeyBytes)
+        {
+            return default;
+        }
+
+        byte[] key = ArrayPool<byte>.Shared.Rent(keyLength);
+        WriteKey(key.AsSpan(0, keyLength), ResourcePrefix, tenant, type, id);
+        var scratch = t_uniqueKeyScratch ?? new ArrayBufferWriter<byte>(512);
+        t_uniqueKeyScratch = null;
+        scratch.ResetWrittenCount();
+        var read = _kv.TryReadAsync(key.AsMemory(0, keyLength), scratch, sizeHint: 512);
+        if (read.IsCompletedSuccessfully)
+        {
+            return new(UniqueKeyRead(read.Result, key, scratch));
+        }
+
+        // The pending read owns the scratch buffer until it completes; this thread makes a new one.
+        return AwaitUniqueKeyAsync(read, key, scratch);
+
+        static async ValueTask<string?> AwaitUniqueKeyAsync(ValueTask<bool> read, byte[] key, ArrayBufferWriter<byte> scratch) =>
+            UniqueKeyRead(await read.ConfigureAwait(false), key, scratch);
+    }
+
+    private static string? UniqueKeyRead(bool found, byte[] key, ArrayBufferWriter<byte> scratch)
+    {
+        ArrayPool<byte>.Shared.Return(key);
+        string? uniqueKey = found ? ResourceRecord.ReadUniqueKey(scratch.WrittenSpan) : null;
+        t_uniqueKeyScratch = scratch;
+        return uniqueKey;
+    }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_uniqueKeyScratch;
+
     /// <summary>Whether a resource exists, without copying or decoding it.</summary>
     public bool Exists(TenantId tenant, byte type, string id)
     {

@@ -133,6 +133,9 @@ public sealed partial class ResourceStore : IResourceStore
     /// <summary>Key-value reads that went to disk since the store opened (see <see cref="FasterByteStore.PendingReads"/>).</summary>
     public long PendingReads => _kv.PendingReads;
 
+    /// <summary>Of <see cref="PendingReads"/>, those that held their thread until the disk answered.</summary>
+    public long BlockingReads => _kv.BlockingReads;
+
     /// <summary>How long each phase of the last open took (for the server's start-up log).</summary>
     public string OpenTimings { get; private set; } = "";
 
