@@ -53,7 +53,7 @@ await Task.WhenAll(tasks);
 
 // One writer, each append its own group commit, and in the first 400 appends the log truncated below
 // the record 40 back every 50, on 16 KiB segments, so truncation deletes segment files; after that
-// only commits (more than a thousand before the parent kills, none of them writing a metadata file). Prints "ack <n>" once durable and
+// only commits (several metadata intervals' worth before the parent kills). Prints "ack <n>" once durable and
 // "trunc <n>" once TruncateUntil returned for the records before n. Single writer: sequence order is
 // log order.
 static async Task RunTruncatingAsync(string directory, long first)

@@ -235,7 +235,7 @@ public sealed class CrashRecoveryTests
     // The log writes FASTER's commit metadata file only every MetadataCommitInterval commits, and
     // whenever truncation moves the log's start (segment files are deleted then). Recovery scans
     // forward from the last file. One writer, each append its own commit; truncations in the first
-    // 400 appends of a round, then well over a thousand commits with no metadata file, then SIGKILL:
+    // 400 appends of a round, then several intervals' worth of commits after the last file, then SIGKILL:
     // every acknowledged record after the last truncation must come back, and the log must open.
     [Fact]
     public async Task KilledWithSigkill_AfterTruncationsAndManyCommits_EveryAcknowledgedAppendSurvives()
