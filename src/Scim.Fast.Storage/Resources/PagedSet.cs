@@ -275,7 +275,10 @@ internal sealed class PagedSet
                 return AwaitPagesAsync(read, page, lastPage, buffer, ids, tenant, owner);
             }
 
-            AddIds(read.Result, buffer, ids);
+            if (read.Result)
+            {
+                AddIds(buffer.WrittenSpan, ids);
+            }
         }
 
         t_head = buffer;
@@ -285,26 +288,22 @@ internal sealed class PagedSet
     private async ValueTask<List<string>> AwaitPagesAsync(
         ValueTask<bool> read, int page, int lastPage, ArrayBufferWriter<byte> buffer, List<string> ids, TenantId tenant, string owner)
     {
-        AddIds(await read.ConfigureAwait(false), buffer, ids);
+        if (await read.ConfigureAwait(false))
+        {
+            AddIds(buffer.WrittenSpan, ids);
+        }
+
         while (++page <= lastPage)
         {
             buffer.ResetWrittenCount();
-            AddIds(await _kv.TryReadAsync(PageKey(tenant, owner, page), buffer, sizeHint: 512).ConfigureAwait(false), buffer, ids);
+            if (await _kv.TryReadAsync(PageKey(tenant, owner, page), buffer, sizeHint: 512).ConfigureAwait(false))
+            {
+                AddIds(buffer.WrittenSpan, ids);
+            }
         }
 
         t_head = buffer;
         return ids;
-    }
-
-    private static void AddIds(bool found, ArrayBufferWriter<byte> page, List<string> ids)
-    {
-        var bytes = page.WrittenSpan;
-        for (int position = 0; found && position + 2 <= bytes.Length;)
-        {
-            int length = BinaryPrimitives.ReadUInt16BigEndian(bytes[position..]);
-            ids.Add(Encoding.UTF8.GetString(bytes.Slice(position + 2, length)));
-            position += 2 + length;
-        }
     }
 
     [ThreadStatic]
@@ -387,16 +386,21 @@ internal sealed class PagedSet
         return buffer;
     }
 
-    internal static List<string> DecodeIds(byte[] bytes)
+    internal static List<string> DecodeIds(ReadOnlySpan<byte> bytes)
     {
         var ids = new List<string>();
+        AddIds(bytes, ids);
+        return ids;
+    }
+
+    // Ids as a page stores them: a 16-bit big-endian length, then the id's UTF-8 bytes.
+    private static void AddIds(ReadOnlySpan<byte> bytes, List<string> ids)
+    {
         for (int position = 0; position + 2 <= bytes.Length;)
         {
-            int length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(position));
-            ids.Add(Encoding.UTF8.GetString(bytes, position + 2, length));
+            int length = BinaryPrimitives.ReadUInt16BigEndian(bytes[position..]);
+            ids.Add(Encoding.UTF8.GetString(bytes.Slice(position + 2, length)));
             position += 2 + length;
         }
-
-        return ids;
     }
 }

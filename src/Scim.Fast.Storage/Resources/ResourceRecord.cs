@@ -232,10 +232,10 @@ internal sealed record MembershipRecord(TenantId Tenant, string GroupId, bool Re
         string group = Encoding.UTF8.GetString(span.Slice(8, groupLength));
         int position = 8 + groupLength;
         int addedLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
-        var added = PagedSet.DecodeIds(span.Slice(position + 4, addedLength).ToArray());
+        var added = PagedSet.DecodeIds(span.Slice(position + 4, addedLength));
         position += 4 + addedLength;
         int removedLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
-        var removed = PagedSet.DecodeIds(span.Slice(position + 4, removedLength).ToArray());
+        var removed = PagedSet.DecodeIds(span.Slice(position + 4, removedLength));
         return new MembershipRecord(tenant, group, removeAll, added, removed);
     }
 }

@@ -16,33 +16,24 @@ public sealed partial class ResourceStore
 
     public ValueTask<string?> GetUniqueKeyAsync(TenantId tenant, byte type, string id)
     {
-        int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
-        if (keyLength > 6 + MaxKeyBytes)
-        {
-            return default;
-        }
-
-        byte[] key = ArrayPool<byte>.Shared.Rent(keyLength);
-        WriteKey(key.AsSpan(0, keyLength), ResourcePrefix, tenant, type, id);
         var scratch = t_uniqueKeyScratch ?? new ArrayBufferWriter<byte>(512);
         t_uniqueKeyScratch = null;
         scratch.ResetWrittenCount();
-        var read = _kv.TryReadAsync(key.AsMemory(0, keyLength), scratch, sizeHint: 512);
+        var read = ReadRecordAsync(tenant, type, id, scratch, sizeHint: 512);
         if (read.IsCompletedSuccessfully)
         {
-            return new(UniqueKeyRead(read.Result, key, scratch));
+            return new(UniqueKeyRead(read.Result, scratch));
         }
 
         // The pending read owns the scratch buffer until it completes; this thread makes a new one.
-        return AwaitUniqueKeyAsync(read, key, scratch);
+        return AwaitUniqueKeyAsync(read, scratch);
 
-        static async ValueTask<string?> AwaitUniqueKeyAsync(ValueTask<bool> read, byte[] key, ArrayBufferWriter<byte> scratch) =>
-            UniqueKeyRead(await read.ConfigureAwait(false), key, scratch);
+        static async ValueTask<string?> AwaitUniqueKeyAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch) =>
+            UniqueKeyRead(await read.ConfigureAwait(false), scratch);
     }
 
-    private static string? UniqueKeyRead(bool found, byte[] key, ArrayBufferWriter<byte> scratch)
+    private static string? UniqueKeyRead(bool found, ArrayBufferWriter<byte> scratch)
     {
-        ArrayPool<byte>.Shared.Return(key);
         string? uniqueKey = found ? ResourceRecord.ReadUniqueKey(scratch.WrittenSpan) : null;
         t_uniqueKeyScratch = scratch;
         return uniqueKey;
@@ -100,33 +91,44 @@ public sealed partial class ResourceStore
     /// </summary>
     public ValueTask<(bool Found, ReadOnlyMemory<byte> Body, long Version)> TryReadBodyAsync(TenantId tenant, byte type, string id, ArrayBufferWriter<byte> scratch)
     {
+        int start = scratch.WrittenCount;
+        var read = ReadRecordAsync(tenant, type, id, scratch, sizeHint: 4096);
+        return read.IsCompletedSuccessfully ? new(Located(read.Result, scratch, start)) : AwaitBodyAsync(read, scratch, start);
+
+        static async ValueTask<(bool, ReadOnlyMemory<byte>, long)> AwaitBodyAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch, int start) =>
+            Located(await read.ConfigureAwait(false), scratch, start);
+    }
+
+    // A resource's encoded record appended to scratch; a record on disk is awaited. Complete at
+    // once, without allocating, when the record is in memory.
+    private ValueTask<bool> ReadRecordAsync(TenantId tenant, byte type, string id, ArrayBufferWriter<byte> scratch, int sizeHint)
+    {
         int keyLength = 6 + Encoding.UTF8.GetByteCount(id);
         if (keyLength > 6 + MaxKeyBytes)
         {
-            return new((false, default, 0));
+            return new(false);
         }
 
-        byte[] key = System.Buffers.ArrayPool<byte>.Shared.Rent(keyLength);
+        byte[] key = ArrayPool<byte>.Shared.Rent(keyLength);
         WriteKey(key.AsSpan(0, keyLength), ResourcePrefix, tenant, type, id);
-        int start = scratch.WrittenCount;
-        var read = _kv.TryReadAsync(key.AsMemory(0, keyLength), scratch);
+        var read = _kv.TryReadAsync(key.AsMemory(0, keyLength), scratch, sizeHint);
         if (read.IsCompletedSuccessfully)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(key);
-            return new(Located(read.Result, scratch, start));
+            ArrayPool<byte>.Shared.Return(key);
+            return new(read.Result);
         }
 
-        return AwaitBodyAsync(read, key, scratch, start);
+        return AwaitRecordAsync(read, key);
 
-        static async ValueTask<(bool, ReadOnlyMemory<byte>, long)> AwaitBodyAsync(ValueTask<bool> read, byte[] key, ArrayBufferWriter<byte> scratch, int start)
+        static async ValueTask<bool> AwaitRecordAsync(ValueTask<bool> read, byte[] key)
         {
             try
             {
-                return Located(await read.ConfigureAwait(false), scratch, start);
+                return await read.ConfigureAwait(false);
             }
             finally
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(key);
+                ArrayPool<byte>.Shared.Return(key);
             }
         }
     }
