@@ -25,8 +25,12 @@ public static class StorageMetrics
         advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024] });
 
     private static readonly Histogram<double> s_checkpointDuration = s_meter.CreateHistogram<double>(
-        "scim.store.checkpoint.duration", "s", "Duration of checkpoints (writes pause meanwhile).",
+        "scim.store.checkpoint.duration", "s", "Duration of checkpoints, start to flushed (writes go on during the flush).",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+
+    private static readonly Histogram<double> s_checkpointPause = s_meter.CreateHistogram<double>(
+        "scim.store.checkpoint.pause", "s", "How long a checkpoint held writes back (in-flight writes draining, then the version cut).",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
 
     internal static void RecordCommit(long startedTimestamp, int writes)
     {
@@ -36,6 +40,9 @@ public static class StorageMetrics
             s_commitWrites.Record(writes);
         }
     }
+
+    internal static void RecordCheckpointPause(long startedTimestamp) =>
+        s_checkpointPause.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds);
 
     internal static void RecordCheckpoint(long startedTimestamp) =>
         s_checkpointDuration.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds);

@@ -85,7 +85,8 @@ static async Task RunTruncatingAsync(string directory, long first)
 }
 
 // The resource store under load, every kind of write: creates (some replaced, some deleted, some
-// added to one of five groups), and /Bulk-style batches; checkpoints in the background. Prints
+// added to one of five groups), and /Bulk-style batches, with unique, lookup and ordered keys;
+// checkpoints in the background every 100 ms, which let writes go on while they flush. Prints
 // "try d <n>" before a delete and, once a write is acknowledged, "ack c <n> <version>" (create or
 // replace), "ack d <n>", "ack m <n>" (member of group g<n % 5>), "ack b <n> <count>" (batch b<n>-0…).
 // Any failure (a write refused, a writer or checkpoint throwing) exits with a message and code 3:
@@ -99,6 +100,7 @@ static async Task RunStoreAsync(string directory, long first, int writers)
     };
     var store = ResourceStore.Open(directory, options);
     long next = first - 1;
+    long stamp = first * 10;
     var output = Console.Out;
     Console.WriteLine("ready");
     _ = Task.Run(async () =>
@@ -157,14 +159,16 @@ static async Task RunStoreAsync(string directory, long first, int writers)
 
             // Lookup keys too: one of its own and one shared with a few dozen others (a shared
             // id list is a read-modify-write under the store's stripes).
+            // Ordered keys too (by id, by name, and a stamp that moves on every write, like
+            // meta.lastModified): the checkpoints' snapshot of them is taken while writes go on.
             var (created, version) = await store.CreateAsync(TenantId.Default, 1, id, "User" + n, "ext" + (n % 13), Encoding.UTF8.GetBytes("v1:" + n + ":" + new string('x', random.Next(10, 2000))),
-                [new IndexEntry(IndexEntry.FirstLookupIndex, "OWN" + n), new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 997))]);
+                [new IndexEntry(0, id), new IndexEntry(1, "USER" + n), new IndexEntry(2, Stamp()), new IndexEntry(IndexEntry.FirstLookupIndex, "OWN" + n), new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 997))]);
             Check(created, n);
             Print($"ack c {n} {version}");
             if (random.Next(4) == 0)
             {
                 var (replaced, replacedVersion) = await store.ReplaceAsync(TenantId.Default, 1, id, version, "user" + n + ".renamed", "ext" + (n % 7), Encoding.UTF8.GetBytes("v2:" + n),
-                    [new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 991))]);
+                    [new IndexEntry(0, id), new IndexEntry(1, "USER" + n + ".RENAMED"), new IndexEntry(2, Stamp()), new IndexEntry(IndexEntry.FirstLookupIndex, "MAIL" + (n % 991))]);
                 Check(replaced, n);
                 Print($"ack c {n} {replacedVersion}");
             }
@@ -182,6 +186,8 @@ static async Task RunStoreAsync(string directory, long first, int writers)
             }
         }
     }
+
+    string Stamp() => Interlocked.Increment(ref stamp).ToString("D12", System.Globalization.CultureInfo.InvariantCulture);
 
     void Check(StoreStatus status, long n)
     {

@@ -468,9 +468,20 @@ public sealed class FasterByteStore : IDisposable
     /// A fold-over checkpoint: flushes the log and the index so that reopening recovers this state.
     /// Taken in the background by the store, never on the request path (DESIGN-NOTES §3).
     /// </summary>
-    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    public async Task CheckpointAsync(CancellationToken cancellationToken = default) =>
+        await (await BeginCheckpointAsync(cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    /// <summary>
+    /// Starts a fold-over checkpoint and returns once it has cut its version: every session has
+    /// moved past it, so the checkpoint holds exactly the operations that completed before this
+    /// call and none that start after it returns. The returned task is the rest (the flush of the
+    /// log and the index), during which operations may go on: FASTER's concurrent prefix recovery
+    /// (CPR) keeps them out of the checkpoint. Only one checkpoint at a time.
+    /// </summary>
+    public async Task<Task> BeginCheckpointAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        long version = _store.CurrentVersion;
 
         // Once started, a checkpoint runs to its end: abandoning the wait would let writers resume
         // while FASTER is still cutting the checkpoint.
@@ -479,11 +490,36 @@ public sealed class FasterByteStore : IDisposable
         // A checkpoint advances only when every session has seen its phases; a session idle in the
         // pool never would, and meanwhile busy sessions wait on it (a first checkpoint after start
         // stalled reads and writes for 15 s). So idle sessions are refreshed until it completes.
+        // The cut: the state machine leaves IN_PROGRESS (the first phase of version + 1) only once
+        // every active session has entered it; a session resuming later refreshes into the new
+        // version before its operation runs.
+        while (!checkpoint.IsCompleted && !HasCut(_store.SystemState, version))
+        {
+            _sessions.RefreshIdle();
+            await Task.WhenAny(checkpoint, Task.Delay(1, CancellationToken.None)).ConfigureAwait(false);
+        }
+
+        return CompleteCheckpointAsync(checkpoint);
+    }
+
+    // Past IN_PROGRESS in the new version (an intermediate state on the way into IN_PROGRESS counts
+    // as IN_PROGRESS: FASTER marks a transition in progress with the INTERMEDIATE flag).
+    private static bool HasCut(SystemState state, long version) =>
+        state.Version > version && (state.Phase & ~Phase.INTERMEDIATE) != Phase.IN_PROGRESS;
+
+    // Tests: starts after the cut; the checkpoint does not complete before it has.
+    internal Func<Task>? BeforeCheckpointCompletes { get; set; }
+
+    private async Task CompleteCheckpointAsync(Task<(bool Success, Guid Token)> checkpoint)
+    {
+        var hooked = BeforeCheckpointCompletes?.Invoke() ?? Task.CompletedTask;
         while (!checkpoint.IsCompleted)
         {
             _sessions.RefreshIdle();
             await Task.WhenAny(checkpoint, Task.Delay(2, CancellationToken.None)).ConfigureAwait(false);
         }
+
+        await hooked.ConfigureAwait(false);
 
         var (success, _) = await checkpoint.ConfigureAwait(false);
         if (!success)

@@ -37,6 +37,14 @@ internal sealed partial class CountedTree
 
         internal static TextCursor Over(CountedTree tree) => new() { _leaf = tree.FirstLeaf(), _index = -1 };
 
+        // Before the first entry strictly above the position (which need not be an entry).
+        internal static TextCursor After(CountedTree tree, OrderedPosition position)
+        {
+            var leaf = tree.Descend(position, null);
+            int at = Search(leaf, tree.ProbeOf(position));
+            return new() { _leaf = leaf, _index = at >= 0 ? at : ~at - 1 };
+        }
+
         public bool MoveNext()
         {
             _index++;
@@ -52,6 +60,12 @@ internal sealed partial class CountedTree
         public readonly ReadOnlySpan<byte> Key(out bool wide) => KeyOf(_leaf!, _index, out wide);
 
         public readonly ReadOnlySpan<byte> Id(out bool wide) => IdOf(_leaf!, _index, out wide);
+
+        /// <summary>Whether the current entry's id is its key (stored once).</summary>
+        public readonly bool IdIsKey => _leaf!.Places[_index].Id == Place.SameAsKey;
+
+        /// <summary>The current entry as strings (to resume after it: <see cref="TextsAfter"/>).</summary>
+        public readonly OrderedPosition Position => PositionAt(_leaf!, _index);
     }
 
     private Probe ProbeOf(OrderedPosition position) => ProbeOf(position, ref _scratch);

@@ -244,10 +244,13 @@ internal sealed partial class CountedTree
 
     /// <summary>
     /// Every entry's text in order, without making strings (snapshot saves). Only while nothing
-    /// changes the tree: a change may repack a leaf's bytes under the cursor (snapshots are taken
-    /// with writers paused for the checkpoint).
+    /// changes the tree: a change may repack a leaf's bytes under the cursor (hold the tree's lock,
+    /// and start again with <see cref="TextsAfter"/> after letting go of it).
     /// </summary>
     public TextCursor Texts() => TextCursor.Over(this);
+
+    /// <summary>Like <see cref="Texts"/>, from the first entry strictly above <paramref name="position"/>.</summary>
+    public TextCursor TextsAfter(OrderedPosition position) => TextCursor.After(this, position);
 
     /// <summary>Whether every entry's key is its id (the id index).</summary>
     public bool KeysAreIds

@@ -283,20 +283,21 @@ internal sealed class OrderedIndex
 
     /// <summary>
     /// Writes every entry, in order, to <paramref name="path"/> (via a temporary file and a rename),
-    /// headed by <paramref name="mark"/>: the log address the snapshot is consistent with. Taken
-    /// while writers are paused for a checkpoint, so a restart loads it instead of reading every
-    /// resource back (DESIGN-NOTES §1).
+    /// headed by <paramref name="mark"/>: the log address from which replay brings it up to date.
+    /// Taken while writes go on, a tree a chunk at a time under its lock (a fuzzy snapshot: see
+    /// <see cref="OrderedIndexSnapshot.SaveUnderLocks"/>), so a restart loads it instead of reading
+    /// every resource back (DESIGN-NOTES §1).
     /// </summary>
     public void Save(string path, long mark)
     {
         WaitUntilLoaded();
-        var trees = new List<KeyValuePair<(uint Tenant, byte Type, byte Index), CountedTree>>();
+        var trees = new List<((uint Tenant, byte Type, byte Index), CountedTree, object)>();
         foreach (var (key, slot) in SortedSlots())
         {
-            trees.Add(new(key, slot.Tree));
+            trees.Add((key, slot.Tree, slot));
         }
 
-        OrderedIndexSnapshot.Save(path, mark, trees);
+        OrderedIndexSnapshot.SaveUnderLocks(path, mark, trees);
     }
 
     /// <summary>Whether the snapshot at <paramref name="path"/> was taken at <paramref name="mark"/>.</summary>
