@@ -11,8 +11,8 @@ namespace Scim.Fast.Benchmarks.Storage;
 /// <summary>
 /// A timed run too long for BenchmarkDotNet: batch-insert N users into a fresh store on disk with
 /// every index the server keeps for a user (userName unique, externalId, ordered id, userName and
-/// lastModified, emails.value lookup; "none" leaves the ordered and lookup ones out), checkpoint,
-/// reopen. Prints users/s, disk and memory per user, and recovery time.
+/// lastModified, emails.value lookup; "none" leaves the ordered and lookup ones out), checkpoint
+/// (with a lone writer alongside), reopen. Prints users/s, disk and memory per user, and recovery time.
 /// Run: dotnet run -c Release --project bench/Scim.Fast.Benchmarks -- store-insert [users] [batch] [memory MiB] [all|none]
 /// </summary>
 internal static class StoreInsertRun
@@ -65,12 +65,54 @@ internal static class StoreInsertRun
             double insertSeconds = clock.Elapsed.TotalSeconds;
             long heapAfter = GC.GetTotalMemory(forceFullCollection: true);
             long workingSet = Process.GetCurrentProcess().WorkingSet64;
+            // One writer creates users one at a time (each durable) through the checkpoint, as
+            // an identity provider's sync would: how many it gets done meanwhile and its slowest
+            // write show what the checkpoint costs writers.
+            using var stopWriting = new CancellationTokenSource();
+            long written = 0;
+            double slowestMs = 0;
+            var writer = Task.Run(async () =>
+            {
+                var late = new Random(7);
+                for (int i = users; !stopWriting.IsCancellationRequested; i++)
+                {
+                    var user = Filter.SampleUsers.Create(late, i);
+                    buffer.ResetWrittenCount();
+                    UserSerializer.Instance.Write(buffer, user, everything);
+                    long started = Stopwatch.GetTimestamp();
+                    var (status, _) = await store.CreateAsync(TenantId.Default, 1, user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray(), allIndexes ? IndexEntries(user) : null);
+                    EnsureCreated([(status, 0)]);
+                    slowestMs = Math.Max(slowestMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    Interlocked.Increment(ref written);
+                }
+            });
+            while (Interlocked.Read(ref written) < 100)
+            {
+                await Task.Delay(1);
+            }
+
             clock.Restart();
+            long writtenBefore = Interlocked.Read(ref written);
+            slowestMs = 0;
             await store.CheckpointAsync();
             double checkpointSeconds = clock.Elapsed.TotalSeconds;
+            long writtenAtEnd = Interlocked.Read(ref written);
+            long writtenDuring = writtenAtEnd - writtenBefore;
+
+            // The write in flight when the checkpoint ended counts too (with writes paused for the
+            // whole checkpoint, that one waited all along).
+            while (Interlocked.Read(ref written) == writtenAtEnd)
+            {
+                await Task.Delay(1);
+            }
+
+            double slowestDuring = slowestMs;
+            stopWriting.Cancel();
+            await writer;
             long disk = DirectorySize(directory);
             Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB, indexes {(allIndexes ? "all (ordered id, userName, lastModified; emails lookup)" : "unique userName and externalId only")}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
-            Console.WriteLine($"checkpoint {checkpointSeconds:F1} s; disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
+            Console.WriteLine($"checkpoint {checkpointSeconds:F1} s, writes paused {store.LastCheckpointPause.TotalMilliseconds:F0} ms; a lone writer alongside completed {writtenDuring:N0} durable creates during it, slowest {slowestDuring:F0} ms");
+            Console.WriteLine($"disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
         }
 
         clock.Restart();
