@@ -35,6 +35,17 @@ public sealed class FasterByteStore : IDisposable
     private long _pendingReads;
     private long _blockingReads;
 
+    // Writes of one key never run concurrently. FASTER 2.6.5 lets two sessions upsert the same key
+    // at once, but the loser's record is left in the log in a shape its scan iterator cannot size:
+    // a scan then skips the rest of that page (live keys went missing from ScanAll, and with it from
+    // rebuilds and Verify) or reads garbage and crashes the process with an access violation
+    // (FasterByteStoreTests.ConcurrentWritesOfOneKey_…). The store's own stripes already order most
+    // writes of a key; this also covers shared keys (markers, the feed's heads) written outside them.
+    private readonly object[] _writeStripes = CreateWriteStripes();
+
+    // An index checkpoint was taken and the log checkpoint after it has not completed yet.
+    private bool _indexAheadOfLog;
+
     public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
     {
         options ??= new FasterByteStoreOptions();
@@ -412,14 +423,6 @@ public sealed class FasterByteStore : IDisposable
         }
     }
 
-    // Writes of one key never run concurrently. FASTER 2.6.5 lets two sessions upsert the same key
-    // at once, but the loser's record is left in the log in a shape its scan iterator cannot size:
-    // a scan then skips the rest of that page (live keys went missing from ScanAll, and with it from
-    // rebuilds and Verify) or reads garbage and crashes the process with an access violation
-    // (FasterByteStoreTests.ConcurrentWritesOfOneKey_…). The store's own stripes already order most
-    // writes of a key; this also covers shared keys (markers, the feed's heads) written outside them.
-    private readonly object[] _writeStripes = CreateWriteStripes();
-
     private static object[] CreateWriteStripes()
     {
         var stripes = new object[256];
@@ -500,7 +503,6 @@ public sealed class FasterByteStore : IDisposable
         _indexAheadOfLog = true;
     }
 
-    private bool _indexAheadOfLog;
 
     /// <summary>
     /// Starts a fold-over checkpoint of the log and returns once it has cut its version: every
