@@ -160,8 +160,10 @@ public sealed class FasterByteStoreTests
 
         Assert.True(store.PendingReads - pendingBefore > 1_000, $"only {store.PendingReads - pendingBefore} reads went to disk: the test did not test the cold path");
         Assert.True(completedAtOnce > 0, "no read completed synchronously (the hot path)");
-        Assert.Null(await store.TryReadValueAsync(Key(99_999)));
-        Assert.Equal(Value(3, 400), await store.TryReadValueAsync(Key(3)));
+        Assert.False(await store.TryReadAsync(Key(99_999), new ArrayBufferWriter<byte>()));
+        var three = new ArrayBufferWriter<byte>();
+        Assert.True(await store.TryReadAsync(Key(3), three));
+        Assert.Equal(Value(3, 400), three.WrittenSpan.ToArray());
     }
 
     [Fact]

@@ -49,7 +49,6 @@ public sealed class FasterByteStore : IDisposable
     public FasterByteStore(string directory, FasterByteStoreOptions? options = null)
     {
         options ??= new FasterByteStoreOptions();
-        ReadCacheEnabled = options.ReadCacheBytes > 0;
         Directory.CreateDirectory(directory);
         // On Linux this is FASTER's managed device: writes O_SYNC (checkpoints rely on them), reads
         // through the OS page cache (.NET has no O_DIRECT there).
@@ -146,17 +145,6 @@ public sealed class FasterByteStore : IDisposable
                 _sessions.Return(lease);
             }
         }
-    }
-
-    /// <summary>
-    /// A small value read for request threads (see <see cref="TryReadAsync"/>): null when absent.
-    /// A record found on disk also lands in the read cache, so a synchronous read of it that
-    /// follows finds it in memory.
-    /// </summary>
-    public async ValueTask<byte[]?> TryReadValueAsync(ReadOnlyMemory<byte> key)
-    {
-        var buffer = new ArrayBufferWriter<byte>(64);
-        return await TryReadAsync(key, buffer, sizeHint: 64).ConfigureAwait(false) ? buffer.WrittenSpan.ToArray() : null;
     }
 
     private async ValueTask<bool> CompleteReadAsync(FasterSessions.Slot lease, MemoryHandle roomPin, MemoryHandle keyPin, ArrayBufferWriter<byte> destination)
@@ -499,7 +487,7 @@ public sealed class FasterByteStore : IDisposable
         }
 
         var checkpoint = Task.Run(() => _store.TakeIndexCheckpointAsync(CancellationToken.None).AsTask(), CancellationToken.None);
-        await CompleteCheckpointAsync(checkpoint, hook: false).ConfigureAwait(false);
+        await CompleteCheckpointAsync(checkpoint).ConfigureAwait(false);
         _indexAheadOfLog = true;
     }
 
@@ -527,18 +515,15 @@ public sealed class FasterByteStore : IDisposable
         // The cut: the state machine leaves IN_PROGRESS (the first phase of version + 1) only once
         // every active session has entered it; a session resuming later refreshes into the new
         // version before its operation runs.
-        while (!checkpoint.IsCompleted && !HasCut(_store.SystemState, version))
-        {
-            _sessions.RefreshIdle();
-            await Task.WhenAny(checkpoint, Task.Delay(1, CancellationToken.None)).ConfigureAwait(false);
-        }
-
+        await RefreshIdleUntilAsync(checkpoint, () => HasCut(_store.SystemState, version)).ConfigureAwait(false);
         return CompleteLogCheckpointAsync(checkpoint);
     }
 
     private async Task CompleteLogCheckpointAsync(Task<(bool Success, Guid Token)> checkpoint)
     {
-        await CompleteCheckpointAsync(checkpoint, hook: true).ConfigureAwait(false);
+        var hooked = BeforeCheckpointCompletes?.Invoke() ?? Task.CompletedTask;
+        await CompleteCheckpointAsync(checkpoint).ConfigureAwait(false);
+        await hooked.ConfigureAwait(false);
         _indexAheadOfLog = false;
     }
 
@@ -550,17 +535,9 @@ public sealed class FasterByteStore : IDisposable
     // Tests: starts after the cut; the checkpoint does not complete before it has.
     internal Func<Task>? BeforeCheckpointCompletes { get; set; }
 
-    private async Task CompleteCheckpointAsync(Task<(bool Success, Guid Token)> checkpoint, bool hook)
+    private async Task CompleteCheckpointAsync(Task<(bool Success, Guid Token)> checkpoint)
     {
-        var hooked = (hook ? BeforeCheckpointCompletes?.Invoke() : null) ?? Task.CompletedTask;
-        while (!checkpoint.IsCompleted)
-        {
-            _sessions.RefreshIdle();
-            await Task.WhenAny(checkpoint, Task.Delay(2, CancellationToken.None)).ConfigureAwait(false);
-        }
-
-        await hooked.ConfigureAwait(false);
-
+        await RefreshIdleUntilAsync(checkpoint, until: null).ConfigureAwait(false);
         var (success, _) = await checkpoint.ConfigureAwait(false);
         if (!success)
         {
@@ -574,6 +551,17 @@ public sealed class FasterByteStore : IDisposable
     /// can meet a key more than once (older copies stay behind after a checkpoint), so it only
     /// collects keys; each value is then read through the index, which is authoritative.
     /// </summary>
+    // Refreshes idle sessions every millisecond until the checkpoint completes (or, with until, a
+    // phase of it is reached).
+    private async Task RefreshIdleUntilAsync(Task checkpoint, Func<bool>? until)
+    {
+        while (!checkpoint.IsCompleted && until?.Invoke() != true)
+        {
+            _sessions.RefreshIdle();
+            await Task.WhenAny(checkpoint, Task.Delay(1, CancellationToken.None)).ConfigureAwait(false);
+        }
+    }
+
     public List<(byte[] Key, byte[] Value)> ScanAll(byte? prefix = null)
     {
         // Two enumerations, their union: FASTER's session iteration ("live records") and a raw scan of
@@ -627,9 +615,6 @@ public sealed class FasterByteStore : IDisposable
 
         return records;
     }
-
-    /// <summary>Whether records read back from disk are kept in a read cache (else every such read goes to disk again).</summary>
-    public bool ReadCacheEnabled { get; }
 
     /// <summary>Reads since the store opened.</summary>
     public long Reads => _sessions.Reads;
