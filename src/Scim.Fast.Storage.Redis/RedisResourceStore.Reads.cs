@@ -80,7 +80,7 @@ public sealed partial class RedisResourceStore
         }
     }
 
-    // One pipelined batch: a block of 512 candidates costs one round trip, not 512.
+    // One pipelined batch: a chunk of a scan's candidates (128) costs one round trip, not one each.
     public (byte[] Body, long Version)?[] ReadBodies(TenantId tenant, byte type, IReadOnlyList<string> ids)
     {
         string tag = Tag(tenant);

@@ -137,7 +137,13 @@ internal abstract partial class ResourceEndpoint<T>
         var kept = new List<T>(Math.Min(count, 1024));
         var compiled = filter is null ? null : CompiledFilter<T>.Compile(filter, Accessor);
         var prefilter = filter is null ? null : ScanPrefilter.For(filter, InStoredJson);
-        var block = new CandidateBlock(this, scope, filter, compiled, prefilter, ReadOptionsFor(filter, comparer?.Attribute));
+        var readOptions = ReadOptionsFor(filter, comparer?.Attribute);
+
+        // A lookup's few candidates get a block their size; a walk gets a second block once the
+        // first is full.
+        int blockSize = Math.Clamp(plan.Ids?.Count ?? CandidateBlock.MaxSize, 1, CandidateBlock.MaxSize);
+        var firstBlock = new CandidateBlock(this, scope, filter, compiled, prefilter, readOptions, blockSize);
+        CandidateBlock? secondBlock = null;
 
         // A sort without a filter (every candidate matches) reads each record's sort value off its
         // bytes: once the heap is full, what sorts after its last is counted and never decoded.
@@ -151,20 +157,71 @@ internal abstract partial class ResourceEndpoint<T>
         bool more = false;
         OrderedPosition lastKept = default;
         using var scan = new ScanGuard(Scans, scope.Tenant, Limits);
-        foreach (var position in candidates)
+
+        // A full block is evaluated while the walk fills the other (DESIGN-NOTES §9: a scan uses both
+        // cores); blocks are consumed in walk order, so the page is the one a serial walk would keep.
+        var evaluation = new BlockEvaluation();
+        CandidateBlock? filling = firstBlock;
+        try
         {
-            if (scan.Examine() is { } scanError)
+            foreach (var position in candidates)
             {
-                return scanError;
+                if (scan.Examine() is { } scanError)
+                {
+                    return scanError;
+                }
+
+                filling ??= secondBlock = new CandidateBlock(this, scope, filter, compiled, prefilter, readOptions, CandidateBlock.MaxSize);
+                if (filling.Add(position))
+                {
+                    filling = Hand(filling);
+                }
             }
 
-            if (block.Add(position))
+            if (evaluation.Finish() is { } walked)
             {
-                Consume(block);
+                Consume(walked);
+            }
+
+            if (filling is { Count: > 0 })
+            {
+                Hand(filling);
+                if (evaluation.Finish() is { } last)
+                {
+                    Consume(last);
+                }
             }
         }
+        finally
+        {
+            // An early return (a scan limit) or a failure leaves no evaluation running behind it.
+            evaluation.Abandon();
+        }
 
-        Consume(block);
+        // A full block: the one evaluated before it is consumed (its matches move the heap's
+        // bound), then this one starts; the other block is filled next.
+        CandidateBlock? Hand(CandidateBlock full)
+        {
+            if (totalOnly)
+            {
+                Consume(full);
+                return full;
+            }
+
+            if (evaluation.Finish() is { } previous)
+            {
+                Consume(previous);
+            }
+
+            if (sortKey is not null && window!.TryPeekLast(out var last))
+            {
+                full.SortBound(sortKey, comparer!.SortValue(last), last.Id!);
+            }
+
+            evaluation.Start(full);
+            // Null until a candidate comes for the second block.
+            return ReferenceEquals(full, firstBlock) ? secondBlock : firstBlock;
+        }
 
         // Matches in candidate order: the window keeps what falls in [skip, skip + count), or
         // (keyset cursor) the first count past the cursor's position.
@@ -181,12 +238,6 @@ internal abstract partial class ResourceEndpoint<T>
                 return;
             }
 
-            if (sortKey is not null && window!.TryPeekLast(out var last))
-            {
-                full.SortBound(sortKey, comparer!.SortValue(last), last.Id!);
-            }
-
-            full.Evaluate();
             for (int i = 0; i < full.Count; i++)
             {
                 pastCursor = pastCursor || Beyond(full.PositionAt(i), after!.Value, descending);
@@ -387,26 +438,94 @@ internal abstract partial class ResourceEndpoint<T>
     };
 
     /// <summary>
+    /// A full block's evaluation: a pool thread starts on its chunks at once, and the request thread
+    /// takes the chunks left when it has walked the next block (walking is cheap next to reading),
+    /// so both cores read while the walk goes on. Chunks rather than halves: a half that met
+    /// records on disk no longer leaves the other core idle. One block at a time.
+    /// </summary>
+    private sealed class BlockEvaluation
+    {
+        private readonly System.Buffers.ArrayBufferWriter<byte> _ownScratch = new(4096);
+        private readonly System.Buffers.ArrayBufferWriter<byte> _helperScratch = new(4096);
+        private CandidateBlock? _running;
+        private Task? _helper;
+
+        public void Start(CandidateBlock block)
+        {
+            block.BeginEvaluation();
+            _running = block;
+            _helper = Environment.ProcessorCount > 1 && block.Chunks > 1
+                ? Task.Run(() => block.EvaluateChunks(_helperScratch))
+                : null;
+        }
+
+        /// <summary>The running block once every chunk is evaluated (the caller helps); null when none runs.</summary>
+        public CandidateBlock? Finish()
+        {
+            if (_running is not { } block)
+            {
+                return null;
+            }
+
+            try
+            {
+                block.EvaluateChunks(_ownScratch);
+            }
+            finally
+            {
+                var helper = _helper;
+                _running = null;
+                _helper = null;
+                helper?.GetAwaiter().GetResult();
+            }
+
+            return block;
+        }
+
+        /// <summary>Waits for a helper still running (its result no longer matters).</summary>
+        public void Abandon()
+        {
+            if (_helper is { } helper)
+            {
+                _running?.StopTakingChunks();
+                _running = null;
+                _helper = null;
+                try
+                {
+                    helper.GetAwaiter().GetResult();
+                }
+                catch (Exception)
+                {
+                    // Already failing or returning early: the first outcome is the one reported.
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Candidates evaluated a block at a time: each is read into a reused buffer (no copy of the
     /// stored bytes), tested on its bytes (<see cref="ScanPrefilter"/>), then decoded and tested
-    /// against the filter; a full block is split between two
-    /// threads, so a scan uses both cores (DESIGN-NOTES §9). Nothing of a rejected candidate is
-    /// kept; what is returned is read again whole.
+    /// against the filter. A block is evaluated in chunks that threads take in turn
+    /// (<see cref="BlockEvaluation"/>). Nothing of a rejected candidate is kept; what is returned is
+    /// read again whole.
     /// </summary>
-    private sealed class CandidateBlock(ResourceEndpoint<T> endpoint, ScimScope scope, FilterNode? filter, CompiledFilter<T>? compiled, ScanPrefilter? prefilter, ScimReadOptions readOptions)
+    private sealed class CandidateBlock(ResourceEndpoint<T> endpoint, ScimScope scope, FilterNode? filter, CompiledFilter<T>? compiled, ScanPrefilter? prefilter, ScimReadOptions readOptions, int size)
     {
-        private const int Size = 512;
+        /// <summary>Candidates a block holds at most.</summary>
+        public const int MaxSize = 1024;
 
-        private readonly OrderedPosition[] _positions = new OrderedPosition[Size];
-        private readonly string[] _ids = new string[Size];
-        private readonly System.Buffers.ArrayBufferWriter<byte> _scratch = new(4096);
-        private readonly System.Buffers.ArrayBufferWriter<byte> _otherScratch = new(4096);
+        // A chunk is one store read of many keys (one session, one Redis round trip).
+        private const int ChunkSize = 128;
+
+        private readonly OrderedPosition[] _positions = new OrderedPosition[size];
+        private readonly string[] _ids = new string[size];
         private readonly bool _needsMeta = filter is not null && (FilterPaths.Mentions(filter, "meta.version") || FilterPaths.Mentions(filter, "meta.location"));
+        private int _nextChunk;
 
-        public T?[] Matched { get; } = new T?[Size];
+        public T?[] Matched { get; } = new T?[size];
 
         /// <summary>Candidates whose stored sort value comes after the heap's last (never decoded).</summary>
-        public bool[] SortsAfterBound { get; } = new bool[Size];
+        public bool[] SortsAfterBound { get; } = new bool[size];
 
         private StoredSortKey? _sortKey;
         private ScimValue _last;
@@ -422,26 +541,35 @@ internal abstract partial class ResourceEndpoint<T>
 
         public int Count { get; private set; }
 
+        public int Chunks => (Count + ChunkSize - 1) / ChunkSize;
+
         /// <summary>Adds a candidate (its id, and its position in the walk); true when the block is full.</summary>
         public bool Add(OrderedPosition position)
         {
             _ids[Count] = position.Id;
             _positions[Count++] = position;
-            return Count == Size;
+            return Count == _ids.Length;
         }
 
         public OrderedPosition PositionAt(int i) => _positions[i];
 
-        public void Evaluate()
+        public void BeginEvaluation() => Volatile.Write(ref _nextChunk, 0);
+
+        public void StopTakingChunks() => Volatile.Write(ref _nextChunk, int.MaxValue / 2);
+
+        /// <summary>Evaluates chunks until none is left to take; each chunk is taken by one thread only.</summary>
+        public void EvaluateChunks(System.Buffers.ArrayBufferWriter<byte> scratch)
         {
-            if (Count == Size && Environment.ProcessorCount > 1)
+            while (true)
             {
-                int half = Count / 2;
-                Parallel.Invoke(() => Evaluate(0, half, _scratch), () => Evaluate(half, Count, _otherScratch));
-            }
-            else
-            {
-                Evaluate(0, Count, _scratch);
+                int chunk = Interlocked.Increment(ref _nextChunk) - 1;
+                if (chunk >= Chunks)
+                {
+                    return;
+                }
+
+                int from = chunk * ChunkSize;
+                Evaluate(from, Math.Min(from + ChunkSize, Count), scratch);
             }
         }
 
@@ -459,7 +587,7 @@ internal abstract partial class ResourceEndpoint<T>
 
             // The store hands each record over as it reads it: those in memory at once, those on
             // disk after it asked for all of them (a cold scan's reads overlap); Redis reads the
-            // half block in one pipelined round trip.
+            // chunk in one pipelined round trip.
             endpoint.Store.ReadBodiesEach(scope.Tenant, endpoint.StoreType, _ids, from, to, (i, body, version) =>
             {
                 if (!AfterBound(i, body) && MayMatch(body))
