@@ -358,8 +358,8 @@ internal sealed partial class ScimRequestHandler
     /// <summary>
     /// POST /.search (RFC 7644 §3.4.3): every resource type's matches, Users then Groups, each in its
     /// own order, paged by startIndex/count over the whole. A filter or sortBy that names attributes
-    /// of only one type selects from that type; one that fits no type is the type's 400. Cursor
-    /// paging is per resource type only.
+    /// of only one type selects from that type; one that fits no type is the type's 400. With a
+    /// cursor: <see cref="RootSearchByCursorAsync"/>.
     /// </summary>
     private async Task RootSearchAsync(HttpContext context, ScimScope scope, System.Buffers.ReadOnlySequence<byte> body)
     {
@@ -371,7 +371,7 @@ internal sealed partial class ScimRequestHandler
 
         if (query.Cursor is not null)
         {
-            await ScimResponses.Error(context, ScimError.InvalidValue("Cursor paging is per resource type: POST /Users/.search or /Groups/.search.")).ConfigureAwait(false);
+            await RootSearchByCursorAsync(context, scope, query).ConfigureAwait(false);
             return;
         }
 
@@ -414,6 +414,99 @@ internal sealed partial class ScimRequestHandler
         response.ContentType = ScimResponses.MediaType;
         var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(response.BodyWriter);
         ListResponseWriter.WriteHead(ref writer, total, resources.Count, query.StartIndex, nextCursor: null);
+        foreach (var resource in resources)
+        {
+            writer.WriteRawValue(resource);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// POST /.search with a cursor (RFC 9865 §2 on RFC 7644 §3.4.3): the types in search order, each
+    /// paged by its own cursor. The root cursor holds the type reached and that type's cursor there,
+    /// bound (HMAC) to the tenant, filter and sort; a page that ends a type continues in the next one
+    /// that has matches. totalResults counts every type's matches, as without a cursor; nextCursor is
+    /// left out only on the last page.
+    /// </summary>
+    private async Task RootSearchByCursorAsync(HttpContext context, ScimScope scope, ListQuery query)
+    {
+        if (query.HasStartIndex)
+        {
+            await ScimResponses.Error(context, ScimError.InvalidValue("Use either startIndex or cursor, not both (RFC 9865 §2).")).ConfigureAwait(false);
+            return;
+        }
+
+        var cursors = Users.Cursors;
+        string rootContext = Cursors.RootContext(scope.Tenant, query.Filter, query.SortBy, query.SortOrder);
+        int startType = 0;
+        string startCursor = "";
+        if (query.Cursor!.Length > 0
+            && (!cursors.TryDecodeRoot(rootContext, query.Cursor, out startType, out startCursor) || startType < 0 || startType >= _endpoints.Length))
+        {
+            await ScimResponses.Error(context, new ScimError(400, ScimErrorType.InvalidCursor, "The cursor is not one this server issued for this search (RFC 9865).")).ConfigureAwait(false);
+            return;
+        }
+
+        int count = Math.Clamp(query.Count ?? _options.Limits.DefaultCount, 0, _options.Limits.MaxCount);
+        int total = 0;
+        int applicable = 0;
+        ScimError? firstError = null;
+        string? nextCursor = null;
+        var resources = new List<byte[]>();
+        for (int type = 0; type < _endpoints.Length; type++)
+        {
+            // Types before the cursor's only count; the cursor's type pages from its own cursor; the
+            // types after it fill what is left of the page from their first, or only count once
+            // the next page is known to start earlier.
+            bool before = type < startType;
+            int take = before || nextCursor is not null ? 0 : count - resources.Count;
+            string typeCursor = type == startType ? startCursor : "";
+            var typeError = _endpoints[type].SearchCursorPage(scope, query, typeCursor, take, out int typeTotal, out string? typeNext, resources);
+            if (typeError is not null)
+            {
+                if (typeError.Type is not (ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath))
+                {
+                    await ScimResponses.Error(context, typeError).ConfigureAwait(false);
+                    return;
+                }
+
+                firstError ??= typeError;
+                continue;
+            }
+
+            applicable++;
+            total += typeTotal;
+            if (before || nextCursor is not null || count == 0)
+            {
+                continue;
+            }
+
+            if (typeNext is not null)
+            {
+                nextCursor = cursors.EncodeRoot(rootContext, type, typeNext);
+            }
+            else if (take == 0 && typeTotal > 0)
+            {
+                // The page filled before this type: it starts the next page.
+                nextCursor = cursors.EncodeRoot(rootContext, type, "");
+            }
+        }
+
+        if (applicable == 0)
+        {
+            await ScimResponses.Error(context, firstError!).ConfigureAwait(false);
+            return;
+        }
+
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = ScimResponses.MediaType;
+        var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(response.BodyWriter);
+        ListResponseWriter.WriteHead(ref writer, total, resources.Count, startIndex: null, nextCursor);
         foreach (var resource in resources)
         {
             writer.WriteRawValue(resource);

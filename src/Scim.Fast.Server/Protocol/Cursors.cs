@@ -121,6 +121,34 @@ internal sealed class Cursors(byte[] key)
         return false;
     }
 
+    /// <summary>What a root /.search cursor is bound to: the tenant, the filter and the sort (no type).</summary>
+    public static string RootContext(TenantId tenant, string? filter, string? sortBy, string? sortOrder) =>
+        string.Join('\n', "root", tenant.Value.ToString(CultureInfo.InvariantCulture), filter ?? "", sortBy ?? "", sortOrder ?? "");
+
+    // "r{type}:{cursor}": the position of a root /.search, the resource type (in search order) and
+    // that type's own cursor there ("" for its first page), which its own MAC binds to that type.
+    public string EncodeRoot(string context, int type, string typeCursor) =>
+        Encode(context, "r" + type.ToString(CultureInfo.InvariantCulture) + ":" + typeCursor);
+
+    public bool TryDecodeRoot(string context, string cursor, out int type, out string typeCursor)
+    {
+        type = 0;
+        typeCursor = "";
+        if (!TryDecode(context, cursor, out var text) || !text.StartsWith('r'))
+        {
+            return false;
+        }
+
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 2 || !int.TryParse(text.AsSpan(1, colon - 1), NumberStyles.None, CultureInfo.InvariantCulture, out type))
+        {
+            return false;
+        }
+
+        typeCursor = text[(colon + 1)..];
+        return true;
+    }
+
     public string EncodeOffset(string context, int offset) => Encode(context, "o" + offset.ToString(CultureInfo.InvariantCulture));
 
     public bool TryDecodeOffset(string context, string cursor, out int offset)

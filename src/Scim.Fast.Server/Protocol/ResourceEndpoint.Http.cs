@@ -29,6 +29,13 @@ internal interface IResourceEndpoint
     /// </summary>
     ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output);
 
+    /// <summary>
+    /// Root /.search with a cursor: this type's page of at most <paramref name="take"/> from its own
+    /// <paramref name="cursor"/> ("" for its first page), its total, and its cursor past the page
+    /// (null at its end).
+    /// </summary>
+    ScimError? SearchCursorPage(ScimScope scope, ListQuery query, string cursor, int take, out int total, out string? nextCursor, List<byte[]> output);
+
     /// <summary>A run of /Bulk POSTs to this endpoint, through the store's batch path.</summary>
     ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken, IReadOnlyList<string?>? transactions = null);
 
@@ -365,7 +372,6 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
 
     public ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output)
     {
-        total = 0;
         var slice = new ListQuery
         {
             Filter = query.Filter,
@@ -375,13 +381,35 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
             HasStartIndex = true,
             Count = take,
         };
-        var error = Query(scope, slice, out var page);
+        return Search(scope, query, slice, out total, out _, output);
+    }
+
+    public ScimError? SearchCursorPage(ScimScope scope, ListQuery query, string cursor, int take, out int total, out string? nextCursor, List<byte[]> output)
+    {
+        var page = new ListQuery
+        {
+            Filter = query.Filter,
+            SortBy = query.SortBy,
+            SortOrder = query.SortOrder,
+            Cursor = cursor,
+            Count = take,
+        };
+        return Search(scope, query, page, out total, out nextCursor, output);
+    }
+
+    // One type's part of a root /.search: its page, serialized with the search's projection.
+    private ScimError? Search(ScimScope scope, ListQuery query, ListQuery part, out int total, out string? nextCursor, List<byte[]> output)
+    {
+        total = 0;
+        nextCursor = null;
+        var error = Query(scope, part, out var page);
         if (error is not null)
         {
             return error;
         }
 
         total = page.TotalResults;
+        nextCursor = page.NextCursor;
         if (!ScimProjection.TryCreate(ResourceType, query.Attributes, query.ExcludedAttributes, out var projection, out var projectionError))
         {
             return projectionError;
