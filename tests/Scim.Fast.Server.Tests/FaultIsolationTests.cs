@@ -198,7 +198,9 @@ public sealed class ScanLimitTests(ScanLimitFixture server) : IClassFixture<Scan
         // 60 resources to read, 50 allowed: 400 tooMany with advice, for a filter and for a sort.
         var capped = await client.Get("/scim/v2/Users?filter=title eq \"nobody\"");
         capped.AssertError(HttpStatusCode.BadRequest, "tooMany");
-        Assert.Contains("index", (string?)capped.Body!["detail"], StringComparison.Ordinal);
+        // The advice names what the Users catalogue answers (schemas/indexes/User.json).
+        Assert.Contains("userName (eq, sw)", (string?)capped.Body!["detail"], StringComparison.Ordinal);
+        Assert.Contains("emails.value (eq)", (string?)capped.Body!["detail"], StringComparison.Ordinal);
         (await client.Get("/scim/v2/Users?sortBy=title&count=1")).AssertError(HttpStatusCode.BadRequest, "tooMany");
 
         // Indexed queries and index paging are not scans.

@@ -186,6 +186,43 @@ public sealed class ScimIndexCatalogue
     /// <summary>The externalId lookup (kept in the store's own slot), if declared.</summary>
     public ScimIndex? ExternalId { get; }
 
+    /// <summary>
+    /// The filters the catalogue answers, for error messages and docs: each attribute with the
+    /// operators its indexes answer together ("userName (eq, sw)"), in declaration order.
+    /// </summary>
+    public string Describe()
+    {
+        var operators = new Dictionary<string, ScimIndexOperators>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var index in Indexes)
+        {
+            string path = index.Attribute.Path;
+            if (!operators.TryGetValue(path, out var known))
+            {
+                order.Add(path);
+            }
+
+            operators[path] = known | index.Operators;
+        }
+
+        var parts = new List<string>(order.Count);
+        foreach (string path in order)
+        {
+            var answered = new List<string>();
+            foreach (ScimIndexOperators op in Enum.GetValues<ScimIndexOperators>())
+            {
+                if (op != ScimIndexOperators.None && operators[path].HasFlag(op))
+                {
+                    answered.Add(op.ToString().ToLowerInvariant());
+                }
+            }
+
+            parts.Add(answered.Count == 0 ? path : $"{path} ({string.Join(", ", answered)})");
+        }
+
+        return string.Join(", ", parts);
+    }
+
     /// <summary>The ordered index with this number, if declared.</summary>
     public ScimIndex? Ordered(byte number) => number < _orderedByNumber.Length ? _orderedByNumber[number] : null;
 

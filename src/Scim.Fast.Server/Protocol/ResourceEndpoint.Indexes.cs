@@ -15,6 +15,11 @@ internal abstract partial class ResourceEndpoint<T>
     /// <summary>The indexes of this type, as its catalogue declares them.</summary>
     public ScimIndexCatalogue Catalogue { get; }
 
+    /// <summary>What the catalogue's indexes answer ("userName (eq, sw), …"): the advice of scan errors.</summary>
+    private string IndexedFilters => _indexedFilters ??= Catalogue.Describe();
+
+    private string? _indexedFilters;
+
     // Numbered indexes the catalogue declares that some stored resources carry no entries for yet
     // (an index added since the store was written): the planner leaves them alone, so queries on
     // them scan, until the background build has given every resource its entries.

@@ -156,7 +156,7 @@ internal abstract partial class ResourceEndpoint<T>
         bool pastCursor = after is null;
         bool more = false;
         OrderedPosition lastKept = default;
-        using var scan = new ScanGuard(Scans, scope.Tenant, Limits);
+        using var scan = new ScanGuard(Scans, scope.Tenant, Limits, IndexedFilters);
 
         // A full block is evaluated while the walk fills the other (DESIGN-NOTES §9: a scan uses both
         // cores); blocks are consumed in walk order, so the page is the one a serial walk would keep.

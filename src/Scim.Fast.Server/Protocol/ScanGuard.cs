@@ -27,14 +27,17 @@ internal ref struct ScanGuard
     private readonly TenantScans _scans;
     private readonly TenantId _tenant;
     private readonly ScimLimits _limits;
+    private readonly string _indexed;
     private SemaphoreSlim? _held;
     private int _examined;
 
-    public ScanGuard(TenantScans scans, TenantId tenant, ScimLimits limits)
+    /// <param name="indexed">What the type's index catalogue answers (<see cref="Scim.Fast.Core.Query.ScimIndexCatalogue.Describe"/>), for the advice in errors.</param>
+    public ScanGuard(TenantScans scans, TenantId tenant, ScimLimits limits, string indexed)
     {
         _scans = scans;
         _tenant = tenant;
         _limits = limits;
+        _indexed = indexed;
     }
 
     /// <summary>Counts one resource read; an error when the query may not read it.</summary>
@@ -53,7 +56,7 @@ internal ref struct ScanGuard
             {
                 Telemetry.ScimMetrics.RecordRejected("scan_slots");
                 return new ScimError(429, ScimErrorType.None,
-                    "Too many unindexed queries of this tenant are running; retry shortly, or use a filter an index answers (id, userName, externalId, emails.value, members.value, meta.lastModified).");
+                    $"Too many unindexed queries of this tenant are running; retry shortly, or use a filter an index answers: {_indexed}.");
             }
 
             _held = slots;
@@ -62,7 +65,7 @@ internal ref struct ScanGuard
         if (examined > _limits.MaxScannedResources)
         {
             return new ScimError(400, ScimErrorType.TooMany,
-                $"This query would read more than {_limits.MaxScannedResources} resources (Scim:Limits:MaxScannedResources): filter on an indexed attribute (id, userName, externalId, emails.value, members.value, meta.lastModified gt) or page with a cursor without a filter.");
+                $"This query would read more than {_limits.MaxScannedResources} resources (Scim:Limits:MaxScannedResources): filter on what an index answers ({_indexed}) or page with a cursor without a filter.");
         }
 
         return null;

@@ -52,6 +52,17 @@ public sealed class IndexCatalogueTests
         Assert.Equal(["id=u1", "userName=ada", "userNameOrder=ada", "externalId=e1", "emails=a@x", "emails=b@x"], sink.Seen);
     }
 
+    [Fact]
+    public void Describe_ListsEachAttributeWithTheOperatorsItsIndexesAnswerTogether()
+    {
+        // userName: the unique index answers eq, its ordered twin sw (the scan errors' advice).
+        Assert.Equal(
+            "id (eq, sw, gt, ge, lt, le), userName (eq, sw), meta.lastModified (eq, gt, ge, lt, le), externalId (eq), emails.value (eq)",
+            UserIndexes.Catalogue.Describe());
+        Assert.Contains("members.value (eq)", GroupIndexes.Catalogue.Describe(), StringComparison.Ordinal);
+        Assert.DoesNotContain("emails", GroupIndexes.Catalogue.Describe(), StringComparison.Ordinal);
+    }
+
     private struct Recorder : IScimIndexSink
     {
         public List<string> Seen;
