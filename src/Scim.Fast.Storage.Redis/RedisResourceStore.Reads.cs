@@ -110,6 +110,8 @@ public sealed partial class RedisResourceStore
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         ResourceStore.IsStorableKey(uniqueKey) ? (string?)Read(() => _db.StringGet(RedisKeys.Unique(Tag(tenant), type, uniqueKey))) : null;
 
+    public ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey) => new(FindByUniqueKey(tenant, type, uniqueKey));
+
     public IReadOnlyList<string>? FindByLookup(TenantId tenant, byte type, byte index, string key) =>
         index >= IndexEntry.FirstLookupIndex && ResourceStore.IsStorableKey(key) ? ReadIdSet(RedisKeys.Lookup(Tag(tenant), type, index, key)) : [];
 

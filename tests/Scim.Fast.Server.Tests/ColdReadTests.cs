@@ -8,17 +8,19 @@ namespace Scim.Fast.Server.Tests;
 /// <summary>A store far larger than its memory and its (smallest) read cache: most reads go to disk.</summary>
 public sealed class ColdStoreFixture : ScimServerFixture
 {
-    protected override IEnumerable<string> ExtraArguments => ["--Scim:MemoryBudgetMiB=4", "--Scim:ReadCacheMiB=1"];
+    // Unthrottled: the test sends 6,000 requests as fast as it can.
+    protected override IEnumerable<string> ExtraArguments => ["--Scim:MemoryBudgetMiB=4", "--Scim:ReadCacheMiB=1", "--Scim:Limits:RequestsPerSecondPerToken=0"];
 }
 
 /// <summary>
-/// GET by id when the user, its group list and its groups are on disk: the reads are awaited (the
-/// async read path, no thread held), and every answer is the right user with the right groups.
+/// GET by id when the user, its group list and its groups are on disk, and the userName eq lookup
+/// when the name's index entry is on disk too: the reads are awaited (the async read path, no thread
+/// held), and every answer is the right user with the right groups.
 /// </summary>
 public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdStoreFixture>
 {
     [Fact]
-    public async Task GetById_OfUsersOnDisk_AnswersEveryUserWithItsGroups()
+    public async Task GetByIdAndUserNameLookups_OfUsersOnDisk_AwaitTheDisk_AndAnswerRight()
     {
         const int users = 3_000;
         var client = server.Client;
@@ -79,6 +81,33 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         // read synchronously, holding a pool thread for each such GET.
         long blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
         Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads held their thread");
+
+        // The identity providers' lookup, userName eq: the name's index entry is on disk too, and
+        // was read holding the thread (issue 18) before it was awaited like the resource.
+        pendingBefore = server.EmbeddedStore.PendingReads;
+        blockingBefore = server.EmbeddedStore.BlockingReads;
+        var lookups = ids.Select(async (id, i) =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var reply = (await client.Get($"/scim/v2/Users?filter=userName eq \"COLD-{i}@example.com\"")).Expect(HttpStatusCode.OK);
+                Assert.Equal(1, (int)reply.Body!["totalResults"]!);
+                Assert.Equal(id, (string?)reply.Body["Resources"]![0]!["id"]);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+        await Task.WhenAll(lookups);
+        var missing = (await client.Get("/scim/v2/Users?filter=userName eq \"cold-none@example.com\"")).Expect(HttpStatusCode.OK);
+        Assert.Equal(0, (int)missing.Body!["totalResults"]!);
+
+        pending = server.EmbeddedStore.PendingReads - pendingBefore;
+        Assert.True(pending > users / 2, $"only {pending} lookup reads went to disk: the test did not reach the cold path");
+        blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
+        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of userName lookups held their thread");
     }
 
     private static async Task CreateUsersAsync(HttpClient client, string prefix, int count, string padding, string[] ids)

@@ -441,11 +441,31 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
                 return;
             }
 
+            int pageCount = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
+            if (filter is FilterComparison { Value.Kind: ScimValueKind.String } byName && query.StartIndex == 1 && pageCount > 0
+                && TryFindUniqueOwner(scope, byName, out var owner))
+            {
+                // userName eq: the index entry, then the resource, each awaited when on disk
+                // (README "Known gaps": the entry's read held a thread before).
+                string? ownerId = await owner.ConfigureAwait(false);
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                context.Response.ContentType = ScimResponses.MediaType;
+                if (ownerId is null)
+                {
+                    WriteStoredList(context.Response.BodyWriter, scope, query, []);
+                    await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                    return;
+                }
+
+                await ListOneAsync(context, scope, ownerId).ConfigureAwait(false);
+                return;
+            }
+
             if (TryExactLookup(scope, filter, out var exact))
             {
                 context.Response.StatusCode = StatusCodes.Status200OK;
                 context.Response.ContentType = ScimResponses.MediaType;
-                if (exact.Count == 1 && query.StartIndex == 1 && Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount) > 0)
+                if (exact.Count == 1 && query.StartIndex == 1 && pageCount > 0)
                 {
                     // The usual case, one candidate (a unique name, an id): its reads await the disk
                     // as GET's do, instead of blocking a pool thread (issue 18).

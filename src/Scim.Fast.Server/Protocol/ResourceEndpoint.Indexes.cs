@@ -289,6 +289,52 @@ internal abstract partial class ResourceEndpoint<T>
     protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison, out bool exact)
     {
         exact = false;
+        if (EqualityIndexFor(comparison) is { } index)
+        {
+            switch (index.Kind)
+            {
+                case ScimIndexKind.Ordered:
+                    exact = true;
+                    return [comparison.Value.String];
+                case ScimIndexKind.Unique:
+                    exact = true;
+                    return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
+                case ScimIndexKind.Lookup when index == Catalogue.ExternalId:
+                    exact = index.CaseExact && comparison.Attribute.CaseExact;
+                    return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
+                case ScimIndexKind.Lookup:
+                    exact = index.CaseExact && comparison.Attribute.CaseExact;
+                    return Store.FindByLookup(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));
+                case ScimIndexKind.Membership:
+                    return Store.GetGroupsOf(scope.Tenant, comparison.Value.String);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The owner of the unique name <paramref name="comparison"/> asks for (<c>userName eq</c>), read
+    /// with an await when its index entry is on disk; false when the unique index does not answer
+    /// the comparison (another index does, or none).
+    /// </summary>
+    protected bool TryFindUniqueOwner(ScimScope scope, FilterComparison comparison, out ValueTask<string?> owner)
+    {
+        owner = default;
+        if (EqualityIndexFor(comparison) is not { Kind: ScimIndexKind.Unique })
+        {
+            return false;
+        }
+
+        owner = Store.FindByUniqueKeyAsync(scope.Tenant, StoreType, comparison.Value.String);
+        return true;
+    }
+
+    // The first declared index, built and ready, that answers an equality with candidates
+    // (CandidatesFor reads it): the id index, the unique name where SCIM folds it, any lookup, the
+    // membership pairs. Other ordered indexes answer eq as ranges (RangeFor), not here.
+    private ScimIndex? EqualityIndexFor(FilterComparison comparison)
+    {
         if (comparison.Operator != FilterOperator.Eq)
         {
             return null;
@@ -301,22 +347,16 @@ internal abstract partial class ResourceEndpoint<T>
                 continue;
             }
 
-            switch (index.Kind)
+            bool gives = index.Kind switch
             {
-                case ScimIndexKind.Ordered when index == Catalogue.ById:
-                    exact = true;
-                    return [comparison.Value.String];
-                case ScimIndexKind.Unique when !comparison.Attribute.CaseExact:
-                    exact = true;
-                    return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
-                case ScimIndexKind.Lookup when index == Catalogue.ExternalId:
-                    exact = index.CaseExact && comparison.Attribute.CaseExact;
-                    return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
-                case ScimIndexKind.Lookup:
-                    exact = index.CaseExact && comparison.Attribute.CaseExact;
-                    return Store.FindByLookup(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));
-                case ScimIndexKind.Membership:
-                    return Store.GetGroupsOf(scope.Tenant, comparison.Value.String);
+                ScimIndexKind.Ordered => index == Catalogue.ById,
+                ScimIndexKind.Unique => !comparison.Attribute.CaseExact,
+                ScimIndexKind.Lookup or ScimIndexKind.Membership => true,
+                _ => false,
+            };
+            if (gives)
+            {
+                return index;
             }
         }
 

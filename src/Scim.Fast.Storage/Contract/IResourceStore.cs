@@ -94,6 +94,12 @@ public interface IResourceStore : IAsyncDisposable
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey);
 
+    /// <summary>
+    /// <see cref="FindByUniqueKey"/> for request threads: an index entry on disk costs an awaited
+    /// read, not a blocked thread (the embedded store; Redis answers synchronously).
+    /// </summary>
+    ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey);
+
     /// <summary>Ids with this lookup key; null when the index cannot answer (callers scan).</summary>
     IReadOnlyList<string>? FindByLookup(TenantId tenant, byte type, byte index, string key);
 

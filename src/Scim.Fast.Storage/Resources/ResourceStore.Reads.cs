@@ -191,6 +191,31 @@ public sealed partial class ResourceStore
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
 
+    public ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey)
+    {
+        var scratch = t_uniqueKeyScratch ?? new ArrayBufferWriter<byte>(512);
+        t_uniqueKeyScratch = null;
+        scratch.ResetWrittenCount();
+        var read = _kv.TryReadAsync(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), scratch, sizeHint: 512);
+        if (read.IsCompletedSuccessfully)
+        {
+            return new(OwnerRead(read.Result, scratch));
+        }
+
+        // The pending read owns the scratch buffer until it completes; this thread makes a new one.
+        return AwaitOwnerAsync(read, scratch);
+
+        static async ValueTask<string?> AwaitOwnerAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch) =>
+            OwnerRead(await read.ConfigureAwait(false), scratch);
+    }
+
+    private static string? OwnerRead(bool found, ArrayBufferWriter<byte> scratch)
+    {
+        string? owner = found ? Encoding.UTF8.GetString(scratch.WrittenSpan) : null;
+        t_uniqueKeyScratch = scratch;
+        return owner;
+    }
+
     /// <summary>
     /// Ids whose entries in lookup index <paramref name="index"/> include <paramref name="key"/>
     /// (exactly as the caller keyed them: a caller that folds case folds the key it asks for too).
