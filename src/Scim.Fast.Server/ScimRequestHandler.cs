@@ -389,7 +389,7 @@ internal sealed partial class ScimRequestHandler
             var typeError = endpoint.SearchSlice(scope, query, typeSkip, typeTake, out int typeTotal, resources);
             if (typeError is not null)
             {
-                if (typeError.Type is not (ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath))
+                if (!NotOfThisType(typeError))
                 {
                     await ScimResponses.Error(context, typeError).ConfigureAwait(false);
                     return;
@@ -409,20 +409,7 @@ internal sealed partial class ScimRequestHandler
             return;
         }
 
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = ScimResponses.MediaType;
-        var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(response.BodyWriter);
-        ListResponseWriter.WriteHead(ref writer, total, resources.Count, query.StartIndex, nextCursor: null);
-        foreach (var resource in resources)
-        {
-            writer.WriteRawValue(resource);
-        }
-
-        writer.WriteEndArray();
-        writer.WriteEndObject();
-        writer.Flush();
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await WriteRootListAsync(context, total, resources, query.StartIndex, nextCursor: null).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -468,7 +455,7 @@ internal sealed partial class ScimRequestHandler
             var typeError = _endpoints[type].SearchCursorPage(scope, query, typeCursor, take, out int typeTotal, out string? typeNext, resources);
             if (typeError is not null)
             {
-                if (typeError.Type is not (ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath))
+                if (!NotOfThisType(typeError))
                 {
                     await ScimResponses.Error(context, typeError).ConfigureAwait(false);
                     return;
@@ -502,11 +489,26 @@ internal sealed partial class ScimRequestHandler
             return;
         }
 
+        await WriteRootListAsync(context, total, resources, startIndex: null, nextCursor).ConfigureAwait(false);
+    }
+
+    // A filter or sortBy naming attributes another type has: that type takes no part in the root search.
+    private static bool NotOfThisType(ScimError error) => error.Type is ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath;
+
+    // A root /.search's ListResponse of the serialized resources of every type (RFC 7644 §3.4.2).
+    private static async Task WriteRootListAsync(HttpContext context, int total, List<byte[]> resources, int? startIndex, string? nextCursor)
+    {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
-        var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(response.BodyWriter);
-        ListResponseWriter.WriteHead(ref writer, total, resources.Count, startIndex: null, nextCursor);
+        WriteRootList(response.BodyWriter, total, resources, startIndex, nextCursor);
+        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static void WriteRootList(System.IO.Pipelines.PipeWriter output, int total, List<byte[]> resources, int? startIndex, string? nextCursor)
+    {
+        var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(output);
+        ListResponseWriter.WriteHead(ref writer, total, resources.Count, startIndex, nextCursor);
         foreach (var resource in resources)
         {
             writer.WriteRawValue(resource);
@@ -515,7 +517,6 @@ internal sealed partial class ScimRequestHandler
         writer.WriteEndArray();
         writer.WriteEndObject();
         writer.Flush();
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private static Task OnlyGet(HttpContext context, Func<Task> handle)
