@@ -30,6 +30,7 @@ internal sealed partial class ScimRequestHandler
     private readonly TenantDirectory _tenants;
     private readonly IResourceEndpoint[] _endpoints;
     private readonly BulkHandler _bulk;
+    private readonly RootSearch _rootSearch;
     private readonly PartitionedRateLimiter<int>? _limiter;
 
     public ScimRequestHandler(ScimServerOptions options, BearerTokens tokens, TenantDirectory tenants, IResourceStore store)
@@ -50,6 +51,7 @@ internal sealed partial class ScimRequestHandler
         Groups.Scans = Users.Scans;
         Users.Cursors = Groups.Cursors = Cursors.Load(options.CursorKey, Path.GetFullPath(options.DataDirectory));
         _bulk = new BulkHandler(_endpoints, options.Limits, Idempotency);
+        _rootSearch = new RootSearch(_endpoints, options.Limits, Users.Cursors);
         Features = FeaturesOf(options);
         if (options.Limits.RequestsPerSecondPerToken > 0)
         {
@@ -355,12 +357,7 @@ internal sealed partial class ScimRequestHandler
         }
     }
 
-    /// <summary>
-    /// POST /.search (RFC 7644 §3.4.3): every resource type's matches, Users then Groups, each in its
-    /// own order, paged by startIndex/count over the whole. A filter or sortBy that names attributes
-    /// of only one type selects from that type; one that fits no type is the type's 400. With a
-    /// cursor: <see cref="RootSearchByCursorAsync"/>.
-    /// </summary>
+    /// <summary>POST /.search (RFC 7644 §3.4.3): <see cref="RootSearch"/>, written as one ListResponse.</summary>
     private async Task RootSearchAsync(HttpContext context, ScimScope scope, System.Buffers.ReadOnlySequence<byte> body)
     {
         if (!ListQuery.TryFromSearchRequest(body, out var query, out var error))
@@ -369,154 +366,17 @@ internal sealed partial class ScimRequestHandler
             return;
         }
 
-        if (query.Cursor is not null)
+        if (_rootSearch.Search(scope, query, out var page) is { } searchError)
         {
-            await RootSearchByCursorAsync(context, scope, query).ConfigureAwait(false);
+            await ScimResponses.Error(context, searchError).ConfigureAwait(false);
             return;
         }
 
-        int count = Math.Clamp(query.Count ?? _options.Limits.DefaultCount, 0, _options.Limits.MaxCount);
-        int skip = query.StartIndex - 1;
-        int total = 0;
-        ScimError? firstError = null;
-        int applicable = 0;
-        var resources = new List<byte[]>();
-        foreach (var endpoint in _endpoints)
-        {
-            // The window's part in this type depends only on the types before it: one query each.
-            int typeSkip = Math.Max(0, skip - total);
-            int typeTake = count - resources.Count;
-            var typeError = endpoint.SearchSlice(scope, query, typeSkip, typeTake, out int typeTotal, resources);
-            if (typeError is not null)
-            {
-                if (!NotOfThisType(typeError))
-                {
-                    await ScimResponses.Error(context, typeError).ConfigureAwait(false);
-                    return;
-                }
-
-                firstError ??= typeError;
-                continue;
-            }
-
-            applicable++;
-            total += typeTotal;
-        }
-
-        if (applicable == 0)
-        {
-            await ScimResponses.Error(context, firstError!).ConfigureAwait(false);
-            return;
-        }
-
-        await WriteRootListAsync(context, total, resources, query.StartIndex, nextCursor: null).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// POST /.search with a cursor (RFC 9865 §2 on RFC 7644 §3.4.3): the types in search order, each
-    /// paged by its own cursor. The root cursor holds the type reached and that type's cursor there,
-    /// bound (HMAC) to the tenant, filter and sort; a page that ends a type continues in the next one
-    /// that has matches. totalResults counts every type's matches, as without a cursor; nextCursor is
-    /// left out only on the last page.
-    /// </summary>
-    private async Task RootSearchByCursorAsync(HttpContext context, ScimScope scope, ListQuery query)
-    {
-        if (query.HasStartIndex)
-        {
-            await ScimResponses.Error(context, ScimError.InvalidValue("Use either startIndex or cursor, not both (RFC 9865 §2).")).ConfigureAwait(false);
-            return;
-        }
-
-        var cursors = Users.Cursors;
-        string rootContext = Cursors.RootContext(scope.Tenant, query.Filter, query.SortBy, query.SortOrder);
-        int startType = 0;
-        string startCursor = "";
-        if (query.Cursor!.Length > 0
-            && (!cursors.TryDecodeRoot(rootContext, query.Cursor, out startType, out startCursor) || startType < 0 || startType >= _endpoints.Length))
-        {
-            await ScimResponses.Error(context, new ScimError(400, ScimErrorType.InvalidCursor, "The cursor is not one this server issued for this search (RFC 9865).")).ConfigureAwait(false);
-            return;
-        }
-
-        int count = Math.Clamp(query.Count ?? _options.Limits.DefaultCount, 0, _options.Limits.MaxCount);
-        int total = 0;
-        int applicable = 0;
-        ScimError? firstError = null;
-        string? nextCursor = null;
-        var resources = new List<byte[]>();
-        for (int type = 0; type < _endpoints.Length; type++)
-        {
-            // Types before the cursor's only count; the cursor's type pages from its own cursor; the
-            // types after it fill what is left of the page from their first, or only count once
-            // the next page is known to start earlier.
-            bool before = type < startType;
-            int take = before || nextCursor is not null ? 0 : count - resources.Count;
-            string typeCursor = type == startType ? startCursor : "";
-            var typeError = _endpoints[type].SearchCursorPage(scope, query, typeCursor, take, out int typeTotal, out string? typeNext, resources);
-            if (typeError is not null)
-            {
-                if (!NotOfThisType(typeError))
-                {
-                    await ScimResponses.Error(context, typeError).ConfigureAwait(false);
-                    return;
-                }
-
-                firstError ??= typeError;
-                continue;
-            }
-
-            applicable++;
-            total += typeTotal;
-            if (before || nextCursor is not null || count == 0)
-            {
-                continue;
-            }
-
-            if (typeNext is not null)
-            {
-                nextCursor = cursors.EncodeRoot(rootContext, type, typeNext);
-            }
-            else if (take == 0 && typeTotal > 0)
-            {
-                // The page filled before this type: it starts the next page.
-                nextCursor = cursors.EncodeRoot(rootContext, type, "");
-            }
-        }
-
-        if (applicable == 0)
-        {
-            await ScimResponses.Error(context, firstError!).ConfigureAwait(false);
-            return;
-        }
-
-        await WriteRootListAsync(context, total, resources, startIndex: null, nextCursor).ConfigureAwait(false);
-    }
-
-    // A filter or sortBy naming attributes another type has: that type takes no part in the root search.
-    private static bool NotOfThisType(ScimError error) => error.Type is ScimErrorType.InvalidFilter or ScimErrorType.InvalidPath;
-
-    // A root /.search's ListResponse of the serialized resources of every type (RFC 7644 §3.4.2).
-    private static async Task WriteRootListAsync(HttpContext context, int total, List<byte[]> resources, int? startIndex, string? nextCursor)
-    {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
-        WriteRootList(response.BodyWriter, total, resources, startIndex, nextCursor);
+        RootSearch.Write(response.BodyWriter, page);
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-    }
-
-    private static void WriteRootList(System.IO.Pipelines.PipeWriter output, int total, List<byte[]> resources, int? startIndex, string? nextCursor)
-    {
-        var writer = new Scim.Fast.Core.Serialization.ScimJsonWriter(output);
-        ListResponseWriter.WriteHead(ref writer, total, resources.Count, startIndex, nextCursor);
-        foreach (var resource in resources)
-        {
-            writer.WriteRawValue(resource);
-        }
-
-        writer.WriteEndArray();
-        writer.WriteEndObject();
-        writer.Flush();
     }
 
     private static Task OnlyGet(HttpContext context, Func<Task> handle)

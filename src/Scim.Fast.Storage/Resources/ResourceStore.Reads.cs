@@ -16,27 +16,45 @@ public sealed partial class ResourceStore
 
     public ValueTask<string?> GetUniqueKeyAsync(TenantId tenant, byte type, string id)
     {
+        var scratch = TakeSmallScratch();
+        return SmallReadAsync(ReadRecordAsync(tenant, type, id, scratch, sizeHint: 512), scratch, s_uniqueKeyOf);
+    }
+
+    public ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey)
+    {
+        var scratch = TakeSmallScratch();
+        return SmallReadAsync(_kv.TryReadAsync(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), scratch, sizeHint: 512), scratch, s_idOf);
+    }
+
+    // Reads a short string on a request thread: the thread's scratch buffer goes with the read, and
+    // comes back when the string is made; a read that went to disk owns it until it completes, and
+    // the thread makes a new one meanwhile.
+    private delegate string? SmallDecoder(ReadOnlySpan<byte> bytes);
+
+    private static readonly SmallDecoder s_uniqueKeyOf = static record => ResourceRecord.ReadUniqueKey(record);
+    private static readonly SmallDecoder s_idOf = static id => Encoding.UTF8.GetString(id);
+
+    private static ArrayBufferWriter<byte> TakeSmallScratch()
+    {
         var scratch = t_uniqueKeyScratch ?? new ArrayBufferWriter<byte>(512);
         t_uniqueKeyScratch = null;
         scratch.ResetWrittenCount();
-        var read = ReadRecordAsync(tenant, type, id, scratch, sizeHint: 512);
-        if (read.IsCompletedSuccessfully)
-        {
-            return new(UniqueKeyRead(read.Result, scratch));
-        }
-
-        // The pending read owns the scratch buffer until it completes; this thread makes a new one.
-        return AwaitUniqueKeyAsync(read, scratch);
-
-        static async ValueTask<string?> AwaitUniqueKeyAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch) =>
-            UniqueKeyRead(await read.ConfigureAwait(false), scratch);
+        return scratch;
     }
 
-    private static string? UniqueKeyRead(bool found, ArrayBufferWriter<byte> scratch)
+    private static ValueTask<string?> SmallReadAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch, SmallDecoder decode)
     {
-        string? uniqueKey = found ? ResourceRecord.ReadUniqueKey(scratch.WrittenSpan) : null;
+        return read.IsCompletedSuccessfully ? new(Decode(read.Result, scratch, decode)) : AwaitAsync(read, scratch, decode);
+
+        static async ValueTask<string?> AwaitAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch, SmallDecoder decode) =>
+            Decode(await read.ConfigureAwait(false), scratch, decode);
+    }
+
+    private static string? Decode(bool found, ArrayBufferWriter<byte> scratch, SmallDecoder decode)
+    {
+        string? text = found ? decode(scratch.WrittenSpan) : null;
         t_uniqueKeyScratch = scratch;
-        return uniqueKey;
+        return text;
     }
 
     [ThreadStatic]
@@ -190,31 +208,6 @@ public sealed partial class ResourceStore
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
-
-    public ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey)
-    {
-        var scratch = t_uniqueKeyScratch ?? new ArrayBufferWriter<byte>(512);
-        t_uniqueKeyScratch = null;
-        scratch.ResetWrittenCount();
-        var read = _kv.TryReadAsync(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), scratch, sizeHint: 512);
-        if (read.IsCompletedSuccessfully)
-        {
-            return new(OwnerRead(read.Result, scratch));
-        }
-
-        // The pending read owns the scratch buffer until it completes; this thread makes a new one.
-        return AwaitOwnerAsync(read, scratch);
-
-        static async ValueTask<string?> AwaitOwnerAsync(ValueTask<bool> read, ArrayBufferWriter<byte> scratch) =>
-            OwnerRead(await read.ConfigureAwait(false), scratch);
-    }
-
-    private static string? OwnerRead(bool found, ArrayBufferWriter<byte> scratch)
-    {
-        string? owner = found ? Encoding.UTF8.GetString(scratch.WrittenSpan) : null;
-        t_uniqueKeyScratch = scratch;
-        return owner;
-    }
 
     /// <summary>
     /// Ids whose entries in lookup index <paramref name="index"/> include <paramref name="key"/>
