@@ -109,33 +109,13 @@ internal abstract partial class ResourceEndpoint<T>
                 // userName eq: the index entry, then the resource, each awaited when on disk
                 // (README "Known gaps": the entry's read held a thread before).
                 string? ownerId = await owner.ConfigureAwait(false);
-                context.Response.StatusCode = StatusCodes.Status200OK;
-                context.Response.ContentType = ScimResponses.MediaType;
-                if (ownerId is null)
-                {
-                    WriteStoredList(context.Response.BodyWriter, scope, query, []);
-                    await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-                    return;
-                }
-
-                await ListOneAsync(context, scope, ownerId).ConfigureAwait(false);
+                await ListCandidatesAsync(context, scope, query, ownerId is null ? [] : [ownerId], pageCount).ConfigureAwait(false);
                 return;
             }
 
             if (TryExactLookup(scope, filter, out var exact))
             {
-                context.Response.StatusCode = StatusCodes.Status200OK;
-                context.Response.ContentType = ScimResponses.MediaType;
-                if (exact.Count == 1 && query.StartIndex == 1 && pageCount > 0)
-                {
-                    // The usual case, one candidate (a unique name, an id): its reads await the disk
-                    // as GET's do, instead of blocking a pool thread (issue 18).
-                    await ListOneAsync(context, scope, exact[0]).ConfigureAwait(false);
-                    return;
-                }
-
-                WriteStoredList(context.Response.BodyWriter, scope, query, exact);
-                await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                await ListCandidatesAsync(context, scope, query, exact, pageCount).ConfigureAwait(false);
                 return;
             }
         }
@@ -157,6 +137,23 @@ internal abstract partial class ResourceEndpoint<T>
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
         await WriteListAsync(context, scope, page, projection).ConfigureAwait(false);
+    }
+
+    // A filter an index answers exactly: the candidates are the matches. One candidate on the
+    // first page (a unique name, an id) is read as GET reads it, awaiting the disk instead of
+    // blocking a pool thread (issue 18); more go through the stored-bytes list writer.
+    private async Task ListCandidatesAsync(HttpContext context, ScimScope scope, ListQuery query, List<string> candidates, int pageCount)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = ScimResponses.MediaType;
+        if (candidates.Count == 1 && query.StartIndex == 1 && pageCount > 0)
+        {
+            await ListOneAsync(context, scope, candidates[0]).ConfigureAwait(false);
+            return;
+        }
+
+        WriteStoredList(context.Response.BodyWriter, scope, query, candidates);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>
