@@ -222,6 +222,11 @@ public sealed partial class RedisResourceStore
     public bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id) =>
         Read(() => _db.SortedSetScore(RedisKeys.Ordered(Tag(tenant), type, index), OrderedMember.Encode(key, id)).HasValue);
 
+    // Other hosts delete too, unseen here: every check is worth making again.
+    public long DeletionMark => 0;
+
+    public bool MayHaveDeletedSince(long mark) => true;
+
     public bool[] OrderedContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries)
     {
         var found = new bool[entries.Count];

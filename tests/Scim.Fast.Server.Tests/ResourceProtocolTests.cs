@@ -187,6 +187,66 @@ public class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<Sci
         Assert.Empty(server.Store.Verify());
     }
 
+    // RFC 7644 §3.6: a deleted resource is in no group. Users are deleted while groups naming them
+    // are created (one by one and in /Bulk), replaced and patched: whatever wins each race, no group
+    // may end up naming a user that is gone (the write re-checks its members when a delete ran
+    // between its check and its commit).
+    [Fact]
+    public async Task MembersDeletedDuringGroupWrites_NeverStayBehind()
+    {
+        var groups = new List<string>();
+        for (int round = 0; round < 6; round++)
+        {
+            var users = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("race")))));
+            string[] ids = [.. users.Select(u => u.Expect(HttpStatusCode.Created).Id)];
+            var target = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("target")))).Expect(HttpStatusCode.Created);
+            groups.Add(target.Id);
+
+            var writes = new List<Task<Reply>>();
+            for (int i = 0; i < ids.Length; i += 4)
+            {
+                string[] some = ids[i..(i + 4)];
+                writes.Add(Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(Unique("raced"), some)));
+                writes.Add(Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + target.Id,
+                    Patch(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray([.. some.Select(id => (JsonNode)new JsonObject { ["value"] = id })]) })));
+                writes.Add(Client.Send(HttpMethod.Post, "/scim/v2/Bulk", new JsonObject
+                {
+                    ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"),
+                    ["Operations"] = new JsonArray(
+                        new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "a", ["data"] = Group(Unique("bulk-raced"), some) },
+                        new JsonObject { ["method"] = "POST", ["path"] = "/Groups", ["bulkId"] = "b", ["data"] = Group(Unique("bulk-raced"), some[..2]) }),
+                }));
+            }
+
+            var deletes = ids.Select(id => Client.Delete("/scim/v2/Users/" + id)).ToList();
+            await Task.WhenAll(deletes);
+            Assert.All(deletes, d => Assert.Equal(HttpStatusCode.NoContent, d.Result.Status));
+            foreach (var write in await Task.WhenAll(writes))
+            {
+                // Created, patched or refused for naming a user already gone: never anything else.
+                Assert.Contains(write.Status, new[] { HttpStatusCode.Created, HttpStatusCode.NoContent, HttpStatusCode.OK, HttpStatusCode.BadRequest });
+                if (write.Status == HttpStatusCode.Created && write.Id is { Length: > 0 } created)
+                {
+                    groups.Add(created);
+                }
+
+                if (write.Body?["Operations"] is JsonArray operations)
+                {
+                    groups.AddRange(operations.Where(o => (string?)o!["status"] == "201").Select(o => ((string)o!["location"]!).Split('/')[^1]));
+                }
+            }
+        }
+
+        foreach (var group in groups)
+        {
+            var read = (await Client.Get("/scim/v2/Groups/" + group)).Expect(HttpStatusCode.OK);
+            Assert.Empty(read.Body!["members"]?.AsArray() ?? []);
+            Assert.Equal(0L, server.Store.MemberCount(default, group));
+        }
+
+        Assert.Empty(server.Store.Verify());
+    }
+
     [Fact]
     public async Task DeletingAUser_RemovesItFromEveryGroup()
     {

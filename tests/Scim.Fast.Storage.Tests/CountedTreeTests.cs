@@ -109,7 +109,7 @@ public sealed class CountedTreeTests
     [InlineData(5, 2_000)]
     public void MixedText_KeepsOrdinalOrder_ThroughChurn(int seed, int operations)
     {
-        string[] pieces = ["a", "A", "z", "~", "\u007f", "\u0080", "é", "ſ", "K", "\u212a", "\ud83d\ude00", "\ud83d", "\ue000", "\uffff", "0", "", "-"];
+        string[] pieces = ["a", "A", "z", "~", "\u007f", "\u0080", "é", "ſ", "K", "\u212a", "\ud83d\ude00", "\ud83d", "\ue000", "\uffff", "0", "", "-", "\0", "\u00fe", "\u00ff", "\u0100"];
         var random = new Random(seed);
         string Text(int most)
         {

@@ -178,6 +178,7 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(error);
         }
 
+        long deletionMark = Store.DeletionMark;
         var (item, members, prepareError) = await PrepareCreateAsync(scope, resource, DateTimeOffset.UtcNow).ConfigureAwait(false);
         if (prepareError is not null)
         {
@@ -193,7 +194,7 @@ internal abstract partial class ResourceEndpoint<T>
             return keyed.Record(201, Location(scope, resource.Id!), ETags.Format(version), rendered.WrittenSpan);
         });
         var (status, version) = await Store.CreateAsync(scope.Tenant, StoreType, item!.Id, item.UniqueKey, item.ExternalId, item.Body, item.IndexEntries, item.Members, cancellationToken, attachment, item.Change).ConfigureAwait(false);
-        return await FinishCreateAsync(scope, resource, members, status, version, cancellationToken).ConfigureAwait(false);
+        return await FinishCreateAsync(scope, resource, members, deletionMark, status, version, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The body of a create's answer, rendered into a buffer (the Idempotency-Key record).</summary>
@@ -215,6 +216,7 @@ internal abstract partial class ResourceEndpoint<T>
         var itemIndex = new List<int>(bodies.Count);
         var prepared = new (T Resource, List<string>? Members)[bodies.Count];
         var now = DateTimeOffset.UtcNow;
+        long deletionMark = Store.DeletionMark;
         for (int i = 0; i < bodies.Count; i++)
         {
             if (!Serializer.TryRead(bodies[i], ScimReadOptions.Request, out var resource, out var readError))
@@ -241,7 +243,7 @@ internal abstract partial class ResourceEndpoint<T>
         {
             int i = itemIndex[k];
             var (resource, members) = prepared[i];
-            outcomes[i] = await FinishCreateAsync(scope, resource, members, results[k].Status, results[k].Version, cancellationToken).ConfigureAwait(false);
+            outcomes[i] = await FinishCreateAsync(scope, resource, members, deletionMark, results[k].Status, results[k].Version, cancellationToken).ConfigureAwait(false);
         }
 
         return outcomes;
@@ -273,7 +275,7 @@ internal abstract partial class ResourceEndpoint<T>
     // After the store: a taken unique name is 409 uniqueness whatever the body (RFC 7644 §3.3: a
     // repeated create is a conflict; a client that wants retries to be safe sends Idempotency-Key);
     // members deleted meanwhile are taken out again.
-    private async ValueTask<ScimOutcome<T>> FinishCreateAsync(ScimScope scope, T resource, List<string>? members, StoreStatus status, long version, CancellationToken cancellationToken)
+    private async ValueTask<ScimOutcome<T>> FinishCreateAsync(ScimScope scope, T resource, List<string>? members, long deletionMark, StoreStatus status, long version, CancellationToken cancellationToken)
     {
         if (Failure(status, resource.Id!) is { } failure)
         {
@@ -282,7 +284,7 @@ internal abstract partial class ResourceEndpoint<T>
 
         if (members is { Count: > 0 })
         {
-            await DropVanishedAsync(scope, resource.Id!, members).ConfigureAwait(false);
+            await DropVanishedAsync(scope, resource.Id!, members, deletionMark).ConfigureAwait(false);
         }
 
         SetResponseMeta(scope, resource, version);
@@ -327,6 +329,7 @@ internal abstract partial class ResourceEndpoint<T>
             return ScimOutcome<T>.Failed(PreconditionFailed());
         }
 
+        long deletionMark = Store.DeletionMark;
         if (members is not null && await CheckMembersAsync(scope, members, id).ConfigureAwait(false) is { } badMember)
         {
             return ScimOutcome<T>.Failed(badMember);
@@ -353,7 +356,7 @@ internal abstract partial class ResourceEndpoint<T>
 
         if (members is { Count: > 0 })
         {
-            await DropVanishedAsync(scope, id, members).ConfigureAwait(false);
+            await DropVanishedAsync(scope, id, members, deletionMark).ConfigureAwait(false);
         }
 
         SetResponseMeta(scope, resource, version);
@@ -414,6 +417,7 @@ internal abstract partial class ResourceEndpoint<T>
             var patched = result.Resource;
             var delta = result.Members;
             List<string>? added = null;
+            long deletionMark = 0;
             if (!delta.IsEmpty)
             {
                 added = new List<string>(delta.Added.Count);
@@ -429,6 +433,7 @@ internal abstract partial class ResourceEndpoint<T>
                     }
                 }
 
+                deletionMark = Store.DeletionMark;
                 if (await CheckMembersAsync(scope, added, id).ConfigureAwait(false) is { } badMember)
                 {
                     return ScimOutcome<T>.Failed(badMember);
@@ -475,7 +480,7 @@ internal abstract partial class ResourceEndpoint<T>
             // A member deleted while this request ran must not stay behind as a dangling id.
             if (added is { Count: > 0 })
             {
-                await DropVanishedAsync(scope, id, added).ConfigureAwait(false);
+                await DropVanishedAsync(scope, id, added, deletionMark).ConfigureAwait(false);
             }
 
             SetResponseMeta(scope, patched, version);
@@ -618,9 +623,18 @@ internal abstract partial class ResourceEndpoint<T>
 
     // After a durable write that added members: a member deleted while the request ran is taken out
     // again (no dangling id), and the write still succeeds. The write is done, so this part is not
-    // cancellable: a client hanging up now must not leave a dangling member behind.
-    private async ValueTask DropVanishedAsync(ScimScope scope, string id, List<string> added)
+    // cancellable: a client hanging up now must not leave a dangling member behind. No delete since
+    // the mark read before the members were checked: nothing can have vanished (half of a group
+    // create's member checks in an initial sync). A delete that had removed a member before the
+    // check failed the check; one still removing it now runs its membership cascade after, and
+    // that cascade finds this write.
+    private async ValueTask DropVanishedAsync(ScimScope scope, string id, List<string> added, long deletionMark)
     {
+        if (!Store.MayHaveDeletedSince(deletionMark))
+        {
+            return;
+        }
+
         List<string>? vanished = null;
         var exist = MembersExist(scope, added);
         for (int i = 0; i < added.Count; i++)

@@ -128,6 +128,16 @@ public interface IResourceStore : IAsyncDisposable
     /// </summary>
     bool[] OrderedContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries);
 
+    /// <summary>A mark for <see cref="MayHaveDeletedSince"/>: read it before checking that something exists.</summary>
+    long DeletionMark { get; }
+
+    /// <summary>
+    /// Whether a resource of any tenant may have been deleted after <paramref name="mark"/> was
+    /// read. The embedded store counts the deletes it applies (every write is its own); a store
+    /// that other hosts write to always answers true.
+    /// </summary>
+    bool MayHaveDeletedSince(long mark);
+
     IEnumerable<string> GetMembers(TenantId tenant, string groupId);
 
     long MemberCount(TenantId tenant, string groupId);

@@ -99,6 +99,9 @@ public sealed partial class ResourceStore
             var tombstone = new byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(tombstone, record.Version);
             _kv.Upsert(IndexKey(TombstonePrefix, record.Tenant, record.Type, record.Id), tombstone);
+
+            // After the resource left its key and every index: see MayHaveDeletedSince.
+            Interlocked.Increment(ref _deletesApplied);
         }
         else
         {

@@ -296,6 +296,14 @@ public sealed partial class ResourceStore
 
     public bool OrderedContains(TenantId tenant, byte type, byte index, string key, string id) => _ordered.Contains(tenant, type, index, key, id);
 
+    // Deletes applied since the store opened (replay included): a write that checked its members
+    // exist, then wrote, need not check again when no delete came in between.
+    private long _deletesApplied;
+
+    public long DeletionMark => Volatile.Read(ref _deletesApplied);
+
+    public bool MayHaveDeletedSince(long mark) => Volatile.Read(ref _deletesApplied) != mark;
+
     public bool[] OrderedContainsEach(TenantId tenant, byte type, byte index, IReadOnlyList<(string Key, string Id)> entries) =>
         _ordered.ContainsEach(tenant, type, index, entries);
 }
