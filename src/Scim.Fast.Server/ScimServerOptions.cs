@@ -182,11 +182,6 @@ public sealed class RedisOptions
     public string KeyPrefix { get; set; } = "";
 }
 
-/// <summary>
-/// OAuth 2.0 access tokens as JWTs (RFC 9068 style): signature, issuer, audience and lifetime are
-/// checked by Microsoft.AspNetCore.Authentication.JwtBearer. The tenant comes from a claim; a token
-/// without it acts for the default tenant.
-/// </summary>
 /// <summary>The "Scim:Metrics" section: the Prometheus scrape endpoint and its guard.</summary>
 public sealed class MetricsOptions
 {
@@ -209,6 +204,11 @@ public sealed class MetricsOptions
     public int MaxTenantLabels { get; set; } = 100;
 }
 
+/// <summary>
+/// OAuth 2.0 access tokens as JWTs (RFC 9068 style): signature, issuer, audience and lifetime are
+/// checked by Microsoft.AspNetCore.Authentication.JwtBearer. The tenant comes from a claim; a token
+/// without it acts for the default tenant.
+/// </summary>
 public sealed class JwtOptions
 {
     /// <summary>OpenID Connect authority: signing keys come from its discovery document.</summary>
