@@ -118,6 +118,10 @@ public sealed partial class RedisResourceStore
     public IReadOnlyList<string>? FindByExternalId(TenantId tenant, byte type, string externalId) =>
         ResourceStore.IsStorableKey(externalId) ? ReadIdSet(RedisKeys.External(Tag(tenant), type, externalId)) : [];
 
+    public ValueTask<IReadOnlyList<string>?> FindByLookupAsync(TenantId tenant, byte type, byte index, string key) => new(FindByLookup(tenant, type, index, key));
+
+    public ValueTask<IReadOnlyList<string>?> FindByExternalIdAsync(TenantId tenant, byte type, string externalId) => new(FindByExternalId(tenant, type, externalId));
+
     // As the embedded store: a key shared by more than MaxListedIds resources answers null and the
     // caller scans, so one placeholder value never costs a huge answer.
     private IReadOnlyList<string>? ReadIdSet(RedisKey key)

@@ -13,8 +13,8 @@ public sealed class ColdStoreFixture : ScimServerFixture
 }
 
 /// <summary>
-/// GET by id when the user, its group list and its groups are on disk, and the userName eq lookup
-/// when the name's index entry is on disk too: the reads are awaited (the async read path, no thread
+/// GET by id when the user, its group list and its groups are on disk, and the userName eq and
+/// externalId eq lookups when their index entries are on disk too: the reads are awaited (the async read path, no thread
 /// held), and every answer is the right user with the right groups.
 /// </summary>
 public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdStoreFixture>
@@ -108,6 +108,32 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         Assert.True(pending > users / 2, $"only {pending} lookup reads went to disk: the test did not reach the cold path");
         blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
         Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of userName lookups held their thread");
+
+        // externalId eq (caseExact, RFC 7643 §3.1), the other lookup identity providers send: its id
+        // list is on disk too, and was read holding the thread before it was awaited.
+        pendingBefore = server.EmbeddedStore.PendingReads;
+        blockingBefore = server.EmbeddedStore.BlockingReads;
+        var byExternalId = ids.Select(async (id, i) =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var reply = (await client.Get($"/scim/v2/Users?filter=externalId eq \"cold-ext-{i}\"")).Expect(HttpStatusCode.OK);
+                Assert.Equal(1, (int)reply.Body!["totalResults"]!);
+                Assert.Equal(id, (string?)reply.Body["Resources"]![0]!["id"]);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+        await Task.WhenAll(byExternalId);
+        Assert.Equal(0, (int)(await client.Get("/scim/v2/Users?filter=externalId eq \"COLD-EXT-1\"")).Expect(HttpStatusCode.OK).Body!["totalResults"]!);
+
+        pending = server.EmbeddedStore.PendingReads - pendingBefore;
+        Assert.True(pending > users / 2, $"only {pending} externalId lookup reads went to disk: the test did not reach the cold path");
+        blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
+        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of externalId lookups held their thread");
     }
 
     private static async Task CreateUsersAsync(HttpClient client, string prefix, int count, string padding, string[] ids)
@@ -122,7 +148,7 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
                     ["method"] = "POST",
                     ["path"] = "/Users",
                     ["bulkId"] = "u" + i,
-                    ["data"] = new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["userName"] = $"{prefix}-{i}@example.com", ["title"] = padding },
+                    ["data"] = new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["userName"] = $"{prefix}-{i}@example.com", ["externalId"] = $"{prefix}-ext-{i}", ["title"] = padding },
                 });
             }
 

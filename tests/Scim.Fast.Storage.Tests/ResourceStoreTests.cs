@@ -34,6 +34,8 @@ public sealed class ResourceStoreTests
         Assert.Equal("u1", store.FindByUniqueKey(s_tenant, User, "ada@example.COM"));
         Assert.Equal(["u1"], store.FindByExternalId(s_tenant, User, "ext-1"));
         Assert.Empty(store.FindByExternalId(s_tenant, User, "EXT-1")!); // externalId is caseExact
+        Assert.Equal(["u1"], await store.FindByExternalIdAsync(s_tenant, User, "ext-1"));
+        Assert.Empty((await store.FindByExternalIdAsync(s_tenant, User, "EXT-1"))!);
         Assert.Empty(store.Verify());
     }
 
@@ -97,8 +99,13 @@ public sealed class ResourceStoreTests
             // Null: the index no longer answers for these values (callers scan); others still work.
             Assert.Null(store.FindByExternalId(s_tenant, User, "same-ext"));
             Assert.Null(store.FindByLookup(s_tenant, User, Emails, "SAME@MAIL"));
+            Assert.Null(await store.FindByExternalIdAsync(s_tenant, User, "same-ext"));
+            Assert.Null(await store.FindByLookupAsync(s_tenant, User, Emails, "SAME@MAIL"));
             await store.CreateAsync(s_tenant, User, "other", "other", "own-ext", Body("{}"), [new(Emails, "OWN@MAIL")]);
             Assert.Equal(["other"], store.FindByExternalId(s_tenant, User, "own-ext"));
+            Assert.Equal(["other"], await store.FindByExternalIdAsync(s_tenant, User, "own-ext"));
+            Assert.Equal(["other"], await store.FindByLookupAsync(s_tenant, User, Emails, "OWN@MAIL"));
+            Assert.Empty((await store.FindByLookupAsync(s_tenant, User, Emails, "NONE@MAIL"))!);
 
             // Removing holders does not bring the list back (it no longer knows who holds it).
             await store.DeleteAsync(s_tenant, User, "u0", null);

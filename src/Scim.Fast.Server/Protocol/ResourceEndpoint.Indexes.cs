@@ -314,6 +314,36 @@ internal abstract partial class ResourceEndpoint<T>
     }
 
     /// <summary>
+    /// <see cref="CandidatesFor"/> on a request thread, for a comparison an index answers exactly (the
+    /// ids are the matches): the index read awaited when it is on disk. False when no index answers
+    /// it exactly (the caller plans a query); the ids are null when the index cannot answer this
+    /// value (an overflowed key: the caller scans).
+    /// </summary>
+    protected bool TryExactCandidates(ScimScope scope, FilterComparison comparison, out ValueTask<IReadOnlyList<string>?> ids)
+    {
+        ids = default;
+        switch (EqualityIndexFor(comparison))
+        {
+            case { Kind: ScimIndexKind.Ordered }:
+                ids = new([comparison.Value.String]);
+                return true;
+            case { Kind: ScimIndexKind.Unique }:
+                ids = OwnerAsList(Store.FindByUniqueKeyAsync(scope.Tenant, StoreType, comparison.Value.String));
+                return true;
+            case { Kind: ScimIndexKind.Lookup } index when index.CaseExact && comparison.Attribute.CaseExact:
+                ids = index == Catalogue.ExternalId
+                    ? Store.FindByExternalIdAsync(scope.Tenant, StoreType, comparison.Value.String)
+                    : Store.FindByLookupAsync(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));
+                return true;
+            default:
+                return false;
+        }
+
+        static async ValueTask<IReadOnlyList<string>?> OwnerAsList(ValueTask<string?> owner) =>
+            await owner.ConfigureAwait(false) is { } id ? [id] : [];
+    }
+
+    /// <summary>
     /// The owner of the unique name <paramref name="comparison"/> asks for (<c>userName eq</c>), read
     /// with an await when its index entry is on disk; false when the unique index does not answer
     /// the comparison (another index does, or none).

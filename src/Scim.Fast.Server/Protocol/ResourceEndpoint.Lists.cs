@@ -113,8 +113,13 @@ internal abstract partial class ResourceEndpoint<T>
                 return;
             }
 
-            if (TryExactLookup(scope, filter, out var exact))
+            // Another equality an index answers exactly (externalId eq, id eq): its list read
+            // awaited when on disk. Null (an overflowed key): the query below scans.
+            if (filter is FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
+                && TryExactCandidates(scope, comparison, out var lookup) && await lookup.ConfigureAwait(false) is { } found)
             {
+                List<string> exact = [.. found];
+                exact.Sort(StringComparer.Ordinal);
                 await ListCandidatesAsync(context, scope, query, exact, pageCount).ConfigureAwait(false);
                 return;
             }
@@ -167,23 +172,6 @@ internal abstract partial class ResourceEndpoint<T>
     {
         WriteList(context.Response.BodyWriter, scope, page, projection);
         return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
-    }
-
-    // A filter that is one equality an index answers exactly: the candidates are the result.
-    private bool TryExactLookup(ScimScope scope, FilterNode filter, out List<string> ids)
-    {
-        // Null: no index answers, or it cannot answer this value (an overflowed externalId): the
-        // query scans. Not exact (a superset the filter narrows): the query plans as usual.
-        if (filter is not FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
-            || CandidatesFor(scope, comparison, out bool exact) is not { } candidates || !exact)
-        {
-            ids = [];
-            return false;
-        }
-
-        ids = [.. candidates];
-        ids.Sort(StringComparer.Ordinal);
-        return true;
     }
 
     // A list of the one candidate, read like GET reads (ReadStoredAsync): derived attributes

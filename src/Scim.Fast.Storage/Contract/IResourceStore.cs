@@ -106,6 +106,12 @@ public interface IResourceStore : IAsyncDisposable
     /// <summary>Ids with this externalId (caseExact); null when too many share it (callers scan).</summary>
     IReadOnlyList<string>? FindByExternalId(TenantId tenant, byte type, string externalId);
 
+    /// <summary><see cref="FindByLookup"/> for request threads: a list on disk costs an awaited read, not a blocked thread.</summary>
+    ValueTask<IReadOnlyList<string>?> FindByLookupAsync(TenantId tenant, byte type, byte index, string key);
+
+    /// <summary><see cref="FindByExternalId"/> for request threads: a list on disk costs an awaited read, not a blocked thread.</summary>
+    ValueTask<IReadOnlyList<string>?> FindByExternalIdAsync(TenantId tenant, byte type, string externalId);
+
     /// <summary>Up to <paramref name="count"/> positions of a range strictly after <paramref name="after"/>, past <paramref name="skip"/>.</summary>
     List<OrderedPosition> Page(TenantId tenant, byte type, byte index, OrderedRange range, OrderedPosition? after, int count, bool descending = false, int skip = 0);
 

@@ -237,6 +237,41 @@ public sealed partial class ResourceStore
     public IReadOnlyList<string>? FindByExternalId(TenantId tenant, byte type, string externalId) =>
         IsStorableKey(externalId) ? ReadIdList(IndexKey(ExternalPrefix, tenant, type, externalId)) : [];
 
+    public ValueTask<IReadOnlyList<string>?> FindByLookupAsync(TenantId tenant, byte type, byte index, string key)
+    {
+        if (!LookupIndexesComplete)
+        {
+            return new((IReadOnlyList<string>?)null);
+        }
+
+        return index >= IndexEntry.FirstLookupIndex && IsStorableKey(key) ? ReadIdListAsync(LookupKey(tenant, type, index, key)) : new([]);
+    }
+
+    public ValueTask<IReadOnlyList<string>?> FindByExternalIdAsync(TenantId tenant, byte type, string externalId) =>
+        IsStorableKey(externalId) ? ReadIdListAsync(IndexKey(ExternalPrefix, tenant, type, externalId)) : new([]);
+
+    // ReadIdList with the read awaited when the list is on disk (the identity providers' externalId
+    // eq lookups on a store larger than its read cache held a pool thread each).
+    private ValueTask<IReadOnlyList<string>?> ReadIdListAsync(byte[] key)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        var read = _kv.TryReadAsync(key, buffer, sizeHint: 256);
+        return read.IsCompletedSuccessfully ? new(IdListOf(read.Result, buffer)) : AwaitAsync(read, buffer);
+
+        static async ValueTask<IReadOnlyList<string>?> AwaitAsync(ValueTask<bool> read, ArrayBufferWriter<byte> buffer) =>
+            IdListOf(await read.ConfigureAwait(false), buffer);
+    }
+
+    private static IReadOnlyList<string>? IdListOf(bool found, ArrayBufferWriter<byte> buffer)
+    {
+        if (!found)
+        {
+            return [];
+        }
+
+        return buffer.WrittenSpan.SequenceEqual(s_overflowed) ? null : PagedSet.DecodeIds(buffer.WrittenSpan);
+    }
+
     private IReadOnlyList<string>? ReadIdList(byte[] key)
     {
         if (!_kv.TryRead(key, out var list))
