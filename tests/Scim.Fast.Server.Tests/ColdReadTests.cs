@@ -82,16 +82,28 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         long blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
         Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads held their thread");
 
-        // The identity providers' lookup, userName eq: the name's index entry is on disk too, and
+        // The identity providers' lookups. userName eq: the name's index entry is on disk too, and
         // was read holding the thread (issue 18) before it was awaited like the resource.
-        pendingBefore = server.EmbeddedStore.PendingReads;
-        blockingBefore = server.EmbeddedStore.BlockingReads;
+        await LookUpEachAsync(ids, i => $"userName eq \"COLD-{i}@example.com\"", "userName eq \"cold-none@example.com\"", "userName", gate);
+
+        // externalId eq (caseExact, RFC 7643 §3.1): its id list is on disk too, and was read
+        // holding the thread before it was awaited.
+        await LookUpEachAsync(ids, i => $"externalId eq \"cold-ext-{i}\"", "externalId eq \"COLD-EXT-1\"", "externalId", gate);
+    }
+
+    // Each user found by its own filter (and nothing by the one that matches none), with most reads
+    // going to disk and none of them holding its thread while it waits.
+    private async Task LookUpEachAsync(string[] ids, Func<int, string> filterFor, string matchesNone, string what, SemaphoreSlim gate)
+    {
+        var client = server.Client;
+        long pendingBefore = server.EmbeddedStore.PendingReads;
+        long blockingBefore = server.EmbeddedStore.BlockingReads;
         var lookups = ids.Select(async (id, i) =>
         {
             await gate.WaitAsync();
             try
             {
-                var reply = (await client.Get($"/scim/v2/Users?filter=userName eq \"COLD-{i}@example.com\"")).Expect(HttpStatusCode.OK);
+                var reply = (await client.Get("/scim/v2/Users?filter=" + filterFor(i))).Expect(HttpStatusCode.OK);
                 Assert.Equal(1, (int)reply.Body!["totalResults"]!);
                 Assert.Equal(id, (string?)reply.Body["Resources"]![0]!["id"]);
             }
@@ -101,39 +113,13 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
             }
         });
         await Task.WhenAll(lookups);
-        var missing = (await client.Get("/scim/v2/Users?filter=userName eq \"cold-none@example.com\"")).Expect(HttpStatusCode.OK);
+        var missing = (await client.Get("/scim/v2/Users?filter=" + matchesNone)).Expect(HttpStatusCode.OK);
         Assert.Equal(0, (int)missing.Body!["totalResults"]!);
 
-        pending = server.EmbeddedStore.PendingReads - pendingBefore;
-        Assert.True(pending > users / 2, $"only {pending} lookup reads went to disk: the test did not reach the cold path");
-        blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
-        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of userName lookups held their thread");
-
-        // externalId eq (caseExact, RFC 7643 §3.1), the other lookup identity providers send: its id
-        // list is on disk too, and was read holding the thread before it was awaited.
-        pendingBefore = server.EmbeddedStore.PendingReads;
-        blockingBefore = server.EmbeddedStore.BlockingReads;
-        var byExternalId = ids.Select(async (id, i) =>
-        {
-            await gate.WaitAsync();
-            try
-            {
-                var reply = (await client.Get($"/scim/v2/Users?filter=externalId eq \"cold-ext-{i}\"")).Expect(HttpStatusCode.OK);
-                Assert.Equal(1, (int)reply.Body!["totalResults"]!);
-                Assert.Equal(id, (string?)reply.Body["Resources"]![0]!["id"]);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        });
-        await Task.WhenAll(byExternalId);
-        Assert.Equal(0, (int)(await client.Get("/scim/v2/Users?filter=externalId eq \"COLD-EXT-1\"")).Expect(HttpStatusCode.OK).Body!["totalResults"]!);
-
-        pending = server.EmbeddedStore.PendingReads - pendingBefore;
-        Assert.True(pending > users / 2, $"only {pending} externalId lookup reads went to disk: the test did not reach the cold path");
-        blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
-        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of externalId lookups held their thread");
+        long pending = server.EmbeddedStore.PendingReads - pendingBefore;
+        Assert.True(pending > ids.Length / 2, $"only {pending} {what} lookup reads went to disk: the test did not reach the cold path");
+        long blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
+        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of {what} lookups held their thread");
     }
 
     private static async Task CreateUsersAsync(HttpClient client, string prefix, int count, string padding, string[] ids)
