@@ -62,23 +62,24 @@ internal sealed class PagedSet
         // add a million members; a List<byte> and two arrays each were a tenth of that phase).
         var buffer = t_page ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
-        var prefix = Key(_pairPrefix, tenant, owner, "", -1);
-        var pairKey = ArrayPool<byte>.Shared.Rent(prefix.Length + 3 * 1024);
-        prefix.CopyTo(pairKey, 0);
+        Span<byte> pageRoom = stackalloc byte[StackKeyBytes];
+        int prefixLength = KeyLength(owner, "", -1);
+        var pairKey = ArrayPool<byte>.Shared.Rent(prefixLength + 3 * 1024);
+        WriteKey(pairKey.AsSpan(0, prefixLength), _pairPrefix, tenant, owner, "", -1);
         try
         {
             foreach (var id in ids)
             {
-                if (prefix.Length + Encoding.UTF8.GetMaxByteCount(id.Length) > pairKey.Length)
+                if (prefixLength + Encoding.UTF8.GetMaxByteCount(id.Length) > pairKey.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(prefix.Length + Encoding.UTF8.GetMaxByteCount(id.Length));
-                    prefix.CopyTo(larger, 0);
+                    var larger = ArrayPool<byte>.Shared.Rent(prefixLength + Encoding.UTF8.GetMaxByteCount(id.Length));
+                    pairKey.AsSpan(0, prefixLength).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(pairKey);
                     pairKey = larger;
                 }
 
-                int idLength = Encoding.UTF8.GetBytes(id, pairKey.AsSpan(prefix.Length));
-                var key = pairKey.AsSpan(0, prefix.Length + idLength);
+                int idLength = Encoding.UTF8.GetBytes(id, pairKey.AsSpan(prefixLength));
+                var key = pairKey.AsSpan(0, prefixLength + idLength);
                 if ((seen is not null && !seen.Add(id)) || _kv.Contains(key))
                 {
                     continue;
@@ -86,14 +87,14 @@ internal sealed class PagedSet
 
                 if (!pageRead)
                 {
-                    _kv.TryRead(PageKey(tenant, owner, page), buffer);
+                    _kv.TryRead(KeyIn(pageRoom, _pagePrefix, tenant, owner, null, page), buffer);
                     pageCount = CountIds(buffer.WrittenSpan);
                     pageRead = true;
                 }
 
                 if (pageCount >= PageSize)
                 {
-                    _kv.Upsert(PageKey(tenant, owner, page), buffer.WrittenSpan);
+                    _kv.Upsert(KeyIn(pageRoom, _pagePrefix, tenant, owner, null, page), buffer.WrittenSpan);
                     page++;
                     buffer.ResetWrittenCount();
                     pageCount = 0;
@@ -101,7 +102,7 @@ internal sealed class PagedSet
 
                 var entry = buffer.GetSpan(2 + idLength);
                 BinaryPrimitives.WriteUInt16BigEndian(entry, (ushort)idLength);
-                key[prefix.Length..].CopyTo(entry[2..]);
+                key[prefixLength..].CopyTo(entry[2..]);
                 buffer.Advance(2 + idLength);
                 pageCount++;
                 BinaryPrimitives.WriteInt32LittleEndian(location, page);
@@ -116,7 +117,7 @@ internal sealed class PagedSet
 
         if (added > 0)
         {
-            _kv.Upsert(PageKey(tenant, owner, page), buffer.WrittenSpan);
+            _kv.Upsert(KeyIn(pageRoom, _pagePrefix, tenant, owner, null, page), buffer.WrittenSpan);
             WriteHead(tenant, owner, (page, head.Count + added));
         }
 
@@ -337,22 +338,46 @@ internal sealed class PagedSet
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_head;
 
+    // Heads are read and written once per membership change on each side (a member's list of
+    // groups takes one change per group it joins): keys in stack memory, the value in a reused
+    // buffer, no array per call.
     private (int LastPage, long Count) ReadHead(TenantId tenant, string owner)
     {
-        if (!_kv.TryRead(HeadKey(tenant, owner), out var head))
+        Span<byte> room = stackalloc byte[StackKeyBytes];
+        var key = KeyIn(room, _headPrefix, tenant, owner, null, -1);
+        var value = t_headValue ??= new ArrayBufferWriter<byte>(16);
+        value.ResetWrittenCount();
+        if (!_kv.TryRead(key, value))
         {
             return (0, 0);
         }
 
-        return (BinaryPrimitives.ReadInt32LittleEndian(head), BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(4)));
+        var head = value.WrittenSpan;
+        return (BinaryPrimitives.ReadInt32LittleEndian(head), BinaryPrimitives.ReadInt64LittleEndian(head[4..]));
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_headValue;
 
     private void WriteHead(TenantId tenant, string owner, (int LastPage, long Count) head)
     {
-        var bytes = new byte[12];
+        Span<byte> bytes = stackalloc byte[12];
         BinaryPrimitives.WriteInt32LittleEndian(bytes, head.LastPage);
-        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(4), head.Count);
-        _kv.Upsert(HeadKey(tenant, owner), bytes);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes[4..], head.Count);
+        Span<byte> room = stackalloc byte[StackKeyBytes];
+        _kv.Upsert(KeyIn(room, _headPrefix, tenant, owner, null, -1), bytes);
+    }
+
+    // Room on the stack for a head or page key of an owner id up to the store's key limit; a longer
+    // owner (never stored: ids are validated first) gets an array.
+    private const int StackKeyBytes = 10 + ResourceStore.MaxKeyBytes;
+
+    private static Span<byte> KeyIn(Span<byte> room, byte prefix, TenantId tenant, string owner, string? id, int page)
+    {
+        int length = KeyLength(owner, id, page);
+        var key = length <= room.Length ? room[..length] : new byte[length];
+        WriteKey(key, prefix, tenant, owner, id, page);
+        return key;
     }
 
     private List<string> ReadPage(TenantId tenant, string owner, int page) =>
@@ -376,22 +401,29 @@ internal sealed class PagedSet
     // prefix, tenant (4, big-endian), owner, then 0x00 and the id or the page number.
     private static byte[] Key(byte prefix, TenantId tenant, string owner, string? id, int page)
     {
-        int ownerLength = Encoding.UTF8.GetByteCount(owner);
-        int tail = id is not null ? 1 + Encoding.UTF8.GetByteCount(id) : page >= 0 ? 5 : 0;
-        var key = new byte[5 + ownerLength + tail];
+        var key = new byte[KeyLength(owner, id, page)];
+        WriteKey(key, prefix, tenant, owner, id, page);
+        return key;
+    }
+
+    private static int KeyLength(string owner, string? id, int page) =>
+        5 + Encoding.UTF8.GetByteCount(owner) + (id is not null ? 1 + Encoding.UTF8.GetByteCount(id) : page >= 0 ? 5 : 0);
+
+    private static void WriteKey(Span<byte> key, byte prefix, TenantId tenant, string owner, string? id, int page)
+    {
         key[0] = prefix;
-        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
-        Encoding.UTF8.GetBytes(owner, key.AsSpan(5));
+        BinaryPrimitives.WriteUInt32BigEndian(key[1..], tenant.Value);
+        int ownerLength = Encoding.UTF8.GetBytes(owner, key[5..]);
         if (id is not null)
         {
-            Encoding.UTF8.GetBytes(id, key.AsSpan(6 + ownerLength));
+            key[5 + ownerLength] = 0;
+            Encoding.UTF8.GetBytes(id, key[(6 + ownerLength)..]);
         }
         else if (page >= 0)
         {
-            BinaryPrimitives.WriteInt32BigEndian(key.AsSpan(6 + ownerLength), page);
+            key[5 + ownerLength] = 0;
+            BinaryPrimitives.WriteInt32BigEndian(key[(6 + ownerLength)..], page);
         }
-
-        return key;
     }
 
     internal static byte[] EncodeIds(List<string> ids)
