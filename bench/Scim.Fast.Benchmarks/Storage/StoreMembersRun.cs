@@ -19,6 +19,7 @@ internal static class StoreMembersRun
         var tenant = TenantId.Default;
         await using (var store = ResourceStore.Open(directory, new ResourceStoreOptions { KeyValue = new Scim.Fast.Storage.Kv.FasterByteStoreOptions { MemoryBytes = 1L << 30, IndexBytes = 1L << 27 } }))
         {
+            long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             var clock = Stopwatch.StartNew();
             for (int start = 0; start < members; start += 10_000)
             {
@@ -26,7 +27,8 @@ internal static class StoreMembersRun
             }
 
             await store.ChangeMembersAsync(tenant, "small", false, [.. Enumerable.Range(0, 10).Select(i => "member-" + i)], []);
-            Console.WriteLine($"built a group of {store.MemberCount(tenant, "big"):N0} members in {clock.Elapsed.TotalSeconds:F1} s");
+            long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+            Console.WriteLine($"built a group of {store.MemberCount(tenant, "big"):N0} members in {clock.Elapsed.TotalSeconds:F1} s, {allocated / Math.Max(1, members):N0} B allocated a member");
 
             // Interleave the two groups so both see the same machine conditions.
             var big = new List<double>(operations);
