@@ -343,23 +343,6 @@ internal abstract partial class ResourceEndpoint<T>
             await owner.ConfigureAwait(false) is { } id ? [id] : [];
     }
 
-    /// <summary>
-    /// The owner of the unique name <paramref name="comparison"/> asks for (<c>userName eq</c>), read
-    /// with an await when its index entry is on disk; false when the unique index does not answer
-    /// the comparison (another index does, or none).
-    /// </summary>
-    protected bool TryFindUniqueOwner(ScimScope scope, FilterComparison comparison, out ValueTask<string?> owner)
-    {
-        owner = default;
-        if (EqualityIndexFor(comparison) is not { Kind: ScimIndexKind.Unique })
-        {
-            return false;
-        }
-
-        owner = Store.FindByUniqueKeyAsync(scope.Tenant, StoreType, comparison.Value.String);
-        return true;
-    }
-
     // The first declared index, built and ready, that answers an equality with candidates
     // (CandidatesFor reads it): the id index, the unique name where SCIM folds it, any lookup, the
     // membership pairs. Other ordered indexes answer eq as ranges (RangeFor), not here.

@@ -102,24 +102,15 @@ internal abstract partial class ResourceEndpoint<T>
                 return;
             }
 
-            int pageCount = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
-            if (filter is FilterComparison { Value.Kind: ScimValueKind.String } byName && query.StartIndex == 1 && pageCount > 0
-                && TryFindUniqueOwner(scope, byName, out var owner))
-            {
-                // userName eq: the index entry, then the resource, each awaited when on disk
-                // (README "Known gaps": the entry's read held a thread before).
-                string? ownerId = await owner.ConfigureAwait(false);
-                await ListCandidatesAsync(context, scope, query, ownerId is null ? [] : [ownerId], pageCount).ConfigureAwait(false);
-                return;
-            }
-
-            // Another equality an index answers exactly (externalId eq, id eq): its list read
-            // awaited when on disk. Null (an overflowed key): the query below scans.
+            // An equality an index answers exactly (userName eq, externalId eq, id eq): the index
+            // entry, then the resource, each awaited when on disk (README "Known gaps": the entry's
+            // read held a thread before). Null (an overflowed key): the query below scans.
             if (filter is FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
                 && TryExactCandidates(scope, comparison, out var lookup) && await lookup.ConfigureAwait(false) is { } found)
             {
                 List<string> exact = [.. found];
                 exact.Sort(StringComparer.Ordinal);
+                int pageCount = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
                 await ListCandidatesAsync(context, scope, query, exact, pageCount).ConfigureAwait(false);
                 return;
             }
@@ -207,17 +198,10 @@ internal abstract partial class ResourceEndpoint<T>
 
     private void WriteStoredList(IBufferWriter<byte> output, ScimScope scope, ListQuery query, List<string> ids)
     {
+        // One candidate on the first page never gets here: ListCandidatesAsync reads it as GET does.
         int count = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
         var scratch = t_scratch ??= new ArrayBufferWriter<byte>(8192);
         scratch.ResetWrittenCount();
-
-        // One candidate (a unique name or an id): one read decides and supplies it.
-        if (ids.Count == 1 && query.StartIndex == 1 && count > 0)
-        {
-            bool found = Store.TryReadBody(scope.Tenant, StoreType, ids[0], scratch, out var single, out long singleVersion);
-            WriteListOfOne(output, scope, ids[0], found, single.Span, singleVersion, found ? LoadDerived(scope, ids[0]) : null);
-            return;
-        }
 
         // Existence first: totalResults counts only what is there (an id lookup may miss).
         var present = new List<string>(ids.Count);

@@ -262,25 +262,14 @@ public sealed partial class ResourceStore
             IdListOf(await read.ConfigureAwait(false), buffer);
     }
 
-    private static IReadOnlyList<string>? IdListOf(bool found, ArrayBufferWriter<byte> buffer)
-    {
-        if (!found)
-        {
-            return [];
-        }
+    private static IReadOnlyList<string>? IdListOf(bool found, ArrayBufferWriter<byte> buffer) =>
+        IdListOf(found, buffer.WrittenSpan);
 
-        return buffer.WrittenSpan.SequenceEqual(s_overflowed) ? null : PagedSet.DecodeIds(buffer.WrittenSpan);
-    }
+    // An id list as stored: none (absent), too many to answer (overflowed: null), or the ids.
+    private static IReadOnlyList<string>? IdListOf(bool found, ReadOnlySpan<byte> list) =>
+        !found ? [] : list.SequenceEqual(s_overflowed) ? null : PagedSet.DecodeIds(list);
 
-    private IReadOnlyList<string>? ReadIdList(byte[] key)
-    {
-        if (!_kv.TryRead(key, out var list))
-        {
-            return [];
-        }
-
-        return list.AsSpan().SequenceEqual(s_overflowed) ? null : PagedSet.DecodeIds(list);
-    }
+    private IReadOnlyList<string>? ReadIdList(byte[] key) => IdListOf(_kv.TryRead(key, out var list), list);
 
     /// <summary>
     /// Resources in the order of ordered index <paramref name="index"/>: up to <paramref name="count"/>
