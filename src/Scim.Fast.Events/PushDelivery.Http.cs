@@ -17,10 +17,10 @@ namespace Scim.Fast.Events;
 /// </summary>
 public sealed partial class PushDelivery
 {
-    private async Task<Outcome> SendAsync(OutgoingSet set)
+    private async Task<Outcome> SendAsync(OutgoingSet set, string jws)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, _stream.EndpointUrl);
-        request.Content = new StringContent(set.Set, Encoding.ASCII);
+        request.Content = new StringContent(jws, Encoding.ASCII);
         request.Content.Headers.ContentType = s_setMediaType;
         request.Headers.Accept.ParseAdd("application/json");
         if (_stream.AuthorizationHeader is { } authorization)
@@ -30,7 +30,7 @@ public sealed partial class PushDelivery
 
         if (_stream.WebhookSecret is { } secret)
         {
-            AddWebhookSignature(request, set, secret);
+            AddWebhookSignature(request, set.Jti, jws, secret);
         }
 
         try
@@ -109,12 +109,12 @@ public sealed partial class PushDelivery
     }
 
     // Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body)).
-    private static void AddWebhookSignature(HttpRequestMessage request, OutgoingSet set, string secret)
+    private static void AddWebhookSignature(HttpRequestMessage request, string jti, string jws, string secret)
     {
         string timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         byte[] key = Convert.FromBase64String(secret.StartsWith("whsec_", StringComparison.Ordinal) ? secret[6..] : secret);
-        byte[] signature = HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(set.Jti + "." + timestamp + "." + set.Set));
-        request.Headers.TryAddWithoutValidation("webhook-id", set.Jti);
+        byte[] signature = HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(jti + "." + timestamp + "." + jws));
+        request.Headers.TryAddWithoutValidation("webhook-id", jti);
         request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp);
         request.Headers.TryAddWithoutValidation("webhook-signature", "v1," + Convert.ToBase64String(signature));
     }

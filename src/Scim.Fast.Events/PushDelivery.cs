@@ -325,7 +325,9 @@ public sealed partial class PushDelivery : IAsyncDisposable
         while (_window.Count < windowSize)
         {
             _batch.Clear();
-            var read = _registry.Read(_stream, _readTo, Math.Min(256, windowSize - _window.Count), skipAcked: false, withControls: false, _batch);
+            // Unsigned: each SET is signed by the task that sends it, so the signatures (most of a
+            // SET's cost) run on every core instead of on this loop, which one stream has one of.
+            var read = _registry.Read(_stream, _readTo, Math.Min(256, windowSize - _window.Count), skipAcked: false, withControls: false, _batch, sign: false);
             foreach (var set in _batch)
             {
                 _window.Enqueue(Enqueue(set));
@@ -382,7 +384,9 @@ public sealed partial class PushDelivery : IAsyncDisposable
         Outcome outcome;
         try
         {
-            outcome = await SendAsync(item.Set).ConfigureAwait(false);
+            // Signed once: a retry sends the same JWS (same jti, RFC 8935 §2; same iat).
+            item.Jws ??= _registry.Sets.Sign(item.Set, _stream.Algorithm);
+            outcome = await SendAsync(item.Set, item.Jws).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -548,6 +552,9 @@ public sealed partial class PushDelivery : IAsyncDisposable
         public OutgoingSet Set { get; } = set;
 
         public Lane Lane { get; } = lane;
+
+        /// <summary>The compact JWS, once signed (the window holds SETs unsigned until they go).</summary>
+        public string? Jws { get; set; }
 
         public bool Settled { get; set; }
 

@@ -10,9 +10,11 @@ namespace Scim.Fast.Events;
 /// <summary>
 /// A SET ready to deliver: its position in the stream, jti, event URI, compact JWS, and its subject
 /// (the <c>sub_id</c> uri; empty for the stream's own control SETs), which push orders by, and when
-/// its write committed (Unix ms; 0 for control SETs), for the delivery-lag metric.
+/// its write committed (Unix ms; 0 for control SETs), for the delivery-lag metric. A SET read for
+/// push carries its <see cref="Claims"/> unsigned (<see cref="Set"/> empty): it is signed by
+/// <see cref="SetFactory.Sign"/> on the thread that sends it, not on the stream's one delivery loop.
 /// </summary>
-public readonly record struct OutgoingSet(long Position, string Jti, string EventUri, string Set, string Subject = "", long CommittedAt = 0);
+public readonly record struct OutgoingSet(long Position, string Jti, string EventUri, string Set, string Subject = "", long CommittedAt = 0, byte[]? Claims = null);
 
 /// <summary>
 /// Turns change-feed entries into the SCIM events a stream asked for (RFC 9967 §2.4) and signs each
@@ -93,10 +95,28 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
     /// <summary>Signs one event of an entry for a stream.</summary>
     public OutgoingSet Create(EventStream stream, ChangeEntry entry, int k, string uri)
     {
+        var buffer = new ArrayBufferWriter<byte>(512 + entry.Data.Length);
+        var set = WriteClaims(buffer, stream, entry, k, uri);
+        return set with { Set = signer.Sign(buffer.WrittenSpan, stream.Algorithm) };
+    }
+
+    /// <summary>One event of an entry for a stream, its claims not yet signed (<see cref="Sign"/>).</summary>
+    public OutgoingSet CreateUnsigned(EventStream stream, ChangeEntry entry, int k, string uri)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512 + entry.Data.Length);
+        var set = WriteClaims(buffer, stream, entry, k, uri);
+        return set with { Claims = buffer.WrittenSpan.ToArray() };
+    }
+
+    /// <summary>The compact JWS of a SET: signed now when it was read unsigned.</summary>
+    public string Sign(OutgoingSet set, string algorithm) => set.Claims is { } claims ? signer.Sign(claims, algorithm) : set.Set;
+
+    // The SET's claims (RFC 8417 §2.2, RFC 9967 §2), and the SET without its JWS.
+    private OutgoingSet WriteClaims(ArrayBufferWriter<byte> buffer, EventStream stream, ChangeEntry entry, int k, string uri)
+    {
         long position = Position(entry.Sequence, k);
         string jti = Jti(stream.Id, position);
         string subject = "/" + (endpoints.TryGetValue(entry.Type, out var endpoint) ? endpoint : "Resources") + "/" + entry.Id;
-        var buffer = new ArrayBufferWriter<byte>(512 + entry.Data.Length);
         using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
         {
             writer.WriteStartObject();
@@ -144,7 +164,7 @@ public sealed class SetFactory(SetSigner signer, IReadOnlyDictionary<byte, strin
             writer.WriteEndObject();
         }
 
-        return new OutgoingSet(position, jti, uri, signer.Sign(buffer.WrittenSpan, stream.Algorithm), subject, entry.Time);
+        return new OutgoingSet(position, jti, uri, "", subject, entry.Time);
     }
 
     private const string ControlMark = ".c.";

@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+
+using Base64UrlText = System.Buffers.Text.Base64Url;
 
 namespace Scim.Fast.Events;
 
@@ -24,8 +27,8 @@ public sealed class SetSigner : IDisposable
         _rsa = rsa;
         _ecKid = KeyId(ec.ExportSubjectPublicKeyInfo());
         _rsaKid = KeyId(rsa.ExportSubjectPublicKeyInfo());
-        _ecHeader = Header("ES256", _ecKid);
-        _rsaHeader = Header("RS256", _rsaKid);
+        _ecHeader = EncodedHeader("ES256", _ecKid);
+        _rsaHeader = EncodedHeader("RS256", _rsaKid);
         Jwks = BuildJwks();
     }
 
@@ -87,27 +90,50 @@ public sealed class SetSigner : IDisposable
     }
 
     /// <summary>The compact JWS of <paramref name="claims"/> (UTF-8 JSON), signed with <paramref name="algorithm"/> (ES256 or RS256).</summary>
+    /// <remarks>
+    /// Push signs one SET per event on the sending threads, so this is a hot path: the encoded
+    /// header is made once, the signing input is base64url-encoded straight into a pooled buffer,
+    /// and the hash is signed (SignData would hash the same bytes through a fresh context).
+    /// </remarks>
     public string Sign(ReadOnlySpan<byte> claims, string algorithm)
     {
         bool rsa = algorithm == "RS256";
-        var header = rsa ? _rsaHeader : _ecHeader;
-        var builder = new StringBuilder((header.Length + claims.Length) * 4 / 3 + 400);
-        builder.Append(Base64Url(header)).Append('.').Append(Base64Url(claims));
-        byte[] signingInput = Encoding.ASCII.GetBytes(builder.ToString());
+        byte[] header = rsa ? _rsaHeader : _ecHeader;
+        int signatureLength = rsa ? (_rsa.KeySize + 7) / 8 : 64;
+        int length = header.Length + 1 + Base64UrlText.GetEncodedLength(claims.Length) + 1 + Base64UrlText.GetEncodedLength(signatureLength);
+        byte[] jws = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            header.CopyTo(jws, 0);
+            int at = header.Length;
+            jws[at++] = (byte)'.';
+            at += Base64UrlText.EncodeToUtf8(claims, jws.AsSpan(at));
 
-        // .NET's ECDSA signature is IEEE P1363 (r || s), which is what JWS wants (RFC 7518 §3.4).
-        byte[] signature = rsa
-            ? _rsa.SignData(signingInput, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
-            : _ec.SignData(signingInput, HashAlgorithmName.SHA256);
-        return builder.Append('.').Append(Base64Url(signature)).ToString();
+            Span<byte> hash = stackalloc byte[32];
+            SHA256.HashData(jws.AsSpan(0, at), hash);
+
+            // .NET's ECDSA signature is IEEE P1363 (r || s), which is what JWS wants (RFC 7518 §3.4).
+            Span<byte> signature = stackalloc byte[signatureLength];
+            int signed = rsa
+                ? _rsa.SignHash(hash, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+                : _ec.SignHash(hash, signature);
+            jws[at++] = (byte)'.';
+            at += Base64UrlText.EncodeToUtf8(signature[..signed], jws.AsSpan(at));
+            return Encoding.ASCII.GetString(jws, 0, at);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(jws);
+        }
     }
 
-    public static string Base64Url(ReadOnlySpan<byte> bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    public static string Base64Url(ReadOnlySpan<byte> bytes) => Base64UrlText.EncodeToString(bytes);
 
     private static string KeyId(byte[] publicKey) => Base64Url(SHA256.HashData(publicKey).AsSpan(0, 16));
 
-    private static byte[] Header(string algorithm, string kid) =>
-        JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = algorithm, ["typ"] = "secevent+jwt", ["kid"] = kid });
+    // The JOSE header (RFC 7515 §4), base64url-encoded: the first part of every SET with that key.
+    private static byte[] EncodedHeader(string algorithm, string kid) => Encoding.ASCII.GetBytes(Base64Url(
+        JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = algorithm, ["typ"] = "secevent+jwt", ["kid"] = kid })));
 
     private byte[] BuildJwks()
     {

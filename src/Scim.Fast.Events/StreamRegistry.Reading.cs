@@ -12,8 +12,10 @@ public sealed partial class StreamRegistry
     /// control SETs first when <paramref name="withControls"/>; with <paramref name="skipAcked"/>,
     /// those acknowledged out of order are left out. A position that fell out of the feed's retention
     /// resyncs the stream (stream-updated event, cursor to the oldest entry kept) and reads on.
+    /// Without <paramref name="sign"/> the feed's SETs come with their claims unsigned
+    /// (<see cref="SetFactory.Sign"/>), for a reader that signs each where it sends it.
     /// </summary>
-    public StreamRead Read(EventStream stream, long after, int max, bool skipAcked, bool withControls, List<OutgoingSet> into)
+    public StreamRead Read(EventStream stream, long after, int max, bool skipAcked, bool withControls, List<OutgoingSet> into, bool sign = true)
     {
         long readAfter = ReadAfter(after);
         if (readAfter + 1 < Feed.Bounds(stream.Tenant).First)
@@ -74,7 +76,7 @@ public sealed partial class StreamRegistry
                         return new StreamRead(true, scannedTo);
                     }
 
-                    into.Add(Sets.Create(stream, entry, k, uri));
+                    into.Add(sign ? Sets.Create(stream, entry, k, uri) : Sets.CreateUnsigned(stream, entry, k, uri));
                 }
 
                 scannedTo = SetFactory.Position(entry.Sequence, 3);

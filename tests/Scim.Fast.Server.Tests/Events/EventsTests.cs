@@ -386,7 +386,33 @@ public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
         // Others may have been in flight beside it; its own retry waits for Retry-After.
         var retry = receiver.Attempts.Where(a => a.Jti == firstTry.Jti).Skip(1).First();
         Assert.Equal(firstTry.Jti, retry.Jti);
+        Assert.Equal(firstTry.Set, retry.Set); // signed once, sent again as it was
         Assert.True(retry.At - firstTry.At >= TimeSpan.FromMilliseconds(900), $"Retry-After: 1 honoured ({(retry.At - firstTry.At).TotalMilliseconds:0} ms)");
+
+        // Push signs each SET on the thread that sends it (not when it is read from the feed): every
+        // one must still verify against the published keys.
+        var jwks = await server.Anonymous.Get(Base + "/ssf/jwks");
+        var parameters = new TokenValidationParameters
+        {
+            IssuerSigningKeys = new JsonWebKeySet(jwks.Text).GetSigningKeys(),
+            ValidIssuer = server.BaseAddress.ToString().TrimEnd('/') + "/scim/v2",
+            ValidateAudience = false,
+            ValidateLifetime = false,
+            RequireExpirationTime = false,
+            ValidTypes = ["secevent+jwt"],
+            ValidAlgorithms = ["ES256"],
+        };
+        List<Receiver.Received> attempts;
+        lock (receiver.Attempts)
+        {
+            attempts = [.. receiver.Attempts];
+        }
+
+        foreach (var attempt in attempts)
+        {
+            var result = await new JsonWebTokenHandler().ValidateTokenAsync(attempt.Set, parameters);
+            Assert.True(result.IsValid, result.Exception?.ToString());
+        }
         Assert.All(receiver.Accepted, r =>
         {
             Assert.Equal("Bearer receiver-secret", r.Authorization);
