@@ -122,6 +122,7 @@ async Task EventsAsync()
     await events.AttachAsync(context, options.Consumers, cancel.Token).ConfigureAwait(false);
     context.Errors.Clear();
     var with = await LoadEngine.RunAsync($"events patch, streams: {options.Consumers}", events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+    long ended = System.Diagnostics.Stopwatch.GetTimestamp();
     context.Measuring = false;
     await events.DrainAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
     results.Add((with, without));
@@ -129,7 +130,7 @@ async Task EventsAsync()
     foreach (var consumer in events.Consumers)
     {
         var lag = consumer.Lag();
-        extra[consumer.Name] = Report.Lag(lag, consumer.AcknowledgedWrites, consumer.Missing, consumer.Duplicates, consumer.Errors);
+        extra[consumer.Name] = Report.Lag(lag, consumer.AcknowledgedWrites, consumer.Missing, consumer.Duplicates, consumer.Errors, consumer.ReceivedAfter(ended));
         if (consumer.Missing > 0)
         {
             with.Errors[$"events: {consumer.Name} missed {consumer.Missing:N0} acknowledged writes"] = consumer.Missing;

@@ -297,6 +297,26 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
 
         public void Received(string set, long timestamp) => _received.Enqueue((set, timestamp));
 
+        /// <summary>
+        /// Acknowledged writes whose SET came after <paramref name="timestamp"/> (the measured run's
+        /// end): the delivery backlog the run left behind. Call after <see cref="Lag"/>.
+        /// </summary>
+        public long ReceivedAfter(long timestamp)
+        {
+            long owed = 0;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (set, at) in _received)
+            {
+                string key = KeyOf(set);
+                if (at > timestamp && _acknowledged.ContainsKey(key) && seen.Add(key))
+                {
+                    owed++;
+                }
+            }
+
+            return owed;
+        }
+
         /// <summary>Matches SETs to acknowledged writes (once, after the run).</summary>
         public HistogramBase Lag()
         {
