@@ -13,8 +13,8 @@ public sealed class ColdStoreFixture : ScimServerFixture
 }
 
 /// <summary>
-/// GET by id when the user, its group list and its groups are on disk, and the userName eq and
-/// externalId eq lookups when their index entries are on disk too: the reads are awaited (the async read path, no thread
+/// GET by id when the user, its group list and its groups are on disk, and the userName eq,
+/// externalId eq and emails.value eq lookups when their index entries are on disk too: the reads are awaited (the async read path, no thread
 /// held), and every answer is the right user with the right groups.
 /// </summary>
 public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdStoreFixture>
@@ -89,6 +89,11 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         // externalId eq (caseExact, RFC 7643 §3.1): its id list is on disk too, and was read
         // holding the thread before it was awaited.
         await LookUpEachAsync(ids, i => $"externalId eq \"cold-ext-{i}\"", "externalId eq \"COLD-EXT-1\"", "externalId", gate);
+
+        // emails.value eq (not caseExact: the lookup's candidates are filtered as SCIM compares,
+        // RFC 7643 §2.2): its id list and the candidate's record are on disk, and both were read
+        // holding the thread (the query's planner and its candidate block) before they were awaited.
+        await LookUpEachAsync(ids, i => $"emails.value eq \"Cold-{i}@MAIL.example.com\"", "emails.value eq \"cold-none@mail.example.com\"", "emails.value", gate);
     }
 
     // Each user found by its own filter (and nothing by the one that matches none), with most reads
@@ -134,7 +139,8 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
                     ["method"] = "POST",
                     ["path"] = "/Users",
                     ["bulkId"] = "u" + i,
-                    ["data"] = new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["userName"] = $"{prefix}-{i}@example.com", ["externalId"] = $"{prefix}-ext-{i}", ["title"] = padding },
+                    ["data"] = new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["userName"] = $"{prefix}-{i}@example.com", ["externalId"] = $"{prefix}-ext-{i}", ["title"] = padding,
+                        ["emails"] = new JsonArray(new JsonObject { ["value"] = $"{prefix}-{i}@mail.example.com", ["type"] = "work" }) },
                 });
             }
 

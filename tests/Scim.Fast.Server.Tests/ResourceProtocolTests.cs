@@ -41,6 +41,42 @@ public class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<Sci
         Assert.Empty(await Find(other));
     }
 
+    [Theory]
+    [InlineData(5)]  // few candidates: read and filtered where the lookup is answered
+    [InlineData(20)] // more: through the query's candidate blocks
+    public async Task AnEmailSharedByUsers_ListsEveryHolder_InAnyCase_PagedLikeAnyList(int holders)
+    {
+        // emails.value compares case-insensitively (RFC 7643 §4.1.2), so each holder matches
+        // whatever case it was stored in; pages follow RFC 7644 §3.4.2.4.
+        string mail = Unique("shared") + "@Example.com";
+        var ids = new List<string>();
+        for (int i = 0; i < holders; i++)
+        {
+            var body = User(Unique("sharer"));
+            body["emails"] = new JsonArray(new JsonObject { ["value"] = i % 2 == 0 ? mail : mail.ToUpperInvariant() });
+            ids.Add((await Client.Send(HttpMethod.Post, "/scim/v2/Users", body)).Expect(HttpStatusCode.Created).Id);
+        }
+
+        string filter = "filter=" + Uri.EscapeDataString($"emails.value eq \"{mail.ToLowerInvariant()}\"");
+        var all = (await Client.Get("/scim/v2/Users?count=100&" + filter)).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(holders, (int)all["totalResults"]!);
+        var listed = Ids(all).ToList();
+        Assert.Equal(ids.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+
+        var page = (await Client.Get("/scim/v2/Users?startIndex=2&count=2&" + filter)).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(holders, (int)page["totalResults"]!);
+        Assert.Equal(2, (int)page["itemsPerPage"]!);
+        Assert.Equal(listed.Skip(1).Take(2), Ids(page));
+
+        var total = (await Client.Get("/scim/v2/Users?count=0&" + filter)).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(holders, (int)total["totalResults"]!);
+        Assert.Empty(Ids(total));
+
+        // A deleted holder leaves the list (its index entry goes with it).
+        (await Client.Delete("/scim/v2/Users/" + ids[0])).Expect(HttpStatusCode.NoContent);
+        Assert.Equal(holders - 1, (int)(await Client.Get("/scim/v2/Users?" + filter)).Expect(HttpStatusCode.OK).Body!["totalResults"]!);
+    }
+
     [Fact]
     public async Task AnExternalIdSharedPastTheIndexCap_IsStillFoundByScanning()
     {

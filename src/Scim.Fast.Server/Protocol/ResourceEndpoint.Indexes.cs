@@ -314,14 +314,16 @@ internal abstract partial class ResourceEndpoint<T>
     }
 
     /// <summary>
-    /// <see cref="CandidatesFor"/> on a request thread, for a comparison an index answers exactly (the
-    /// ids are the matches): the index read awaited when it is on disk. False when no index answers
-    /// it exactly (the caller plans a query); the ids are null when the index cannot answer this
-    /// value (an overflowed key: the caller scans).
+    /// <see cref="CandidatesFor"/> on a request thread: the index read awaited when it is on disk.
+    /// <paramref name="exact"/>: the ids are the matches; otherwise a superset the filter narrows (a
+    /// lookup keyed case-insensitively, emails.value, where the filter compares as SCIM does). False
+    /// when no index gives candidates (the caller plans a query); the ids are null when the index
+    /// cannot answer this value (an overflowed key: the caller scans).
     /// </summary>
-    protected bool TryExactCandidates(ScimScope scope, FilterComparison comparison, out ValueTask<IReadOnlyList<string>?> ids)
+    protected bool TryIndexCandidates(ScimScope scope, FilterComparison comparison, out ValueTask<IReadOnlyList<string>?> ids, out bool exact)
     {
         ids = default;
+        exact = true;
         switch (EqualityIndexFor(comparison))
         {
             case { Kind: ScimIndexKind.Ordered }:
@@ -330,7 +332,8 @@ internal abstract partial class ResourceEndpoint<T>
             case { Kind: ScimIndexKind.Unique }:
                 ids = OwnerAsList(Store.FindByUniqueKeyAsync(scope.Tenant, StoreType, comparison.Value.String));
                 return true;
-            case { Kind: ScimIndexKind.Lookup } index when index.CaseExact && comparison.Attribute.CaseExact:
+            case { Kind: ScimIndexKind.Lookup } index:
+                exact = index.CaseExact && comparison.Attribute.CaseExact;
                 ids = index == Catalogue.ExternalId
                     ? Store.FindByExternalIdAsync(scope.Tenant, StoreType, comparison.Value.String)
                     : Store.FindByLookupAsync(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));

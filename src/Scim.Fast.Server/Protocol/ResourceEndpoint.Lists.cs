@@ -102,16 +102,19 @@ internal abstract partial class ResourceEndpoint<T>
                 return;
             }
 
-            // An equality an index answers exactly (userName eq, externalId eq, id eq): the index
-            // entry, then the resource, each awaited when on disk (README "Known gaps": the entry's
-            // read held a thread before). Null (an overflowed key): the query below scans.
+            // An equality an index answers (userName eq, externalId eq, id eq, emails.value eq): the
+            // index entry, then the resource, each awaited when on disk (README "Known gaps": the
+            // entry's read held a thread before). A lookup that only narrows (emails.value, keyed
+            // case-insensitively) has its few candidates read and filtered here, awaited too. Null
+            // (an overflowed key) or many candidates: the query below.
             if (filter is FilterComparison { Operator: FilterOperator.Eq, Value.Kind: ScimValueKind.String } comparison
-                && TryExactCandidates(scope, comparison, out var lookup) && await lookup.ConfigureAwait(false) is { } found)
+                && TryIndexCandidates(scope, comparison, out var lookup, out bool exact) && await lookup.ConfigureAwait(false) is { } found
+                && (exact || found.Count <= MaxLookupCandidatesFiltered))
             {
-                List<string> exact = [.. found];
-                exact.Sort(StringComparer.Ordinal);
+                var matches = exact ? [.. found] : await MatchingAsync(scope, filter, found).ConfigureAwait(false);
+                matches.Sort(StringComparer.Ordinal);
                 int pageCount = Math.Clamp(query.Count ?? Limits.DefaultCount, 0, Limits.MaxCount);
-                await ListCandidatesAsync(context, scope, query, exact, pageCount).ConfigureAwait(false);
+                await ListCandidatesAsync(context, scope, query, matches, pageCount).ConfigureAwait(false);
                 return;
             }
         }
@@ -133,6 +136,39 @@ internal abstract partial class ResourceEndpoint<T>
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
         await WriteListAsync(context, scope, page, projection).ConfigureAwait(false);
+    }
+
+    // A lookup's candidates filtered here rather than by the query: a shared address (emails.value)
+    // names a handful of users; more than this go through the query's blocks.
+    private const int MaxLookupCandidatesFiltered = 16;
+
+    // The candidates the filter matches, each record read with an await when it is on disk and
+    // decoded as the query decodes it (RFC 7644 §3.4.2.2: the comparison is the attribute's own,
+    // case-insensitive for emails.value, which the lookup's folded key only approximates).
+    private async Task<List<string>> MatchingAsync(ScimScope scope, FilterNode filter, IReadOnlyList<string> candidates)
+    {
+        var compiled = CompiledFilter<T>.Compile(filter, Accessor);
+        var readOptions = ReadOptionsFor(filter, sortAttribute: null);
+        var matches = new List<string>(candidates.Count);
+        foreach (string id in candidates)
+        {
+            var (found, body, version) = await ReadBodyAsync(scope, id).ConfigureAwait(false);
+            if (!found)
+            {
+                continue;
+            }
+
+            // Decoded before the next read: the body may be this thread's scratch buffer.
+            var resource = DecodeStored(id, body, readOptions);
+            SetResponseMeta(scope, resource, version);
+            DeriveForFilter(scope, resource, filter);
+            if (compiled.Matches(resource))
+            {
+                matches.Add(id);
+            }
+        }
+
+        return matches;
     }
 
     // A filter an index answers exactly: the candidates are the matches. One candidate on the
