@@ -384,6 +384,11 @@ public sealed partial class PushDelivery : IAsyncDisposable
         Outcome outcome;
         try
         {
+            // Off the delivery loop first (Dispatch calls this, and an async method runs on its
+            // caller's thread until it awaits): the signature is most of a SET's cost, and on the
+            // loop every SET of the stream would be signed one after another on one thread.
+            await Task.Yield();
+
             // Signed once: a retry sends the same JWS (same jti, RFC 8935 §2; same iat).
             item.Jws ??= _registry.Sets.Sign(item.Set, _stream.Algorithm);
             outcome = await SendAsync(item.Set, item.Jws).ConfigureAwait(false);
