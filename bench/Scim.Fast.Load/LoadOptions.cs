@@ -47,6 +47,9 @@ internal sealed class LoadOptions
                                  read-only run (read p99 with writes over without)
           --tenants N            tenants (mixed; default 10)
           --consumers LIST       events: poll,push,sse (default poll,push)
+          --rounds N             events: N rounds of (no stream, then streams), each of --warmup and
+                                 --duration, streams deleted between; the ratio is taken per round and
+                                 over all (a machine whose speed drifts between two long phases)
           --jwt-key B64 --jwt-issuer I --jwt-audience A   mint per-tenant JWTs (mixed)
 
         output:
@@ -103,6 +106,9 @@ internal sealed class LoadOptions
 
     /// <summary>Event consumers of the events scenario: poll, push, sse.</summary>
     public string Consumers { get; init; } = "poll,push";
+
+    /// <summary>Events scenario: rounds of (without streams, with streams), interleaved.</summary>
+    public int Rounds { get; init; } = 1;
 
     public static LoadOptions Parse(string[] args)
     {
@@ -163,6 +169,7 @@ internal sealed class LoadOptions
             OutDirectory = Get("--out", Path.Combine("bench", "results", "load")),
             Label = values.ContainsKey("--label") ? Get("--label", "") : null,
             Consumers = Get("--consumers", "poll,push"),
+            Rounds = Math.Max(1, Int("--rounds", 1)),
         };
 
         if (values.Count > 0)

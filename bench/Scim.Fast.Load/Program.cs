@@ -113,31 +113,54 @@ async Task ReadWithWritesAsync()
 }
 
 // The same PATCHes without a stream, then with the consumers attached: throughput with them over
-// throughput without (reported as the ratio), and each consumer's delivery lag.
+// throughput without (reported as the ratio), and each consumer's delivery lag. With --rounds the
+// pair repeats, the streams deleted between rounds, so a slow minute of a shared machine lands on
+// both sides of some ratio instead of on one side of the only one.
 async Task EventsAsync()
 {
     await using var events = new EventsScenario(run);
     await events.SetupAsync(context, cancel.Token).ConfigureAwait(false);
-    var without = await LoadEngine.RunAsync("events patch, no stream", events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
-    await events.AttachAsync(context, options.Consumers, cancel.Token).ConfigureAwait(false);
-    context.Errors.Clear();
-    var with = await LoadEngine.RunAsync($"events patch, streams: {options.Consumers}", events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
-    long ended = System.Diagnostics.Stopwatch.GetTimestamp();
-    context.Measuring = false;
-    await events.DrainAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
-    results.Add((with, without));
+    var owed = new Dictionary<string, long>();
+    long withOperations = 0;
+    long withoutOperations = 0;
+    for (int round = 1; round <= options.Rounds; round++)
+    {
+        string suffix = options.Rounds == 1 ? "" : $" (round {round})";
+        var without = await LoadEngine.RunAsync("events patch, no stream" + suffix, events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+        await events.AttachAsync(context, options.Consumers, cancel.Token).ConfigureAwait(false);
+        context.Errors.Clear();
+        var with = await LoadEngine.RunAsync($"events patch, streams: {options.Consumers}" + suffix, events, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+        long ended = System.Diagnostics.Stopwatch.GetTimestamp();
+        context.Measuring = false;
+        await events.DrainAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+        foreach (var consumer in events.Consumers)
+        {
+            owed[consumer.Name] = owed.GetValueOrDefault(consumer.Name) + consumer.ReceivedAfter(ended);
+        }
+
+        await events.DetachAsync(context).ConfigureAwait(false);
+        results.Add((with, without));
+        withOperations += with.Operations;
+        withoutOperations += without.Operations;
+    }
+
+    if (options.Rounds > 1)
+    {
+        var ratios = results.Select(r => r.Baseline!.OperationsPerSecond > 0 ? r.Run.OperationsPerSecond / r.Baseline.OperationsPerSecond : 0).Order().ToList();
+        Console.WriteLine($"events: {options.Rounds} rounds, ratio per round {string.Join(" ", ratios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))}; "
+            + $"median {ratios[ratios.Count / 2]:0.00}; all operations with streams over without {(double)withOperations / Math.Max(1, withoutOperations):0.00}");
+    }
+
     extra = new Dictionary<string, object?>();
     foreach (var consumer in events.Consumers)
     {
         var lag = consumer.Lag();
-        extra[consumer.Name] = Report.Lag(lag, consumer.AcknowledgedWrites, consumer.Missing, consumer.Duplicates, consumer.Errors, consumer.ReceivedAfter(ended));
+        extra[consumer.Name] = Report.Lag(lag, consumer.AcknowledgedWrites, consumer.Missing, consumer.Duplicates, consumer.Errors, owed[consumer.Name]);
         if (consumer.Missing > 0)
         {
-            with.Errors[$"events: {consumer.Name} missed {consumer.Missing:N0} acknowledged writes"] = consumer.Missing;
+            results[^1].Run.Errors[$"events: {consumer.Name} missed {consumer.Missing:N0} acknowledged writes"] = consumer.Missing;
         }
     }
-
-    await events.DeleteStreamsAsync(context).ConfigureAwait(false);
 }
 
 // Users (Entra lookup + POST, or /Bulk batches), then groups with members by /Bulk; each phase runs

@@ -36,7 +36,11 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     private readonly List<string> _streams = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
+    private CancellationTokenSource _round = new();
+    private volatile bool _attached;
+    private long _writes;
     private WebApplication? _receiver;
+    private string? _receiverUrl;
     private string[] _ids = [];
 
     public EventsScenario(string run) => _run = run;
@@ -49,8 +53,13 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     public async Task<bool> ExecuteAsync(LoadContext context, long sequence, CancellationToken cancellationToken)
     {
         int i = (int)((ulong)(sequence * 2654435761L) % (ulong)_ids.Length);
+
+        // A value no earlier write set: each run's sequences start at 0 again, and a PATCH that
+        // sets what a user already holds changes nothing (no write, no event), so the second run
+        // of a pair repeated the first's values and measured no-ops as writes.
+        long write = Interlocked.Increment(ref _writes);
         var reply = await context.SendAsync("PATCH /Users/{id}", HttpMethod.Patch, "/Users/" + _ids[i],
-            "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Replace\",\"path\":\"displayName\",\"value\":\"Event " + _run + " " + sequence + "\"}]}",
+            "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Replace\",\"path\":\"displayName\",\"value\":\"Event " + _run + " " + write + "\"}]}",
             cancellationToken: cancellationToken).ConfigureAwait(false);
         long acknowledged = Stopwatch.GetTimestamp();
         if (reply.Status != 200)
@@ -58,7 +67,7 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
             return ReadScenario.Check(context, false, reply.Status);
         }
 
-        if (context.Measuring)
+        if (context.Measuring && _attached)
         {
             string key = "/Users/" + _ids[i] + "|" + reply.Version;
             foreach (var consumer in _consumers)
@@ -70,44 +79,72 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
         return true;
     }
 
-    /// <summary>Creates the streams and starts their consumers (after the run without them).</summary>
+    /// <summary>
+    /// Creates the streams and starts their consumers (after the run without them). A later round
+    /// keeps each kind's consumer (and the push receiver) and gives it a new stream.
+    /// </summary>
     public async Task AttachAsync(LoadContext context, string consumers, CancellationToken cancellationToken)
     {
+        _round = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        var round = _round.Token;
         foreach (string kind in consumers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
+            var consumer = _consumers.Find(c => c.Name == kind);
+            bool added = consumer is null;
+            consumer ??= new Consumer(kind);
             switch (kind)
             {
                 case "poll":
                 {
                     var stream = await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8936" }, cancellationToken).ConfigureAwait(false);
-                    var consumer = new Consumer("poll");
-                    _consumers.Add(consumer);
-                    _loops.Add(Task.Run(() => PollAsync(context, (string)stream["delivery"]!["endpoint_url"]!, consumer)));
+                    _loops.Add(Task.Run(() => PollAsync(context, (string)stream["delivery"]!["endpoint_url"]!, consumer, round)));
                     break;
                 }
 
                 case "push":
                 {
-                    var consumer = new Consumer("push");
-                    string url = await StartReceiverAsync(consumer).ConfigureAwait(false);
-                    await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8935", ["endpoint_url"] = url }, cancellationToken).ConfigureAwait(false);
-                    _consumers.Add(consumer);
+                    _receiverUrl ??= await StartReceiverAsync(consumer).ConfigureAwait(false);
+                    await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8935", ["endpoint_url"] = _receiverUrl }, cancellationToken).ConfigureAwait(false);
                     break;
                 }
 
                 case "sse":
                 {
                     var stream = await CreateStreamAsync(context, new JsonObject { ["method"] = "urn:ietf:rfc:8936" }, cancellationToken).ConfigureAwait(false);
-                    var consumer = new Consumer("sse");
-                    _consumers.Add(consumer);
-                    _loops.Add(Task.Run(() => ServerSentEventsAsync(context, context.Target + "/ssf/sse/" + (string)stream["stream_id"]!, consumer)));
+                    _loops.Add(Task.Run(() => ServerSentEventsAsync(context, context.Target + "/ssf/sse/" + (string)stream["stream_id"]!, consumer, round)));
                     break;
                 }
 
                 default:
                     throw new ArgumentException($"unknown consumer '{kind}' (poll, push, sse)");
             }
+
+            if (added)
+            {
+                _consumers.Add(consumer);
+            }
         }
+
+        _attached = true;
+    }
+
+    /// <summary>Deletes the round's streams and stops its poll and SSE loops (the consumers keep what they received).</summary>
+    public async Task DetachAsync(LoadContext context)
+    {
+        // Loops first, so no poll meets its stream deleted (and counts an error that is not one).
+        _attached = false;
+        await _round.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _loops.Clear();
+        _round.Dispose();
+        await DeleteStreamsAsync(context).ConfigureAwait(false);
     }
 
     /// <summary>Waits until no consumer has received anything for a second (or the timeout).</summary>
@@ -150,17 +187,17 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     }
 
     // RFC 8936: long polls, each acknowledging the batch before.
-    private async Task PollAsync(LoadContext context, string url, Consumer consumer)
+    private static async Task PollAsync(LoadContext context, string url, Consumer consumer, CancellationToken stop)
     {
         var ack = new JsonArray();
-        while (!_stop.IsCancellationRequested)
+        while (!stop.IsCancellationRequested)
         {
             try
             {
                 var body = new JsonObject { ["returnImmediately"] = false, ["maxEvents"] = 1000, ["ack"] = ack };
                 using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-                using var response = await context.Http.PostAsync(url, content, _stop.Token).ConfigureAwait(false);
-                var reply = JsonNode.Parse(await response.Content.ReadAsStringAsync(_stop.Token).ConfigureAwait(false))!;
+                using var response = await context.Http.PostAsync(url, content, stop).ConfigureAwait(false);
+                var reply = JsonNode.Parse(await response.Content.ReadAsStringAsync(stop).ConfigureAwait(false))!;
                 long received = Stopwatch.GetTimestamp();
                 ack = [];
                 foreach (var (jti, set) in reply["sets"]!.AsObject())
@@ -169,7 +206,7 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
                     ack.Add(jti);
                 }
             }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 return;
             }
@@ -182,17 +219,17 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     }
 
     // Server-sent events: one long response; every data line is a SET.
-    private async Task ServerSentEventsAsync(LoadContext context, string url, Consumer consumer)
+    private static async Task ServerSentEventsAsync(LoadContext context, string url, Consumer consumer, CancellationToken stop)
     {
-        while (!_stop.IsCancellationRequested)
+        while (!stop.IsCancellationRequested)
         {
             try
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, url);
                 request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-                using var response = await context.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _stop.Token).ConfigureAwait(false);
-                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(_stop.Token).ConfigureAwait(false));
-                while (await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
+                using var response = await context.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop).ConfigureAwait(false);
+                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(stop).ConfigureAwait(false));
+                while (await reader.ReadLineAsync(stop).ConfigureAwait(false) is { } line)
                 {
                     if (line.StartsWith("data: ", StringComparison.Ordinal))
                     {
@@ -200,7 +237,7 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
                     }
                 }
             }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 return;
             }
@@ -267,6 +304,8 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
         {
             using var _ = await context.Http.DeleteAsync(context.Target + "/ssf/streams?stream_id=" + id).ConfigureAwait(false);
         }
+
+        _streams.Clear();
     }
 
     /// <summary>
