@@ -121,8 +121,9 @@ async Task EventsAsync()
     await using var events = new EventsScenario(run);
     await events.SetupAsync(context, cancel.Token).ConfigureAwait(false);
 
-    // One unreported run first: the first run of a fresh server was about half as fast as the
-    // later ones (JIT tiers, every user's first write), and it was always the run without streams.
+    // One unreported run first: the first run of a fresh server was often much slower than the
+    // later ones, and it was always the run without streams (it did not remove the effect: read
+    // rounds 2 and later).
     await LoadEngine.RunAsync("events warm-up (not reported)", events, context, TimeSpan.Zero, options.Duration, options.Requests).ConfigureAwait(false);
     var owed = new Dictionary<string, long>();
     long withOperations = 0;
