@@ -281,29 +281,22 @@ internal abstract partial class ResourceEndpoint<T>
     /// <summary>
     /// The ids an equality lookup gives for <c>attribute eq value</c>: the id itself (a key read),
     /// the unique name's owner, an externalId or lookup list, or the groups a member belongs to.
-    /// Null when no index answers it (or a key is overflowed): the caller scans.
-    /// <paramref name="exact"/>: the ids are exactly the matches (no filter needed), which holds
-    /// for an id; for the unique name (the store folds it as SCIM compares it, RFC 7643 §4.1.1); and
-    /// for a lookup keyed as the attribute compares (case-exact on both sides).
+    /// Null when no index answers it (or a key is overflowed): the caller scans. The query filters
+    /// them; <see cref="TryIndexCandidates"/> says when they are the matches themselves.
     /// </summary>
-    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison, out bool exact)
+    protected IReadOnlyList<string>? CandidatesFor(ScimScope scope, FilterComparison comparison)
     {
-        exact = false;
         if (EqualityIndexFor(comparison) is { } index)
         {
             switch (index.Kind)
             {
                 case ScimIndexKind.Ordered:
-                    exact = true;
                     return [comparison.Value.String];
                 case ScimIndexKind.Unique:
-                    exact = true;
                     return Store.FindByUniqueKey(scope.Tenant, StoreType, comparison.Value.String) is { } owner ? [owner] : [];
                 case ScimIndexKind.Lookup when index == Catalogue.ExternalId:
-                    exact = index.CaseExact && comparison.Attribute.CaseExact;
                     return Store.FindByExternalId(scope.Tenant, StoreType, comparison.Value.String);
                 case ScimIndexKind.Lookup:
-                    exact = index.CaseExact && comparison.Attribute.CaseExact;
                     return Store.FindByLookup(scope.Tenant, StoreType, index.Number, index.KeyOf(comparison.Value));
                 case ScimIndexKind.Membership:
                     return Store.GetGroupsOf(scope.Tenant, comparison.Value.String);
@@ -315,8 +308,10 @@ internal abstract partial class ResourceEndpoint<T>
 
     /// <summary>
     /// <see cref="CandidatesFor"/> on a request thread: the index read awaited when it is on disk.
-    /// <paramref name="exact"/>: the ids are the matches; otherwise a superset the filter narrows (a
-    /// lookup keyed case-insensitively, emails.value, where the filter compares as SCIM does). False
+    /// <paramref name="exact"/>: the ids are the matches (no filter needed), which holds for an id;
+    /// for the unique name (the store folds it as SCIM compares it, RFC 7643 §4.1.1); and for a
+    /// lookup keyed as the attribute compares (case-exact on both sides). Otherwise a superset the
+    /// filter narrows (a lookup keyed case-insensitively, emails.value). False
     /// when no index gives candidates (the caller plans a query); the ids are null when the index
     /// cannot answer this value (an overflowed key: the caller scans).
     /// </summary>

@@ -144,7 +144,9 @@ internal abstract partial class ResourceEndpoint<T>
 
     // The candidates the filter matches, each record read with an await when it is on disk and
     // decoded as the query decodes it (RFC 7644 §3.4.2.2: the comparison is the attribute's own,
-    // case-insensitive for emails.value, which the lookup's folded key only approximates).
+    // case-insensitive for emails.value, which the lookup's folded key only approximates). The page
+    // reads its matches again (ListCandidatesAsync), by then mostly from memory: keeping the bodies
+    // here would tie them to this thread's scratch buffer across the awaits in between.
     private async Task<List<string>> MatchingAsync(ScimScope scope, FilterNode filter, IReadOnlyList<string> candidates)
     {
         var compiled = CompiledFilter<T>.Compile(filter, Accessor);

@@ -391,7 +391,7 @@ internal abstract partial class ResourceEndpoint<T>
         var ranges = new Dictionary<byte, (OrderedRange Range, int Terms, bool Exact)>();
         foreach (var conjunct in conjuncts)
         {
-            if (CandidatesFor(scope, conjunct, out _) is { } found && (ids is null || found.Count < ids.Count))
+            if (CandidatesFor(scope, conjunct) is { } found && (ids is null || found.Count < ids.Count))
             {
                 ids = found;
             }
