@@ -264,7 +264,7 @@ internal abstract partial class ResourceEndpoint<T>
             return (null, null, badMember);
         }
 
-        resource.Id = Guid.NewGuid().ToString();
+        resource.Id = ResourceIds.New();
         resource.Meta = new ScimMeta { ResourceType = ResourceType.Name, Created = now, LastModified = now };
         var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
         var keys = KeysOf(resource);
