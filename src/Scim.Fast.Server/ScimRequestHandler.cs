@@ -67,22 +67,11 @@ internal sealed partial class ScimRequestHandler
             }));
         }
 
-        if (options.Limits.FailedAuthenticationsPerMinutePerAddress > 0)
-        {
-            // One bucket per client address, drawn only by failed authentications.
-            int perMinute = options.Limits.FailedAuthenticationsPerMinutePerAddress;
-            _failures = PartitionedRateLimiter.Create<string, string>(address => RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = perMinute,
-                TokensPerPeriod = Math.Max(1, perMinute / 60),
-                ReplenishmentPeriod = TimeSpan.FromSeconds(Math.Max(1, 60 / perMinute)),
-                QueueLimit = 0,
-                AutoReplenishment = true,
-            }));
-        }
+        FailedAuthentications = new FailedAuthentications(options.Limits.FailedAuthenticationsPerMinutePerAddress);
     }
 
-    private readonly PartitionedRateLimiter<string>? _failures;
+    /// <summary>Failed authentications per address, shared with the administration API and /metrics.</summary>
+    internal FailedAuthentications FailedAuthentications { get; }
 
     internal UserEndpoint Users { get; }
 
@@ -264,17 +253,9 @@ internal sealed partial class ScimRequestHandler
     private async Task HandleTenantRequestAsync(HttpContext context, Route route)
     {
         // An address that failed too often is refused before its token is even looked at.
-        string address = context.Connection.RemoteIpAddress?.ToString() ?? "";
-        if (_failures is not null)
+        if (await FailedAuthentications.RefuseIfThrottledAsync(context).ConfigureAwait(false))
         {
-            using var available = _failures.AttemptAcquire(address, permitCount: 0);
-            if (!available.IsAcquired)
-            {
-                context.Response.Headers.RetryAfter = "60";
-                Telemetry.ScimMetrics.RecordRejected("auth_throttled");
-                await ScimResponses.Error(context, new ScimError(StatusCodes.Status429TooManyRequests, ScimErrorType.None, "Too many failed authentications from this address; retry later.")).ConfigureAwait(false);
-                return;
-            }
+            return;
         }
 
         int tokenSlot;
@@ -293,10 +274,7 @@ internal sealed partial class ScimRequestHandler
                 return;
             }
 
-            if (_failures is not null)
-            {
-                using var _ = _failures.AttemptAcquire(address);
-            }
+            FailedAuthentications.Record(context);
 
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
             Telemetry.ScimMetrics.RecordRejected("auth_failed");

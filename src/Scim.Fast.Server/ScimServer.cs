@@ -167,7 +167,7 @@ public static class ScimServer
         app.Lifetime.ApplicationStopped.Register(tokenWatch.Dispose);
         var admin = new Admin.TenantAdmin(handler, tokens, store, enabled: options.AdminTokens.Count > 0 || (toolTokens?.Any(t => t.Tenant == BearerTokens.AdminTenant) ?? false), dataDirectory, app.Lifetime.ApplicationStopping);
         var requestLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Scim.Fast.Requests");
-        Telemetry.OpenTelemetrySetup.Map(app, options, tokens);
+        Telemetry.OpenTelemetrySetup.Map(app, options, tokens, handler.FailedAuthentications);
         var storeGauges = options.Metrics.Enabled ? Telemetry.ScimMetrics.ObserveStore(store, () => Tenants(tenantDirectory)) : null;
 
         // 6b. A shared backend can be briefly unable to answer (a failover, a replica late to

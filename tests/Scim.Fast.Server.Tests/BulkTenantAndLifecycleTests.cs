@@ -293,6 +293,54 @@ public sealed class FailedAuthenticationTests(FailedAuthenticationFixture server
     }
 }
 
+/// <summary>Few failed authentications per address, and an admin token (the admin API and /metrics are on).</summary>
+public sealed class FailedAdminAuthenticationFixture : ScimServerFixture
+{
+    public const string AdminToken = "admin-token-0123456789abcdef";
+
+    protected override IEnumerable<string> ExtraArguments =>
+        ["--Scim:Limits:FailedAuthenticationsPerMinutePerAddress=5", "--Scim:AdminTokens:0=" + AdminToken];
+}
+
+public sealed class FailedAdminAuthenticationTests(FailedAdminAuthenticationFixture server) : IClassFixture<FailedAdminAuthenticationFixture>
+{
+    // Admin tokens open every tenant's data (export, drop): guessing them on /admin or /metrics
+    // draws on the address's one budget, as on the SCIM paths.
+    [Fact]
+    public async Task GuessingAdminTokens_OnTheAdminApiAndMetrics_IsCutOffPerAddress_ForEveryPath()
+    {
+        using var admin = server.CreateClient(FailedAdminAuthenticationFixture.AdminToken);
+        // Their successes are plain JSON and Prometheus text, not SCIM.
+        using (var tenants = await admin.GetAsync("/admin/tenants"))
+        {
+            Assert.Equal(HttpStatusCode.OK, tenants.StatusCode);
+        }
+
+        using (var metrics = await admin.GetAsync("/metrics"))
+        {
+            Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+        }
+
+        using var guesser = server.CreateClient("guessed-admin-token-0123456789");
+        for (int i = 0; i < 3; i++)
+        {
+            (await guesser.Get("/metrics")).AssertError(HttpStatusCode.Unauthorized);
+        }
+
+        for (int i = 0; i < 2; i++)
+        {
+            (await guesser.Get("/admin/tenants")).AssertError(HttpStatusCode.Unauthorized);
+        }
+
+        // Five failures: the address now waits on every path, with the right tokens too.
+        var limited = await admin.Get("/admin/tenants");
+        limited.AssertError(HttpStatusCode.TooManyRequests);
+        Assert.NotNull(limited.Headers.RetryAfter);
+        (await admin.Get("/metrics")).AssertError(HttpStatusCode.TooManyRequests);
+        (await server.Client.Get("/scim/v2/Users?count=0")).AssertError(HttpStatusCode.TooManyRequests);
+    }
+}
+
 /// <summary>A graceful restart keeps every acknowledged write, indexes included.</summary>
 public sealed class RestartTests : IAsyncLifetime
 {

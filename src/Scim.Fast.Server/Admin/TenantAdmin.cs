@@ -53,8 +53,15 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
         // waits on: the deadline that protects the server from stuck requests does not apply.
         context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
 
+        // Admin tokens reach every tenant's data: guesses count against the address like SCIM ones.
+        if (await handler.FailedAuthentications.RefuseIfThrottledAsync(context).ConfigureAwait(false))
+        {
+            return;
+        }
+
         if (!tokens.TryAuthenticate(context.Request, out string? tenant, out _) || tenant != BearerTokens.AdminTenant)
         {
+            handler.FailedAuthentications.Record(context);
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim-admin\"";
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "An administration token is required.").ConfigureAwait(false);
             return;

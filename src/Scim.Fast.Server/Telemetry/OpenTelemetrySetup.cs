@@ -62,7 +62,7 @@ internal static class OpenTelemetrySetup
     /// Scim:Metrics:AllowAnonymous); 401 with a bearer challenge otherwise; 404 when metrics are
     /// off or no admin token exists to guard them.
     /// </summary>
-    public static void Map(WebApplication app, ScimServerOptions options, BearerTokens tokens)
+    public static void Map(WebApplication app, ScimServerOptions options, BearerTokens tokens, FailedAuthentications failedAuthentications)
     {
         if (!options.Metrics.Enabled)
         {
@@ -85,8 +85,15 @@ internal static class OpenTelemetrySetup
                     return;
                 }
 
+                // The scraper's token is an admin token: guesses count like any other (per address).
+                if (await failedAuthentications.RefuseIfThrottledAsync(context).ConfigureAwait(false))
+                {
+                    return;
+                }
+
                 if (!tokens.TryAuthenticate(context.Request, out string? tenant, out _) || tenant != BearerTokens.AdminTenant)
                 {
+                    failedAuthentications.Record(context);
                     context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim-metrics\"";
                     await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "/metrics needs a token from Scim:AdminTokens.").ConfigureAwait(false);
                     return;
