@@ -20,8 +20,17 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
     private const int GroupBatch = 100;
     private const int InFlight = 4;
 
+    // A PATCH adding members stays under this many bytes (and under the target's /Bulk payload
+    // limit): a server's own body limit is not advertised, and 1 MiB is the default.
+    private const int MemberPatchBytes = 256 << 10;
+
     // Old id (the file's) → new id (this server's), users and groups alike.
     private readonly Dictionary<string, string> _ids = new(StringComparer.Ordinal);
+
+    // The target's /Bulk limits (RFC 7643 §5, ServiceProviderConfig bulk.maxPayloadSize and
+    // maxOperations), read before the first request.
+    private int _maxPayloadBytes;
+    private int _maxOperations;
 
     public long UsersCreated { get; private set; }
 
@@ -158,17 +167,10 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
                 continue;
             }
 
-            var patch = new JsonObject
+            await ReadLimitsAsync(cancel).ConfigureAwait(false);
+            if (await AddMembersAsync(groupId, members, cancel).ConfigureAwait(false) is { } failure)
             {
-                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
-                ["Operations"] = new JsonArray(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = members }),
-            };
-            using var request = new HttpRequestMessage(HttpMethod.Patch, "Groups/" + Uri.EscapeDataString(groupId)) { Content = ScimJson(patch) };
-            using var response = await target.Scim.SendAsync(request, cancel).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                var error = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false));
-                await RejectAsync(errors, byGroup.Key.Line, (int)response.StatusCode, (string?)error?["scimType"], (string?)error?["detail"]).ConfigureAwait(false);
+                await RejectAsync(errors, byGroup.Key.Line, failure.Status, failure.ScimType, failure.Detail).ConfigureAwait(false);
             }
         }
     }
@@ -230,7 +232,9 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
         return pending.Count;
     }
 
-    // One /Bulk request for the items: how many were created, their new ids, what was refused.
+    // The items through /Bulk, in as many requests as the target's limits need: how many were
+    // created, their new ids, what was refused. A group whose members alone pass the payload limit
+    // is created with the members that fit; the rest are added by PATCH once it exists.
     private async Task<Outcome> PostAsync(string path, List<Item> items, CancellationToken cancel)
     {
         var outcome = new Outcome();
@@ -239,14 +243,153 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
             return outcome;
         }
 
-        var operations = new JsonArray();
+        await ReadLimitsAsync(cancel).ConfigureAwait(false);
+        // Room for the request's envelope around the operations, and a margin for the encoding.
+        int budget = _maxPayloadBytes - 1024;
+        var request = new List<(Item Item, JsonObject Operation)>();
+        int requestBytes = 0;
+        var later = new List<(Item Group, JsonArray Members)>();
         foreach (var item in items)
         {
             var data = (JsonObject)item.Resource.DeepClone();
             data.Remove("id");
             data.Remove("meta");
             data.Remove("groups");
-            operations.Add(new JsonObject { ["method"] = "POST", ["path"] = path, ["bulkId"] = "line" + item.Line, ["data"] = data });
+            var operation = new JsonObject { ["method"] = "POST", ["path"] = path, ["bulkId"] = "line" + item.Line, ["data"] = data };
+            int bytes = Utf8Length(operation) + 1;
+            if (bytes > budget && data["members"] is JsonArray members && members.Count > 0)
+            {
+                var rest = SplitMembers(members, bytes - budget + 64);
+                later.Add((item, rest));
+                bytes = Utf8Length(operation) + 1;
+            }
+
+            if (bytes > budget)
+            {
+                outcome.Rejections.Add((item.Line, 413, "tooLarge", $"The resource ({bytes:N0} bytes) does not fit in one /Bulk request of the target (maxPayloadSize {_maxPayloadBytes:N0}); it was not imported."));
+                continue;
+            }
+
+            if (request.Count > 0 && (requestBytes + bytes > budget || request.Count == _maxOperations))
+            {
+                await SendBulkAsync(request, outcome, cancel).ConfigureAwait(false);
+                request.Clear();
+                requestBytes = 0;
+            }
+
+            request.Add((item, operation));
+            requestBytes += bytes;
+        }
+
+        if (request.Count > 0)
+        {
+            await SendBulkAsync(request, outcome, cancel).ConfigureAwait(false);
+        }
+
+        foreach (var (group, members) in later)
+        {
+            if (outcome.NewIds.TryGetValue(group.Line, out var groupId))
+            {
+                var failure = await AddMembersAsync(groupId, members, cancel).ConfigureAwait(false);
+                if (failure is { } refused)
+                {
+                    outcome.Rejections.Add((group.Line, refused.Status, refused.ScimType, "The group was created, but adding its remaining members failed: " + refused.Detail));
+                }
+            }
+        }
+
+        return outcome;
+    }
+
+    // Takes members off the end of the array until about `bytes` were removed; returns them.
+    private static JsonArray SplitMembers(JsonArray members, int bytes)
+    {
+        var rest = new List<JsonNode?>();
+        int removed = 0;
+        while (members.Count > 1 && removed < bytes)
+        {
+            var last = members[^1];
+            members.RemoveAt(members.Count - 1);
+            removed += (last?.ToJsonString().Length ?? 4) + 1;
+            rest.Add(last);
+        }
+
+        rest.Reverse();
+        return new JsonArray([.. rest]);
+    }
+
+    // PATCH add of members (RFC 7644 §3.5.2.1), in requests under MemberPatchBytes and the payload
+    // limit; the first refusal stops it and is returned.
+    private async Task<(int Status, string? ScimType, string? Detail)?> AddMembersAsync(string groupId, JsonArray members, CancellationToken cancel)
+    {
+        int budget = Math.Min(MemberPatchBytes, _maxPayloadBytes) - 1024;
+        var chunk = new JsonArray();
+        int bytes = 0;
+        for (int i = 0; i < members.Count; i++)
+        {
+            var member = members[i]?.DeepClone();
+            int size = (member?.ToJsonString().Length ?? 4) + 1;
+            if (chunk.Count > 0 && bytes + size > budget)
+            {
+                if (await PatchAddAsync(groupId, chunk, cancel).ConfigureAwait(false) is { } failure)
+                {
+                    return failure;
+                }
+
+                chunk = new JsonArray();
+                bytes = 0;
+            }
+
+            chunk.Add(member);
+            bytes += size;
+        }
+
+        return chunk.Count > 0 ? await PatchAddAsync(groupId, chunk, cancel).ConfigureAwait(false) : null;
+    }
+
+    private async Task<(int Status, string? ScimType, string? Detail)?> PatchAddAsync(string groupId, JsonArray members, CancellationToken cancel)
+    {
+        var patch = new JsonObject
+        {
+            ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
+            ["Operations"] = new JsonArray(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = members }),
+        };
+        using var request = new HttpRequestMessage(HttpMethod.Patch, "Groups/" + Uri.EscapeDataString(groupId)) { Content = ScimJson(patch) };
+        using var response = await target.Scim.SendAsync(request, cancel).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
+        {
+            return null;
+        }
+
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false));
+        return ((int)response.StatusCode, (string?)error?["scimType"], (string?)error?["detail"]);
+    }
+
+    // RFC 7643 §5: what the target takes in one /Bulk request (its advertised limits).
+    private async Task ReadLimitsAsync(CancellationToken cancel)
+    {
+        if (_maxPayloadBytes > 0)
+        {
+            return;
+        }
+
+        using var response = await target.Scim.GetAsync("ServiceProviderConfig", cancel).ConfigureAwait(false);
+        await ScimFastTool.EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
+        var bulk = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false))?["bulk"];
+        _maxPayloadBytes = (int?)bulk?["maxPayloadSize"] is > 4096 and var payload ? payload : 1 << 20;
+        _maxOperations = Math.Min(batch, (int?)bulk?["maxOperations"] is > 0 and var operations ? operations : 1000);
+    }
+
+    private static int Utf8Length(JsonNode node) => Encoding.UTF8.GetByteCount(node.ToJsonString());
+
+    // One /Bulk request; its results go into the outcome (matched by bulkId, not by position: an
+    // operation may have no result).
+    private async Task SendBulkAsync(List<(Item Item, JsonObject Operation)> request, Outcome outcome, CancellationToken cancel)
+    {
+        var operations = new JsonArray();
+        foreach (var (_, operation) in request)
+        {
+            operations.Add(operation.DeepClone());
         }
 
         var body = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
@@ -254,8 +397,7 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
         using var response = await target.Scim.PostAsync("Bulk", content, cancel).ConfigureAwait(false);
         await ScimFastTool.EnsureSuccessAsync(response, cancel).ConfigureAwait(false);
         var results = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false))!["Operations"]!.AsArray();
-        // Results by bulkId ("line<N>"), not by position: an operation may have no result.
-        var byBulkId = items.ToDictionary(item => "line" + item.Line, StringComparer.Ordinal);
+        var byBulkId = request.ToDictionary(r => "line" + r.Item.Line, r => r.Item, StringComparer.Ordinal);
         var answered = new HashSet<long>();
         foreach (var result in results)
         {
@@ -269,9 +411,11 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
             if (status == 201 && (string?)result["location"] is { } location)
             {
                 outcome.Created++;
+                string newId = Uri.UnescapeDataString(location[(location.LastIndexOf('/') + 1)..]);
+                outcome.NewIds[item.Line] = newId;
                 if (item.OldId is not null)
                 {
-                    outcome.Ids.Add((item.OldId, Uri.UnescapeDataString(location[(location.LastIndexOf('/') + 1)..])));
+                    outcome.Ids.Add((item.OldId, newId));
                 }
             }
             else
@@ -280,21 +424,20 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
             }
         }
 
-        foreach (var item in items)
+        foreach (var (item, _) in request)
         {
             if (!answered.Contains(item.Line))
             {
                 outcome.Rejections.Add((item.Line, 0, null, "The server gave no result for this line."));
             }
         }
-
-        return outcome;
     }
 
     private sealed class Outcome
     {
         public int Created;
         public readonly List<(string Old, string New)> Ids = [];
+        public readonly Dictionary<long, string> NewIds = [];
         public readonly List<(long Line, int Status, string? ScimType, string? Detail)> Rejections = [];
     }
 
