@@ -194,7 +194,9 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
         {
             try
             {
-                var body = new JsonObject { ["returnImmediately"] = false, ["maxEvents"] = 1000, ["ack"] = ack };
+                // A copy: after a failed request the same acknowledgements are sent again, and a
+                // node already in the failed request's body cannot join another.
+                var body = new JsonObject { ["returnImmediately"] = false, ["maxEvents"] = 1000, ["ack"] = ack.DeepClone() };
                 using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
                 using var response = await context.Http.PostAsync(url, content, stop).ConfigureAwait(false);
                 var reply = JsonNode.Parse(await response.Content.ReadAsStringAsync(stop).ConfigureAwait(false))!;
