@@ -257,11 +257,23 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
             data.Remove("groups");
             var operation = new JsonObject { ["method"] = "POST", ["path"] = path, ["bulkId"] = "line" + item.Line, ["data"] = data };
             int bytes = Utf8Length(operation) + 1;
-            if (bytes > budget && data["members"] is JsonArray members && members.Count > 0)
+            if (bytes > budget && data["members"] is JsonArray members && members.Count > 1)
             {
-                var rest = SplitMembers(members, bytes - budget + 64);
+                // Members move to the later PATCHes until the rest fits (or one is left).
+                var rest = new JsonArray();
+                while (bytes > budget && members.Count > 1)
+                {
+                    // Each split takes members from before the ones already moved.
+                    var moved = SplitMembers(members, bytes - budget + 64);
+                    for (int m = moved.Count - 1; m >= 0; m--)
+                    {
+                        rest.Insert(0, moved[m]);
+                    }
+
+                    bytes = Utf8Length(operation) + 1;
+                }
+
                 later.Add((item, rest));
-                bytes = Utf8Length(operation) + 1;
             }
 
             if (bytes > budget)
@@ -301,21 +313,22 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
         return outcome;
     }
 
-    // Takes members off the end of the array until about `bytes` were removed; returns them.
-    private static JsonArray SplitMembers(JsonArray members, int bytes)
+    // Takes members off the end of the array (leaving one) until about `bytes` of their JSON were
+    // removed; returns them, in order and detached.
+    private static List<JsonNode?> SplitMembers(JsonArray members, int bytes)
     {
-        var rest = new List<JsonNode?>();
-        int removed = 0;
-        while (members.Count > 1 && removed < bytes)
+        var removed = new List<JsonNode?>();
+        int size = 0;
+        while (members.Count > 1 && size < bytes)
         {
             var last = members[^1];
             members.RemoveAt(members.Count - 1);
-            removed += (last?.ToJsonString().Length ?? 4) + 1;
-            rest.Add(last);
+            size += (last is null ? 4 : Utf8Length(last)) + 1;
+            removed.Add(last);
         }
 
-        rest.Reverse();
-        return new JsonArray([.. rest]);
+        removed.Reverse();
+        return removed;
     }
 
     // PATCH add of members (RFC 7644 §3.5.2.1), in requests under MemberPatchBytes and the payload
@@ -328,7 +341,7 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
         for (int i = 0; i < members.Count; i++)
         {
             var member = members[i]?.DeepClone();
-            int size = (member?.ToJsonString().Length ?? 4) + 1;
+            int size = (member is null ? 4 : Utf8Length(member)) + 1;
             if (chunk.Count > 0 && bytes + size > budget)
             {
                 if (await PatchAddAsync(groupId, chunk, cancel).ConfigureAwait(false) is { } failure)
