@@ -67,16 +67,17 @@ public sealed partial class ResourceStore
     private void Apply(ResourceRecord record, ResourceRecord? previous, ReadOnlyMemory<byte> encoded = default, bool sortKeys = true)
     {
         var resourceKey = ResourceKey(record.Tenant, record.Type, record.Id);
-        string? previousUnique = previous?.UniqueKey is { } p ? Fold(p) : null;
-        string? nextUnique = !record.IsDelete && record.UniqueKey is { } n ? Fold(n) : null;
-        if (previousUnique is not null && previousUnique != nextUnique)
+        // Names compare folded; folding only when they differ as written (a rename).
+        string? previousName = previous?.UniqueKey;
+        string? nextName = record.IsDelete ? null : record.UniqueKey;
+        if (previousName is not null && (nextName is null || (previousName != nextName && Fold(previousName) != Fold(nextName))))
         {
-            _kv.Delete(IndexKey(UniquePrefix, record.Tenant, record.Type, previousUnique));
+            _kv.Delete(UniqueKey(record.Tenant, record.Type, previousName));
         }
 
-        if (nextUnique is not null)
+        if (nextName is not null)
         {
-            _kv.Upsert(IndexKey(UniquePrefix, record.Tenant, record.Type, nextUnique), Encoding.UTF8.GetBytes(record.Id));
+            _kv.Upsert(UniqueKey(record.Tenant, record.Type, nextName), Encoding.UTF8.GetBytes(record.Id));
         }
 
         string? nextExternal = record.IsDelete ? null : record.ExternalId;

@@ -23,7 +23,7 @@ public sealed partial class ResourceStore
     public ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey)
     {
         var scratch = TakeSmallScratch();
-        return SmallReadAsync(_kv.TryReadAsync(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), scratch, sizeHint: 512), scratch, s_idOf);
+        return SmallReadAsync(_kv.TryReadAsync(UniqueKey(tenant, type, uniqueKey), scratch, sizeHint: 512), scratch, s_idOf);
     }
 
     // Reads a short string on a request thread: the thread's scratch buffer goes with the read, and
@@ -207,7 +207,7 @@ public sealed partial class ResourceStore
 
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
-        _kv.TryRead(IndexKey(UniquePrefix, tenant, type, Fold(uniqueKey)), out var id) ? Encoding.UTF8.GetString(id) : null;
+        _kv.TryRead(UniqueKey(tenant, type, uniqueKey), out var id) ? Encoding.UTF8.GetString(id) : null;
 
     /// <summary>
     /// Ids whose entries in lookup index <paramref name="index"/> include <paramref name="key"/>

@@ -483,7 +483,7 @@ public sealed partial class ResourceStore : IResourceStore
         {
             if (unique is not null)
             {
-                keys.Add(IndexKey(UniquePrefix, request.Tenant, request.Type, Fold(unique)));
+                keys.Add(UniqueKey(request.Tenant, request.Type, unique));
             }
         }
 
@@ -562,6 +562,30 @@ public sealed partial class ResourceStore : IResourceStore
 
     // userName is not caseExact (RFC 7643 §4.1.1): uniqueness compares case-insensitively.
     private static string Fold(string value) => value.ToUpperInvariant();
+
+    /// <summary>
+    /// The key of a unique name's entry: the name folded (<see cref="Fold"/>) in UTF-8. An ASCII
+    /// name, what identity providers send, is folded straight into the key's bytes (no upper-cased
+    /// string, no UTF-16 to UTF-8 pass: they were ~2.5 % of a /Bulk sync's CPU with three per create);
+    /// any other goes through <see cref="Fold"/>, whose UTF-8 length can differ from the name's.
+    /// </summary>
+    internal static byte[] UniqueKey(TenantId tenant, byte type, string name)
+    {
+        if (!Ascii.IsValid(name))
+        {
+            return IndexKey(UniquePrefix, tenant, type, Fold(name));
+        }
+
+        var key = new byte[6 + name.Length];
+        key[0] = UniquePrefix;
+        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
+        key[5] = type;
+        Ascii.ToUpper(name, key.AsSpan(6), out _);
+        return key;
+    }
+
+    /// <summary>The same key the slow way, for tests that hold the fast one to it.</summary>
+    internal static byte[] UniqueKeyByFold(TenantId tenant, byte type, string name) => IndexKey(UniquePrefix, tenant, type, Fold(name));
 
     private static byte[] ResourceKey(TenantId tenant, byte type, string id) => IndexKey(ResourcePrefix, tenant, type, id);
 
