@@ -122,8 +122,9 @@ async Task EventsAsync()
     await events.SetupAsync(context, cancel.Token).ConfigureAwait(false);
 
     // One unreported run first: the first run of a fresh server was often much slower than the
-    // later ones, and it was always the run without streams (it did not remove the effect: read
-    // rounds 2 and later).
+    // later ones, and it was always the run without streams. The cause was the runtime delaying
+    // tier-1 compilation under load (the server now counts calls from the start, README "A fresh
+    // server's first seconds"); the run stays, so round 1 is not the server's first minute.
     await LoadEngine.RunAsync("events warm-up (not reported)", events, context, TimeSpan.Zero, options.Duration, options.Requests).ConfigureAwait(false);
     var owed = new Dictionary<string, long>();
     long withOperations = 0;

@@ -154,7 +154,7 @@ internal sealed class BearerTokens
             return null;
         }
 
-        string token = "scim_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        string token = NewToken();
         Span<byte> hash = stackalloc byte[32];
         Hash(token, hash);
         Directory.CreateDirectory(dataDirectory);
@@ -240,4 +240,7 @@ internal sealed class BearerTokens
             }
         }
     }
+
+    /// <summary>A new bearer token: "scim_" and 32 random bytes in base64url (generated and issued tokens alike).</summary>
+    internal static string NewToken() => "scim_" + System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 }

@@ -58,7 +58,7 @@ public static class IssuedTokens
     /// <summary>Issues a new token: returns it (shown once) with its entry; only the hash is written.</summary>
     public static (string Token, IssuedToken Entry) Add(string dataDirectory, string tenant, string? description)
     {
-        string token = "scim_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+        string token = BearerTokens.NewToken();
         var entry = new IssuedToken("tok_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5)), tenant,
             Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token))), DateTimeOffset.UtcNow, description);
         Update(dataDirectory, tokens => tokens.Add(entry));
@@ -119,6 +119,4 @@ public static class IssuedTokens
             }
         }
     }
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }
