@@ -50,9 +50,9 @@ public sealed class FasterByteStore : IDisposable
     {
         options ??= new FasterByteStoreOptions();
         Directory.CreateDirectory(directory);
-        // On Linux this is FASTER's managed device: writes O_SYNC (checkpoints rely on them), reads
+        // FASTER's managed file device on every OS (see LocalFileDevice): writes O_SYNC (checkpoints rely on them), reads
         // through the OS page cache (.NET has no O_DIRECT there).
-        _device = Devices.CreateLogDevice(Path.Combine(directory, "kv.log"), recoverDevice: true);
+        _device = LocalFileDevice.Open(Path.Combine(directory, "kv.log"));
         _store = new FasterKV<SpanByte, SpanByte>(new FasterKVSettings<SpanByte, SpanByte>
         {
             IndexSize = options.IndexBytes,

@@ -2,6 +2,8 @@ using System.Diagnostics.CodeAnalysis;
 
 using FASTER.core;
 
+using Scim.Fast.Storage.Kv;
+
 namespace Scim.Fast.Storage.Log;
 
 /// <summary>When an append counts as durable.</summary>
@@ -65,7 +67,7 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     {
         _options = options;
         Directory.CreateDirectory(directory);
-        _device = Devices.CreateLogDevice(Path.Combine(directory, "wal.log"), recoverDevice: true);
+        _device = LocalFileDevice.Open(Path.Combine(directory, "wal.log"));
 
         // FASTER's default commit manager writes a metadata file per commit even in fast-commit mode
         // (its throttle defaults to 0): an open, a synchronous write, a close and an unlink of the
