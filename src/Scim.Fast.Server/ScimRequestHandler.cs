@@ -353,8 +353,7 @@ internal sealed partial class ScimRequestHandler
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ScimResponses.MediaType;
-        RootSearch.Write(response.BodyWriter, page);
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await RootSearch.WriteAsync(context, scope, page).ConfigureAwait(false);
     }
 
     private static Task OnlyGet(HttpContext context, Func<Task> handle)

@@ -88,6 +88,74 @@ public class RootSearchCursorTests(UnthrottledServerFixture server) : IClassFixt
         (await server.Client.Send(HttpMethod.Post, "/scim/v2/.search", both)).AssertError(HttpStatusCode.BadRequest, "invalidValue");
     }
 
+    // Groups in a root /.search are written like /Groups lists write them: members streamed from the
+    // store once the page is sent (they used to be loaded as objects and serialized whole, per group,
+    // before the first byte went out). Every member once, commas right between the types' parts.
+    [Fact]
+    public async Task ARootSearch_WritesGroupsWithEveryMember_AfterTheUsers()
+    {
+        string prefix = Unique("rsbig");
+        var userIds = new List<string>();
+        for (int bulk = 0; bulk < 3; bulk++)
+        {
+            var operations = new JsonArray();
+            for (int i = 0; i < 700; i++)
+            {
+                var user = User($"{prefix}-{bulk}-{i:D3}");
+                user["displayName"] = prefix + " user";
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = user });
+            }
+
+            var request = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+            foreach (var result in (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", request)).Expect(HttpStatusCode.OK).Body!["Operations"]!.AsArray())
+            {
+                Assert.Equal("201", (string)result!["status"]!);
+                userIds.Add(((string)result["location"]!).Split('/')[^1]);
+            }
+        }
+
+        // More members than one flush of the member stream (1,024), two, and none.
+        string big = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(prefix + " group big", [.. userIds]))).Expect(HttpStatusCode.Created).Id;
+        string small = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(prefix + " group small", userIds[0], userIds[1]))).Expect(HttpStatusCode.Created).Id;
+        string empty = (await server.Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(prefix + " group empty"))).Expect(HttpStatusCode.Created).Id;
+
+        // The last two users, then the three groups.
+        string filter = $"displayName sw \"{prefix}\"";
+        var page = (await server.Client.Send(HttpMethod.Post, "/scim/v2/.search", Search(filter, startIndex: 2099, count: 10))).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(2103, (int)page["totalResults"]!);
+        Assert.Equal(5, (int)page["itemsPerPage"]!);
+        var resources = page["Resources"]!.AsArray();
+        Assert.Equal(5, resources.Count);
+        Assert.All(resources.Take(2), user => Assert.Contains(userIds, id => id == (string)user!["id"]!));
+        var groups = resources.Skip(2).ToDictionary(group => (string)group!["id"]!, group => group!);
+        Assert.Equal(new[] { big, empty, small }.Order(StringComparer.Ordinal), groups.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(userIds.Order(StringComparer.Ordinal), Members(groups[big]).Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { userIds[0], userIds[1] }.Order(StringComparer.Ordinal), Members(groups[small]).Order(StringComparer.Ordinal));
+        Assert.Empty(Members(groups[empty]));
+        Assert.All(groups.Values, group => Assert.Equal(prefix + " group", ((string)group["displayName"]!)[..(prefix.Length + 6)]));
+        var member = groups[small]["members"]!.AsArray()[0]!;
+        Assert.Equal("User", (string)member["type"]!);
+        Assert.EndsWith("/Users/" + (string)member["value"]!, (string)member["$ref"]!);
+
+        // With a cursor, and without members: the same groups, no member lists.
+        var all = new List<JsonNode>();
+        string? cursor = "";
+        while (cursor is not null)
+        {
+            var withoutMembers = Search(filter, cursor: cursor, count: 1000);
+            withoutMembers["excludedAttributes"] = "members";
+            var cursorPage = (await server.Client.Send(HttpMethod.Post, "/scim/v2/.search", withoutMembers)).Expect(HttpStatusCode.OK).Body!;
+            all.AddRange(cursorPage["Resources"]!.AsArray().Select(resource => resource!));
+            cursor = (string?)cursorPage["nextCursor"];
+        }
+
+        Assert.Equal(2103, all.Count);
+        Assert.All(all.Skip(2100), group => Assert.Null(group["members"]));
+        Assert.Equal(userIds.Order(StringComparer.Ordinal), all.Take(2100).Select(user => (string)user["id"]!).Order(StringComparer.Ordinal));
+
+        static List<string> Members(JsonNode group) => group["members"]?.AsArray().Select(m => (string)m!["value"]!).ToList() ?? [];
+    }
+
     private async Task<(List<string> Ids, int Pages)> WalkAsync(string filter, int count, int expectedTotal)
     {
         var ids = new List<string>();

@@ -271,16 +271,32 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
         var head = new ScimJsonWriter(output);
         ListResponseWriter.WriteHead(ref head, page.TotalResults, page.Resources.Count, page.StartIndex, page.NextCursor);
         head.Flush();
+        await WriteResourcesAsync(context, scope, page.Resources, projection, continuesList: false).ConfigureAwait(false);
+        output.Write("]}"u8);
+        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    // Groups as list items (this type's lists and its part of a root /.search): each group's
+    // attributes through the generated writer, then its members streamed.
+    protected override async Task WriteResourcesAsync(HttpContext context, ScimScope scope, List<Group> resources, ScimProjection projection, bool continuesList)
+    {
+        if (!projection.Includes(MembersOrdinal))
+        {
+            await base.WriteResourcesAsync(context, scope, resources, projection, continuesList).ConfigureAwait(false);
+            return;
+        }
+
+        var output = context.Response.BodyWriter;
         var selection = MemberSelection(projection);
         var buffer = new ArrayBufferWriter<byte>(512);
-        for (int i = 0; i < page.Resources.Count; i++)
+        for (int i = 0; i < resources.Count; i++)
         {
-            var group = page.Resources[i];
+            var group = resources[i];
             group.Members = null;
             Narrow(group, projection);
             buffer.ResetWrittenCount();
             Serializer.Write(buffer, group, projection);
-            if (i > 0)
+            if (i > 0 || continuesList)
             {
                 output.Write(","u8);
             }
@@ -290,9 +306,6 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
             output.Write(",\"members\":["u8);
             await StreamMembersAsync(context, scope, group.Id!, selection).ConfigureAwait(false);
         }
-
-        output.Write("]}"u8);
-        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     // A created group's answer in one buffer (an Idempotency-Key record): its members are the ones

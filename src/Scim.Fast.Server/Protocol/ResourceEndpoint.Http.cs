@@ -25,16 +25,16 @@ internal interface IResourceEndpoint
 
     /// <summary>
     /// Part of a root-level search (RFC 7644 §3.4.3): this type's matches, <paramref name="skip"/> then
-    /// up to <paramref name="take"/> of them, each serialized; the total of this type's matches.
+    /// up to <paramref name="take"/> of them (written when the page is), and the total of this type's matches.
     /// </summary>
-    ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output);
+    ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, out IRootSearchPart? part);
 
     /// <summary>
     /// Root /.search with a cursor: this type's page of at most <paramref name="take"/> from its own
     /// <paramref name="cursor"/> ("" for its first page), its total, and its cursor past the page
     /// (null at its end).
     /// </summary>
-    ScimError? SearchCursorPage(ScimScope scope, ListQuery query, string cursor, int take, out int total, out string? nextCursor, List<byte[]> output);
+    ScimError? SearchCursorPage(ScimScope scope, ListQuery query, string cursor, int take, out int total, out string? nextCursor, out IRootSearchPart? part);
 
     /// <summary>A run of /Bulk POSTs to this endpoint, through the store's batch path.</summary>
     ValueTask<BulkOperationResult[]> ExecuteBulkCreatesAsync(ScimScope scope, IReadOnlyList<ReadOnlySequence<byte>> bodies, CancellationToken cancellationToken, IReadOnlyList<string?>? transactions = null);

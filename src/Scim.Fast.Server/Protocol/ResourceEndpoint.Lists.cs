@@ -31,7 +31,7 @@ internal abstract partial class ResourceEndpoint<T>
         }).ConfigureAwait(false);
     }
 
-    public ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, List<byte[]> output)
+    public ScimError? SearchSlice(ScimScope scope, ListQuery query, int skip, int take, out int total, out IRootSearchPart? part)
     {
         var slice = new ListQuery
         {
@@ -42,10 +42,10 @@ internal abstract partial class ResourceEndpoint<T>
             HasStartIndex = true,
             Count = take,
         };
-        return Search(scope, query, slice, out total, out _, output);
+        return Search(scope, query, slice, out total, out _, out part);
     }
 
-    public ScimError? SearchCursorPage(ScimScope scope, ListQuery query, string cursor, int take, out int total, out string? nextCursor, List<byte[]> output)
+    public ScimError? SearchCursorPage(ScimScope scope, ListQuery query, string cursor, int take, out int total, out string? nextCursor, out IRootSearchPart? part)
     {
         var page = new ListQuery
         {
@@ -55,15 +55,17 @@ internal abstract partial class ResourceEndpoint<T>
             Cursor = cursor,
             Count = take,
         };
-        return Search(scope, query, page, out total, out nextCursor, output);
+        return Search(scope, query, page, out total, out nextCursor, out part);
     }
 
-    // One type's part of a root /.search: its page, serialized with the search's projection.
-    private ScimError? Search(ScimScope scope, ListQuery query, ListQuery part, out int total, out string? nextCursor, List<byte[]> output)
+    // One type's part of a root /.search: its page, written with the search's projection when the
+    // whole page is (a group's members streamed then, as in this type's own lists).
+    private ScimError? Search(ScimScope scope, ListQuery query, ListQuery slice, out int total, out string? nextCursor, out IRootSearchPart? part)
     {
         total = 0;
         nextCursor = null;
-        var error = Query(scope, part, out var page);
+        part = null;
+        var error = Query(scope, slice, out var page);
         if (error is not null)
         {
             return error;
@@ -76,15 +78,34 @@ internal abstract partial class ResourceEndpoint<T>
             return projectionError;
         }
 
-        foreach (var resource in page.Resources)
+        part = new SearchPart(this, page.Resources, projection);
+        return null;
+    }
+
+    private sealed class SearchPart(ResourceEndpoint<T> endpoint, List<T> resources, ScimProjection projection) : IRootSearchPart
+    {
+        public int Count => resources.Count;
+
+        public Task WriteAsync(HttpContext context, ScimScope scope, bool continuesList) =>
+            endpoint.WriteResourcesAsync(context, scope, resources, projection, continuesList);
+    }
+
+    /// <summary>
+    /// Writes resources as items of a ListResponse's "Resources" array already open in the response,
+    /// after others when <paramref name="continuesList"/>; groups stream their members instead.
+    /// </summary>
+    protected virtual Task WriteResourcesAsync(HttpContext context, ScimScope scope, List<T> resources, ScimProjection projection, bool continuesList)
+    {
+        var output = context.Response.BodyWriter;
+        var writer = new ScimJsonWriter(output, continuesList);
+        foreach (var resource in resources)
         {
             PrepareForResponse(scope, resource, projection);
-            var buffer = new ArrayBufferWriter<byte>(1024);
-            Serializer.Write(buffer, resource, projection);
-            output.Add(buffer.WrittenSpan.ToArray());
+            Serializer.Write(ref writer, resource, projection);
         }
 
-        return null;
+        writer.Flush();
+        return output.FlushAsync(context.RequestAborted).AsTask();
     }
 
     private async Task ListAsync(HttpContext context, ScimScope scope, ListQuery query)

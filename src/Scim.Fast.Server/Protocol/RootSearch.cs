@@ -1,12 +1,42 @@
 using System.Buffers;
 
+using Microsoft.AspNetCore.Http;
+
 using Scim.Fast.Core.Errors;
 using Scim.Fast.Core.Serialization;
 
 namespace Scim.Fast.Server.Protocol;
 
-/// <summary>One page of a root /.search: every type's serialized resources, in search order.</summary>
-internal readonly record struct RootSearchPage(int TotalResults, int? StartIndex, List<byte[]> Resources, string? NextCursor);
+/// <summary>
+/// One type's share of a root /.search page: its resources, written into the response only when the
+/// page is, so a group's members stream from the store as in /Groups instead of being held as
+/// objects and serialized bytes (a million-member group was both).
+/// </summary>
+internal interface IRootSearchPart
+{
+    int Count { get; }
+
+    /// <summary>Writes the resources into the open "Resources" array, after others when <paramref name="continuesList"/>.</summary>
+    Task WriteAsync(HttpContext context, ScimScope scope, bool continuesList);
+}
+
+/// <summary>One page of a root /.search: every type's part, in search order.</summary>
+internal readonly record struct RootSearchPage(int TotalResults, int? StartIndex, List<IRootSearchPart> Parts, string? NextCursor)
+{
+    public int ItemsPerPage
+    {
+        get
+        {
+            int items = 0;
+            foreach (var part in Parts)
+            {
+                items += part.Count;
+            }
+
+            return items;
+        }
+    }
+}
 
 /// <summary>
 /// POST /.search (RFC 7644 §3.4.3): every resource type's matches, Users then Groups, each in its
@@ -19,18 +49,27 @@ internal sealed class RootSearch(IResourceEndpoint[] endpoints, ScimLimits limit
     public ScimError? Search(ScimScope scope, ListQuery query, out RootSearchPage page) =>
         query.Cursor is null ? ByOffset(scope, query, out page) : ByCursor(scope, query, out page);
 
-    public static void Write(IBufferWriter<byte> output, in RootSearchPage page)
+    /// <summary>Writes the page as one ListResponse (RFC 7644 §3.4.2), each type's part in turn.</summary>
+    public static async Task WriteAsync(HttpContext context, ScimScope scope, RootSearchPage page)
     {
-        var writer = new ScimJsonWriter(output);
-        ListResponseWriter.WriteHead(ref writer, page.TotalResults, page.Resources.Count, page.StartIndex, page.NextCursor);
-        foreach (var resource in page.Resources)
+        var output = context.Response.BodyWriter;
+        var head = new ScimJsonWriter(output);
+        ListResponseWriter.WriteHead(ref head, page.TotalResults, page.ItemsPerPage, page.StartIndex, page.NextCursor);
+        head.Flush();
+        int written = 0;
+        foreach (var part in page.Parts)
         {
-            writer.WriteRawValue(resource);
+            if (part.Count == 0)
+            {
+                continue;
+            }
+
+            await part.WriteAsync(context, scope, continuesList: written > 0).ConfigureAwait(false);
+            written += part.Count;
         }
 
-        writer.WriteEndArray();
-        writer.WriteEndObject();
-        writer.Flush();
+        output.Write("]}"u8);
+        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private ScimError? ByOffset(ScimScope scope, ListQuery query, out RootSearchPage page)
@@ -39,19 +78,26 @@ internal sealed class RootSearch(IResourceEndpoint[] endpoints, ScimLimits limit
         int count = Math.Clamp(query.Count ?? limits.DefaultCount, 0, limits.MaxCount);
         int skip = query.StartIndex - 1;
         var tally = new Tally();
-        var resources = new List<byte[]>();
+        var parts = new List<IRootSearchPart>(endpoints.Length);
+        int taken = 0;
         foreach (var endpoint in endpoints)
         {
             // The window's part in this type depends only on the types before it: one query each.
             int typeSkip = Math.Max(0, skip - tally.Total);
-            var typeError = endpoint.SearchSlice(scope, query, typeSkip, count - resources.Count, out int typeTotal, resources);
+            var typeError = endpoint.SearchSlice(scope, query, typeSkip, count - taken, out int typeTotal, out var part);
             if (tally.Add(typeError, typeTotal) is { } error)
             {
                 return error;
             }
+
+            if (part is not null)
+            {
+                parts.Add(part);
+                taken += part.Count;
+            }
         }
 
-        page = new RootSearchPage(tally.Total, query.StartIndex, resources, null);
+        page = new RootSearchPage(tally.Total, query.StartIndex, parts, null);
         return tally.NoTypeTookPart;
     }
 
@@ -82,19 +128,26 @@ internal sealed class RootSearch(IResourceEndpoint[] endpoints, ScimLimits limit
         int count = Math.Clamp(query.Count ?? limits.DefaultCount, 0, limits.MaxCount);
         var tally = new Tally();
         string? nextCursor = null;
-        var resources = new List<byte[]>();
+        var parts = new List<IRootSearchPart>(endpoints.Length);
+        int taken = 0;
         for (int type = 0; type < endpoints.Length; type++)
         {
             // Types before the cursor's only count; the cursor's type pages from its own cursor; the
             // types after it fill what is left of the page from their first, or only count once
             // the next page is known to start earlier.
             bool before = type < startType;
-            int take = before || nextCursor is not null ? 0 : count - resources.Count;
+            int take = before || nextCursor is not null ? 0 : count - taken;
             string typeCursor = type == startType ? startCursor : "";
-            var typeError = endpoints[type].SearchCursorPage(scope, query, typeCursor, take, out int typeTotal, out string? typeNext, resources);
+            var typeError = endpoints[type].SearchCursorPage(scope, query, typeCursor, take, out int typeTotal, out string? typeNext, out var part);
             if (tally.Add(typeError, typeTotal) is { } error)
             {
                 return error;
+            }
+
+            if (part is not null)
+            {
+                parts.Add(part);
+                taken += part.Count;
             }
 
             if (typeError is not null || before || nextCursor is not null || count == 0)
@@ -113,7 +166,7 @@ internal sealed class RootSearch(IResourceEndpoint[] endpoints, ScimLimits limit
             }
         }
 
-        page = new RootSearchPage(tally.Total, null, resources, nextCursor);
+        page = new RootSearchPage(tally.Total, null, parts, nextCursor);
         return tally.NoTypeTookPart;
     }
 
