@@ -277,7 +277,6 @@ internal sealed partial class ScimRequestHandler
             FailedAuthentications.Record(context);
 
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"scim\"";
-            Telemetry.ScimMetrics.RecordRejected("auth_failed");
             await ScimResponses.Error(context, StatusCodes.Status401Unauthorized, "A valid bearer token for this tenant is required.").ConfigureAwait(false);
             return;
         }

@@ -322,10 +322,17 @@ public sealed class FailedAdminAuthenticationTests(FailedAdminAuthenticationFixt
         }
 
         using var guesser = server.CreateClient("guessed-admin-token-0123456789");
+        long failedBefore = await AuthFailedAsync(admin);
         for (int i = 0; i < 3; i++)
         {
             (await guesser.Get("/metrics")).AssertError(HttpStatusCode.Unauthorized);
         }
+
+        // Counted where operators look for guessing, too (three failures, two left in the budget;
+        // past the exporter's scrape cache, 300 ms, which still holds the scrape before).
+        await Task.Delay(400);
+        long failedAfter = await AuthFailedAsync(admin);
+        Assert.True(failedAfter >= failedBefore + 3, $"failed authentications on /metrics are not in scim_server_rejected_total{{scim_reason=\"auth_failed\"}}: {failedBefore} before, {failedAfter} after");
 
         for (int i = 0; i < 2; i++)
         {
@@ -338,6 +345,24 @@ public sealed class FailedAdminAuthenticationTests(FailedAdminAuthenticationFixt
         Assert.NotNull(limited.Headers.RetryAfter);
         (await admin.Get("/metrics")).AssertError(HttpStatusCode.TooManyRequests);
         (await server.Client.Get("/scim/v2/Users?count=0")).AssertError(HttpStatusCode.TooManyRequests);
+
+        // And it keeps waiting until a whole failure's worth of budget is back (5 a minute: 12 s),
+        // not only until the bucket holds a fraction of one (it let everyone in again ~100 ms after
+        // the budget ran out, and guessing went on unthrottled from then).
+        await Task.Delay(1000);
+        for (int i = 0; i < 5; i++)
+        {
+            (await guesser.Get("/admin/tenants")).AssertError(HttpStatusCode.TooManyRequests);
+            (await server.Client.Get("/scim/v2/Users?count=0")).AssertError(HttpStatusCode.TooManyRequests);
+        }
+    }
+
+    // scim_server_rejected_total{scim_reason="auth_failed"} as /metrics shows it (0 before the first).
+    private static async Task<long> AuthFailedAsync(HttpClient admin)
+    {
+        string line = MetricsTests.Line(await admin.GetStringAsync("/metrics"), "scim_server_rejected_total", "scim_reason=\"auth_failed\"");
+        // name{labels} value [timestamp]
+        return line.StartsWith('<') ? 0 : (long)double.Parse(line[(line.IndexOf('}') + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
 

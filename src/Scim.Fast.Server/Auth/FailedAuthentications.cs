@@ -43,12 +43,13 @@ internal sealed class FailedAuthentications
             return false;
         }
 
-        using (var available = _failures.AttemptAcquire(AddressOf(context), permitCount: 0))
+        // Refused while less than one whole failure is left. Not AttemptAcquire(0): the bucket
+        // refills continuously, and a peek for zero permits succeeds on any fraction of one, which
+        // a replenishment tick (every 100 ms) adds at once; from then on every guess got through,
+        // and its own failed acquire (one whole permit) never took the fraction back.
+        if (_failures.GetStatistics(AddressOf(context)) is not { CurrentAvailablePermits: < 1 })
         {
-            if (available.IsAcquired)
-            {
-                return false;
-            }
+            return false;
         }
 
         context.Response.Headers.RetryAfter = "60";
@@ -57,9 +58,13 @@ internal sealed class FailedAuthentications
         return true;
     }
 
-    /// <summary>Counts a failed authentication against the request's address.</summary>
+    /// <summary>
+    /// Counts a failed authentication against the request's address, and in
+    /// <c>scim_server_rejected_total{scim_reason="auth_failed"}</c> whichever path it came on.
+    /// </summary>
     public void Record(HttpContext context)
     {
+        Telemetry.ScimMetrics.RecordRejected("auth_failed");
         if (_failures is not null)
         {
             using var _ = _failures.AttemptAcquire(AddressOf(context));
