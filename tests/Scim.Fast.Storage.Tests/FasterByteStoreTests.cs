@@ -166,6 +166,50 @@ public sealed class FasterByteStoreTests
         Assert.Equal(Value(3, 400), three.WrittenSpan.ToArray());
     }
 
+    // A burst of cold reads holds a session per read in flight; afterwards only a bounded number
+    // stay (every one of them used to, for the life of the process). The burst's answers are right,
+    // the sessions kept still work, and the read count does not go back when sessions are retired.
+    [Fact]
+    public async Task ABurstOfColdReads_LeavesABoundedNumberOfSessions()
+    {
+        using var directory = new TempDirectory();
+        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
+        for (int i = 0; i < 20_000; i++)
+        {
+            store.Upsert(Key(i), Value(i, 400));
+        }
+
+        int before = store.SessionCount;
+        long pendingBefore = store.PendingReads;
+        var reads = new List<(int Index, ArrayBufferWriter<byte> Buffer, ValueTask<bool> Read)>();
+        for (int i = 0; i < 2_000; i++)
+        {
+            var buffer = new ArrayBufferWriter<byte>();
+            reads.Add((i * 7, buffer, store.TryReadAsync(Key(i * 7), buffer)));
+        }
+
+        int duringBurst = store.SessionCount;
+        long readsDuring = store.Reads;
+        foreach (var (index, buffer, read) in reads)
+        {
+            Assert.True(await read, $"record {index} missing");
+            Assert.Equal(Value(index, 400), buffer.WrittenSpan.ToArray());
+        }
+
+        Assert.True(store.PendingReads - pendingBefore > 500, $"only {store.PendingReads - pendingBefore} reads went to disk: the burst did not hold sessions");
+        Assert.True(duringBurst > before + FasterSessions.MaxIdleSpares, $"{duringBurst} sessions during the burst, {before} before: the burst did not need spares");
+        Assert.True(store.SessionCount <= before + FasterSessions.MaxIdleSpares, $"{store.SessionCount} sessions kept after the burst ({before} before, {duringBurst} during it)");
+        Assert.True(store.Reads >= readsDuring, "the read count went back when spare sessions were disposed");
+
+        // The sessions kept (and new ones) still read, hot and cold.
+        for (int i = 0; i < 20_000; i += 97)
+        {
+            var buffer = new ArrayBufferWriter<byte>();
+            Assert.True(await store.TryReadAsync(Key(i), buffer));
+            Assert.Equal(Value(i, 400), buffer.WrittenSpan.ToArray());
+        }
+    }
+
     [Fact]
     public async Task Checkpoint_ThenReopen_RecoversEverything()
     {

@@ -625,6 +625,9 @@ public sealed class FasterByteStore : IDisposable
     /// <summary>Of <see cref="PendingReads"/>, those whose thread waited for the disk (the synchronous read paths).</summary>
     public long BlockingReads => Interlocked.Read(ref _blockingReads);
 
+    /// <summary>FASTER sessions open now (the pooled ones and the spares kept after a burst).</summary>
+    internal int SessionCount => _sessions.Count;
+
     /// <summary>Number of records the hash index knows (live and deleted).</summary>
     public long EntryCount => _store.EntryCount;
 

@@ -12,14 +12,27 @@ namespace Scim.Fast.Storage.Kv;
 /// <see cref="ConcurrentBag{T}"/> here took a Monitor on nearly every take and return (its
 /// per-thread lists hold one or two sessions, and a take from another thread's list locks), and a
 /// thread-time profile of a two-thread scan showed most samples under it. When every slot is busy
-/// (more threads than slots at one instant) a spare session comes from a bag.
+/// (more threads than slots at one instant) a spare session comes from a bag. A read that goes to
+/// disk on an awaited path keeps its session until the I/O completes, so a burst of cold reads
+/// makes as many spares as it has reads in flight; past <see cref="MaxIdleSpares"/> idle ones, a
+/// returned spare is disposed rather than kept, so the burst's sessions do not stay for the
+/// process's life (they did: every one kept, and walked by every checkpoint's refresh).
 /// </summary>
 internal sealed class FasterSessions : IDisposable
 {
+    /// <summary>Spare sessions kept idle for the next burst; more are disposed as they come back.</summary>
+    internal const int MaxIdleSpares = 64;
+
     private readonly Func<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _create;
     private readonly Slot[] _slots;
     private readonly ConcurrentBag<Slot> _spares = [];
-    private readonly ConcurrentQueue<Slot> _allSpares = new();
+    private readonly ConcurrentDictionary<Slot, byte> _allSpares = new();
+
+    // Reads of disposed spares, so the total never goes back; changed with the set of spares under
+    // the lock, which Reads also takes (both cold: a scrape, a retiring burst).
+    private readonly Lock _retiring = new();
+    private long _retiredReads;
+    private int _idleSpares;
 
     public FasterSessions(Func<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> create)
     {
@@ -76,14 +89,20 @@ internal sealed class FasterSessions : IDisposable
                 reads += slot.Reads;
             }
 
-            foreach (var spare in _allSpares)
+            lock (_retiring)
             {
-                reads += spare.Reads;
-            }
+                foreach (var spare in _allSpares.Keys)
+                {
+                    reads += spare.Reads;
+                }
 
-            return reads;
+                return reads + _retiredReads;
+            }
         }
     }
+
+    /// <summary>Sessions open now: the slots and the spares kept.</summary>
+    public int Count => _slots.Length + _allSpares.Count;
 
     public Slot Rent()
     {
@@ -99,6 +118,7 @@ internal sealed class FasterSessions : IDisposable
 
         if (_spares.TryTake(out var spare))
         {
+            Interlocked.Decrement(ref _idleSpares);
             // A checkpoint may be refreshing it this instant: wait for that, never share it.
             var wait = default(SpinWait);
             while (!spare.TryTake())
@@ -111,23 +131,40 @@ internal sealed class FasterSessions : IDisposable
 
         spare = new Slot(_create(), isSpare: true);
         spare.Take();
-        _allSpares.Enqueue(spare);
+        _allSpares.TryAdd(spare, 0);
         return spare;
     }
 
     public void Return(Slot slot)
     {
-        slot.Release();
-        if (slot.IsSpare)
+        if (!slot.IsSpare)
         {
-            _spares.Add(slot);
+            slot.Release();
+            return;
         }
+
+        if (Interlocked.Increment(ref _idleSpares) > MaxIdleSpares)
+        {
+            // Enough kept already: this one stays taken (a checkpoint's refresh skips it) and goes.
+            Interlocked.Decrement(ref _idleSpares);
+            lock (_retiring)
+            {
+                _retiredReads += slot.Reads;
+                _allSpares.TryRemove(slot, out _);
+            }
+
+            slot.Session.Dispose();
+            return;
+        }
+
+        slot.Release();
+        _spares.Add(slot);
     }
 
     /// <summary>Refreshes every session no thread is using (a checkpoint waits for each to see its phases).</summary>
     public void RefreshIdle()
     {
-        foreach (var slot in _slots.Concat(_allSpares))
+        foreach (var slot in _slots.Concat(_allSpares.Keys))
         {
             if (slot.TryTake())
             {
@@ -145,7 +182,7 @@ internal sealed class FasterSessions : IDisposable
 
     public void Dispose()
     {
-        foreach (var slot in _slots.Concat(_allSpares))
+        foreach (var slot in _slots.Concat(_allSpares.Keys))
         {
             slot.Session.Dispose();
         }
