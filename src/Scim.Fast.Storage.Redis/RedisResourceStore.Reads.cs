@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 using Scim.Fast.Storage.Resources;
 
@@ -301,6 +302,16 @@ public sealed partial class RedisResourceStore
         // twice while the set grows; a group is not edited and read at once in one request.)
         using var members = _db.SetScan(RedisKeys.Members(Tag(tenant), groupId), pageSize: 1000).GetEnumerator();
         while (Read(members.MoveNext))
+        {
+            yield return members.Current!;
+        }
+    }
+
+    public async IAsyncEnumerable<string> GetMembersAsync(TenantId tenant, string groupId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // SSCAN as above, each page's round trip awaited.
+        await using var members = _db.SetScanAsync(RedisKeys.Members(Tag(tenant), groupId), pageSize: 1000).GetAsyncEnumerator(cancellationToken);
+        while (await ReadAsync(() => members.MoveNextAsync().AsTask()).ConfigureAwait(false))
         {
             yield return members.Current!;
         }

@@ -96,6 +96,54 @@ public sealed class ColdReadTests(ColdStoreFixture server) : IClassFixture<ColdS
         await LookUpEachAsync(ids, i => $"emails.value eq \"Cold-{i}@MAIL.example.com\"", "emails.value eq \"cold-none@mail.example.com\"", "emails.value", gate);
     }
 
+    // A group's members streamed to the client (GET by id, a list page with members) when its member
+    // pages are on disk: each page read awaited, none held a pool thread (they did, one per page).
+    [Fact]
+    public async Task AGroupsMembers_OnDisk_StreamWithoutHoldingThreads()
+    {
+        const int members = 2_000;
+        var client = server.Client;
+        var ids = new string[members];
+        var padding = new string('x', 3_000);
+        await CreateUsersAsync(client, "coldmember", members, padding, ids);
+        var list = new JsonArray();
+        foreach (var id in ids)
+        {
+            list.Add(new JsonObject { ["value"] = id });
+        }
+
+        string group = (await client.Send(HttpMethod.Post, "/scim/v2/Groups", new JsonObject
+        {
+            ["schemas"] = new JsonArray(GroupSchema),
+            ["displayName"] = "cold-members",
+            ["members"] = list,
+        })).Expect(HttpStatusCode.Created).Id;
+
+        // Enough later writes that the group's 32 member pages are on disk.
+        await CreateUsersAsync(client, "coldmember-filler", 2_000, padding, new string[2_000]);
+
+        long pendingBefore = server.EmbeddedStore.PendingReads;
+        long blockingBefore = server.EmbeddedStore.BlockingReads;
+        var expected = ids.Order(StringComparer.Ordinal).ToList();
+        var reads = Enumerable.Range(0, 4).Select(async _ =>
+        {
+            var body = (await client.Get("/scim/v2/Groups/" + group)).Expect(HttpStatusCode.OK).Body!;
+            Assert.Equal(expected, body["members"]!.AsArray().Select(m => (string)m!["value"]!).Order(StringComparer.Ordinal).ToList());
+        });
+        await Task.WhenAll(reads);
+
+        long pending = server.EmbeddedStore.PendingReads - pendingBefore;
+        Assert.True(pending >= 16, $"only {pending} reads went to disk: the member pages were not on disk");
+        long blocking = server.EmbeddedStore.BlockingReads - blockingBefore;
+        Assert.True(blocking == 0, $"{blocking} of the {pending} disk reads of member pages held their thread");
+
+        // A list page streams the same way (its query's own reads of the group may still block:
+        // list queries read synchronously, a known gap), with every member.
+        await CreateUsersAsync(client, "coldmember-filler2", 2_000, padding, new string[2_000]);
+        var page = (await client.Get("/scim/v2/Groups?filter=displayName eq \"cold-members\"")).Expect(HttpStatusCode.OK).Body!["Resources"]![0]!;
+        Assert.Equal(expected, page["members"]!.AsArray().Select(m => (string)m!["value"]!).Order(StringComparer.Ordinal).ToList());
+    }
+
     // Each user found by its own filter (and nothing by the one that matches none), with most reads
     // going to disk and none of them holding its thread while it waits.
     private async Task LookUpEachAsync(string[] ids, Func<int, string> filterFor, string matchesNone, string what, SemaphoreSlim gate)

@@ -332,7 +332,7 @@ internal sealed class GroupEndpoint : ResourceEndpoint<Group>
     {
         var output = context.Response.BodyWriter;
         int written = 0;
-        foreach (var memberId in Store.GetMembers(scope.Tenant, id))
+        await foreach (var memberId in Store.GetMembersAsync(scope.Tenant, id, context.RequestAborted).ConfigureAwait(false))
         {
             var member = Member(scope, memberId);
             if (selection is not null && !selection(member))

@@ -146,6 +146,12 @@ public interface IResourceStore : IAsyncDisposable
 
     IEnumerable<string> GetMembers(TenantId tenant, string groupId);
 
+    /// <summary>
+    /// <see cref="GetMembers"/> for request threads: streamed a page at a time, waiting on the store
+    /// (a page on disk, a Redis round trip) without holding the thread.
+    /// </summary>
+    IAsyncEnumerable<string> GetMembersAsync(TenantId tenant, string groupId, CancellationToken cancellationToken = default);
+
     long MemberCount(TenantId tenant, string groupId);
 
     bool IsMember(TenantId tenant, string groupId, string memberId);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 using Scim.Fast.Storage.Kv;
@@ -261,6 +262,38 @@ internal sealed class PagedSet
         for (int page = 0; page <= head.LastPage; page++)
         {
             foreach (var id in ReadPage(tenant, owner, page))
+            {
+                yield return id;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Enumerate"/> for request threads: page by page, a head or page on disk awaited
+    /// instead of waited for (a million-member group streamed to a client is 15,625 pages, and on a
+    /// cold cache each held a pool thread while the disk answered).
+    /// </summary>
+    public async IAsyncEnumerable<string> EnumerateAsync(TenantId tenant, string owner, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        if (!await _kv.TryReadAsync(HeadKey(tenant, owner), buffer, sizeHint: 64).ConfigureAwait(false))
+        {
+            yield break;
+        }
+
+        int lastPage = BinaryPrimitives.ReadInt32LittleEndian(buffer.WrittenSpan);
+        var ids = new List<string>(PageSize);
+        for (int page = 0; page <= lastPage; page++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            buffer.ResetWrittenCount();
+            ids.Clear();
+            if (await _kv.TryReadAsync(PageKey(tenant, owner, page), buffer, sizeHint: 512).ConfigureAwait(false))
+            {
+                AddIds(buffer.WrittenSpan, ids);
+            }
+
+            foreach (var id in ids)
             {
                 yield return id;
             }

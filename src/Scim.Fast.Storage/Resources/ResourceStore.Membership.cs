@@ -14,6 +14,10 @@ public sealed partial class ResourceStore
     /// <summary>The members of a group, page by page.</summary>
     public IEnumerable<string> GetMembers(TenantId tenant, string groupId) => _members.Enumerate(tenant, groupId);
 
+    /// <summary>The members of a group, page by page, a page on disk awaited (request threads).</summary>
+    public IAsyncEnumerable<string> GetMembersAsync(TenantId tenant, string groupId, CancellationToken cancellationToken = default) =>
+        _members.EnumerateAsync(tenant, groupId, cancellationToken);
+
     public long MemberCount(TenantId tenant, string groupId) => _members.Count(tenant, groupId);
 
     public bool IsMember(TenantId tenant, string groupId, string memberId) => _members.Contains(tenant, groupId, memberId);
