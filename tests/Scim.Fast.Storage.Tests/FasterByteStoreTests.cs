@@ -210,6 +210,57 @@ public sealed class FasterByteStoreTests
         }
     }
 
+    // Spare sessions disposed while checkpoints run: FASTER waits for every session to pass each
+    // checkpoint phase, and a session that goes away mid-checkpoint must not leave it waiting.
+    [Fact]
+    public async Task SparesRetiredDuringCheckpoints_LetTheCheckpointsFinish()
+    {
+        using var directory = new TempDirectory();
+        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
+        for (int i = 0; i < 20_000; i++)
+        {
+            store.Upsert(Key(i), Value(i, 400));
+        }
+
+        using var stop = new CancellationTokenSource();
+        var bursts = Task.Run(async () =>
+        {
+            int rounds = 0;
+            while (!stop.IsCancellationRequested || rounds < 3)
+            {
+                var reads = new List<(int Index, ArrayBufferWriter<byte> Buffer, ValueTask<bool> Read)>();
+                for (int i = 0; i < 500; i++)
+                {
+                    int index = (rounds * 500 + i) * 13 % 20_000;
+                    var buffer = new ArrayBufferWriter<byte>();
+                    reads.Add((index, buffer, store.TryReadAsync(Key(index), buffer)));
+                }
+
+                foreach (var (index, buffer, read) in reads)
+                {
+                    Assert.True(await read, $"record {index} missing");
+                    Assert.Equal(Value(index, 400), buffer.WrittenSpan.ToArray());
+                }
+
+                rounds++;
+            }
+
+            return rounds;
+        });
+
+        for (int checkpoint = 0; checkpoint < 5; checkpoint++)
+        {
+            store.Upsert(Key(checkpoint), Value(checkpoint, 400));
+            var taken = store.CheckpointAsync();
+            Assert.True(await Task.WhenAny(taken, Task.Delay(TimeSpan.FromSeconds(30))) == taken, $"checkpoint {checkpoint} did not finish in 30 s while spare sessions came and went");
+            await taken;
+        }
+
+        stop.Cancel();
+        Assert.True(await bursts >= 3);
+        Assert.True(store.SessionCount <= 4 + FasterSessions.MaxIdleSpares, $"{store.SessionCount} sessions kept");
+    }
+
     [Fact]
     public async Task Checkpoint_ThenReopen_RecoversEverything()
     {
