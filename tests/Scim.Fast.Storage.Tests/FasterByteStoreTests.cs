@@ -131,11 +131,7 @@ public sealed class FasterByteStoreTests
     public async Task ReadAsync_AwaitsColdRecords_AndAnswersMissingKeys()
     {
         using var directory = new TempDirectory();
-        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
-        for (int i = 0; i < 20_000; i++)
-        {
-            store.Upsert(Key(i), Value(i, 400));
-        }
+        using var store = ColdStore(directory);
 
         // Sixteen reads in flight at a time, most of them on disk: each is awaited, none blocks.
         long pendingBefore = store.PendingReads;
@@ -173,11 +169,7 @@ public sealed class FasterByteStoreTests
     public async Task ABurstOfColdReads_LeavesABoundedNumberOfSessions()
     {
         using var directory = new TempDirectory();
-        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
-        for (int i = 0; i < 20_000; i++)
-        {
-            store.Upsert(Key(i), Value(i, 400));
-        }
+        using var store = ColdStore(directory);
 
         int before = store.SessionCount;
         long pendingBefore = store.PendingReads;
@@ -216,11 +208,7 @@ public sealed class FasterByteStoreTests
     public async Task SparesRetiredDuringCheckpoints_LetTheCheckpointsFinish()
     {
         using var directory = new TempDirectory();
-        using var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
-        for (int i = 0; i < 20_000; i++)
-        {
-            store.Upsert(Key(i), Value(i, 400));
-        }
+        using var store = ColdStore(directory);
 
         using var stop = new CancellationTokenSource();
         var bursts = Task.Run(async () =>
@@ -259,6 +247,18 @@ public sealed class FasterByteStoreTests
         stop.Cancel();
         Assert.True(await bursts >= 3);
         Assert.True(store.SessionCount <= 4 + FasterSessions.MaxIdleSpares, $"{store.SessionCount} sessions kept");
+    }
+
+    // 20,000 records of 400 bytes in a store of 1 MiB and no read cache: most reads go to disk.
+    private static FasterByteStore ColdStore(TempDirectory directory)
+    {
+        var store = new FasterByteStore(directory.Path, s_tiny with { ReadCacheBytes = 0 });
+        for (int i = 0; i < 20_000; i++)
+        {
+            store.Upsert(Key(i), Value(i, 400));
+        }
+
+        return store;
     }
 
     [Fact]
