@@ -37,6 +37,8 @@ internal static class StoreInsertRun
         var everything = ScimProjection.Everything(ScimResourceTypes.User);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        long heapHalf = 0;
+        int usersAtHalf = 0;
         var clock = Stopwatch.StartNew();
         await using (var store = ResourceStore.Open(directory, options))
         {
@@ -57,6 +59,17 @@ internal static class StoreInsertRun
                 if (inFlight is not null)
                 {
                     EnsureCreated(await inFlight);
+                }
+
+                // Halfway, the heap once more (the clock stopped meanwhile): what the second half
+                // adds is what each user costs, apart from the fixed buffers (FASTER's log pages
+                // and hash index are allocated up front and fill the heap before the first user).
+                if (start == users / 2 / batchSize * batchSize && start > 0)
+                {
+                    clock.Stop();
+                    heapHalf = GC.GetTotalMemory(forceFullCollection: true);
+                    usersAtHalf = start;
+                    clock.Start();
                 }
 
                 inFlight = store.CreateBatchAsync(TenantId.Default, 1, batch).AsTask();
@@ -118,6 +131,10 @@ internal static class StoreInsertRun
             Console.WriteLine($"users {users:N0}, batch {batchSize}, memory budget {memoryMiB} MiB, indexes {(allIndexes ? "all (ordered id, userName, lastModified; emails lookup)" : "unique userName and externalId only")}: insert {insertSeconds:F1} s ({users / insertSeconds:N0} users/s, durable per batch)");
             Console.WriteLine($"checkpoint {checkpointSeconds:F1} s, writes paused {store.LastCheckpointPause.TotalMilliseconds:F0} ms; a lone writer alongside completed {writtenDuring:N0} durable creates during it, slowest {slowestDuring:F0} ms");
             Console.WriteLine($"disk {disk / (double)users:F0} B/user; managed heap {(heapAfter - heapBefore) / (double)users:F0} B/user; working set {workingSet / (double)users:F0} B/user");
+            if (usersAtHalf > 0)
+            {
+                Console.WriteLine($"managed heap added per user over the second half: {(heapAfter - heapHalf) / (double)(users - usersAtHalf):F0} B/user (before the first user the store held {(heapHalf - heapBefore - (heapAfter - heapHalf) / (double)(users - usersAtHalf) * usersAtHalf) / (1 << 20):F0} MiB of fixed buffers, estimated)");
+            }
         }
 
         clock.Restart();
