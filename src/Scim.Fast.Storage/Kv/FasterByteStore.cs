@@ -50,8 +50,8 @@ public sealed class FasterByteStore : IDisposable
     {
         options ??= new FasterByteStoreOptions();
         Directory.CreateDirectory(directory);
-        // FASTER's managed file device on every OS (see LocalFileDevice): writes O_SYNC (checkpoints rely on them), reads
-        // through the OS page cache (.NET has no O_DIRECT there).
+        // FASTER's managed file device on every OS (see LocalFileDevice): writes O_SYNC (checkpoints
+        // rely on them), reads through the OS page cache (.NET has no O_DIRECT on Linux).
         _device = LocalFileDevice.Open(Path.Combine(directory, "kv.log"));
         _store = new FasterKV<SpanByte, SpanByte>(new FasterKVSettings<SpanByte, SpanByte>
         {

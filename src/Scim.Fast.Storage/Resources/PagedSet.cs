@@ -282,8 +282,9 @@ internal sealed class PagedSet
         }
 
         int lastPage = BinaryPrimitives.ReadInt32LittleEndian(buffer.WrittenSpan);
+        long count = BinaryPrimitives.ReadInt64LittleEndian(buffer.WrittenSpan[4..]);
         var ids = new List<string>(PageSize);
-        for (int page = 0; page <= lastPage; page++)
+        for (int page = 0; count > 0 && page <= lastPage; page++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             buffer.ResetWrittenCount();
