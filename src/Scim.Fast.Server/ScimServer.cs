@@ -155,7 +155,7 @@ public static class ScimServer
                 // A new stream starts at the feed's head: a tenant without one needs no changes recorded.
                 handler.Users.RecordsEventsOf = handler.Groups.RecordsEventsOf = streams.Records;
             }
-            handler.Events = new Events.EventEndpoints(streams, options.Limits.MaxBodyBytes);
+            handler.Events = new Events.EventEndpoints(streams, options.Limits.MaxBodyBytes, app.Lifetime.ApplicationStopping);
         }
 
         if (options.Limits.RequestTimeoutSeconds > 0)

@@ -16,9 +16,12 @@ namespace Scim.Fast.Server.Events;
 /// SCIM events over HTTP (issue 15): SSF transmitter metadata (OpenID SSF 1.0 §7), the stream
 /// configuration, status and verification endpoints (§8.1), poll delivery (RFC 8936) and
 /// server-sent events, all under the tenant's SCIM base URL at <c>{base}/ssf/…</c> with the
-/// tenant's token; the JWKS (<c>{base}/ssf/jwks</c>) and the metadata are public.
+/// tenant's token; the JWKS (<c>{base}/ssf/jwks</c>) and the metadata are public. The requests that
+/// wait (a long poll, an event stream) end when the server begins to stop (<paramref name="stopping"/>):
+/// Kestrel waits for them before the store's last checkpoint, and an event stream would otherwise
+/// hold the whole shutdown until the host gave up on it (32 s; a long poll 10 s).
 /// </summary>
-internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
+internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes, CancellationToken stopping)
 {
     public const string Segment = "ssf";
     private const string JsonMediaType = "application/json";
@@ -377,13 +380,19 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
                 break;
             }
 
-            // Long poll (RFC 8936 §2.4): wait for the feed to advance, the client to leave, or the deadline.
+            // Long poll (RFC 8936 §2.4): wait for the feed to advance, the client to leave, the
+            // deadline, or the server to stop (then answer now, with nothing: the client polls again).
             try
             {
-                await advanced.WaitAsync(left, context.RequestAborted).ConfigureAwait(false);
+                using var waiting = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+                await advanced.WaitAsync(left, waiting.Token).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+            {
+                break;
             }
         }
 
@@ -439,7 +448,11 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
         context.Response.Headers.CacheControl = "no-store";
         var output = context.Response.BodyWriter;
         var sets = new List<OutgoingSet>(256);
-        var aborted = context.RequestAborted;
+
+        // The client leaving, or the server stopping: the stream ends either way, and a client
+        // resumes with Last-Event-ID (on this host once it is back, or on another).
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        var aborted = ending.Token;
         try
         {
             await output.WriteAsync(": scim-fast events\n\n"u8.ToArray(), aborted).ConfigureAwait(false);
@@ -480,7 +493,7 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes)
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
-            // The client went away: that is how a stream ends.
+            // The client went away, or the server is stopping: that is how a stream ends.
         }
     }
 
