@@ -177,9 +177,9 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes, 
             stream.EndpointUrl = endpoint;
             if (Text(delivery, "authorization_header") is { } authorization)
             {
-                if (authorization.Length > 4096 || authorization.AsSpan().IndexOfAny('\r', '\n') >= 0)
+                if (authorization.Length > 4096 || !IsFieldValue(authorization))
                 {
-                    return "delivery.authorization_header must be one line of at most 4,096 characters.";
+                    return "delivery.authorization_header must be one line of at most 4,096 printable ASCII characters (an HTTP field value, RFC 9110 §5.5).";
                 }
 
                 stream.AuthorizationHeader = authorization;
@@ -515,6 +515,22 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes, 
                 ? ScimResponses.Error(context, new ScimError(StatusCodes.Status400BadRequest, ScimErrorType.InvalidSyntax, "The body must be a JSON object."))
                 : handle(parsed);
         });
+
+    // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; no control characters
+    // (a NUL was accepted and sent to the receiver as is, CR and LF were already refused). Non-ASCII
+    // (obs-text) is refused too: .NET would send it as something other than what was configured.
+    private static bool IsFieldValue(string value)
+    {
+        foreach (char c in value)
+        {
+            if (c is not ('\t' or (>= ' ' and <= '~')))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static string? Text(JsonObject? node, string name) =>
         node?[name] is JsonValue value && value.GetValueKind() == JsonValueKind.String ? (string?)value : null;

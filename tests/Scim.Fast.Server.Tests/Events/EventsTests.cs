@@ -465,6 +465,18 @@ public class EventsTests(EventsFixture server) : IClassFixture<EventsFixture>
         (await Client.Send(HttpMethod.Post, Base + "/ssf/streams", """{"delivery":{"method":"smoke-signals"},"events_requested":[]}""", mediaType: "application/json")).AssertError(HttpStatusCode.BadRequest, "invalidValue");
         (await Client.Send(HttpMethod.Post, Base + "/ssf/streams", """{"delivery":{"method":"urn:ietf:rfc:8935"},"events_requested":[]}""", mediaType: "application/json")).AssertError(HttpStatusCode.BadRequest, "invalidValue");
         (await Client.Send(HttpMethod.Post, Base + "/ssf/streams", "[1,", mediaType: "application/json")).AssertError(HttpStatusCode.BadRequest, "invalidSyntax");
+
+        // A push receiver's authorization_header is an HTTP field value (RFC 9110 §5.5): no control
+        // characters (a NUL was stored and sent to the receiver as is), nothing past ASCII.
+        foreach (string header in new[] { "Bearer \u0000x", "Bearer x\r\nX-Evil: 1", "Bearer \u0007", "Bearer caf\u00e9", "Bearer \u007f" })
+        {
+            var push = new JsonObject
+            {
+                ["delivery"] = new JsonObject { ["method"] = "urn:ietf:rfc:8935", ["endpoint_url"] = "https://receiver.example.com/events", ["authorization_header"] = header },
+                ["events_requested"] = new JsonArray("urn:ietf:params:scim:event:prov:create:notice"),
+            };
+            (await Client.Send(HttpMethod.Post, Base + "/ssf/streams", push.ToJsonString(), mediaType: "application/json")).AssertError(HttpStatusCode.BadRequest, "invalidValue");
+        }
         (await Client.Send(HttpMethod.Post, Base + "/ssf/poll/" + streamId, """{"maxEvents":-1}""", mediaType: "application/json")).AssertError(HttpStatusCode.BadRequest, "invalidValue");
 
         // Update, status, verification, delete.
