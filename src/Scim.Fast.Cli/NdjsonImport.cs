@@ -399,10 +399,11 @@ internal sealed partial class NdjsonImport(ScimTarget target, int batch)
     // operation may have no result).
     private async Task SendBulkAsync(List<(Item Item, JsonObject Operation)> request, Outcome outcome, CancellationToken cancel)
     {
+        // Each operation joins one request only (the list is cleared after it): no copy needed.
         var operations = new JsonArray();
         foreach (var (_, operation) in request)
         {
-            operations.Add(operation.DeepClone());
+            operations.Add(operation);
         }
 
         var body = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };

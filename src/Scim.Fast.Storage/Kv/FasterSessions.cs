@@ -91,7 +91,7 @@ internal sealed class FasterSessions : IDisposable
 
             lock (_retiring)
             {
-                foreach (var spare in _allSpares.Keys)
+                foreach (var (spare, _) in _allSpares)
                 {
                     reads += spare.Reads;
                 }
@@ -164,18 +164,30 @@ internal sealed class FasterSessions : IDisposable
     /// <summary>Refreshes every session no thread is using (a checkpoint waits for each to see its phases).</summary>
     public void RefreshIdle()
     {
-        foreach (var slot in _slots.Concat(_allSpares.Keys))
+        // Called every millisecond while a checkpoint runs: the spares are walked in place (Keys
+        // would copy them under every lock of the dictionary each time).
+        foreach (var slot in _slots)
         {
-            if (slot.TryTake())
+            RefreshIfIdle(slot);
+        }
+
+        foreach (var (spare, _) in _allSpares)
+        {
+            RefreshIfIdle(spare);
+        }
+    }
+
+    private static void RefreshIfIdle(Slot slot)
+    {
+        if (slot.TryTake())
+        {
+            try
             {
-                try
-                {
-                    slot.Session.Refresh();
-                }
-                finally
-                {
-                    slot.Release();
-                }
+                slot.Session.Refresh();
+            }
+            finally
+            {
+                slot.Release();
             }
         }
     }

@@ -577,9 +577,7 @@ public sealed partial class ResourceStore : IResourceStore
         }
 
         var key = new byte[6 + name.Length];
-        key[0] = UniquePrefix;
-        BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(1), tenant.Value);
-        key[5] = type;
+        WriteKeyHead(key, UniquePrefix, tenant, type);
         Ascii.ToUpper(name, key.AsSpan(6), out _);
         return key;
     }
@@ -604,10 +602,16 @@ public sealed partial class ResourceStore : IResourceStore
     // The destination is exactly 6 + the text's UTF-8 length.
     private static void WriteKey(Span<byte> destination, byte prefix, TenantId tenant, byte type, string text)
     {
+        WriteKeyHead(destination, prefix, tenant, type);
+        Encoding.UTF8.GetBytes(text, destination[6..]);
+    }
+
+    // The six bytes before a key's text.
+    private static void WriteKeyHead(Span<byte> destination, byte prefix, TenantId tenant, byte type)
+    {
         destination[0] = prefix;
         BinaryPrimitives.WriteUInt32BigEndian(destination[1..], tenant.Value);
         destination[5] = type;
-        Encoding.UTF8.GetBytes(text, destination[6..]);
     }
 
     private static SemaphoreSlim[] CreateStripes(int count)
