@@ -69,6 +69,14 @@ public sealed partial class RedisResourceStore
     public bool ReadsAreRemote => true;
 
     // The bodies of one pipelined batch (ReadBodies), handed over in order.
+    // Keys spread over the cluster's nodes have no storage order to read in: scans read by id.
+    public IReadOnlyList<StoredRange> StoredRanges(int parts) => [];
+
+    public StoredRange? StoredSince(long end) => null;
+
+    public void ScanStored(TenantId tenant, byte type, StoredRange range, IResourceStore.StoredRecordReader onRecord) =>
+        throw new NotSupportedException("The Redis store has no storage-order scan (StoredRanges is empty).");
+
     public void ReadBodiesEach(TenantId tenant, byte type, string[] ids, int from, int to, IResourceStore.BodyReader onBody)
     {
         var bodies = ReadBodies(tenant, type, new ArraySegment<string>(ids, from, to - from));

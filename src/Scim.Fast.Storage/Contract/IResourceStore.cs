@@ -91,6 +91,29 @@ public interface IResourceStore : IAsyncDisposable
     /// </summary>
     void ReadBodiesEach(TenantId tenant, byte type, string[] ids, int from, int to, BodyReader onBody);
 
+    /// <summary>Receives one record of <see cref="ScanStored"/>: the id's UTF-8, the body and its version (valid during the call only).</summary>
+    delegate void StoredRecordReader(ReadOnlySpan<byte> id, ReadOnlySpan<byte> body, long version);
+
+    /// <summary>
+    /// What a scan in storage order (<see cref="ScanStored"/>) would read now: the store's records
+    /// of every tenant and type, cut into <paramref name="parts"/> ranges for as many threads.
+    /// Empty when the store cannot scan in storage order (Redis: callers read by id instead).
+    /// </summary>
+    IReadOnlyList<StoredRange> StoredRanges(int parts);
+
+    /// <summary>The records written since a scan's last range ended at <paramref name="end"/>; null when none.</summary>
+    StoredRange? StoredSince(long end);
+
+    /// <summary>
+    /// The stored records of one tenant and type in <paramref name="range"/>, in storage order:
+    /// sequential reads, no lookup per resource. A resource may be met more than once (copies of
+    /// its earlier versions stay behind in the log) or as it was before a later write: what a record
+    /// says is a candidate, to be confirmed against a read by id (<see cref="TryReadBody"/>), which
+    /// is authoritative. A resource not written since the range was taken is met at its current
+    /// version.
+    /// </summary>
+    void ScanStored(TenantId tenant, byte type, StoredRange range, StoredRecordReader onRecord);
+
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey);
 
@@ -240,4 +263,10 @@ public sealed class StoreUnavailableException(string message, Exception? inner =
 {
     /// <summary>When to try again, in seconds (Retry-After).</summary>
     public int RetryAfterSeconds { get; init; } = 1;
+}
+
+/// <summary>A range of the store's log, in bytes (<see cref="IResourceStore.StoredRanges"/>).</summary>
+public readonly record struct StoredRange(long From, long To)
+{
+    public long Bytes => To - From;
 }

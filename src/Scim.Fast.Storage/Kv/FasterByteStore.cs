@@ -32,6 +32,7 @@ public sealed class FasterByteStore : IDisposable
     private readonly IDevice _device;
     private readonly FasterKV<SpanByte, SpanByte> _store;
     private readonly FasterSessions _sessions;
+    private readonly long _pageBytes;
     private long _pendingReads;
     private long _blockingReads;
 
@@ -50,6 +51,7 @@ public sealed class FasterByteStore : IDisposable
     {
         options ??= new FasterByteStoreOptions();
         Directory.CreateDirectory(directory);
+        _pageBytes = options.PageBytes;
         // FASTER's managed file device on every OS (see LocalFileDevice): writes O_SYNC (checkpoints
         // rely on them), reads through the OS page cache (.NET has no O_DIRECT on Linux).
         _device = LocalFileDevice.Open(Path.Combine(directory, "kv.log"));
@@ -614,6 +616,63 @@ public sealed class FasterByteStore : IDisposable
         }
 
         return records;
+    }
+
+    /// <summary>Receives one record of a <see cref="ScanLog"/>: its key and value as the log holds them.</summary>
+    public delegate void LogRecordReader(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+    /// <summary>The log's extent now: records live or stale lie in [Begin, Tail).</summary>
+    public (long Begin, long Tail) LogExtent => (_store.Log.BeginAddress, _store.Log.TailAddress);
+
+    /// <summary>
+    /// [begin, tail) cut into <paramref name="parts"/> ranges at page boundaries (records never
+    /// cross a page), for scans on several threads.
+    /// </summary>
+    public List<(long From, long To)> SplitLog(long begin, long tail, int parts)
+    {
+        long page = _pageBytes;
+        var ranges = new List<(long, long)>(parts);
+        long from = begin;
+        for (int i = 1; i < parts && from < tail; i++)
+        {
+            long cut = (begin + ((tail - begin) * i / parts)) / page * page;
+            if (cut > from && cut < tail)
+            {
+                ranges.Add((from, cut));
+                from = cut;
+            }
+        }
+
+        ranges.Add((from, tail));
+        return ranges;
+    }
+
+    /// <summary>
+    /// Every record in [from, to) of the log whose key starts with <paramref name="keyPrefix"/>, in
+    /// log order, deleted ones left out: sequential reads of pages, no hash lookup per record, where a
+    /// point read of each key costs a random access into the index and the read cache. The log
+    /// also holds superseded copies of a key (older writes stay behind until truncated), so what
+    /// a record says is a candidate only: the caller confirms it with a point read, which is
+    /// authoritative. Records in memory are copied under FASTER's lock for scans (no torn value);
+    /// those on disk are read a page at a time (through the OS page cache), the next page while
+    /// this one is handed out. Not to be called on a thread holding a session's epoch.
+    /// </summary>
+    public void ScanLog(long from, long to, ReadOnlySpan<byte> keyPrefix, LogRecordReader onRecord)
+    {
+        using var iterator = _store.Log.Scan(from, to);
+        while (iterator.GetNext(out var info))
+        {
+            if (info.Tombstone)
+            {
+                continue;
+            }
+
+            var key = iterator.GetKey().AsReadOnlySpan();
+            if (key.StartsWith(keyPrefix))
+            {
+                onRecord(key, iterator.GetValue().AsReadOnlySpan());
+            }
+        }
     }
 
     /// <summary>Reads since the store opened.</summary>

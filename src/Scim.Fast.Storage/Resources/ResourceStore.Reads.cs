@@ -205,6 +205,35 @@ public sealed partial class ResourceStore
         }
     }
 
+    public IReadOnlyList<StoredRange> StoredRanges(int parts)
+    {
+        var (begin, tail) = _kv.LogExtent;
+        var ranges = new List<StoredRange>(parts);
+        foreach (var (from, to) in _kv.SplitLog(begin, tail, parts))
+        {
+            ranges.Add(new StoredRange(from, to));
+        }
+
+        return ranges;
+    }
+
+    public StoredRange? StoredSince(long end)
+    {
+        long tail = _kv.LogExtent.Tail;
+        return tail > end ? new StoredRange(end, tail) : null;
+    }
+
+    public void ScanStored(TenantId tenant, byte type, StoredRange range, IResourceStore.StoredRecordReader onRecord)
+    {
+        Span<byte> prefix = stackalloc byte[6];
+        WriteKeyHead(prefix, ResourcePrefix, tenant, type);
+        _kv.ScanLog(range.From, range.To, prefix, (key, record) =>
+        {
+            ResourceRecord.LocateBody(record, out long version, out int bodyStart, out int bodyLength);
+            onRecord(key[6..], record.Slice(bodyStart, bodyLength), version);
+        });
+    }
+
     /// <summary>The id owning <paramref name="uniqueKey"/> (compared case-insensitively), if any.</summary>
     public string? FindByUniqueKey(TenantId tenant, byte type, string uniqueKey) =>
         _kv.TryRead(UniqueKey(tenant, type, uniqueKey), out var id) ? Encoding.UTF8.GetString(id) : null;
