@@ -337,6 +337,14 @@ public sealed class ScimLimits
     public int ScanFreeResources { get; set; } = 1_000;
 
     /// <summary>
+    /// A scan reads the store's log in storage order (sequentially, one part per core) rather than
+    /// each resource by id when the log holds at most this many bytes per resource of the tenant
+    /// and type (a tenant that is most of the store); else, and at 0, by id. Default 2,048: about
+    /// where the two cost the same (0.25 ns a log byte against 0.9 µs a read by id, at 1M users).
+    /// </summary>
+    public int StorageScanLogBytesPerResource { get; set; } = 2_048;
+
+    /// <summary>
     /// How long the answer to a POST with an Idempotency-Key is kept for retries, in hours (then the
     /// key may be used again). Default 24.
     /// </summary>
@@ -347,7 +355,7 @@ public sealed class ScimLimits
         if (MaxBodyBytes < 1024 || BulkMaxPayloadBytes < 1024 || BulkMaxOperations < 1 || DefaultCount < 0 || MaxCount < 1
             || MaxFilterLength < 16 || MaxFilterDepth < 1 || RequestsPerSecondPerToken < 0 || RequestBurstPerToken < 1 || FailedAuthenticationsPerMinutePerAddress < 0
             || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0
-            || IdempotencyRetentionHours < 1 || MaxScannedResources < 1 || MaxConcurrentScansPerTenant < 1 || ScanFreeResources < 0)
+            || IdempotencyRetentionHours < 1 || MaxScannedResources < 1 || MaxConcurrentScansPerTenant < 1 || ScanFreeResources < 0 || StorageScanLogBytesPerResource < 0)
         {
             throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }

@@ -19,7 +19,28 @@ namespace Scim.Fast.Server.Tests;
 /// Results, order and totalResults must be identical, and every page must be the slice of the
 /// whole result that its startIndex and count name.
 /// </summary>
-public class QueryDifferentialTests(UnthrottledServerFixture server) : IClassFixture<UnthrottledServerFixture>
+public class QueryDifferentialTests(UnthrottledServerFixture server) : QueryDifferentialBase(server), IClassFixture<UnthrottledServerFixture>;
+
+/// <summary>
+/// The same differential test with every scan read in storage order (the store's log read
+/// sequentially, each candidate confirmed by id; ResourceEndpoint.StorageScan.cs): a scan counts
+/// from the 11th resource, and no tenant is too small a part of the log. Its log holds the older
+/// copies the changes leave behind, which the scan must neither count nor let crowd out current
+/// resources.
+/// </summary>
+public class StorageScanDifferentialTests(StorageScanServerFixture server) : QueryDifferentialBase(server), IClassFixture<StorageScanServerFixture>;
+
+/// <summary>A server whose scans read in storage order from the 11th resource on.</summary>
+public sealed class StorageScanServerFixture : ScimServerFixture
+{
+    public const string AdminToken = "admin-token-0123456789abcdef";
+
+    protected override IEnumerable<string> ExtraArguments =>
+        ["--Scim:Limits:RequestsPerSecondPerToken=0", "--Scim:Limits:ScanFreeResources=10", "--Scim:Limits:StorageScanLogBytesPerResource=100000000",
+            "--Scim:AdminTokens:0=" + AdminToken];
+}
+
+public abstract class QueryDifferentialBase(ScimServerFixture server)
 {
     private const int Seed = 9865;
 
@@ -103,6 +124,31 @@ public class QueryDifferentialTests(UnthrottledServerFixture server) : IClassFix
             Assert.Equal(whole.Ids.Skip(start - 1).Take(count), page.Ids);
             compared++;
             nonEmpty += expected.Count > 0 ? 1 : 0;
+        }
+
+        // Sorts without a filter (every user; the ordered index or, for the rest, a top-k),
+        // whole and in pages, in both directions.
+        foreach (string? sortBy in s_sorts)
+        {
+            if (sortBy is null)
+            {
+                continue;
+            }
+
+            foreach (bool descending in new[] { false, true })
+            {
+                var expected = users.ToList();
+                expected.Sort((a, b) => Compare(a, b, sortBy, descending));
+                string query = "attributes=id&sortBy=" + sortBy + (descending ? "&sortOrder=descending" : "");
+                var whole = await ListAsync(query + "&count=1000");
+                Assert.Equal(expected.Count, whole.Total);
+                Assert.True(expected.Select(Id).SequenceEqual(whole.Ids), $"{query}: order\n server    {string.Join(",", whole.Ids)}\n reference {string.Join(",", expected.Select(Id))}");
+                int start = 1 + random.Next(Math.Max(1, expected.Count + 2));
+                int count = 1 + random.Next(12);
+                var page = await ListAsync(query + $"&startIndex={start}&count={count}");
+                Assert.Equal(expected.Count, page.Total);
+                Assert.Equal(expected.Select(Id).Skip(start - 1).Take(count), page.Ids);
+            }
         }
 
         // Meaningful only if most filters parse and many select something.

@@ -91,12 +91,42 @@ public sealed class StoredSortKey
     /// after the resource with sort value <paramref name="last"/> and id <paramref name="lastId"/>
     /// (records the bytes cannot tell about are false).
     /// </summary>
-    public bool SortsAfter(ReadOnlySpan<byte> json, string id, in ScimValue last, string lastId)
+    public bool SortsAfter(ReadOnlySpan<byte> json, string id, in ScimValue last, string lastId) =>
+        Compare(json, last) switch
+        {
+            0 => Tie(string.CompareOrdinal(id, lastId)),
+            int order => order > 0,
+        };
+
+    /// <summary>
+    /// <see cref="SortsAfter(ReadOnlySpan{byte}, string, in ScimValue, string)"/> with the id as
+    /// UTF-8 (a scan in storage order meets ids as the store's key bytes; no string per record).
+    /// </summary>
+    public bool SortsAfter(ReadOnlySpan<byte> json, ReadOnlySpan<byte> idUtf8, in ScimValue last, string lastId)
+    {
+        int order = Compare(json, last);
+        if (order != 0)
+        {
+            return order > 0;
+        }
+
+        // Ties (rare) compare the ids as strings do: ordinally by UTF-16 code unit.
+        Span<char> chars = idUtf8.Length <= 256 ? stackalloc char[idUtf8.Length] : new char[idUtf8.Length];
+        int length = Encoding.UTF8.GetChars(idUtf8, chars);
+        return Tie(MemoryExtensions.SequenceCompareTo(chars[..length], lastId.AsSpan()));
+    }
+
+    // Equal values: the ids decide, in the sort's direction.
+    private bool Tie(int idOrder) => (_descending ? -idOrder : idOrder) > 0;
+
+    // The record's value against last's, in the sort's direction: below 0 before, above 0 after,
+    // 0 for a tie; below 0 also when the bytes cannot tell (the record is then decoded).
+    private int Compare(ReadOnlySpan<byte> json, in ScimValue last)
     {
         var found = Read(json, out var utf8);
         if (found == Found.Unknown)
         {
-            return false;
+            return -1;
         }
 
         // As ScimSortComparer: missing values last in either order, ties by id in the sort's
@@ -108,7 +138,7 @@ public sealed class StoredSortKey
         }
         else if (last.Kind != ScimValueKind.String)
         {
-            return false;
+            return -1;
         }
         else
         {
@@ -119,13 +149,7 @@ public sealed class StoredSortKey
             order = _descending ? -order : order;
         }
 
-        if (order == 0)
-        {
-            order = string.CompareOrdinal(id, lastId);
-            order = _descending ? -order : order;
-        }
-
-        return order > 0;
+        return order;
     }
 
     private enum Found

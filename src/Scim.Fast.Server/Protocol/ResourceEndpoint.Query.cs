@@ -111,6 +111,15 @@ internal abstract partial class ResourceEndpoint<T>
             }
         }
 
+        // A query no index answers, over a tenant that is most of the store: the log read in
+        // storage order rather than every resource by id (ResourceEndpoint.StorageScan.cs).
+        if (after is null && !cursorMode && plan.Ids is null && plan.RangeIndex is null
+            && (walkIndex is null || walkIndex == Catalogue.ById.Number) && !(count == 0 && filter is null)
+            && TryScanInStorageOrder(scope, filter, comparer, descending, skip, count, out page, out var storageScanError, query.StartIndex))
+        {
+            return storageScanError;
+        }
+
         // Candidates in the order asked for keep only the window; others go through a heap of the
         // first skip + count in that order. Either way memory is the page's, not the tenant's.
         // The index the candidates are walked on, when its keys can change under the walk: a write
@@ -524,15 +533,38 @@ internal sealed class TopK<TItem>(IComparer<TItem> order, int k)
         return false;
     }
 
-    public void Offer(TItem item)
+    public void Offer(TItem item) => Offer(item, out _, out _);
+
+    /// <summary>Offers an item; true when it was kept, with the item it pushed out when one was (<paramref name="pushedOut"/>).</summary>
+    public bool Offer(TItem item, out bool pushedOut, out TItem? evicted)
     {
+        pushedOut = false;
+        evicted = default;
         if (_heap.Count < k)
         {
             _heap.Enqueue(item, item);
+            return true;
         }
-        else if (k > 0 && order.Compare(item, _heap.Peek()) < 0)
+
+        if (k > 0 && order.Compare(item, _heap.Peek()) < 0)
         {
-            _heap.DequeueEnqueue(item, item);
+            evicted = _heap.DequeueEnqueue(item, item);
+            pushedOut = true;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The items kept, in no order.</summary>
+    public IEnumerable<TItem> Items
+    {
+        get
+        {
+            foreach (var (item, _) in _heap.UnorderedItems)
+            {
+                yield return item;
+            }
         }
     }
 

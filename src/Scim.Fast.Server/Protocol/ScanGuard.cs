@@ -41,9 +41,12 @@ internal ref struct ScanGuard
     }
 
     /// <summary>Counts one resource read; an error when the query may not read it.</summary>
-    public ScimError? Examine()
+    public ScimError? Examine() => Examine(1);
+
+    /// <summary>Counts <paramref name="resources"/> read at once (a scan in storage order reads them all); an error when the query may not.</summary>
+    public ScimError? Examine(int resources)
     {
-        int examined = ++_examined;
+        int examined = _examined = (int)Math.Min((long)_examined + resources, int.MaxValue);
         if (examined <= _limits.ScanFreeResources)
         {
             return null;

@@ -42,6 +42,9 @@ internal static class ScimMetrics
     private static readonly Counter<long> s_scans = s_meter.CreateCounter<long>(
         "scim.query.scans", "{query}", "List queries that read more resources than the free allowance (unindexed scans).");
 
+    private static readonly Counter<long> s_storageScans = s_meter.CreateCounter<long>(
+        "scim.query.storage_scans", "{query}", "Scans answered by reading the store's log in storage order (the rest read each resource by id).");
+
     private static readonly Counter<long> s_examined = s_meter.CreateCounter<long>(
         "scim.query.resources_examined", "{resource}", "Resources read and tested by list queries.");
 
@@ -85,6 +88,8 @@ internal static class ScimMetrics
     public static void RecordRejected(string reason) => s_rejected.Add(1, new KeyValuePair<string, object?>("scim.reason", reason));
 
     /// <summary>What one list query read; <paramref name="scanned"/> when it went past the free allowance.</summary>
+    public static void RecordStorageScan() => s_storageScans.Add(1);
+
     public static void RecordQuery(int examined, bool scanned)
     {
         if (examined > 0)
