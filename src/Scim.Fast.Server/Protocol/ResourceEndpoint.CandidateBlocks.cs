@@ -188,26 +188,32 @@ internal abstract partial class ResourceEndpoint<T>
         // Most candidates of a scan fail on their bytes and are never decoded.
         private bool MayMatch(ReadOnlySpan<byte> body) => prefilter is null || prefilter.MayMatch(body);
 
-        private void Decide(int i, ReadOnlyMemory<byte> body, long version)
+        private void Decide(int i, ReadOnlyMemory<byte> body, long version) =>
+            Matched[i] = endpoint.DecodeCandidate(scope, _ids[i], body, version, readOptions, filter, compiled, _needsMeta);
+    }
+
+    /// <summary>
+    /// A query's candidate decoded as far as its filter and sort look (readOptions), or null when
+    /// the filter rejects it. A filter on meta.version or meta.location sees them as a response would.
+    /// </summary>
+    private T? DecodeCandidate(ScimScope scope, string id, ReadOnlyMemory<byte> body, long version, ScimReadOptions readOptions,
+        FilterNode? filter, CompiledFilter<T>? compiled, bool needsMeta)
+    {
+        var resource = DecodeStored(id, body, readOptions);
+        if (needsMeta)
         {
-            var resource = endpoint.DecodeStored(_ids[i], body, readOptions);
-
-            if (_needsMeta)
-            {
-                // A filter on meta.version or meta.location sees them as a response would.
-                endpoint.SetResponseMeta(scope, resource, version);
-            }
-
-            if (compiled is not null)
-            {
-                endpoint.DeriveForFilter(scope, resource, filter!);
-                if (!compiled.Matches(resource))
-                {
-                    return;
-                }
-            }
-
-            Matched[i] = resource;
+            SetResponseMeta(scope, resource, version);
         }
+
+        if (compiled is not null)
+        {
+            DeriveForFilter(scope, resource, filter!);
+            if (!compiled.Matches(resource))
+            {
+                return null;
+            }
+        }
+
+        return resource;
     }
 }

@@ -517,26 +517,7 @@ internal abstract partial class ResourceEndpoint<T>
             }
         }
 
-        // The record decoded as far as the filter and sort look, or null when the filter rejects it.
-        private T? Decide(string id, ReadOnlyMemory<byte> body, long version)
-        {
-            var endpoint = _scan.Endpoint;
-            var resource = endpoint.DecodeStored(id, body, _scan.ReadOptions);
-            if (_scan.NeedsMeta)
-            {
-                endpoint.SetResponseMeta(_scan.Scope, resource, version);
-            }
-
-            if (_scan.Compiled is { } compiled)
-            {
-                endpoint.DeriveForFilter(_scan.Scope, resource, _scan.Filter!);
-                if (!compiled.Matches(resource))
-                {
-                    return null;
-                }
-            }
-
-            return resource;
-        }
+        private T? Decide(string id, ReadOnlyMemory<byte> body, long version) =>
+            _scan.Endpoint.DecodeCandidate(_scan.Scope, id, body, version, _scan.ReadOptions, _scan.Filter, _scan.Compiled, _scan.NeedsMeta);
     }
 }
