@@ -51,6 +51,13 @@ internal abstract partial class ResourceEndpoint<T>
             return false;
         }
 
+        // A deep page of a sort (startIndex in the thousands) would confirm twice its depth by id
+        // at the end: the walk's heap of startIndex + count is cheaper there.
+        if (filter is null && (long)skip + count > MaxConfirmed / 2)
+        {
+            return false;
+        }
+
         var ranges = Store.StoredRanges(Environment.ProcessorCount > 1 ? 2 : 1);
         long logBytes = 0;
         foreach (var range in ranges)
