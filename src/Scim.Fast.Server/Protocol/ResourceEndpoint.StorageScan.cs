@@ -180,15 +180,28 @@ internal abstract partial class ResourceEndpoint<T>
         {
             parts[0].Scan(ranges[0]);
         }
-        finally
+        catch
         {
-            if (parts[0].Overflowed)
+            // A failure here (a record that does not decode): the other parts stop too, and the
+            // first failure is the one reported.
+            shared.Stop();
+            try
             {
-                shared.Stop();
+                Task.WaitAll(helpers);
+            }
+            catch (AggregateException)
+            {
             }
 
-            Task.WaitAll(helpers);
+            throw;
         }
+
+        if (parts[0].Overflowed)
+        {
+            shared.Stop();
+        }
+
+        Task.WaitAll(helpers);
 
         long end = ranges[^1].To;
         var store = shared.Endpoint.Store;
