@@ -358,12 +358,8 @@ public sealed class FailedAdminAuthenticationTests(FailedAdminAuthenticationFixt
     }
 
     // scim_server_rejected_total{scim_reason="auth_failed"} as /metrics shows it (0 before the first).
-    private static async Task<long> AuthFailedAsync(HttpClient admin)
-    {
-        string line = MetricsTests.Line(await admin.GetStringAsync("/metrics"), "scim_server_rejected_total", "scim_reason=\"auth_failed\"");
-        // name{labels} value [timestamp]
-        return line.StartsWith('<') ? 0 : (long)double.Parse(line[(line.IndexOf('}') + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private static async Task<long> AuthFailedAsync(HttpClient admin) =>
+        MetricsTests.Value(await admin.GetStringAsync("/metrics"), "scim_server_rejected_total", "scim_reason=\"auth_failed\"");
 }
 
 /// <summary>A graceful restart keeps every acknowledged write, indexes included.</summary>

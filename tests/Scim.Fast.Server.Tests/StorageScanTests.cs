@@ -116,17 +116,6 @@ public sealed class StorageScanTests(StorageScanServerFixture server) : IClassFi
 
     private HttpClient Admin() => server.CreateClient(StorageScanServerFixture.AdminToken);
 
-    // scim_query_storage_scans_total as /metrics shows it (0 before the first).
-    private static async Task<long> StorageScansAsync(HttpClient admin)
-    {
-        string line = MetricsTests.Line(await admin.GetStringAsync("/metrics"), "scim_query_storage_scans_total");
-        if (line.StartsWith('<'))
-        {
-            return 0;
-        }
-
-        // name[{labels}] value [timestamp]
-        string rest = line.Contains('}', StringComparison.Ordinal) ? line[(line.IndexOf('}', StringComparison.Ordinal) + 1)..] : line["scim_query_storage_scans_total".Length..];
-        return (long)double.Parse(rest.Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-    }
+    private static async Task<long> StorageScansAsync(HttpClient admin) =>
+        MetricsTests.Value(await admin.GetStringAsync("/metrics"), "scim_query_storage_scans_total");
 }

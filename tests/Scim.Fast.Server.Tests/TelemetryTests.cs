@@ -99,6 +99,20 @@ public sealed class MetricsTests(AdminFixture server) : IClassFixture<AdminFixtu
     }
 
     // The first sample line of a metric carrying all the given label texts, or a message naming what was looked for.
+    /// <summary>A counter's value as /metrics shows it (0 before its first increment).</summary>
+    internal static long Value(string text, string metric, params string[] labels)
+    {
+        string line = Line(text, metric, labels);
+        if (line.StartsWith('<'))
+        {
+            return 0;
+        }
+
+        // name[{labels}] value [timestamp]
+        string rest = line.Contains('}', StringComparison.Ordinal) ? line[(line.IndexOf('}', StringComparison.Ordinal) + 1)..] : line[metric.Length..];
+        return (long)double.Parse(rest.Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     internal static string Line(string text, string metric, params string[] labels)
     {
         foreach (var line in text.Split('\n'))

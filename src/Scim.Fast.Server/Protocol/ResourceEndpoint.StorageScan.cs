@@ -93,39 +93,42 @@ internal abstract partial class ResourceEndpoint<T>
             // round: only copies that sort among the first k and were rewritten since count.
             var seed = filter is null ? SampleBest(scope, order, keep, resources, readOptions) : null;
             var ignored = new HashSet<(string Id, long Version)>();
-            List<(T Resource, long Version)>? best = null;
+            List<(T Resource, long Version)>? best;
             HashSet<string>? counted = null;
-            for (int round = 0; round < MaxSortRounds && best is null; round++)
+            if (filter is not null)
             {
-                var shared = new StorageScan(this, scope, filter, compiled, prefilter, readOptions, order, comparer, sortKey, keep, ignored, seed);
-                var parts = ScanParts(shared, ranges);
-                if (shared.Stopped)
+                // Matches were confirmed as they were met: one scan.
+                var parts = ScanParts(new StorageScan(this, scope, filter, compiled, prefilter, readOptions, order, comparer, sortKey, keep, ignored, seed), ranges);
+                if (parts is null)
                 {
                     // Too many matches to count by id: the walk counts them without keeping them.
                     return false;
                 }
 
-                if (filter is not null)
+                counted = [];
+                best = [];
+                foreach (var part in parts)
                 {
-                    counted = [];
-                    best = [];
-                    foreach (var part in parts)
-                    {
-                        counted.UnionWith(part.Confirmed);
-                        best.AddRange(part.Kept);
-                    }
-
-                    break;
+                    counted.UnionWith(part.Confirmed);
+                    best.AddRange(part.Kept);
+                }
+            }
+            else
+            {
+                best = null;
+                for (int round = 0; round < MaxSortRounds && best is null; round++)
+                {
+                    // Never null here: only a filter's confirmed matches can overflow.
+                    var parts = ScanParts(new StorageScan(this, scope, filter, compiled, prefilter, readOptions, order, comparer, sortKey, keep, ignored, seed), ranges)!;
+                    best = ConfirmBest(scope, parts, keep, ignored, seed, order, readOptions);
+                    ranges = Store.StoredRanges(ranges.Count);
                 }
 
-                best = ConfirmBest(scope, parts, keep, ignored, seed, order, readOptions);
-                ranges = Store.StoredRanges(ranges.Count);
-            }
-
-            if (best is null)
-            {
-                // Rewrites kept outdating the first k: the walk reads each resource as it is.
-                return false;
+                if (best is null)
+                {
+                    // Rewrites kept outdating the first k: the walk reads each resource as it is.
+                    return false;
+                }
             }
 
             // Each resource once (copies of one may have been kept by two parts); the window is the
@@ -160,8 +163,8 @@ internal abstract partial class ResourceEndpoint<T>
     }
 
     // Every range on its own thread (the first on this one), then what was written meanwhile: a
-    // write that moved a resource past the ranges.
-    private static StorageScanPart[] ScanParts(StorageScan shared, IReadOnlyList<StoredRange> ranges)
+    // write that moved a resource past the ranges. Null when a part overflowed (MaxConfirmed).
+    private static StorageScanPart[]? ScanParts(StorageScan shared, IReadOnlyList<StoredRange> ranges)
     {
         var parts = new StorageScanPart[ranges.Count];
         for (int i = 0; i < parts.Length; i++)
@@ -211,7 +214,7 @@ internal abstract partial class ResourceEndpoint<T>
             end = since.To;
         }
 
-        return parts;
+        return shared.Stopped ? null : parts;
     }
 
     // Resources a sort reads by id, spread evenly over the id index (random in any other order),
@@ -230,18 +233,26 @@ internal abstract partial class ResourceEndpoint<T>
             return null;
         }
 
-        var sample = new TopK<(T Resource, long Version)>(Comparer<(T Resource, long Version)>.Create((a, b) => order.Compare(a.Resource, b.Resource)), keep);
-        var scratch = new ArrayBufferWriter<byte>(4096);
+        var ids = new string[size];
+        int found = 0;
         for (int i = 0; i < size; i++)
         {
-            int skip = (int)((long)i * resources / size);
-            var at = Store.Page(scope.Tenant, StoreType, Catalogue.ById.Number, after: null, count: 1, skip: skip);
-            scratch.ResetWrittenCount();
-            if (at.Count == 1 && Store.TryReadBody(scope.Tenant, StoreType, at[0].Id, scratch, out var body, out long version))
+            var at = Store.Page(scope.Tenant, StoreType, Catalogue.ById.Number, after: null, count: 1, skip: (int)((long)i * resources / size));
+            if (at.Count == 1)
             {
-                sample.Offer((DecodeStored(at[0].Id, body, readOptions), version));
+                ids[found++] = at[0].Id;
             }
         }
+
+        // Read as a scan's candidate blocks are (records on disk requested together).
+        var sample = new TopK<(T Resource, long Version)>(Comparer<(T Resource, long Version)>.Create((a, b) => order.Compare(a.Resource, b.Resource)), keep);
+        var scratch = new ArrayBufferWriter<byte>(4096);
+        Store.ReadBodiesEach(scope.Tenant, StoreType, ids, 0, found, (i, body, version) =>
+        {
+            scratch.ResetWrittenCount();
+            scratch.Write(body);
+            sample.Offer((DecodeStored(ids[i], scratch.WrittenMemory, readOptions), version));
+        });
 
         var best = sample.Slice(0, keep);
         return best.Count == keep ? best : null;
