@@ -42,14 +42,18 @@ internal sealed class LoadOptions
           --big-group N          members of the big group (group-push; default 0 = off)
           --op get|username|externalid|page|range|deep-page|sw|scan|sort   read operation (default get);
                                  post|patch for write
+          --users-named P        read: read the users an initial-sync created, named P0000000@example.com …
+                                 (initial-sync prints P; they are in its groups), instead of seeding
+                                 users of its own; not with --op externalid
           --write-rate W         read: after the read-only run, the same reads again while W PATCHes a
                                  second replace seeded users' displayName; reported against the
                                  read-only run (read p99 with writes over without)
           --tenants N            tenants (mixed; default 10)
           --consumers LIST       events: poll,push,sse (default poll,push)
           --rounds N             events: N rounds of (no stream, then streams), each of --warmup and
-                                 --duration, streams deleted between; the ratio is taken per round and
-                                 over all (a machine whose speed drifts between two long phases)
+                                 --duration, streams deleted between; read/write with --baseline: N
+                                 rounds of (server, baseline); the ratio is taken per round and its
+                                 median reported (a machine whose speed drifts between two long phases)
           --jwt-key B64 --jwt-issuer I --jwt-audience A   mint per-tenant JWTs (mixed)
 
         output:
@@ -109,6 +113,9 @@ internal sealed class LoadOptions
 
     /// <summary>Events scenario: rounds of (without streams, with streams), interleaved.</summary>
     public int Rounds { get; init; } = 1;
+
+    /// <summary>read: the userName prefix of users an initial-sync created (null: seed load- users).</summary>
+    public string? UsersNamed { get; init; }
 
     public static LoadOptions Parse(string[] args)
     {
@@ -170,6 +177,7 @@ internal sealed class LoadOptions
             Label = values.ContainsKey("--label") ? Get("--label", "") : null,
             Consumers = Get("--consumers", "poll,push"),
             Rounds = Math.Max(1, Int("--rounds", 1)),
+            UsersNamed = values.ContainsKey("--users-named") ? Get("--users-named", "") : null,
         };
 
         if (values.Count > 0)

@@ -54,6 +54,12 @@ try
             };
             await scenario.SetupAsync(context, cancel.Token).ConfigureAwait(false);
             string name = options.Scenario is "read" or "write" ? $"{options.Scenario} {options.Op}" : options.Scenario;
+            if (options.Baseline && options.Rounds > 1)
+            {
+                await AlternatingRoundsAsync(scenario, name).ConfigureAwait(false);
+                break;
+            }
+
             var measured = await LoadEngine.RunAsync(name, scenario, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
             results.Add((measured, options.Baseline ? await BaselineAsync(scenario, name).ConfigureAwait(false) : null));
             break;
@@ -93,6 +99,39 @@ async Task<RunResult> BaselineAsync(IScenario scenario, string name)
     using var baselineContext = new LoadContext(options, target, baselineMode: true);
     Console.Error.WriteLine($"baseline: bare Kestrel on {baseline.Address}");
     return await LoadEngine.RunAsync(name + " (baseline)", scenario, baselineContext, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+}
+
+// --rounds N with --baseline: server, baseline, server, baseline …, so a machine whose speed drifts
+// (a shared host: baselines here swing by 15 % from one minute to the next) lands on both sides of
+// some ratios instead of on one side of the only one; the medians are the numbers to quote.
+async Task AlternatingRoundsAsync(IScenario scenario, string name)
+{
+    for (int round = 1; round <= options.Rounds; round++)
+    {
+        string suffix = $" (round {round})";
+        var measured = await LoadEngine.RunAsync(name + suffix, scenario, context, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
+        results.Add((measured, await BaselineAsync(scenario, name + suffix).ConfigureAwait(false)));
+    }
+
+    var throughput = new List<double>();
+    var p99 = new List<double>();
+    var p999 = new List<double>();
+    foreach (var (run, baseline) in results)
+    {
+        throughput.Add(baseline!.OperationsPerSecond > 0 ? Report.Ratio(run, baseline) : 0);
+        p99.Add(Report.TailRatio(run, baseline, 99));
+        p999.Add(Report.TailRatio(run, baseline, 99.9));
+    }
+
+    Console.WriteLine($"{name}: {options.Rounds} rounds against the baseline; throughput ratio per round {Join(throughput)} (median {Median(throughput):0.00}); "
+        + $"p99 {Join(p99)} (median {Median(p99):0.00}×); p99.9 {Join(p999)} (median {Median(p999):0.00}×)");
+
+    static string Join(List<double> values) => string.Join(" ", values.Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)));
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
 }
 
 // The reads alone, then the same reads while a writer PATCHes seeded users at --write-rate (an
@@ -189,6 +228,7 @@ async Task InitialSyncAsync()
         results.Add((groupsRun, null));
     }
 
+    Console.Error.WriteLine($"users named {users.UserName(0)} …: read them (with their groups) with read --users-named sync-{run}-");
     var total = System.Diagnostics.Stopwatch.GetElapsedTime(started);
     Console.Error.WriteLine($"initial sync wall time: {total.TotalSeconds:0.0} s");
 }

@@ -12,6 +12,9 @@ internal sealed class ReadScenario(string op) : IScenario
 {
     private string[] _ids = [];
     private int _users;
+    private string _prefix = Seed.Prefix;
+
+    private string UserName(int i) => Seed.UserName(_prefix, i);
 
     public Task SetupAsync(LoadContext context, CancellationToken cancellationToken) => SetupCoreAsync(context, cancellationToken);
 
@@ -32,7 +35,7 @@ internal sealed class ReadScenario(string op) : IScenario
             case "username":
             {
                 var reply = await context.SendAsync("GET /Users?filter=userName eq", HttpMethod.Get,
-                    "/Users?filter=userName+eq+%22" + Uri.EscapeDataString(Seed.UserName(i)) + "%22", cancellationToken: cancellationToken).ConfigureAwait(false);
+                    "/Users?filter=userName+eq+%22" + Uri.EscapeDataString(UserName(i)) + "%22", cancellationToken: cancellationToken).ConfigureAwait(false);
                 return Check(context, reply.Status == 200 && (context.BaselineMode || (Contains(reply.Body, "\"totalResults\":1,") && Contains(reply.Body, _ids[i]))), reply.Status);
             }
 
@@ -94,7 +97,7 @@ internal sealed class ReadScenario(string op) : IScenario
             case "sw":
             {
                 // A prefix that holds ten users (load-000123…): userName sw on the folded name index.
-                string prefix = Seed.UserName(i)[..11];
+                string prefix = Uri.EscapeDataString(UserName(i)[..(_prefix.Length + 6)]);
                 var reply = await context.SendAsync("GET /Users?filter=userName sw", HttpMethod.Get,
                     "/Users?filter=userName+sw+%22" + prefix + "%22&attributes=id", cancellationToken: cancellationToken).ConfigureAwait(false);
                 return Check(context, reply.Status == 200 && (context.BaselineMode || (Contains(reply.Body, _ids[i]) && ItemsPerPage(reply) == Math.Min(10, _users - (i / 10 * 10)))), reply.Status);
@@ -124,6 +127,19 @@ internal sealed class ReadScenario(string op) : IScenario
     private async Task SetupCoreAsync(LoadContext context, CancellationToken cancellationToken)
     {
         _users = context.Options.Users;
+        if (context.Options.UsersNamed is { } prefix)
+        {
+            // Users an initial-sync made (with their groups): read as they are, never seeded here.
+            if (op == "externalid")
+            {
+                throw new ArgumentException("--op externalid reads seeded users' externalIds: not with --users-named");
+            }
+
+            _prefix = prefix;
+            _ids = await Seed.IdsAsync(context, prefix, _users, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         _ids = await Seed.UsersAsync(context, _users, cancellationToken).ConfigureAwait(false);
     }
 

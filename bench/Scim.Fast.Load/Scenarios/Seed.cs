@@ -10,7 +10,11 @@ namespace Scim.Fast.Load.Scenarios;
 /// </summary>
 internal static class Seed
 {
-    public static string UserName(int i) => $"load-{i:D7}@example.com";
+    public const string Prefix = "load-";
+
+    public static string UserName(int i) => UserName(Prefix, i);
+
+    public static string UserName(string prefix, int i) => $"{prefix}{i:D7}@example.com";
 
     public static string ExternalId(int i) => $"ext-{i:D7}";
 
@@ -59,7 +63,7 @@ internal static class Seed
             await Task.WhenAll(workers).ConfigureAwait(false);
         }
 
-        return await IdsAsync(context, "load-", count, cancellationToken).ConfigureAwait(false);
+        return await IdsAsync(context, Prefix, count, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Reads (userName → id) of every user whose userName starts with the prefix, by cursor.</summary>
