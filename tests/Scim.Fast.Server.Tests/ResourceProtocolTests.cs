@@ -304,6 +304,50 @@ public class ResourceProtocolTests(ScimServerFixture server) : IClassFixture<Sci
     }
 
     [Fact]
+    public async Task AUsersGroups_ShowEachGroupsCurrentName_AfterRenames()
+    {
+        // User.groups' display (RFC 7643 §4.1.2) comes from the group, which the store keeps names
+        // of in memory once read: a rename by PATCH, by PUT or through /Bulk shows on the next GET.
+        var user = (await Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("named")))).Expect(HttpStatusCode.Created);
+        string first = Unique("team");
+        var group = (await Client.Send(HttpMethod.Post, "/scim/v2/Groups", Group(first, user.Id))).Expect(HttpStatusCode.Created);
+
+        async Task<string?> Display() =>
+            (string?)(await Client.Get("/scim/v2/Users/" + user.Id)).Expect(HttpStatusCode.OK).Body!["groups"]!.AsArray().Single()!["display"];
+
+        Assert.Equal(first, await Display());
+        Assert.Equal(first, await Display());
+
+        string patched = Unique("patched");
+        (await Client.Send(HttpMethod.Patch, "/scim/v2/Groups/" + group.Id,
+            Patch(new JsonObject { ["op"] = "replace", ["path"] = "displayName", ["value"] = patched }))).Expect(HttpStatusCode.NoContent);
+        Assert.Equal(patched, await Display());
+
+        string put = Unique("put");
+        (await Client.Send(HttpMethod.Put, "/scim/v2/Groups/" + group.Id, Group(put, user.Id))).Expect(HttpStatusCode.OK);
+        Assert.Equal(put, await Display());
+        var listed = (await Client.Get($"/scim/v2/Users?filter=id eq \"{user.Id}\"")).Expect(HttpStatusCode.OK).Body!;
+        Assert.Equal(put, (string?)listed["Resources"]![0]!["groups"]![0]!["display"]);
+
+        string bulk = Unique("bulk");
+        var operations = new JsonArray(new JsonObject
+        {
+            ["method"] = "PATCH",
+            ["path"] = "/Groups/" + group.Id,
+            ["data"] = Patch(new JsonObject { ["op"] = "replace", ["value"] = new JsonObject { ["displayName"] = bulk } }),
+        });
+        (await Client.Send(HttpMethod.Post, "/scim/v2/Bulk", new JsonObject
+        {
+            ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"),
+            ["Operations"] = operations,
+        })).Expect(HttpStatusCode.OK);
+        Assert.Equal(bulk, await Display());
+
+        (await Client.Delete("/scim/v2/Groups/" + group.Id)).Expect(HttpStatusCode.NoContent);
+        Assert.Null((await Client.Get("/scim/v2/Users/" + user.Id)).Expect(HttpStatusCode.OK).Body!["groups"]);
+    }
+
+    [Fact]
     public async Task RequiredAttributes_AreEnforcedOnCreateAndReplace()
     {
         (await Client.Send(HttpMethod.Post, "/scim/v2/Users", new JsonObject { ["schemas"] = new JsonArray(UserSchema), ["displayName"] = "x" }))

@@ -108,6 +108,9 @@ public sealed partial class ResourceStore
         {
             _kv.Upsert(resourceKey, encoded.IsEmpty ? record.Encode() : encoded.Span);
         }
+
+        // After the store holds the new state: a reader that read the old one takes its entry back.
+        _uniqueKeys.Written(record.Tenant, record.Type, record.Id);
     }
 
     // The lookup entries the write drops and adds; an entry kept as it was is not touched.

@@ -14,10 +14,39 @@ public sealed partial class ResourceStore
         return record is null ? null : new StoredResource(record.Id, record.Version, record.UniqueKey, record.ExternalId, record.Body);
     }
 
+    /// <summary>A resource's unique key (a group's displayName), from memory when read before (<see cref="UniqueKeyCache"/>).</summary>
     public ValueTask<string?> GetUniqueKeyAsync(TenantId tenant, byte type, string id)
     {
+        if (_uniqueKeys.TryGet(tenant, type, id, out var known))
+        {
+            return new(known);
+        }
+
+        long stamp = _uniqueKeys.Stamp;
         var scratch = TakeSmallScratch();
-        return SmallReadAsync(ReadRecordAsync(tenant, type, id, scratch, sizeHint: 512), scratch, s_uniqueKeyOf);
+        var read = SmallReadAsync(ReadRecordAsync(tenant, type, id, scratch, sizeHint: 512), scratch, s_uniqueKeyOf);
+        if (read.IsCompletedSuccessfully)
+        {
+            Remember(tenant, type, id, read.Result, stamp);
+            return read;
+        }
+
+        return AwaitKeyAsync(read, tenant, type, id, stamp);
+
+        async ValueTask<string?> AwaitKeyAsync(ValueTask<string?> read, TenantId tenant, byte type, string id, long stamp)
+        {
+            string? key = await read.ConfigureAwait(false);
+            Remember(tenant, type, id, key, stamp);
+            return key;
+        }
+    }
+
+    private void Remember(TenantId tenant, byte type, string id, string? key, long stamp)
+    {
+        if (key is not null)
+        {
+            _uniqueKeys.Put(tenant, type, id, key, stamp);
+        }
     }
 
     public ValueTask<string?> FindByUniqueKeyAsync(TenantId tenant, byte type, string uniqueKey)
