@@ -35,4 +35,74 @@ public sealed class PagedSetTests
         Assert.Equal(3 * PagedSet.PageSize, set.Count(s_tenant, "g"));
         Assert.All(more, id => Assert.True(set.Contains(s_tenant, "g", id)));
     }
+
+    // Small sets keep their page in the head (a user's groups read by one read): after any mix of
+    // adds and removes, across the copy's size and a page's, the awaited readers (which use the
+    // copy) must give exactly the pages' ids (which are the truth).
+    [Fact]
+    public async Task SmallSets_ReadFromTheHeadsCopy_MatchThePages_ThroughAddsAndRemoves()
+    {
+        using var directory = new TempDirectory();
+        using var kv = new FasterByteStore(directory.Path, new FasterByteStoreOptions { MemoryBytes = 1L << 22, PageBytes = 1L << 16, IndexBytes = 1L << 20, ReadCacheBytes = 0 });
+        var set = new PagedSet(kv, (byte)'h', (byte)'Q', (byte)'q');
+        var random = new Random(11);
+        var model = new Dictionary<string, HashSet<string>>();
+        int fromHead = 0;
+        for (int step = 0; step < 3000; step++)
+        {
+            string owner = "u" + random.Next(6);
+            var ids = model.TryGetValue(owner, out var existing) ? existing : model[owner] = [];
+
+            // Sizes wander around the copy's limit (8) and now and then past a page (64).
+            int limit = step % 500 < 400 ? PagedSet.InlineIds : PagedSet.PageSize + 10;
+            if (ids.Count > 0 && (ids.Count >= limit || random.Next(2) == 0))
+            {
+                var victim = ids.ElementAt(random.Next(ids.Count));
+                Assert.True(set.Remove(s_tenant, owner, victim));
+                ids.Remove(victim);
+            }
+            else
+            {
+                var batch = Enumerable.Range(0, 1 + random.Next(random.Next(4) == 0 ? 12 : 2)).Select(_ => "g-" + Guid.NewGuid()).ToList();
+                Assert.Equal(batch.Count, set.AddMany(s_tenant, owner, batch));
+                ids.UnionWith(batch);
+            }
+
+            var expected = ids.Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(expected, (await set.ReadAllAsync(s_tenant, owner)).Order(StringComparer.Ordinal));
+            var streamed = new List<string>();
+            await foreach (var id in set.EnumerateAsync(s_tenant, owner))
+            {
+                streamed.Add(id);
+            }
+
+            Assert.Equal(expected, streamed.Order(StringComparer.Ordinal));
+            Assert.Equal(expected, set.Enumerate(s_tenant, owner).Order(StringComparer.Ordinal));
+            Assert.Equal(ids.Count, set.Count(s_tenant, owner));
+            if (set.HeadHoldsPage(s_tenant, owner))
+            {
+                Assert.True(ids.Count <= PagedSet.InlineIds && set.LastPage(s_tenant, owner) == 0);
+                fromHead++;
+            }
+        }
+
+        // Most steps keep the sets small: most reads came from the head.
+        Assert.True(fromHead > 1000, $"{fromHead} of 3000 reads from the head");
+
+        // Verify's check of a copy: every head agrees with its page; a copy that lost an id does not.
+        var headKey = new byte[] { (byte)'h', 0, 0, 0, 3, (byte)'x' };
+        set.AddMany(s_tenant, "x", ["g-1", "g-2"]);
+        Assert.True(kv.TryRead(headKey, out var head));
+        Assert.Null(set.CheckHeadCopy(headKey, head));
+        foreach (var owner in model.Keys)
+        {
+            var key = new byte[] { (byte)'h', 0, 0, 0, 3 }.Concat(System.Text.Encoding.UTF8.GetBytes(owner)).ToArray();
+            Assert.True(!kv.TryRead(key, out var value) || set.CheckHeadCopy(key, value) is null);
+        }
+
+        var stale = head.Take(head.Length - 5).ToArray();
+        kv.Upsert(headKey, stale);
+        Assert.NotNull(set.CheckHeadCopy(headKey, stale));
+        Assert.Equal(["g-1"], await set.ReadAllAsync(s_tenant, "x"));
+    }
 }

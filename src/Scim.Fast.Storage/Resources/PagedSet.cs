@@ -23,6 +23,21 @@ internal sealed class PagedSet
     /// </summary>
     public const int PageSize = 64;
 
+    /// <summary>
+    /// A set of at most this many ids, all on page 0, keeps a copy of that page in its head: a user's
+    /// groups (one or two after an initial sync) are listed by one read instead of two on every GET
+    /// of the user. Pages stay the truth and are written as before; the copy is rewritten with the
+    /// head on every change (every change writes the head), and a reader that finds no copy (a head
+    /// written before this, or a larger set) reads the pages.
+    /// </summary>
+    public const int InlineIds = 8;
+
+    // The copy's room at most (eight GUID ids are 304 bytes).
+    private const int InlineBytes = 512;
+
+    // A head: the last page in use and the count, then the inline copy of page 0 if any.
+    private const int HeadBytes = 12;
+
     private readonly FasterByteStore _kv;
     private readonly byte _headPrefix;
     private readonly byte _pagePrefix;
@@ -119,7 +134,7 @@ internal sealed class PagedSet
         if (added > 0)
         {
             _kv.Upsert(KeyIn(pageRoom, _pagePrefix, tenant, owner, null, page), buffer.WrittenSpan);
-            WriteHead(tenant, owner, (page, head.Count + added));
+            WriteHead(tenant, owner, (page, head.Count + added), page == 0 ? buffer.WrittenSpan : default);
         }
 
         return added;
@@ -174,7 +189,7 @@ internal sealed class PagedSet
                 lastPage = Math.Max(lastPage, 0);
             }
 
-            WriteHead(tenant, owner, (lastPage, head.Count - 1));
+            WriteHead(tenant, owner, (lastPage, head.Count - 1), page == 0 && lastPage == 0 ? remaining : default);
         }
 
         return true;
@@ -215,6 +230,32 @@ internal sealed class PagedSet
         _kv.Delete(HeadKey(tenant, owner));
         return pages;
     }
+
+    /// <summary>
+    /// For Verify: what is wrong with a head's copy of page 0 (null when the head has no copy or the
+    /// copy is page 0 and the set's only page). <paramref name="headKey"/> is a key of this set's head prefix.
+    /// </summary>
+    internal string? CheckHeadCopy(byte[] headKey, byte[] head)
+    {
+        if (head.Length <= HeadBytes)
+        {
+            return null;
+        }
+
+        var pageKey = new byte[headKey.Length + 5];
+        headKey.CopyTo(pageKey, 0);
+        pageKey[0] = _pagePrefix;
+        BinaryPrimitives.WriteInt32BigEndian(pageKey.AsSpan(headKey.Length + 1), 0);
+        var page = _kv.TryRead(pageKey, out var bytes) ? bytes : [];
+        int lastPage = BinaryPrimitives.ReadInt32LittleEndian(head);
+        long count = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(4));
+        return lastPage == 0 && count == CountIds(page) && head.AsSpan(HeadBytes).SequenceEqual(page)
+            ? null
+            : $"head {Convert.ToHexString(headKey)} holds a copy of page 0 that is not the set (last page {lastPage}, count {count}, page 0 holds {CountIds(page)})";
+    }
+
+    /// <summary>Whether the head holds a copy of the set's only page (for tests).</summary>
+    internal bool HeadHoldsPage(TenantId tenant, string owner) => _kv.TryRead(HeadKey(tenant, owner), out var head) && head.Length > HeadBytes;
 
     /// <summary>The highest page number in use (for tests of page reuse).</summary>
     internal int LastPage(TenantId tenant, string owner) => ReadHead(tenant, owner).LastPage;
@@ -284,6 +325,18 @@ internal sealed class PagedSet
         int lastPage = BinaryPrimitives.ReadInt32LittleEndian(buffer.WrittenSpan);
         long count = BinaryPrimitives.ReadInt64LittleEndian(buffer.WrittenSpan[4..]);
         var ids = new List<string>(PageSize);
+        if (buffer.WrittenCount > HeadBytes)
+        {
+            // The head holds the only page.
+            AddIds(buffer.WrittenSpan[HeadBytes..], ids);
+            foreach (var id in ids)
+            {
+                yield return id;
+            }
+
+            yield break;
+        }
+
         for (int page = 0; count > 0 && page <= lastPage; page++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -329,6 +382,14 @@ internal sealed class PagedSet
         int lastPage = found ? BinaryPrimitives.ReadInt32LittleEndian(buffer.WrittenSpan) : 0;
         long count = found ? BinaryPrimitives.ReadInt64LittleEndian(buffer.WrittenSpan[4..]) : 0;
         var ids = new List<string>((int)Math.Min(count, 64));
+        if (found && buffer.WrittenCount > HeadBytes)
+        {
+            // The head holds the only page: no page read.
+            AddIds(buffer.WrittenSpan[HeadBytes..], ids);
+            t_head = buffer;
+            return new(ids);
+        }
+
         for (int page = 0; count > 0 && page <= lastPage; page++)
         {
             buffer.ResetWrittenCount();
@@ -393,9 +454,18 @@ internal sealed class PagedSet
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_headValue;
 
-    private void WriteHead(TenantId tenant, string owner, (int LastPage, long Count) head)
+    // pageZero: page 0 as just written, when the change wrote page 0 (copied in when the set is small
+    // and all on it).
+    private void WriteHead(TenantId tenant, string owner, (int LastPage, long Count) head, ReadOnlySpan<byte> pageZero)
     {
-        Span<byte> bytes = stackalloc byte[12];
+        bool inline = head.LastPage == 0 && head.Count <= InlineIds && !pageZero.IsEmpty && pageZero.Length <= InlineBytes
+            && CountIds(pageZero) == head.Count;
+        Span<byte> bytes = stackalloc byte[HeadBytes + (inline ? pageZero.Length : 0)];
+        if (inline)
+        {
+            pageZero.CopyTo(bytes[HeadBytes..]);
+        }
+
         BinaryPrimitives.WriteInt32LittleEndian(bytes, head.LastPage);
         BinaryPrimitives.WriteInt64LittleEndian(bytes[4..], head.Count);
         Span<byte> room = stackalloc byte[StackKeyBytes];

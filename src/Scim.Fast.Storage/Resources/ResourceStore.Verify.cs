@@ -81,8 +81,14 @@ public sealed partial class ResourceStore
         // Membership pairs both ways (group → member 'p', member → group 'q') must mirror each other.
         var forward = new HashSet<string>(StringComparer.Ordinal);
         var backward = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (key, _) in _kv.ScanAll())
+        foreach (var (key, value) in _kv.ScanAll())
         {
+            // A small set's head copies its only page (PagedSet.InlineIds): the copy must be that page.
+            if ((key[0] is (byte)'H' or (byte)'h') && (key[0] == (byte)'H' ? _members : _groupsOf).CheckHeadCopy(key, value) is { } copy)
+            {
+                problems.Add(copy);
+            }
+
             if (key[0] is (byte)'p' or (byte)'q')
             {
                 int separator = Array.IndexOf(key, (byte)0, 5);
