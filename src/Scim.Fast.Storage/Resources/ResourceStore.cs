@@ -83,7 +83,7 @@ public sealed partial class ResourceStore : IResourceStore
     private readonly PagedSet _groupsOf;
     private readonly OrderedIndex _ordered = new();
 
-    // Group names for User.groups' display (see UniqueKeyCache); 64k entries of ~100 bytes at most.
+    // Group names for User.groups' display (see UniqueKeyCache): at most 65,536 (~15 MB).
     private readonly UniqueKeyCache _uniqueKeys = new(65_536);
 
     private ResourceStore(FasterByteStore kv, WriteAheadLog log)
