@@ -125,13 +125,15 @@ async Task AlternatingRoundsAsync(IScenario scenario, string name)
 
     Console.WriteLine($"{name}: {options.Rounds} rounds against the baseline; throughput ratio per round {Join(throughput)} (median {Median(throughput):0.00}); "
         + $"p99 {Join(p99)} (median {Median(p99):0.00}×); p99.9 {Join(p999)} (median {Median(p999):0.00}×)");
+}
 
-    static string Join(List<double> values) => string.Join(" ", values.Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)));
-    static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
+// Per-round ratios as printed, and their median (the upper of the two middle ones for an even count).
+static string Join(IEnumerable<double> values) => string.Join(" ", values.Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)));
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted[sorted.Count / 2];
 }
 
 // The reads alone, then the same reads while a writer PATCHes seeded users at --write-rate (an
@@ -192,8 +194,8 @@ async Task EventsAsync()
     if (options.Rounds > 1)
     {
         var ratios = results.Select(r => r.Baseline!.OperationsPerSecond > 0 ? r.Run.OperationsPerSecond / r.Baseline.OperationsPerSecond : 0).Order().ToList();
-        Console.WriteLine($"events: {options.Rounds} rounds, ratio per round {string.Join(" ", ratios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))}; "
-            + $"median {ratios[ratios.Count / 2]:0.00}; all operations with streams over without {(double)withOperations / Math.Max(1, withoutOperations):0.00}");
+        Console.WriteLine($"events: {options.Rounds} rounds, ratio per round {Join(ratios)}; "
+            + $"median {Median(ratios):0.00}; all operations with streams over without {(double)withOperations / Math.Max(1, withoutOperations):0.00}");
     }
 
     extra = new Dictionary<string, object?>();

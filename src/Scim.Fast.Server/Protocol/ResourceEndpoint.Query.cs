@@ -520,6 +520,9 @@ internal sealed class TopK<TItem>(IComparer<TItem> order, int k)
 {
     private readonly PriorityQueue<TItem, TItem> _heap = new(Comparer<TItem>.Create((a, b) => order.Compare(b, a)));
 
+    /// <summary>How many items are kept (at most k).</summary>
+    public int Count => _heap.Count;
+
     /// <summary>The last item kept, once k are (an item after it cannot enter).</summary>
     public bool TryPeekLast([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out TItem last)
     {

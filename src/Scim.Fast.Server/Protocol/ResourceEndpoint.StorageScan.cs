@@ -93,12 +93,13 @@ internal abstract partial class ResourceEndpoint<T>
             // round: only copies that sort among the first k and were rewritten since count.
             var seed = filter is null ? SampleBest(scope, order, keep, resources, readOptions) : null;
             var ignored = new HashSet<(string Id, long Version)>();
+            var shared = new StorageScan(this, scope, filter, compiled, prefilter, readOptions, order, comparer, sortKey, keep, ignored, seed);
             List<(T Resource, long Version)>? best;
             HashSet<string>? counted = null;
             if (filter is not null)
             {
                 // Matches were confirmed as they were met: one scan.
-                var parts = ScanParts(new StorageScan(this, scope, filter, compiled, prefilter, readOptions, order, comparer, sortKey, keep, ignored, seed), ranges);
+                var parts = ScanParts(shared, ranges);
                 if (parts is null)
                 {
                     // Too many matches to count by id: the walk counts them without keeping them.
@@ -118,8 +119,9 @@ internal abstract partial class ResourceEndpoint<T>
                 best = null;
                 for (int round = 0; round < MaxSortRounds && best is null; round++)
                 {
-                    // Never null here: only a filter's confirmed matches can overflow.
-                    var parts = ScanParts(new StorageScan(this, scope, filter, compiled, prefilter, readOptions, order, comparer, sortKey, keep, ignored, seed), ranges)!;
+                    // Never null here: only a filter's confirmed matches can overflow (the rounds
+                    // share the scan: it is never stopped without a filter).
+                    var parts = ScanParts(shared, ranges)!;
                     best = ConfirmBest(scope, parts, keep, ignored, seed, order, readOptions);
                     ranges = Store.StoredRanges(ranges.Count);
                 }
@@ -401,7 +403,6 @@ internal abstract partial class ResourceEndpoint<T>
         private readonly ArrayBufferWriter<byte> _live = new(4096);
         private readonly IResourceStore.StoredRecordReader _onRecord;
         private readonly int _capacity;
-        private int _kept;
 
         // A sort's heap: the copies in it (a second copy of one at the same version stays out),
         // and the value and id of its last, for the byte test.
@@ -432,7 +433,7 @@ internal abstract partial class ResourceEndpoint<T>
         public bool Overflowed { get; private set; }
 
         /// <summary>Whether the heap is full (copies the part met may have been left out).</summary>
-        public bool HeapFull => _kept >= _capacity;
+        public bool HeapFull => _heap.Count >= _capacity;
 
         public void Scan(StoredRange range)
         {
@@ -534,7 +535,6 @@ internal abstract partial class ResourceEndpoint<T>
             }
 
             _inHeap.Add((resourceId, version));
-            _kept = Math.Min(_kept + 1, _capacity);
             if (pushedOut)
             {
                 _inHeap.Remove((evicted.Resource.Id!, evicted.Version));

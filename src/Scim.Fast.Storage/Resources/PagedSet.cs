@@ -242,11 +242,9 @@ internal sealed class PagedSet
             return null;
         }
 
-        var pageKey = new byte[headKey.Length + 5];
-        headKey.CopyTo(pageKey, 0);
-        pageKey[0] = _pagePrefix;
-        BinaryPrimitives.WriteInt32BigEndian(pageKey.AsSpan(headKey.Length + 1), 0);
-        var page = _kv.TryRead(pageKey, out var bytes) ? bytes : [];
+        var tenant = new TenantId(BinaryPrimitives.ReadUInt32BigEndian(headKey.AsSpan(1)));
+        string owner = Encoding.UTF8.GetString(headKey, 5, headKey.Length - 5);
+        var page = _kv.TryRead(PageKey(tenant, owner, 0), out var bytes) ? bytes : [];
         int lastPage = BinaryPrimitives.ReadInt32LittleEndian(head);
         long count = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(4));
         return lastPage == 0 && count == CountIds(page) && head.AsSpan(HeadBytes).SequenceEqual(page)
