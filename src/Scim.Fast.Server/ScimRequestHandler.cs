@@ -128,6 +128,21 @@ internal sealed partial class ScimRequestHandler
     /// </summary>
     internal const string PrincipalKey = "scim.principal";
 
+    // A static token's principal, made once per thread and token rather than per request.
+    [ThreadStatic] private static (int Slot, string? Principal) t_tokenPrincipal;
+
+    private static string TokenPrincipal(int slot)
+    {
+        var last = t_tokenPrincipal;
+        if (last.Slot != slot || last.Principal is null)
+        {
+            last = (slot, "token:" + slot.ToString("x8", System.Globalization.CultureInfo.InvariantCulture));
+            t_tokenPrincipal = last;
+        }
+
+        return last.Principal;
+    }
+
     /// <summary>
     /// What this server supports, and so what /ServiceProviderConfig says (RFC 7643 §5), built from
     /// the same options that enforce it.
@@ -261,7 +276,7 @@ internal sealed partial class ScimRequestHandler
         int tokenSlot;
         if (Authenticate(context, route.TenantName, out tokenSlot))
         {
-            context.Items[PrincipalKey] = "token:" + tokenSlot.ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+            context.Items[PrincipalKey] = TokenPrincipal(tokenSlot);
         }
         else if (!(_options.Jwt.Enabled && (tokenSlot = await AuthenticateJwtAsync(context, route.TenantName).ConfigureAwait(false)) >= 0))
         {

@@ -518,6 +518,46 @@ public sealed class TokenRotationTests : IAsyncLifetime
     }
 }
 
+/// <summary>
+/// The table itself: a thread remembers the last valid token's hash (BearerTokens.RecallHash), which
+/// must never answer for another token of the same length, nor outlive a reload that removed it.
+/// </summary>
+public sealed class BearerTokenTableTests
+{
+    [Fact]
+    public void TheRememberedHash_AnswersOnlyForTheSameToken_AndNotAfterAReloadRemovedIt()
+    {
+        const string Acme = "table-token-acme-0123456789";
+        const string Globex = "table-token-glbx-0123456789";
+        string directory = Path.Combine(Path.GetTempPath(), "scim-fast-tokens-" + Guid.NewGuid().ToString("N"));
+        var tokens = new BearerTokens();
+        var options = new ScimServerOptions();
+        options.Tenants["acme"] = new TenantOptions { BearerTokens = [Acme] };
+        options.Tenants["globex"] = new TenantOptions { BearerTokens = [Globex] };
+        tokens.Load(options, directory);
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(tokens.TryAuthenticate(Acme, out string? tenant, out int acmeSlot));
+            Assert.Equal("acme", tenant);
+            Assert.True(tokens.TryAuthenticate(Acme, out tenant, out int again));
+            Assert.Equal(("acme", acmeSlot), (tenant, again));
+            Assert.True(tokens.TryAuthenticate(Globex, out tenant, out int globexSlot));
+            Assert.Equal("globex", tenant);
+            Assert.NotEqual(acmeSlot, globexSlot);
+            // Same length, one character off, right after the valid one: unknown.
+            Assert.False(tokens.TryAuthenticate(Globex[..^1] + "8", out _, out _));
+            Assert.False(tokens.TryAuthenticate(Globex + "9", out _, out _));
+        }
+
+        options.Tenants.Remove("globex");
+        tokens.Load(options, directory);
+        Assert.False(tokens.TryAuthenticate(Globex, out _, out _));
+        Assert.True(tokens.TryAuthenticate(Acme, out string? still, out _));
+        Assert.Equal("acme", still);
+    }
+}
+
 /// <summary>A server with a tenant administration token.</summary>
 public sealed class AdminFixture : ScimServerFixture
 {

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -26,6 +27,15 @@ internal sealed class BearerTokens
 
     private readonly record struct Entry(byte[] Hash, string? Tenant);
 
+    // The last token this thread found valid, and its hash. A client sends the same token on every
+    // request, and SHA-256 through OpenSSL was ~2 % of the server's CPU in a GET at 25,000/s. The
+    // presented token is compared with it over all its bytes in constant time (only a length that
+    // differs answers early, and then the token is hashed as before); the hash is still compared
+    // with every entry, so a token removed on reload stops working at once. The token's text stays
+    // in memory while the thread lives, as the header Kestrel reuses across requests already does.
+    [ThreadStatic] private static char[]? t_lastToken;
+    [ThreadStatic] private static byte[]? t_lastHash;
+
     /// <summary>The tenant (null = default) a presented token belongs to, or false when it is unknown.</summary>
     /// <param name="token">The presented token.</param>
     /// <param name="tenant">The token's tenant (null = default).</param>
@@ -33,7 +43,12 @@ internal sealed class BearerTokens
     public bool TryAuthenticate(ReadOnlySpan<char> token, out string? tenant, out int slot)
     {
         Span<byte> hash = stackalloc byte[32];
-        Hash(token, hash);
+        bool recalled = RecallHash(token, hash);
+        if (!recalled)
+        {
+            Hash(token, hash);
+        }
+
         tenant = null;
         slot = -1;
         bool found = false;
@@ -51,7 +66,25 @@ internal sealed class BearerTokens
             }
         }
 
+        if (found && !recalled)
+        {
+            t_lastToken = token.ToArray();
+            t_lastHash = hash.ToArray();
+        }
+
         return found;
+    }
+
+    private static bool RecallHash(ReadOnlySpan<char> token, Span<byte> hash)
+    {
+        if (t_lastToken is not { } last
+            || !CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(last.AsSpan()), MemoryMarshal.AsBytes(token)))
+        {
+            return false;
+        }
+
+        t_lastHash!.CopyTo(hash);
+        return true;
     }
 
     /// <summary>
