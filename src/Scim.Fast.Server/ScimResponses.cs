@@ -41,6 +41,13 @@ internal static class ScimResponses
             write(writer);
         }
 
-        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+        return FlushAsync(context);
+    }
+
+    /// <summary>Flushes the response body; a flush that completed at once (the usual case) allocates no Task.</summary>
+    public static Task FlushAsync(HttpContext context)
+    {
+        var flush = context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+        return flush.IsCompletedSuccessfully ? Task.CompletedTask : flush.AsTask();
     }
 }

@@ -290,7 +290,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         WriteDerivedRaw(ref writer, scope, id, derived);
         writer.WriteEndObject();
         writer.Flush();
-        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+        return ScimResponses.FlushAsync(context);
     }
 
     /// <summary>

@@ -221,7 +221,7 @@ internal abstract partial class ResourceEndpoint<T>
     protected virtual Task WriteListAsync(HttpContext context, ScimScope scope, ListPage<T> page, ScimProjection projection)
     {
         WriteList(context.Response.BodyWriter, scope, page, projection);
-        return context.Response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+        return ScimResponses.FlushAsync(context);
     }
 
     // A list of the one candidate, read like GET reads (ReadStoredAsync): derived attributes
