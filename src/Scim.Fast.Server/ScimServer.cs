@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -128,20 +127,6 @@ public static class ScimServer
         // 6a. Metrics and traces (OpenTelemetry): Prometheus at /metrics, OTLP when configured.
         Telemetry.OpenTelemetrySetup.Add(builder, options);
 
-        // 6. A deadline per request (RequestTimeouts middleware): the handlers pass RequestAborted to
-        // body reads and lock waits, so a request stuck past it ends as a SCIM 503, not a hang.
-        if (options.Limits.RequestTimeoutSeconds > 0)
-        {
-            builder.Services.AddRequestTimeouts(timeouts => timeouts.DefaultPolicy = new RequestTimeoutPolicy
-            {
-                Timeout = TimeSpan.FromSeconds(options.Limits.RequestTimeoutSeconds),
-                TimeoutStatusCode = StatusCodes.Status503ServiceUnavailable,
-                // Written without the request's token: the timeout has just cancelled it.
-                WriteTimeoutResponse = context => ScimResponses.Error(context, new Scim.Fast.Core.Errors.ScimError(
-                    StatusCodes.Status503ServiceUnavailable, Scim.Fast.Core.Errors.ScimErrorType.None, "The request took longer than the server's request timeout."), CancellationToken.None),
-            });
-        }
-
         var app = builder.Build();
         Scim.Fast.Events.StreamRegistry? streams = null;
         if (signer is not null)
@@ -158,9 +143,16 @@ public static class ScimServer
             handler.Events = new Events.EventEndpoints(streams, options.Limits.MaxBodyBytes, app.Lifetime.ApplicationStopping);
         }
 
+        // 6. A deadline per request (RequestDeadlines): the handlers pass RequestAborted to body
+        // reads, lock waits and flushes, so a request stuck past it ends as a SCIM 503, not a hang.
         if (options.Limits.RequestTimeoutSeconds > 0)
         {
-            app.UseRequestTimeouts();
+            var deadlines = new RequestDeadlines(
+                TimeSpan.FromSeconds(options.Limits.RequestTimeoutSeconds),
+                // Written without the request's token: the deadline has just cancelled it.
+                context => ScimResponses.Error(context, new Scim.Fast.Core.Errors.ScimError(
+                    StatusCodes.Status503ServiceUnavailable, Scim.Fast.Core.Errors.ScimErrorType.None, "The request took longer than the server's request timeout."), CancellationToken.None));
+            app.Use(deadlines.InvokeAsync);
         }
 
         var tokenWatch = tokens.ReloadOn(app.Configuration, dataDirectory, app.Logger);

@@ -1,0 +1,111 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Timeouts;
+
+namespace Scim.Fast.Server.Tests;
+
+/// <summary>
+/// RequestDeadlines arms a request's deadline only when the request first asks for its token; these
+/// check what that must not change (RequestTimeoutTests covers the same over HTTP): the deadline
+/// counts from the request's start, the client's abort still reaches the handler, a deadline that
+/// passed gives the 503 answer, and DisableTimeout switches it off.
+/// </summary>
+public sealed class RequestDeadlineTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(300);
+
+    private static (DefaultHttpContext Context, CancellationTokenSource Client) NewContext()
+    {
+        var client = new CancellationTokenSource();
+        var context = new DefaultHttpContext();
+        context.Features.Set<IHttpRequestLifetimeFeature>(new HttpRequestLifetimeFeature { RequestAborted = client.Token });
+        return (context, client);
+    }
+
+    private static RequestDeadlines Deadlines() => new(Timeout, context => context.Response.WriteAsync("timed out"));
+
+    [Fact]
+    public async Task ATokenAskedForLate_IsAlreadyCancelled_WhenTheDeadlineHasPassedSinceTheStart()
+    {
+        var (context, _) = NewContext();
+        bool cancelledWhenAsked = false;
+        await Deadlines().InvokeAsync(context, async c =>
+        {
+            await Task.Delay(Timeout * 2);
+            cancelledWhenAsked = c.RequestAborted.IsCancellationRequested;
+            c.RequestAborted.ThrowIfCancellationRequested();
+        });
+
+        Assert.True(cancelledWhenAsked);
+        Assert.Equal(StatusCodes.Status503ServiceUnavailable, context.Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ATokenAskedForEarly_FiresAtTheDeadline_AndTheAnswerIs503()
+    {
+        var (context, _) = NewContext();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan cancelledAfter = default;
+        await Deadlines().InvokeAsync(context, async c =>
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(30), c.RequestAborted);
+            }
+            finally
+            {
+                cancelledAfter = started.Elapsed;
+            }
+        });
+
+        Assert.InRange(cancelledAfter, Timeout - TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(10));
+        Assert.Equal(StatusCodes.Status503ServiceUnavailable, context.Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task TheClientHangingUp_CancelsTheToken_AndIsNotAnsweredAsATimeout()
+    {
+        var (context, client) = NewContext();
+        var handling = Deadlines().InvokeAsync(context, async c =>
+        {
+            var token = c.RequestAborted;
+            client.Cancel();
+            Assert.True(token.IsCancellationRequested);
+            await Task.Yield();
+            token.ThrowIfCancellationRequested();
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => handling);
+        Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task DisableTimeout_KeepsTheTokenAlivePastTheDeadline_BeforeOrAfterItWasAskedFor()
+    {
+        foreach (bool askFirst in new[] { false, true })
+        {
+            var (context, _) = NewContext();
+            bool cancelled = true;
+            await Deadlines().InvokeAsync(context, async c =>
+            {
+                var early = askFirst ? c.RequestAborted : CancellationToken.None;
+                c.Features.Get<IHttpRequestTimeoutFeature>()!.DisableTimeout();
+                await Task.Delay(Timeout * 2);
+                cancelled = c.RequestAborted.IsCancellationRequested || early.IsCancellationRequested;
+            });
+
+            Assert.False(cancelled, askFirst ? "asked before DisableTimeout" : "asked after DisableTimeout");
+            Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task AfterTheRequest_TheClientsLifetimeFeatureIsBack_AndNoDeadlineFeatureIsLeft()
+    {
+        var (context, _) = NewContext();
+        var clients = context.Features.Get<IHttpRequestLifetimeFeature>();
+        await Deadlines().InvokeAsync(context, _ => Task.CompletedTask);
+        Assert.Same(clients, context.Features.Get<IHttpRequestLifetimeFeature>());
+        Assert.Null(context.Features.Get<IHttpRequestTimeoutFeature>());
+    }
+}
