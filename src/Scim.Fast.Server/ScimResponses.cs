@@ -44,10 +44,15 @@ internal static class ScimResponses
         return FlushAsync(context);
     }
 
-    /// <summary>Flushes the response body; a flush that completed at once (the usual case) allocates no Task.</summary>
+    /// <summary>
+    /// Flushes the response body. A flush completes at once unless the client is slow to read (the
+    /// pipe is over its limit); only then is the request's token asked for (which arms the deadline,
+    /// see <see cref="RequestDeadlines"/>), and the wait ends with it. A flush that completed at once
+    /// allocates nothing.
+    /// </summary>
     public static Task FlushAsync(HttpContext context)
     {
-        var flush = context.Response.BodyWriter.FlushAsync(context.RequestAborted);
-        return flush.IsCompletedSuccessfully ? Task.CompletedTask : flush.AsTask();
+        var flush = context.Response.BodyWriter.FlushAsync(CancellationToken.None);
+        return flush.IsCompletedSuccessfully ? Task.CompletedTask : flush.AsTask().WaitAsync(context.RequestAborted);
     }
 }

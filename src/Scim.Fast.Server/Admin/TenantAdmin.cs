@@ -51,7 +51,7 @@ internal sealed class TenantAdmin(ScimRequestHandler handler, BearerTokens token
 
         // Long operations of the operator's (exports, drops) are not requests an identity provider
         // waits on: the deadline that protects the server from stuck requests does not apply.
-        context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
+        RequestDeadlines.Disable(context);
 
         // Admin tokens reach every tenant's data: guesses count against the address like SCIM ones.
         if (await handler.FailedAuthentications.RefuseIfThrottledAsync(context).ConfigureAwait(false))

@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Timeouts;
 
 using Scim.Fast.Core.Errors;
 using Scim.Fast.Events;
@@ -442,7 +441,7 @@ internal sealed class EventEndpoints(StreamRegistry registry, int maxBodyBytes, 
         }
 
         // A stream outlives the request deadline.
-        context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
+        RequestDeadlines.Disable(context);
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-store";
