@@ -118,7 +118,9 @@ internal sealed class RequestDeadlines(TimeSpan timeout, Func<HttpContext, Task>
                 }
 
                 var source = new CancellationTokenSource();
-                if (!_disposed)
+                // _off is read again here: a DisableTimeout between the getter's look and this lock
+                // found no source to stop, so this one must not start the timer.
+                if (!_disposed && !_off)
                 {
                     var left = timeout - Stopwatch.GetElapsedTime(_started);
                     if (left > TimeSpan.Zero)
@@ -129,7 +131,10 @@ internal sealed class RequestDeadlines(TimeSpan timeout, Func<HttpContext, Task>
                     {
                         source.Cancel();
                     }
+                }
 
+                if (!_disposed)
+                {
                     _link = client.RequestAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), source);
                 }
 

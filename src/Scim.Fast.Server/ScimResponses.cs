@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Text.Json;
 
 using Microsoft.AspNetCore.Http;
@@ -47,12 +48,28 @@ internal static class ScimResponses
     /// <summary>
     /// Flushes the response body. A flush completes at once unless the client is slow to read (the
     /// pipe is over its limit); only then is the request's token asked for (which arms the deadline,
-    /// see <see cref="RequestDeadlines"/>), and the wait ends with it. A flush that completed at once
-    /// allocates nothing.
+    /// see <see cref="RequestDeadlines"/>). A flush that completed at once allocates nothing.
     /// </summary>
     public static Task FlushAsync(HttpContext context)
     {
         var flush = context.Response.BodyWriter.FlushAsync(CancellationToken.None);
-        return flush.IsCompletedSuccessfully ? Task.CompletedTask : flush.AsTask().WaitAsync(context.RequestAborted);
+        return flush.IsCompletedSuccessfully ? Task.CompletedTask : AwaitFlushAsync(context, flush);
+
+        // The deadline (or the client leaving) ends the wait and the connection with it: the response
+        // has started, and a reader slow enough to stall it must not hold the buffered rest past the
+        // deadline (a flush given the token did the same inside Kestrel).
+        static async Task AwaitFlushAsync(HttpContext context, ValueTask<FlushResult> flush)
+        {
+            var token = context.RequestAborted;
+            try
+            {
+                await flush.AsTask().WaitAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                context.Abort();
+                throw;
+            }
+        }
     }
 }

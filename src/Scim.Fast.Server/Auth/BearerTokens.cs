@@ -10,9 +10,10 @@ using Microsoft.Extensions.Logging;
 namespace Scim.Fast.Server;
 
 /// <summary>
-/// Bearer tokens (RFC 6750) bound to tenants. Only SHA-256 hashes are held; a presented token is
-/// hashed and compared with every known hash in constant time, so neither the table nor the timing
-/// gives a token away. Tokens are never logged. The table is rebuilt whenever the configuration
+/// Bearer tokens (RFC 6750) bound to tenants. The table holds only SHA-256 hashes; a presented token
+/// is hashed and compared with every known hash in constant time, so neither the table nor the timing
+/// gives a token away (each thread also remembers the last valid token it saw, to skip the hash: see
+/// t_lastToken). Tokens are never logged. The table is rebuilt whenever the configuration
 /// reloads, so tokens rotate without a restart (add the new one, move clients, remove the old one).
 /// </summary>
 internal sealed class BearerTokens
