@@ -173,24 +173,30 @@ public sealed class FasterByteStoreTests
 
         int before = store.SessionCount;
         long pendingBefore = store.PendingReads;
-        var reads = new List<(int Index, ArrayBufferWriter<byte> Buffer, ValueTask<bool> Read)>();
 
-        // The most sessions open while the burst is issued (early reads may complete, and give
-        // their sessions back, before the last are asked for: on a busy machine a count taken
-        // only at the end missed the peak).
+        // The most sessions open while a burst is issued (early reads may complete, and give their
+        // sessions back, before the last are asked for). Whether a burst outruns the disk is up to
+        // the machine (a CI run once saw every read of a burst complete before the next was
+        // asked for): up to five bursts, the first that needed spares is the one tested.
         int duringBurst = 0;
-        for (int i = 0; i < 2_000; i++)
+        long readsDuring = 0;
+        for (int burst = 0; burst < 5 && duringBurst <= before + FasterSessions.MaxIdleSpares; burst++)
         {
-            var buffer = new ArrayBufferWriter<byte>();
-            reads.Add((i * 7, buffer, store.TryReadAsync(Key(i * 7), buffer)));
-            duringBurst = Math.Max(duringBurst, store.SessionCount);
-        }
+            var reads = new List<(int Index, ArrayBufferWriter<byte> Buffer, ValueTask<bool> Read)>();
+            for (int i = 0; i < 2_000; i++)
+            {
+                var buffer = new ArrayBufferWriter<byte>();
+                int index = (i * 7 + burst) % 20_000;
+                reads.Add((index, buffer, store.TryReadAsync(Key(index), buffer)));
+                duringBurst = Math.Max(duringBurst, store.SessionCount);
+            }
 
-        long readsDuring = store.Reads;
-        foreach (var (index, buffer, read) in reads)
-        {
-            Assert.True(await read, $"record {index} missing");
-            Assert.Equal(Value(index, 400), buffer.WrittenSpan.ToArray());
+            readsDuring = store.Reads;
+            foreach (var (index, buffer, read) in reads)
+            {
+                Assert.True(await read, $"record {index} missing");
+                Assert.Equal(Value(index, 400), buffer.WrittenSpan.ToArray());
+            }
         }
 
         Assert.True(store.PendingReads - pendingBefore > 500, $"only {store.PendingReads - pendingBefore} reads went to disk: the burst did not hold sessions");
