@@ -42,14 +42,14 @@ internal sealed class RequestDeadlines(TimeSpan timeout, Func<HttpContext, Task>
 
         if (handled.IsCompletedSuccessfully)
         {
-            End(context, client, deadline);
+            End(context, deadline);
             return Task.CompletedTask;
         }
 
-        return AwaitAsync(handled, context, client, deadline);
+        return AwaitAsync(handled, context, deadline);
     }
 
-    private async Task AwaitAsync(Task handled, HttpContext context, IHttpRequestLifetimeFeature client, Deadline deadline)
+    private async Task AwaitAsync(Task handled, HttpContext context, Deadline deadline)
     {
         try
         {
@@ -64,13 +64,14 @@ internal sealed class RequestDeadlines(TimeSpan timeout, Func<HttpContext, Task>
         }
         finally
         {
-            End(context, client, deadline);
+            End(context, deadline);
         }
     }
 
-    private static void End(HttpContext context, IHttpRequestLifetimeFeature client, Deadline deadline)
+    // The client's own lifetime feature back, and the deadline's timer stopped.
+    private static void End(HttpContext context, Deadline deadline)
     {
-        context.Features.Set(client);
+        context.Features.Set(deadline.Client);
         deadline.Dispose();
     }
 
@@ -78,6 +79,9 @@ internal sealed class RequestDeadlines(TimeSpan timeout, Func<HttpContext, Task>
     private sealed class Deadline(IHttpRequestLifetimeFeature client, TimeSpan timeout) : IHttpRequestLifetimeFeature, IHttpRequestTimeoutFeature, IDisposable
     {
         private readonly long _started = Stopwatch.GetTimestamp();
+
+        /// <summary>The lifetime feature this one stands in for.</summary>
+        public IHttpRequestLifetimeFeature Client => client;
         private CancellationTokenSource? _source;
         private CancellationTokenRegistration _link;
         private bool _off;

@@ -34,8 +34,7 @@ internal sealed class BearerTokens
     // differs answers early, and then the token is hashed as before); the hash is still compared
     // with every entry, so a token removed on reload stops working at once. The token's text stays
     // in memory while the thread lives, as the header Kestrel reuses across requests already does.
-    [ThreadStatic] private static char[]? t_lastToken;
-    [ThreadStatic] private static byte[]? t_lastHash;
+    [ThreadStatic] private static (char[] Token, byte[] Hash)? t_lastToken;
 
     /// <summary>The tenant (null = default) a presented token belongs to, or false when it is unknown.</summary>
     /// <param name="token">The presented token.</param>
@@ -69,8 +68,7 @@ internal sealed class BearerTokens
 
         if (found && !recalled)
         {
-            t_lastToken = token.ToArray();
-            t_lastHash = hash.ToArray();
+            t_lastToken = (token.ToArray(), hash.ToArray());
         }
 
         return found;
@@ -79,12 +77,12 @@ internal sealed class BearerTokens
     private static bool RecallHash(ReadOnlySpan<char> token, Span<byte> hash)
     {
         if (t_lastToken is not { } last
-            || !CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(last.AsSpan()), MemoryMarshal.AsBytes(token)))
+            || !CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(last.Token.AsSpan()), MemoryMarshal.AsBytes(token)))
         {
             return false;
         }
 
-        t_lastHash!.CopyTo(hash);
+        last.Hash.CopyTo(hash);
         return true;
     }
 
