@@ -382,7 +382,7 @@ internal abstract partial class ResourceEndpoint<T> : IResourceEndpoint
         response.Headers.ETag = ETags.Format(version);
         PrepareForResponse(scope, resource, projection);
         Serializer.Write(response.BodyWriter, resource, projection);
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await ScimResponses.FlushAsync(context).ConfigureAwait(false);
     }
 
     // RFC 7644 §3.9: attributes / excludedAttributes apply to the resource in every response.

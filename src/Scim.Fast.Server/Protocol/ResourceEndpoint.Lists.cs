@@ -105,7 +105,7 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         writer.Flush();
-        return output.FlushAsync(context.RequestAborted).AsTask();
+        return ScimResponses.FlushAsync(context);
     }
 
     private async Task ListAsync(HttpContext context, ScimScope scope, ListQuery query)
@@ -208,7 +208,7 @@ internal abstract partial class ResourceEndpoint<T>
         }
 
         WriteStoredList(context.Response.BodyWriter, scope, query, candidates);
-        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await ScimResponses.FlushAsync(context).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -231,7 +231,7 @@ internal abstract partial class ResourceEndpoint<T>
         object? derived = await LoadDerivedAsync(scope, id).ConfigureAwait(false);
         var (found, body, version) = await ReadBodyAsync(scope, id).ConfigureAwait(false);
         WriteListOfOne(context.Response.BodyWriter, scope, id, found, body.Span, version, derived);
-        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await ScimResponses.FlushAsync(context).ConfigureAwait(false);
     }
 
     // A ListResponse of one stored resource, or of none when it was not found (RFC 7644 §3.4.2).

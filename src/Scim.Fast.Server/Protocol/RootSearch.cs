@@ -69,7 +69,7 @@ internal sealed class RootSearch(IResourceEndpoint[] endpoints, ScimLimits limit
         }
 
         output.Write("]}"u8);
-        await output.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        await ScimResponses.FlushAsync(context).ConfigureAwait(false);
     }
 
     private ScimError? ByOffset(ScimScope scope, ListQuery query, out RootSearchPage page)
