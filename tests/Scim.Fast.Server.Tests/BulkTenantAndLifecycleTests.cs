@@ -707,6 +707,62 @@ public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFi
     }
 
     [Fact]
+    public async Task AListPageToAReaderThatStalls_IsCutAtTheDeadline_NotHeldOpen()
+    {
+        // 1,000 users of 8 KB: one list page of ~8 MB, far more than Kestrel's 64 KB response buffer
+        // and the socket buffers of a reader with a 4 KB window, so the page's flush waits on the reader.
+        var prefix = Unique("stall");
+        for (int batch = 0; batch < 3; batch++)
+        {
+            var operations = new JsonArray();
+            for (int i = 0; i < 334; i++)
+            {
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User($"{prefix}-{batch}-{i}", givenName: new string('g', 8_000)) });
+            }
+
+            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+            (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
+        }
+
+        // The reader takes the first bytes, then stops for four seconds. An identity provider's
+        // request is bounded by the deadline (one second here) however slowly it reads: the server
+        // must cut the response then (ScimResponses.FlushAsync aborts the connection), not keep
+        // 8 MB and a connection for as long as the reader likes.
+        using var socket = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+        await socket.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        var stream = socket.GetStream();
+        string filter = Uri.EscapeDataString($"userName sw \"{prefix}-\"");
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            $"GET /scim/v2/Users?filter={filter}&count=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ScimServerFixture.Token}\r\nConnection: close\r\n\r\n"));
+        var received = new MemoryStream();
+        var buffer = new byte[4096];
+        received.Write(buffer, 0, await stream.ReadAsync(buffer));
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        bool reset = false;
+        int read;
+        try
+        {
+            while ((read = await stream.ReadAsync(buffer, reading.Token)) > 0)
+            {
+                received.Write(buffer, 0, read);
+            }
+        }
+        catch (IOException)
+        {
+            reset = true;
+        }
+
+        string text = System.Text.Encoding.UTF8.GetString(received.ToArray());
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        Assert.False(text.EndsWith("0\r\n\r\n", StringComparison.Ordinal), "the whole page arrived: the server waited on the reader past the deadline");
+        Assert.True(reset || received.Length < 8_000_000, $"{received.Length} bytes arrived, reset: {reset}");
+
+        // The connection was the request's only casualty.
+        (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("after-stall")))).Expect(HttpStatusCode.Created);
+    }
+
+    [Fact]
     public async Task AnExportOutlastingTheDeadline_IsNotCut()
     {
         // 4,000 users of 3 KB (12 MB of export, more than the kernel buffers a socket), created in

@@ -80,6 +80,35 @@ public sealed class RequestDeadlineTests
     }
 
     [Fact]
+    public async Task ADeadlineAfterTheResponseStarted_IsRethrown_NotAnsweredWith503()
+    {
+        // Headers already sent: a 503 cannot replace them, so the cancellation goes on to Kestrel,
+        // which cuts the connection (the client sees an incomplete response, not a wrong one).
+        var (context, _) = NewContext();
+        context.Features.Set<IHttpResponseFeature>(new StartedResponse());
+        bool wroteTimeoutAnswer = false;
+        var deadlines = new RequestDeadlines(Timeout, _ =>
+        {
+            wroteTimeoutAnswer = true;
+            return Task.CompletedTask;
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => deadlines.InvokeAsync(context, async c =>
+        {
+            c.Response.StatusCode = StatusCodes.Status200OK;
+            await Task.Delay(TimeSpan.FromSeconds(30), c.RequestAborted);
+        }));
+
+        Assert.False(wroteTimeoutAnswer);
+        Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
+    }
+
+    private sealed class StartedResponse : HttpResponseFeature
+    {
+        public override bool HasStarted => true;
+    }
+
+    [Fact]
     public async Task DisableTimeout_KeepsTheTokenAlivePastTheDeadline_BeforeOrAfterItWasAskedFor()
     {
         foreach (bool askFirst in new[] { false, true })
