@@ -155,6 +155,88 @@ public sealed class CountedTreeTests
         Check(CountedTree.FromSorted([.. reference]), reference, random);
     }
 
+    // Lowercase canonical UUIDs (the server's resource ids) are kept packed, 16 bytes for their 36
+    // characters: order and text must stay the strings' own, among near misses that must not be
+    // packed (uppercase, a non-hex digit, a dash moved, one character short or long) and other text,
+    // as keys, as ids and as both; and through the text cursor and builder that snapshots use.
+    [Theory]
+    [InlineData(6, 20_000)]
+    [InlineData(7, 2_000)]
+    public void Uuids_KeepTheirTextAndOrder_AmongNearMisses_ThroughChurn(int seed, int operations)
+    {
+        var random = new Random(seed);
+        string[] bases = [.. Enumerable.Range(0, 4).Select(_ => Guid.NewGuid().ToString())];
+        const string Hex = "0123456789abcdef";
+        string Uuid()
+        {
+            // A few bases with a digit or two changed: entries share long prefixes.
+            var chars = bases[random.Next(bases.Length)].ToCharArray();
+            for (int changes = random.Next(1, 3); changes > 0; changes--)
+            {
+                int at = random.Next(chars.Length);
+                if (chars[at] != '-')
+                {
+                    chars[at] = Hex[random.Next(Hex.Length)];
+                }
+            }
+
+            return new string(chars);
+        }
+
+        string Text() => random.Next(10) switch
+        {
+            0 or 1 or 2 => Uuid(),
+            3 => Uuid().ToUpperInvariant(),
+            4 => Uuid().Remove(random.Next(36), 1).Insert(random.Next(35), "g-/:`F\u00e9 \0"[random.Next(9)].ToString()),
+            5 => Uuid()[..random.Next(36)],
+            6 => Uuid() + "x",
+            7 => Uuid()[..20] + "\u00e9" + Uuid()[21..],
+            8 => "-" + Uuid()[1..],
+            _ => "user" + random.Next(100),
+        };
+
+        var tree = new CountedTree();
+        var reference = new SortedSet<OrderedPosition>(PositionOrder.Instance);
+        for (int step = 0; step < operations; step++)
+        {
+            string key = Text();
+            var position = random.Next(4) == 0 ? new OrderedPosition(key, key) : new OrderedPosition(key, Text());
+            bool add = step < operations * 2 / 3 ? random.Next(10) < 8 : random.Next(10) < 3;
+            if (add)
+            {
+                Assert.Equal(reference.Add(position), tree.Add(position));
+            }
+            else
+            {
+                var existing = reference.Count > 0 && random.Next(3) > 0 ? reference.ElementAt(random.Next(reference.Count)) : position;
+                Assert.Equal(reference.Remove(existing), tree.Remove(existing));
+            }
+
+            if (step % 1_999 == 0)
+            {
+                Check(tree, reference, random);
+            }
+        }
+
+        Check(tree, reference, random);
+        Check(CountedTree.FromSorted([.. reference]), reference, random);
+
+        // As a snapshot saves and loads: the cursor's text (UTF-8 here) into the builder.
+        var builder = new CountedTree.Builder();
+        var texts = tree.Texts();
+        while (texts.MoveNext())
+        {
+            byte[] key = Utf8(texts.Key(out bool keyWide), keyWide);
+            byte[] id = Utf8(texts.Id(out bool idWide), idWide);
+            Assert.True(builder.AddUtf8(key, id, texts.IdIsKey));
+        }
+
+        Check(builder.Build(), reference, random);
+
+        static byte[] Utf8(ReadOnlySpan<byte> text, bool wide) =>
+            wide ? System.Text.Encoding.UTF8.GetBytes(new string(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, char>(text))) : text.ToArray();
+    }
+
     private static List<string> Keys(CountedTree tree, OrderedRange range) =>
         [.. tree.All().Where(p => InRange(p, range)).Select(p => p.Key)];
 

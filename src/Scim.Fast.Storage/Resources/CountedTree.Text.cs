@@ -9,23 +9,35 @@ internal sealed partial class CountedTree
     /// <summary>
     /// Where one entry's text sits in its leaf: the key at <see cref="Start"/>, then the id (at an
     /// even offset when it is UTF-16), unless the id is the key. Lengths are in bytes, shifted left
-    /// one with the low bit set for UTF-16 text (clear for ASCII, one byte a char).
+    /// two, with the text's form in the low two bits (<see cref="AsciiText"/>, <see cref="WideText"/>,
+    /// <see cref="PackedUuid"/>).
     /// </summary>
     private readonly record struct Place(int Start, int Key, int Id)
     {
         public const int SameAsKey = -1;
     }
 
+    // The forms of an entry's text. Resource ids are the server's UUIDs (ResourceIds, RFC 9562):
+    // kept as their 32 hex digits two to a byte they take 16 bytes instead of 36, and each user has
+    // one in every ordered index (issue 14: the trees' bytes were most of what a stored user adds to
+    // the heap). Only the lowercase canonical form is packed, so unpacking gives back the same text,
+    // and packed bytes compare as the text does ('0'-'9' < 'a'-'f', dashes in the same places).
+    private const int AsciiText = 0;   // one byte a char
+    private const int WideText = 1;    // UTF-16 as bytes
+    private const int PackedUuid = 2;  // a lowercase canonical UUID in 16 bytes
+    private const int UuidLength = 36;
+    private const int PackedLength = 16;
+
     /// <summary>
-    /// A position in the leaves' form (ASCII bytes or UTF-16 as bytes), to compare with entries
-    /// and to write into a leaf.
+    /// A position in the leaves' form (ASCII bytes, UTF-16 as bytes or a packed UUID), to compare
+    /// with entries and to write into a leaf.
     /// </summary>
-    private readonly ref struct Probe(ReadOnlySpan<byte> key, bool keyWide, ReadOnlySpan<byte> id, bool idWide, bool idIsKey)
+    private readonly ref struct Probe(ReadOnlySpan<byte> key, int keyForm, ReadOnlySpan<byte> id, int idForm, bool idIsKey)
     {
         public readonly ReadOnlySpan<byte> Key = key;
-        public readonly bool KeyWide = keyWide;
+        public readonly int KeyForm = keyForm;
         public readonly ReadOnlySpan<byte> Id = id;
-        public readonly bool IdWide = idWide;
+        public readonly int IdForm = idForm;
         public readonly bool IdIsKey = idIsKey;
     }
 
@@ -35,14 +47,17 @@ internal sealed partial class CountedTree
         private Leaf? _leaf;
         private int _index;
 
-        internal static TextCursor Over(CountedTree tree) => new() { _leaf = tree.FirstLeaf(), _index = -1 };
+        // Packed ids given out as text: the key's in the first half, the id's in the second.
+        private byte[] _unpacked;
+
+        internal static TextCursor Over(CountedTree tree) => new() { _leaf = tree.FirstLeaf(), _index = -1, _unpacked = new byte[2 * UuidLength] };
 
         // Before the first entry strictly above the position (which need not be an entry).
         internal static TextCursor After(CountedTree tree, OrderedPosition position)
         {
             var leaf = tree.Descend(position, null);
             int at = Search(leaf, tree.ProbeOf(position));
-            return new() { _leaf = leaf, _index = at >= 0 ? at : ~at - 1 };
+            return new() { _leaf = leaf, _index = at >= 0 ? at : ~at - 1, _unpacked = new byte[2 * UuidLength] };
         }
 
         public bool MoveNext()
@@ -57,20 +72,33 @@ internal sealed partial class CountedTree
             return _leaf is not null;
         }
 
-        public readonly ReadOnlySpan<byte> Key(out bool wide) => KeyOf(_leaf!, _index, out wide);
+        public readonly ReadOnlySpan<byte> Key(out bool wide) => AsText(KeyOf(_leaf!, _index, out int form), form, _unpacked.AsSpan(0, UuidLength), out wide);
 
-        public readonly ReadOnlySpan<byte> Id(out bool wide) => IdOf(_leaf!, _index, out wide);
+        public readonly ReadOnlySpan<byte> Id(out bool wide) => AsText(IdOf(_leaf!, _index, out int form), form, _unpacked.AsSpan(UuidLength), out wide);
 
         /// <summary>Whether the current entry's id is its key (stored once).</summary>
         public readonly bool IdIsKey => _leaf!.Places[_index].Id == Place.SameAsKey;
 
         /// <summary>The current entry as strings (to resume after it: <see cref="TextsAfter"/>).</summary>
         public readonly OrderedPosition Position => PositionAt(_leaf!, _index);
+
+        private static ReadOnlySpan<byte> AsText(ReadOnlySpan<byte> text, int form, Span<byte> room, out bool wide)
+        {
+            wide = form == WideText;
+            if (form != PackedUuid)
+            {
+                return text;
+            }
+
+            Unpack(text, room);
+            return room;
+        }
     }
 
     private Probe ProbeOf(OrderedPosition position) => ProbeOf(position, ref _scratch);
 
-    // The probe of a position: ASCII text encoded into scratch, other text used in place as UTF-16.
+    // The probe of a position: ASCII text encoded (or a UUID packed) into scratch, other text used
+    // in place as UTF-16.
     private static Probe ProbeOf(OrderedPosition position, ref byte[] scratch)
     {
         string key = position.Key, id = position.Id;
@@ -81,65 +109,144 @@ internal sealed partial class CountedTree
             scratch = new byte[Math.Max(need, scratch.Length * 2)];
         }
 
-        var keyText = Encode(key, scratch.AsSpan(0, key.Length), out bool keyWide);
-        bool idWide = keyWide;
-        var idText = idIsKey ? keyText : Encode(id, scratch.AsSpan(key.Length, id.Length), out idWide);
-        return new Probe(keyText, keyWide, idText, idWide, idIsKey);
+        var keyText = Encode(key, scratch.AsSpan(0, key.Length), out int keyForm);
+        int idForm = keyForm;
+        var idText = idIsKey ? keyText : Encode(id, scratch.AsSpan(key.Length, id.Length), out idForm);
+        return new Probe(keyText, keyForm, idText, idForm, idIsKey);
     }
 
-    private static ReadOnlySpan<byte> Encode(string text, Span<byte> room, out bool wide)
+    private static ReadOnlySpan<byte> Encode(string text, Span<byte> room, out int form)
     {
-        wide = Ascii.FromUtf16(text, room, out int written) != System.Buffers.OperationStatus.Done;
-        return wide ? MemoryMarshal.AsBytes(text.AsSpan()) : room[..written];
+        if (Ascii.FromUtf16(text, room, out int written) != System.Buffers.OperationStatus.Done)
+        {
+            form = WideText;
+            return MemoryMarshal.AsBytes(text.AsSpan());
+        }
+
+        return Packable(room[..written], room, out form);
     }
 
-    private static int Bytes(int length) => length >> 1;
+    // ASCII text as the leaves keep it: packed into the start of `room` when it is a lowercase
+    // canonical UUID (room may be the text itself: each byte is written after the digits it packs).
+    private static ReadOnlySpan<byte> Packable(ReadOnlySpan<byte> ascii, Span<byte> room, out int form)
+    {
+        if (ascii.Length != UuidLength || ascii[8] != '-' || ascii[13] != '-' || ascii[18] != '-' || ascii[23] != '-')
+        {
+            form = AsciiText;
+            return ascii;
+        }
 
-    private static bool IsWide(int length) => (length & 1) != 0;
+        Span<byte> packed = stackalloc byte[PackedLength];
+        int digits = 0;
+        for (int i = 0; i < UuidLength; i++)
+        {
+            if (i is 8 or 13 or 18 or 23)
+            {
+                continue;
+            }
 
-    private static int IdOffset(Place place) => IsWide(place.Id) ? (Bytes(place.Key) + 1) & ~1 : Bytes(place.Key);
+            int nibble = ascii[i] switch
+            {
+                >= (byte)'0' and <= (byte)'9' => ascii[i] - '0',
+                >= (byte)'a' and <= (byte)'f' => ascii[i] - 'a' + 10,
+                _ => -1,
+            };
+            if (nibble < 0)
+            {
+                form = AsciiText;
+                return ascii;
+            }
+
+            packed[digits >> 1] |= (byte)((digits & 1) == 0 ? nibble << 4 : nibble);
+            digits++;
+        }
+
+        packed.CopyTo(room);
+        form = PackedUuid;
+        return room[..PackedLength];
+    }
+
+    // The 36 characters of a packed UUID, as ASCII bytes.
+    private static void Unpack(ReadOnlySpan<byte> packed, Span<byte> text)
+    {
+        int digit = 0;
+        for (int i = 0; i < UuidLength; i++)
+        {
+            if (i is 8 or 13 or 18 or 23)
+            {
+                text[i] = (byte)'-';
+                continue;
+            }
+
+            int nibble = (digit & 1) == 0 ? packed[digit >> 1] >> 4 : packed[digit >> 1] & 0xF;
+            text[i] = (byte)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10);
+            digit++;
+        }
+    }
+
+    private static int Bytes(int length) => length >> 2;
+
+    private static int FormOf(int length) => length & 3;
+
+    private static int LengthOf(int bytes, int form) => bytes << 2 | form;
+
+    private static int IdOffset(Place place) => FormOf(place.Id) == WideText ? (Bytes(place.Key) + 1) & ~1 : Bytes(place.Key);
 
     // Bytes an entry takes in Text, rounded up to even so every entry starts aligned for UTF-16.
     private static int Size(Place place) =>
         ((place.Id == Place.SameAsKey ? Bytes(place.Key) : IdOffset(place) + Bytes(place.Id)) + 1) & ~1;
 
-    private static ReadOnlySpan<byte> KeyOf(Leaf leaf, int index, out bool wide)
+    private static ReadOnlySpan<byte> KeyOf(Leaf leaf, int index, out int form)
     {
         var place = leaf.Places[index];
-        wide = IsWide(place.Key);
+        form = FormOf(place.Key);
         return leaf.Text.AsSpan(place.Start, Bytes(place.Key));
     }
 
-    private static ReadOnlySpan<byte> IdOf(Leaf leaf, int index, out bool wide)
+    private static ReadOnlySpan<byte> IdOf(Leaf leaf, int index, out int form)
     {
         var place = leaf.Places[index];
         if (place.Id == Place.SameAsKey)
         {
-            return KeyOf(leaf, index, out wide);
+            return KeyOf(leaf, index, out form);
         }
 
-        wide = IsWide(place.Id);
+        form = FormOf(place.Id);
         return leaf.Text.AsSpan(place.Start + IdOffset(place), Bytes(place.Id));
     }
 
     // Entry against probe, key then id, ordinally (the order of PositionOrder on the strings).
     private static int Compare(Leaf leaf, int index, in Probe probe)
     {
-        int order = Compare(KeyOf(leaf, index, out bool keyWide), keyWide, probe.Key, probe.KeyWide);
-        return order != 0 ? order : Compare(IdOf(leaf, index, out bool idWide), idWide, probe.Id, probe.IdWide);
+        int order = Compare(KeyOf(leaf, index, out int keyForm), keyForm, probe.Key, probe.KeyForm);
+        return order != 0 ? order : Compare(IdOf(leaf, index, out int idForm), idForm, probe.Id, probe.IdForm);
     }
 
-    // Ordinal order of two texts, each ASCII bytes or UTF-16: UTF-16 code units compared as numbers.
-    private static int Compare(ReadOnlySpan<byte> a, bool aWide, ReadOnlySpan<byte> b, bool bWide)
+    // Ordinal order of two texts, each in one of the leaves' forms: UTF-16 code units compared as
+    // numbers, a packed UUID as its text unless both are packed.
+    private static int Compare(ReadOnlySpan<byte> a, int aForm, ReadOnlySpan<byte> b, int bForm)
     {
-        if (aWide == bWide)
+        if (aForm == bForm)
         {
-            return aWide
+            return aForm == WideText
                 ? MemoryMarshal.Cast<byte, char>(a).SequenceCompareTo(MemoryMarshal.Cast<byte, char>(b))
                 : a.SequenceCompareTo(b);
         }
 
-        return aWide ? -CompareMixed(b, MemoryMarshal.Cast<byte, char>(a)) : CompareMixed(a, MemoryMarshal.Cast<byte, char>(b));
+        Span<byte> text = stackalloc byte[UuidLength];
+        if (aForm == PackedUuid)
+        {
+            Unpack(a, text);
+            return Compare(text, AsciiText, b, bForm);
+        }
+
+        if (bForm == PackedUuid)
+        {
+            Unpack(b, text);
+            return Compare(a, aForm, text, AsciiText);
+        }
+
+        return aForm == WideText ? -CompareMixed(b, MemoryMarshal.Cast<byte, char>(a)) : CompareMixed(a, MemoryMarshal.Cast<byte, char>(b));
     }
 
     private static int CompareMixed(ReadOnlySpan<byte> ascii, ReadOnlySpan<char> wide)
@@ -160,18 +267,30 @@ internal sealed partial class CountedTree
     // The entry as strings (one string when its id is its key): what reads hand out.
     private static OrderedPosition PositionAt(Leaf leaf, int index)
     {
-        string key = StringOf(KeyOf(leaf, index, out bool keyWide), keyWide);
-        return new OrderedPosition(key, leaf.Places[index].Id == Place.SameAsKey ? key : StringOf(IdOf(leaf, index, out bool idWide), idWide));
+        string key = StringOf(KeyOf(leaf, index, out int keyForm), keyForm);
+        return new OrderedPosition(key, leaf.Places[index].Id == Place.SameAsKey ? key : StringOf(IdOf(leaf, index, out int idForm), idForm));
     }
 
-    private static string StringOf(ReadOnlySpan<byte> text, bool wide) =>
-        wide ? new string(MemoryMarshal.Cast<byte, char>(text)) : Encoding.ASCII.GetString(text);
+    private static string StringOf(ReadOnlySpan<byte> text, int form)
+    {
+        switch (form)
+        {
+            case WideText:
+                return new string(MemoryMarshal.Cast<byte, char>(text));
+            case PackedUuid:
+                Span<byte> uuid = stackalloc byte[UuidLength];
+                Unpack(text, uuid);
+                return Encoding.ASCII.GetString(uuid);
+            default:
+                return Encoding.ASCII.GetString(text);
+        }
+    }
 
     // Writes the probe's text into the leaf and puts its place at index `at`.
     private static void InsertAt(Leaf leaf, int at, in Probe probe)
     {
-        int key = probe.Key.Length << 1 | (probe.KeyWide ? 1 : 0);
-        int id = probe.IdIsKey ? Place.SameAsKey : probe.Id.Length << 1 | (probe.IdWide ? 1 : 0);
+        int key = LengthOf(probe.Key.Length, probe.KeyForm);
+        int id = probe.IdIsKey ? Place.SameAsKey : LengthOf(probe.Id.Length, probe.IdForm);
         int size = Size(new Place(0, key, id));
         if (leaf.Used + size > leaf.Text.Length)
         {

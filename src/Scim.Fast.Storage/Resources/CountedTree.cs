@@ -13,7 +13,7 @@ namespace Scim.Fast.Storage.Resources;
 /// <remarks>
 /// <para>
 /// A leaf keeps its entries' keys and ids as bytes in one array (one byte a char when the text is
-/// ASCII, else UTF-16) and their places in an array of structs: three objects per up to 128 entries
+/// ASCII, else UTF-16; a resource id's UUID in 16 bytes) and their places in an array of structs: three objects per up to 128 entries
 /// and no reference per entry, so the garbage collector neither traces millions of strings nor scans
 /// old leaves for references to young ones (with a string per key, a fifth of an initial sync's CPU
 /// was the GC, issue 14). Strings are made again only for what a read returns. Branches keep their
@@ -488,10 +488,11 @@ internal sealed partial class CountedTree
                 _chars = new char[Math.Max(key.Length + id.Length, _chars.Length * 2)];
             }
 
-            var keyText = FromUtf8(key, _chars, out bool keyWide, out int used);
-            bool idWide = keyWide;
-            var idText = idIsKey ? keyText : FromUtf8(id, _chars.AsSpan(used), out idWide, out _);
-            return Append(new Probe(keyText, keyWide, idText, idWide, idIsKey));
+            // Packed ids go to _bytes (256 bytes at least: room for two).
+            var keyText = FromUtf8(key, _chars, _bytes.AsSpan(0, PackedLength), out int keyForm, out int used);
+            int idForm = keyForm;
+            var idText = idIsKey ? keyText : FromUtf8(id, _chars.AsSpan(used), _bytes.AsSpan(PackedLength, PackedLength), out idForm, out _);
+            return Append(new Probe(keyText, keyForm, idText, idForm, idIsKey));
         }
 
         public CountedTree Build()
@@ -585,17 +586,18 @@ internal sealed partial class CountedTree
             return PositionAt((Leaf)node, 0);
         }
 
-        // UTF-8 as the tree keeps text: the bytes themselves when ASCII, else decoded to UTF-16 in room.
-        private static ReadOnlySpan<byte> FromUtf8(ReadOnlySpan<byte> utf8, Span<char> room, out bool wide, out int used)
+        // UTF-8 as the tree keeps text: the bytes themselves when ASCII (a UUID packed into
+        // `packed`), else decoded to UTF-16 in room.
+        private static ReadOnlySpan<byte> FromUtf8(ReadOnlySpan<byte> utf8, Span<char> room, Span<byte> packed, out int form, out int used)
         {
+            used = 0;
             if (Ascii.IsValid(utf8))
             {
-                wide = false;
-                used = 0;
-                return utf8;
+                var text = Packable(utf8, packed, out form);
+                return form == PackedUuid ? text : utf8;
             }
 
-            wide = true;
+            form = WideText;
             used = Encoding.UTF8.GetChars(utf8, room);
             return MemoryMarshal.AsBytes(room[..used]);
         }
