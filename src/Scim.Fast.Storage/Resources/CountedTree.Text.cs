@@ -334,7 +334,9 @@ internal sealed partial class CountedTree
         Array.Clear(leaf.Places, from, leaf.Count - from);
         leaf.Count = from;
         leaf.Live -= bytes;
-        Repack(leaf, leaf.Live + leaf.Live / 2);
+
+        // Room to grow in the left half; none when it kept everything (Add: keys that only grow).
+        Repack(leaf, right.Count == 0 ? leaf.Live : leaf.Live + leaf.Live / 2);
     }
 
     // Copies the live entries' text, in order, into a new array of `capacity` bytes (at least what

@@ -100,11 +100,14 @@ internal sealed partial class CountedTree
             return true;
         }
 
-        // Split the full leaf in two halves, then place the entry in its half.
+        // Split the full leaf in two halves, then place the entry in its half. An entry past the
+        // last of the last leaf starts a leaf of its own instead: keys that only grow (lastModified,
+        // numbered names of an initial sync) would otherwise leave every leaf half empty for good,
+        // its 128 places and its text's spare room with it. The full leaf's text is trimmed then.
         var right = new Leaf();
-        int half = LeafCapacity / 2;
+        int half = at == LeafCapacity && leaf.Next is null ? LeafCapacity : LeafCapacity / 2;
         MoveTail(leaf, half, right);
-        if (at <= half)
+        if (at <= half && half < LeafCapacity)
         {
             InsertAt(leaf, at, probe);
         }
@@ -123,6 +126,21 @@ internal sealed partial class CountedTree
         leaf.Next = right;
         InsertChild(path, path.Count - 1, leaf, right, PositionAt(right, 0));
         return true;
+    }
+
+    /// <summary>How many leaves hold the entries (how full they are: tests).</summary>
+    public int Leaves
+    {
+        get
+        {
+            int leaves = 0;
+            for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
+            {
+                leaves++;
+            }
+
+            return leaves;
+        }
     }
 
     /// <summary>Removes the position; false when it was not there.</summary>
