@@ -80,6 +80,11 @@ public sealed class MetricsTests(AdminFixture server) : IClassFixture<AdminFixtu
         Assert.Contains(Line(text, "scim_events_delivery_lag_seconds_count", "scim_events_delivery=\"poll\""), text);
         Assert.Contains(Line(text, "scim_events_push_parked"), text);
 
+        // The runtime's: heap after the last collection by generation, pauses, the pool's queue.
+        Assert.Contains(Line(text, "dotnet_gc_last_collection_heap_size_bytes"), text);
+        Assert.Contains(Line(text, "dotnet_gc_pause_time_seconds_total"), text);
+        Assert.Contains(Line(text, "dotnet_thread_pool_queue_length"), text);
+
         // No personal data in labels: the userName never appears; and an unauthenticated request
         // does not get to name a tenant label.
         Assert.DoesNotContain("metrics-", text, StringComparison.Ordinal);
