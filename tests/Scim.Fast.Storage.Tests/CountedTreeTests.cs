@@ -108,6 +108,23 @@ public sealed class CountedTreeTests
         Assert.InRange(tree.Leaves, Count / 128, Count / 128 + 1);
         Check(tree, reference, random);
 
+        // Removed from the tail past the last leaf (it empties and goes), then appended again.
+        for (int i = 0; i < 200; i++)
+        {
+            var last = reference.Max;
+            Assert.True(tree.Remove(last));
+            reference.Remove(last);
+        }
+
+        for (int i = 0; i < 300; i++)
+        {
+            var next = new OrderedPosition(start.AddTicks((Count + i) * 37).ToString("O", System.Globalization.CultureInfo.InvariantCulture), Guid.NewGuid().ToString());
+            Assert.True(tree.Add(next));
+            reference.Add(next);
+        }
+
+        Check(tree, reference, random);
+
         // Entries landing between them afterwards split those full leaves as usual.
         for (int i = 0; i < 5_000; i++)
         {
@@ -221,7 +238,7 @@ public sealed class CountedTreeTests
             4 => Uuid().Remove(random.Next(36), 1).Insert(random.Next(35), "g-/:`F\u00e9 \0"[random.Next(9)].ToString()),
             5 => Uuid()[..random.Next(36)],
             6 => Uuid() + "x",
-            7 => Uuid()[..20] + "\u00e9" + Uuid()[21..],
+            7 => random.Next(2) == 0 ? Uuid()[..20] + "\u00e9" + Uuid()[21..] : Uuid() + "\u00e9",
             8 => "-" + Uuid()[1..],
             _ => "user" + random.Next(100),
         };
@@ -231,7 +248,14 @@ public sealed class CountedTreeTests
         for (int step = 0; step < operations; step++)
         {
             string key = Text();
-            var position = random.Next(4) == 0 ? new OrderedPosition(key, key) : new OrderedPosition(key, Text());
+            var position = random.Next(5) switch
+            {
+                0 => new OrderedPosition(key, key),
+                // One key, ids of every form side by side (packed beside wide, wide beside packed).
+                1 => new OrderedPosition(bases[0], random.Next(2) == 0 ? Uuid() : Uuid()[..10] + "\u00e9"),
+                2 => new OrderedPosition("\u00e9" + random.Next(3), random.Next(2) == 0 ? Uuid() : "\u00e9" + Uuid()),
+                _ => new OrderedPosition(key, Text()),
+            };
             bool add = step < operations * 2 / 3 ? random.Next(10) < 8 : random.Next(10) < 3;
             if (add)
             {
@@ -252,17 +276,39 @@ public sealed class CountedTreeTests
         Check(tree, reference, random);
         Check(CountedTree.FromSorted([.. reference]), reference, random);
 
-        // As a snapshot saves and loads: the cursor's text (UTF-8 here) into the builder.
+        // As a snapshot saves and loads: the cursor's text (UTF-8 here) into the builder, both
+        // spans taken before either is read; and resuming after any entry (TextsAfter).
         var builder = new CountedTree.Builder();
         var texts = tree.Texts();
         while (texts.MoveNext())
         {
-            byte[] key = Utf8(texts.Key(out bool keyWide), keyWide);
-            byte[] id = Utf8(texts.Id(out bool idWide), idWide);
-            Assert.True(builder.AddUtf8(key, id, texts.IdIsKey));
+            var keyText = texts.Key(out bool keyWide);
+            var idText = texts.Id(out bool idWide);
+            Assert.True(builder.AddUtf8(Utf8(keyText, keyWide), Utf8(idText, idWide), texts.IdIsKey));
         }
 
         Check(builder.Build(), reference, random);
+        var list = reference.ToList();
+        for (int trial = 0; trial < 20 && list.Count > 0; trial++)
+        {
+            int from = random.Next(list.Count);
+            var after = tree.TextsAfter(list[from]);
+            for (int i = from + 1; i < Math.Min(list.Count, from + 300); i++)
+            {
+                Assert.True(after.MoveNext());
+                Assert.Equal(list[i], after.Position);
+            }
+        }
+
+        // The server's ids are kept in 16 bytes, not 36 (what this form is for).
+        var ids = new CountedTree();
+        for (int i = 0; i < 1_000; i++)
+        {
+            string id = Guid.NewGuid().ToString();
+            Assert.True(ids.Add(new OrderedPosition(id, id)));
+        }
+
+        Assert.Equal(16 * 1_000, ids.TextBytes);
 
         static byte[] Utf8(ReadOnlySpan<byte> text, bool wide) =>
             wide ? System.Text.Encoding.UTF8.GetBytes(new string(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, char>(text))) : text.ToArray();

@@ -41,7 +41,11 @@ internal sealed partial class CountedTree
         public readonly bool IdIsKey = idIsKey;
     }
 
-    /// <summary>Entries' text in order (see <see cref="Texts"/>): ASCII bytes, or UTF-16 as bytes when wide.</summary>
+    /// <summary>
+    /// Entries' text in order (see <see cref="Texts"/>): ASCII bytes, or UTF-16 as bytes when wide.
+    /// A span given out holds until the tree changes, or, for a packed id given out as text, until
+    /// the next <see cref="Key"/> (for a key) or <see cref="Id"/> (for an id) call.
+    /// </summary>
     public ref struct TextCursor
     {
         private Leaf? _leaf;
@@ -127,7 +131,8 @@ internal sealed partial class CountedTree
     }
 
     // ASCII text as the leaves keep it: packed into the start of `room` when it is a lowercase
-    // canonical UUID (room may be the text itself: each byte is written after the digits it packs).
+    // canonical UUID (room may be the text itself: the packed bytes are copied in only once every
+    // digit has been read, and nothing is written when the text turns out not to be one).
     private static ReadOnlySpan<byte> Packable(ReadOnlySpan<byte> ascii, Span<byte> room, out int form)
     {
         if (ascii.Length != UuidLength || ascii[8] != '-' || ascii[13] != '-' || ascii[18] != '-' || ascii[23] != '-')
@@ -137,6 +142,7 @@ internal sealed partial class CountedTree
         }
 
         Span<byte> packed = stackalloc byte[PackedLength];
+        packed.Clear();   // ORed into below
         int digits = 0;
         for (int i = 0; i < UuidLength; i++)
         {

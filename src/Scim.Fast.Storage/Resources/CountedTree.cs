@@ -128,6 +128,21 @@ internal sealed partial class CountedTree
         return true;
     }
 
+    /// <summary>Bytes the entries' text takes in the leaves (how compactly they are kept: tests).</summary>
+    public long TextBytes
+    {
+        get
+        {
+            long bytes = 0;
+            for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
+            {
+                bytes += leaf.Live;
+            }
+
+            return bytes;
+        }
+    }
+
     /// <summary>How many leaves hold the entries (how full they are: tests).</summary>
     public int Leaves
     {
