@@ -20,6 +20,36 @@ public sealed class ResourceStoreTests
 
     private static byte[] Body(string text) => Encoding.UTF8.GetBytes(text);
 
+    // FASTER recovers a checkpoint whose log segments are gone without an error, and opens empty;
+    // the write-ahead log was truncated by that checkpoint. Opening must fail loudly, not serve a
+    // store without the users (before: it opened with none of them). A store that never
+    // checkpointed, or whose log was not truncated, opens as ever (every other test).
+    [Fact]
+    public async Task Reopen_WhenTheKeyValueStoreLostItsCheckpoint_RefusesToOpen_InsteadOfServingWithoutTheData()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                await store.CreateAsync(s_tenant, User, "u" + i, "user" + i, null, Body("{}"));
+            }
+
+            await store.CheckpointAsync();
+            Assert.True(store.LogBeginAddress > 64, "the checkpoint did not truncate the log: the test tests nothing");
+        }
+
+        var segments = Directory.GetFiles(Path.Combine(directory.Path, "kv"), "kv.log*");
+        Assert.NotEmpty(segments);
+        foreach (var segment in segments)
+        {
+            File.Delete(segment);
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, Small).DisposeAsync().AsTask().GetAwaiter().GetResult());
+        Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Create_Get_AndFindByIndexes()
     {

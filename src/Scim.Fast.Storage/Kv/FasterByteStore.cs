@@ -48,6 +48,9 @@ public sealed partial class FasterByteStore : IDisposable
     // writes of a key; this also covers shared keys (markers, the feed's heads) written outside them.
     private readonly object[] _writeStripes = CreateWriteStripes();
 
+    // FASTER 2.6.5's message when no checkpoint in the directory is valid (FindRecoveryInfo).
+    private const string NoValidCheckpoint = "Unable to find valid HybridLog token";
+
     // An index checkpoint was taken and the log checkpoint after it has not completed yet.
     private bool _indexAheadOfLog;
 
@@ -84,14 +87,16 @@ public sealed partial class FasterByteStore : IDisposable
         // the whole in-memory budget took half of a restart: with 1,000,000 users, key-value
         // recovery 3.1-3.2 s preloading, 1.5-1.8 s without; ready 4.1-4.2 s against 2.9-3.1 s
         // (README, "Restart"; issue 14's target is 3 s).
-        // Any failure is swallowed, as TryRecoverLatest swallows it (FASTER 2.6.5): "no checkpoint
-        // yet" is one, and an unreadable checkpoint is another that should stop the open instead
-        // (a known gap: telling the two apart needs care for a crash during the first checkpoint).
+        // No valid checkpoint (a new store, or a crash before the first checkpoint completed:
+        // FASTER skips checkpoints it cannot read) starts empty, and the write-ahead log replays
+        // into it. Any other failure stops the open: TryRecoverLatest swallowed those too, and a
+        // store opened empty over a checkpoint it failed to read would serve without the data
+        // the checkpoint holds (the log before it is truncated).
         try
         {
             _store.Recover(numPagesToPreload: 0);
         }
-        catch (Exception)
+        catch (FasterException e) when (e.Message == NoValidCheckpoint)
         {
         }
 

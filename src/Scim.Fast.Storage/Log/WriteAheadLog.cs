@@ -130,6 +130,12 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     /// <summary>The address of the first record still in the log.</summary>
     public long BeginAddress => _log.BeginAddress;
 
+    // FASTER's first valid log address (Constants.kFirstValidAddress): where a log never truncated begins.
+    private const long FirstRecordAddress = 64;
+
+    /// <summary>Whether records were ever dropped from the log's start (a checkpoint made them redundant).</summary>
+    public bool Truncated => _log.BeginAddress > FirstRecordAddress;
+
     /// <summary>
     /// Appends one record and returns its address once the record is durable (per
     /// <see cref="WriteAheadLogOptions.Durability"/>).

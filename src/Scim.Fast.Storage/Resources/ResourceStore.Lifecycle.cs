@@ -52,6 +52,19 @@ public sealed partial class ResourceStore
             // if ordered keys were ever written: the rebuild reads every resource), then replay keeps
             // them current like every other index.
             long replayFrom = kv.TryRead(s_replayFromKey, out var mark) ? BinaryPrimitives.ReadInt64LittleEndian(mark) : 0;
+
+            // A checkpoint truncates the log only up to its own mark (CheckpointAsync), so replay
+            // never starts before the log does. It would when the key-value store did not recover
+            // the checkpoint that allowed the truncation (its files lost or damaged: FASTER then
+            // opens empty, without an error): what the two held is gone, and serving would lose it
+            // silently. Stop instead; the operator restores from a backup or export.
+            if (log.Truncated && replayFrom < log.BeginAddress)
+            {
+                throw new InvalidDataException(
+                    $"The store in {directory} cannot be recovered: its write-ahead log starts at {log.BeginAddress}, after a checkpoint, but the key-value store "
+                    + (replayFrom == 0 ? "recovered no checkpoint" : $"recovered a checkpoint from {replayFrom}")
+                    + " (its files under kv/ are missing or damaged). Restore the data directory from a backup or a tenant export.");
+            }
             store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
             {
