@@ -135,36 +135,24 @@ internal sealed partial class CountedTree
     // digit has been read, and nothing is written when the text turns out not to be one).
     private static ReadOnlySpan<byte> Packable(ReadOnlySpan<byte> ascii, Span<byte> room, out int form)
     {
+        form = AsciiText;
         if (ascii.Length != UuidLength || ascii[8] != '-' || ascii[13] != '-' || ascii[18] != '-' || ascii[23] != '-')
         {
-            form = AsciiText;
             return ascii;
         }
 
+        // Each byte is two digits side by side (every group of a UUID has an even count).
         Span<byte> packed = stackalloc byte[PackedLength];
-        packed.Clear();   // ORed into below
-        int digits = 0;
-        for (int i = 0; i < UuidLength; i++)
+        var pairs = PairStarts;
+        for (int k = 0; k < PackedLength; k++)
         {
-            if (i is 8 or 13 or 18 or 23)
+            int high = Nibble(ascii[pairs[k]]), low = Nibble(ascii[pairs[k] + 1]);
+            if ((high | low) > 15)
             {
-                continue;
-            }
-
-            int nibble = ascii[i] switch
-            {
-                >= (byte)'0' and <= (byte)'9' => ascii[i] - '0',
-                >= (byte)'a' and <= (byte)'f' => ascii[i] - 'a' + 10,
-                _ => -1,
-            };
-            if (nibble < 0)
-            {
-                form = AsciiText;
                 return ascii;
             }
 
-            packed[digits >> 1] |= (byte)((digits & 1) == 0 ? nibble << 4 : nibble);
-            digits++;
+            packed[k] = (byte)(high << 4 | low);
         }
 
         packed.CopyTo(room);
@@ -172,21 +160,34 @@ internal sealed partial class CountedTree
         return room[..PackedLength];
     }
 
+    // Where each packed byte's two digits start in the 36 characters.
+    private static ReadOnlySpan<byte> PairStarts => [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+    private static ReadOnlySpan<byte> HexDigits => "0123456789abcdef"u8;
+
+    // A lowercase hex digit's value; 16 or more for anything else (uppercase too: see PackedUuid).
+    private static int Nibble(byte c)
+    {
+        uint digit = (uint)(c - '0');
+        if (digit < 10)
+        {
+            return (int)digit;
+        }
+
+        uint letter = (uint)(c - 'a');
+        return letter < 6 ? (int)letter + 10 : 16;
+    }
+
     // The 36 characters of a packed UUID, as ASCII bytes.
     private static void Unpack(ReadOnlySpan<byte> packed, Span<byte> text)
     {
-        int digit = 0;
-        for (int i = 0; i < UuidLength; i++)
+        text[8] = text[13] = text[18] = text[23] = (byte)'-';
+        var pairs = PairStarts;
+        var digits = HexDigits;
+        for (int k = 0; k < PackedLength; k++)
         {
-            if (i is 8 or 13 or 18 or 23)
-            {
-                text[i] = (byte)'-';
-                continue;
-            }
-
-            int nibble = (digit & 1) == 0 ? packed[digit >> 1] >> 4 : packed[digit >> 1] & 0xF;
-            text[i] = (byte)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10);
-            digit++;
+            text[pairs[k]] = digits[packed[k] >> 4];
+            text[pairs[k] + 1] = digits[packed[k] & 0xF];
         }
     }
 
