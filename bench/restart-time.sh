@@ -21,6 +21,6 @@ done
 end=$(date +%s.%N)
 printf 'ready after %.2f s\n' "$(echo "$end - $start" | bc)"
 sleep 0.5
-grep -E "Store opened|Ordered indexes loaded" "$log" | sed 's/^ *//'
+grep -E "Store opened|Ordered indexes ready" "$log" | sed 's/^ *//'
 kill -TERM $pid
 wait $pid || true
