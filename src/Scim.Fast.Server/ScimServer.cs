@@ -266,8 +266,8 @@ public static class ScimServer
             if (store is ResourceStore embedded && embedded.OrderedIndexesFromSnapshot)
             {
                 _ = embedded.OrderedIndexesLoadAsync().ContinueWith(
-                    // The snapshot is read while the key-value store recovers: the time is what was left after it.
-                    load => app.Logger.LogInformation("Ordered indexes ready: {Entries} entries, {Milliseconds} ms after the store opened", load.Result.Entries, (long)load.Result.Took.TotalMilliseconds),
+                    // The snapshot is read while the key-value store recovers: the time is what was left after the log's recovery.
+                    load => app.Logger.LogInformation("Ordered indexes ready: {Entries} entries, {Milliseconds} ms after the log recovered", load.Result.Entries, (long)load.Result.Took.TotalMilliseconds),
                     TaskContinuationOptions.OnlyOnRanToCompletion);
             }
             if (generatedToken is not null)

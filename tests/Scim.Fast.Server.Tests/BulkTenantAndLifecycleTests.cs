@@ -706,16 +706,19 @@ public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFi
         (await server.Client.Send(HttpMethod.Post, "/scim/v2/Users", User(Unique("ontime")))).Expect(HttpStatusCode.Created);
     }
 
-    [Fact]
-    public async Task AListPageToAReaderThatStalls_IsCutAtTheDeadline_NotHeldOpen()
+    [Theory]
+    [InlineData("list")]
+    [InlineData("root search")]
+    public async Task AListPageToAReaderThatStalls_IsCutAtTheDeadline_NotHeldOpen(string request)
     {
         // 1,000 users of 8 KB: one list page of ~8 MB, far more than Kestrel's 64 KB response buffer
-        // and the socket buffers of a reader with a 4 KB window, so the page's flush waits on the reader.
+        // and the socket buffers of a reader with a 4 KB window, so the page's flush waits on the
+        // reader. Created in /Bulk requests small enough to finish well within the deadline.
         var prefix = Unique("stall");
-        for (int batch = 0; batch < 3; batch++)
+        for (int batch = 0; batch < 8; batch++)
         {
             var operations = new JsonArray();
-            for (int i = 0; i < 334; i++)
+            for (int i = 0; i < 125; i++)
             {
                 operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User($"{prefix}-{batch}-{i}", givenName: new string('g', 8_000)) });
             }
@@ -731,9 +734,26 @@ public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFi
         using var socket = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
         await socket.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
         var stream = socket.GetStream();
-        string filter = Uri.EscapeDataString($"userName sw \"{prefix}-\"");
-        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
-            $"GET /scim/v2/Users?filter={filter}&count=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ScimServerFixture.Token}\r\nConnection: close\r\n\r\n"));
+        // A collection's list (ResourceEndpoint.Lists) or a root /.search (RootSearch): each flushes its page.
+        string head = $"Host: x\r\nAuthorization: Bearer {ScimServerFixture.Token}\r\nConnection: close\r\n";
+        if (request == "list")
+        {
+            string filter = Uri.EscapeDataString($"userName sw \"{prefix}-\"");
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET /scim/v2/Users?filter={filter}&count=1000 HTTP/1.1\r\n{head}\r\n"));
+        }
+        else
+        {
+            var search = new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:SearchRequest"),
+                ["filter"] = $"userName sw \"{prefix}-\"",
+                ["count"] = 1000,
+            };
+            byte[] json = System.Text.Encoding.UTF8.GetBytes(search.ToJsonString());
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"POST /scim/v2/.search HTTP/1.1\r\n{head}Content-Type: application/scim+json\r\nContent-Length: {json.Length}\r\n\r\n"));
+            await stream.WriteAsync(json);
+        }
+
         var received = new MemoryStream();
         var buffer = new byte[4096];
         received.Write(buffer, 0, await stream.ReadAsync(buffer));

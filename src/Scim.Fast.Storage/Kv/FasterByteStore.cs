@@ -99,6 +99,12 @@ public sealed partial class FasterByteStore : IDisposable
         catch (FasterException e) when (e.Message == NoValidCheckpoint)
         {
         }
+        catch
+        {
+            _store.Dispose();
+            _device.Dispose();
+            throw;
+        }
 
         _sessions = new FasterSessions(() => _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
     }

@@ -57,13 +57,23 @@ public sealed partial class ResourceStore
             // never starts before the log does. It would when the key-value store did not recover
             // the checkpoint that allowed the truncation (its files lost or damaged: FASTER then
             // opens empty, without an error): what the two held is gone, and serving would lose it
-            // silently. Stop instead; the operator restores from a backup or export.
+            // silently. And the mark is a committed address, so it never lies past the log's end,
+            // unless the log lost its own files (new writes would then take addresses below the
+            // mark, and the next restart's replay would skip them). Stop instead; the operator
+            // restores from a backup or export.
             if (log.Truncated && replayFrom < log.BeginAddress)
             {
                 throw new InvalidDataException(
                     $"The store in {directory} cannot be recovered: its write-ahead log starts at {log.BeginAddress}, after a checkpoint, but the key-value store "
                     + (replayFrom == 0 ? "recovered no checkpoint" : $"recovered a checkpoint from {replayFrom}")
                     + " (its files under kv/ are missing or damaged). Restore the data directory from a backup or a tenant export.");
+            }
+
+            if (replayFrom > log.CommittedUntil)
+            {
+                throw new InvalidDataException(
+                    $"The store in {directory} cannot be recovered: its key-value checkpoint replays from {replayFrom}, past the end of its write-ahead log ({log.CommittedUntil}): "
+                    + "the log's files under wal/ are missing or damaged. Restore the data directory from a backup or a tenant export.");
             }
             store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
