@@ -176,12 +176,22 @@ public sealed class CountedTreeTests
             return builder.ToString();
         }
 
+        Churn(operations, random, () =>
+        {
+            string key = Text(6);
+            return random.Next(4) == 0 ? new OrderedPosition(key, key) : new OrderedPosition(key, Text(4));
+        });
+    }
+
+    // Adds (two thirds of the way mostly) and removes (then mostly) against a SortedSet, checked as
+    // it goes, then once more whole and rebuilt from sorted input.
+    private static (CountedTree Tree, SortedSet<OrderedPosition> Reference) Churn(int operations, Random random, Func<OrderedPosition> next)
+    {
         var tree = new CountedTree();
         var reference = new SortedSet<OrderedPosition>(PositionOrder.Instance);
         for (int step = 0; step < operations; step++)
         {
-            string key = Text(6);
-            var position = random.Next(4) == 0 ? new OrderedPosition(key, key) : new OrderedPosition(key, Text(4));
+            var position = next();
             bool add = step < operations * 2 / 3 ? random.Next(10) < 8 : random.Next(10) < 3;
             if (add)
             {
@@ -201,6 +211,7 @@ public sealed class CountedTreeTests
 
         Check(tree, reference, random);
         Check(CountedTree.FromSorted([.. reference]), reference, random);
+        return (tree, reference);
     }
 
     // Lowercase canonical UUIDs (the server's resource ids) are kept packed, 16 bytes for their 36
@@ -243,12 +254,10 @@ public sealed class CountedTreeTests
             _ => "user" + random.Next(100),
         };
 
-        var tree = new CountedTree();
-        var reference = new SortedSet<OrderedPosition>(PositionOrder.Instance);
-        for (int step = 0; step < operations; step++)
+        var (tree, reference) = Churn(operations, random, () =>
         {
             string key = Text();
-            var position = random.Next(5) switch
+            return random.Next(5) switch
             {
                 0 => new OrderedPosition(key, key),
                 // One key, ids of every form side by side (packed beside wide, wide beside packed).
@@ -256,25 +265,7 @@ public sealed class CountedTreeTests
                 2 => new OrderedPosition("\u00e9" + random.Next(3), random.Next(2) == 0 ? Uuid() : "\u00e9" + Uuid()),
                 _ => new OrderedPosition(key, Text()),
             };
-            bool add = step < operations * 2 / 3 ? random.Next(10) < 8 : random.Next(10) < 3;
-            if (add)
-            {
-                Assert.Equal(reference.Add(position), tree.Add(position));
-            }
-            else
-            {
-                var existing = reference.Count > 0 && random.Next(3) > 0 ? reference.ElementAt(random.Next(reference.Count)) : position;
-                Assert.Equal(reference.Remove(existing), tree.Remove(existing));
-            }
-
-            if (step % 1_999 == 0)
-            {
-                Check(tree, reference, random);
-            }
-        }
-
-        Check(tree, reference, random);
-        Check(CountedTree.FromSorted([.. reference]), reference, random);
+        });
 
         // As a snapshot saves and loads: the cursor's text (UTF-8 here) into the builder, both
         // spans taken before either is read; and resuming after any entry (TextsAfter).
