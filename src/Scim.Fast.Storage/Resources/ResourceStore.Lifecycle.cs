@@ -75,6 +75,7 @@ public sealed partial class ResourceStore
                     $"The store in {directory} cannot be recovered: its key-value checkpoint replays from {replayFrom}, past the end of its write-ahead log ({log.CommittedUntil}): "
                     + "the log's files under wal/ are missing or damaged. Restore the data directory from a backup or a tenant export.");
             }
+
             store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
             {
