@@ -671,6 +671,22 @@ public sealed class RequestTimeoutFixture : ScimServerFixture
 
 public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFixture<RequestTimeoutFixture>
 {
+    // Users named {prefix}-{batch}-{i} with a long givenName, created through /Bulk, one request a batch.
+    private async Task CreateUsersAsync(string prefix, int batches, int perBatch, int givenNameLength)
+    {
+        for (int batch = 0; batch < batches; batch++)
+        {
+            var operations = new JsonArray();
+            for (int i = 0; i < perBatch; i++)
+            {
+                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User($"{prefix}-{batch}-{i}", givenName: new string('g', givenNameLength)) });
+            }
+
+            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
+            (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
+        }
+    }
+
     [Fact]
     public async Task ARequestPastTheDeadline_Is503WithAScimError()
     {
@@ -715,17 +731,7 @@ public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFi
         // and the socket buffers of a reader with a 4 KB window, so the page's flush waits on the
         // reader. Created in /Bulk requests small enough to finish well within the deadline.
         var prefix = Unique("stall");
-        for (int batch = 0; batch < 8; batch++)
-        {
-            var operations = new JsonArray();
-            for (int i = 0; i < 125; i++)
-            {
-                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User($"{prefix}-{batch}-{i}", givenName: new string('g', 8_000)) });
-            }
-
-            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
-            (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
-        }
+        await CreateUsersAsync(prefix, batches: 8, perBatch: 125, givenNameLength: 8_000);
 
         // The reader takes the first bytes, then stops for four seconds. An identity provider's
         // request is bounded by the deadline (one second here) however slowly it reads: the server
@@ -788,17 +794,7 @@ public sealed class RequestTimeoutTests(RequestTimeoutFixture server) : IClassFi
         // 4,000 users of 3 KB (12 MB of export, more than the kernel buffers a socket), created in
         // /Bulk requests well within the deadline.
         var prefix = Unique("export");
-        for (int batch = 0; batch < 8; batch++)
-        {
-            var operations = new JsonArray();
-            for (int i = 0; i < 500; i++)
-            {
-                operations.Add(new JsonObject { ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i, ["data"] = User($"{prefix}-{batch}-{i}", givenName: new string('g', 3_000)) });
-            }
-
-            var bulk = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = operations };
-            (await server.Client.Send(HttpMethod.Post, "/scim/v2/Bulk", bulk)).Expect(HttpStatusCode.OK);
-        }
+        await CreateUsersAsync(prefix, batches: 8, perBatch: 500, givenNameLength: 3_000);
 
         // A reader that stops for three seconds after the first bytes: the server's writes block on
         // a small receive window, so the export lasts past the one-second deadline. An operator's

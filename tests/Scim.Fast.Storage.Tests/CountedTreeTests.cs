@@ -105,7 +105,7 @@ public sealed class CountedTreeTests
             reference.Add(position);
         }
 
-        Assert.InRange(tree.Leaves, Count / 128, Count / 128 + 1);
+        Assert.InRange(tree.LeafStatistics().Leaves, Count / 128, Count / 128 + 1);
         Check(tree, reference, random);
 
         // Removed from the tail past the last leaf (it empties and goes), then appended again.
@@ -299,7 +299,7 @@ public sealed class CountedTreeTests
             Assert.True(ids.Add(new OrderedPosition(id, id)));
         }
 
-        Assert.Equal(16 * 1_000, ids.TextBytes);
+        Assert.Equal(16 * 1_000, ids.LeafStatistics().TextBytes);
 
         static byte[] Utf8(ReadOnlySpan<byte> text, bool wide) =>
             wide ? System.Text.Encoding.UTF8.GetBytes(new string(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, char>(text))) : text.ToArray();

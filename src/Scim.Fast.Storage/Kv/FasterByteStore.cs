@@ -87,6 +87,7 @@ public sealed partial class FasterByteStore : IDisposable
         // the whole in-memory budget took half of a restart: with 1,000,000 users, key-value
         // recovery 3.1-3.2 s preloading, 1.5-1.8 s without; ready 4.1-4.2 s against 2.9-3.1 s
         // (README, "Restart"; issue 14's target is 3 s).
+        //
         // No valid checkpoint (a new store, or a crash before the first checkpoint completed:
         // FASTER skips checkpoints it cannot read) starts empty, and the write-ahead log replays
         // into it. Any other failure stops the open: TryRecoverLatest swallowed those too, and a

@@ -105,9 +105,10 @@ internal sealed partial class CountedTree
         // numbered names of an initial sync) would otherwise leave every leaf half empty for good,
         // its 128 places and its text's spare room with it. The full leaf's text is trimmed then.
         var right = new Leaf();
-        int half = at == LeafCapacity && leaf.Next is null ? LeafCapacity : LeafCapacity / 2;
+        bool appends = at == LeafCapacity && leaf.Next is null;
+        int half = appends ? LeafCapacity : LeafCapacity / 2;
         MoveTail(leaf, half, right);
-        if (at <= half && half < LeafCapacity)
+        if (!appends && at <= half)
         {
             InsertAt(leaf, at, probe);
         }
@@ -128,34 +129,18 @@ internal sealed partial class CountedTree
         return true;
     }
 
-    /// <summary>Bytes the entries' text takes in the leaves (how compactly they are kept: tests).</summary>
-    public long TextBytes
+    /// <summary>How many leaves hold the entries, and the bytes their text takes (how full and how compact: tests).</summary>
+    public (int Leaves, long TextBytes) LeafStatistics()
     {
-        get
+        int leaves = 0;
+        long bytes = 0;
+        for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
         {
-            long bytes = 0;
-            for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
-            {
-                bytes += leaf.Live;
-            }
-
-            return bytes;
+            leaves++;
+            bytes += leaf.Live;
         }
-    }
 
-    /// <summary>How many leaves hold the entries (how full they are: tests).</summary>
-    public int Leaves
-    {
-        get
-        {
-            int leaves = 0;
-            for (var leaf = FirstLeaf(); leaf is not null; leaf = leaf.Next)
-            {
-                leaves++;
-            }
-
-            return leaves;
-        }
+        return (leaves, bytes);
     }
 
     /// <summary>Removes the position; false when it was not there.</summary>
@@ -626,8 +611,7 @@ internal sealed partial class CountedTree
             used = 0;
             if (Ascii.IsValid(utf8))
             {
-                var text = Packable(utf8, packed, out form);
-                return form == PackedUuid ? text : utf8;
+                return Packable(utf8, packed, out form);
             }
 
             form = WideText;

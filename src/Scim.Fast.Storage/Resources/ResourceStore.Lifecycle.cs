@@ -63,18 +63,19 @@ public sealed partial class ResourceStore
             // restores from a backup or export.
             if (log.Truncated && replayFrom < log.BeginAddress)
             {
-                throw new InvalidDataException(
-                    $"The store in {directory} cannot be recovered: its write-ahead log starts at {log.BeginAddress}, after a checkpoint, but the key-value store "
+                throw Unrecoverable($"its write-ahead log starts at {log.BeginAddress}, after a checkpoint, but the key-value store "
                     + (replayFrom == 0 ? "recovered no checkpoint" : $"recovered a checkpoint from {replayFrom}")
-                    + " (its files under kv/ are missing or damaged). Restore the data directory from a backup or a tenant export.");
+                    + " (its files under kv/ are missing or damaged)");
             }
 
             if (replayFrom > log.CommittedUntil)
             {
-                throw new InvalidDataException(
-                    $"The store in {directory} cannot be recovered: its key-value checkpoint replays from {replayFrom}, past the end of its write-ahead log ({log.CommittedUntil}): "
-                    + "the log's files under wal/ are missing or damaged. Restore the data directory from a backup or a tenant export.");
+                throw Unrecoverable($"its key-value checkpoint replays from {replayFrom}, past the end of its write-ahead log ({log.CommittedUntil}): "
+                    + "the log's files under wal/ are missing or damaged");
             }
+
+            InvalidDataException Unrecoverable(string why) =>
+                new($"The store in {directory} cannot be recovered: {why}. Restore the data directory from a backup or a tenant export.");
 
             store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
