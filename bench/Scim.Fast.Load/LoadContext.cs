@@ -70,7 +70,14 @@ internal sealed class LoadContext : IDisposable
 
     public IReadOnlyDictionary<string, Recorder> Kinds => _kinds;
 
-    public async Task<Reply> SendAsync(string kind, HttpMethod method, string pathAndQuery, string? json = null, string? token = null, CancellationToken cancellationToken = default)
+    public Task<Reply> SendAsync(string kind, HttpMethod method, string pathAndQuery, string? json = null, string? token = null, CancellationToken cancellationToken = default) =>
+        SendAsync(kind, method, pathAndQuery, json is null ? null : new StringContent(json, System.Text.Encoding.UTF8), token, cancellationToken);
+
+    /// <summary>A request whose JSON body is already UTF-8 (the big /Bulk bodies: no string in between).</summary>
+    public Task<Reply> SendUtf8Async(string kind, HttpMethod method, string pathAndQuery, ReadOnlyMemory<byte> json, string? token = null, CancellationToken cancellationToken = default) =>
+        SendAsync(kind, method, pathAndQuery, new ReadOnlyMemoryContent(json), token, cancellationToken);
+
+    private async Task<Reply> SendAsync(string kind, HttpMethod method, string pathAndQuery, HttpContent? content, string? token, CancellationToken cancellationToken)
     {
         // Relative to the target's base URL, or absolute (a named tenant's base URL: against the
         // baseline, the same path on the baseline's host).
@@ -91,9 +98,9 @@ internal sealed class LoadContext : IDisposable
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
 
-        if (json is not null)
+        if (content is not null)
         {
-            request.Content = new StringContent(json, System.Text.Encoding.UTF8);
+            request.Content = content;
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/scim+json");
         }
 

@@ -1,6 +1,6 @@
+using System.Buffers;
 using System.Collections.Concurrent;
-using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 
 namespace Scim.Fast.Load.Scenarios;
 
@@ -42,47 +42,116 @@ internal sealed class InitialSyncScenario(string run) : IScenario
             var created = await context.SendAsync("POST /Users", HttpMethod.Post, "/Users", Seed.UserJson(userName, "sx-" + run + "-" + sequence), cancellationToken: cancellationToken).ConfigureAwait(false);
             if (created.Status == 201 && !context.BaselineMode)
             {
-                _created[(int)sequence] = (string)created.Json!["id"]!;
+                _created[(int)sequence] = IdOf(created.Body);
             }
 
             return ReadScenario.Check(context, created.Status == 201, created.Status);
         }
 
-        var operations = new StringBuilder();
         long first = sequence * Batch;
-        for (long i = first; i < first + Batch; i++)
+        var buffer = BulkBody.Rent();
+        try
         {
-            operations.Append(i == first ? "" : ",").Append("{\"method\":\"POST\",\"path\":\"/Users\",\"bulkId\":\"u").Append(i).Append("\",\"data\":")
-                .Append(Seed.UserJson(UserName(i), "sx-" + run + "-" + i)).Append('}');
-        }
-
-        var reply = await context.SendAsync("POST /Bulk (users)", HttpMethod.Post, "/Bulk",
-            "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:BulkRequest\"],\"Operations\":[" + operations + "]}", cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (reply.Status != 200)
-        {
-            return ReadScenario.Check(context, false, reply.Status);
-        }
-
-        if (context.BaselineMode)
-        {
-            return true;
-        }
-
-        var results = reply.Json!["Operations"]!.AsArray();
-        bool ok = results.Count == Batch;
-        for (int k = 0; k < results.Count; k++)
-        {
-            var result = results[k]!;
-            if ((string?)result["status"] != "201")
+            using (var writer = new Utf8JsonWriter(buffer))
             {
-                ok = false;
-                continue;
+                BulkBody.Start(writer);
+                for (long i = first; i < first + Batch; i++)
+                {
+                    BulkBody.StartPost(writer, "/Users", "u" + i);
+                    Seed.WriteUser(writer, UserName(i), "sx-" + run + "-" + i);
+                    BulkBody.EndPost(writer);
+                }
+
+                BulkBody.End(writer);
             }
 
-            _created[(int)(first + k)] = ((string)result["location"]!).Split('/')[^1];
-        }
+            var reply = await context.SendUtf8Async("POST /Bulk (users)", HttpMethod.Post, "/Bulk", buffer.WrittenMemory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (reply.Status != 200)
+            {
+                return ReadScenario.Check(context, false, reply.Status);
+            }
 
-        return ReadScenario.Check(context, ok, 200);
+            if (context.BaselineMode)
+            {
+                return true;
+            }
+
+            using var document = JsonDocument.Parse(reply.Body);
+            var results = document.RootElement.GetProperty("Operations");
+            bool ok = results.GetArrayLength() == Batch;
+            int k = 0;
+            foreach (var result in results.EnumerateArray())
+            {
+                if (result.TryGetProperty("status", out var status) && status.ValueEquals("201"))
+                {
+                    string location = result.GetProperty("location").GetString()!;
+                    _created[(int)(first + k)] = location[(location.LastIndexOf('/') + 1)..];
+                }
+                else
+                {
+                    ok = false;
+                }
+
+                k++;
+            }
+
+            return ReadScenario.Check(context, ok, 200);
+        }
+        finally
+        {
+            BulkBody.Return(buffer);
+        }
+    }
+
+    /// <summary>The "id" of a created resource's response.</summary>
+    public static string IdOf(byte[] body)
+    {
+        using var document = JsonDocument.Parse(body);
+        return document.RootElement.GetProperty("id").GetString()!;
+    }
+}
+
+/// <summary>
+/// A /Bulk request body (RFC 7644 §3.7) written straight to UTF-8 into a pooled buffer: a sync's
+/// bodies are a megabyte each, and the load client shares the machine's cores with the server.
+/// </summary>
+internal static class BulkBody
+{
+    private static readonly ConcurrentBag<ArrayBufferWriter<byte>> s_buffers = [];
+
+    public static ArrayBufferWriter<byte> Rent() => s_buffers.TryTake(out var buffer) ? buffer : new ArrayBufferWriter<byte>(1 << 20);
+
+    public static void Return(ArrayBufferWriter<byte> buffer)
+    {
+        buffer.ResetWrittenCount();
+        s_buffers.Add(buffer);
+    }
+
+    public static void Start(Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        writer.WriteStartArray("schemas");
+        writer.WriteStringValue("urn:ietf:params:scim:api:messages:2.0:BulkRequest");
+        writer.WriteEndArray();
+        writer.WriteStartArray("Operations");
+    }
+
+    /// <summary>Opens a POST operation; its data follows.</summary>
+    public static void StartPost(Utf8JsonWriter writer, string path, string bulkId)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("method", "POST");
+        writer.WriteString("path", path);
+        writer.WriteString("bulkId", bulkId);
+        writer.WritePropertyName("data");
+    }
+
+    public static void EndPost(Utf8JsonWriter writer) => writer.WriteEndObject();
+
+    public static void End(Utf8JsonWriter writer)
+    {
+        writer.WriteEndArray();
+        writer.WriteEndObject();
     }
 }
 
@@ -95,38 +164,59 @@ internal sealed class GroupsPhase(string run, string[] userIds) : IScenario
     {
         const int groupsPerRequest = 100;
         int members = Math.Min(context.Options.Members, userIds.Length);
-        var operations = new StringBuilder();
         var random = new Random((int)sequence);
-        for (int g = 0; g < groupsPerRequest; g++)
+        var buffer = BulkBody.Rent();
+        try
         {
-            long index = sequence * groupsPerRequest + g;
-            var memberArray = new JsonArray();
-            int start = random.Next(Math.Max(1, userIds.Length - members));
-            for (int m = 0; m < members; m++)
+            using (var writer = new Utf8JsonWriter(buffer))
             {
-                memberArray.Add(new JsonObject { ["value"] = userIds[start + m] });
+                BulkBody.Start(writer);
+                for (int g = 0; g < groupsPerRequest; g++)
+                {
+                    long index = sequence * groupsPerRequest + g;
+                    BulkBody.StartPost(writer, "/Groups", "g" + index);
+                    writer.WriteStartObject();
+                    writer.WriteStartArray("schemas");
+                    writer.WriteStringValue("urn:ietf:params:scim:schemas:core:2.0:Group");
+                    writer.WriteEndArray();
+                    writer.WriteString("displayName", $"sync-{run}-group-{index:D6}");
+                    writer.WriteString("externalId", $"gx-{run}-{index}");
+                    writer.WriteStartArray("members");
+                    int start = random.Next(Math.Max(1, userIds.Length - members));
+                    for (int m = 0; m < members; m++)
+                    {
+                        writer.WriteStartObject();
+                        writer.WriteString("value", userIds[start + m]);
+                        writer.WriteEndObject();
+                    }
+
+                    writer.WriteEndArray();
+                    writer.WriteEndObject();
+                    BulkBody.EndPost(writer);
+                }
+
+                BulkBody.End(writer);
             }
 
-            var group = new JsonObject
+            var reply = await context.SendUtf8Async("POST /Bulk (groups)", HttpMethod.Post, "/Bulk", buffer.WrittenMemory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (reply.Status != 200 || context.BaselineMode)
             {
-                ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:Group"),
-                ["displayName"] = $"sync-{run}-group-{index:D6}",
-                ["externalId"] = $"gx-{run}-{index}",
-                ["members"] = memberArray,
-            };
-            operations.Append(g == 0 ? "" : ",").Append("{\"method\":\"POST\",\"path\":\"/Groups\",\"bulkId\":\"g").Append(index).Append("\",\"data\":")
-                .Append(group.ToJsonString()).Append('}');
-        }
+                return ReadScenario.Check(context, reply.Status == 200, reply.Status);
+            }
 
-        var reply = await context.SendAsync("POST /Bulk (groups)", HttpMethod.Post, "/Bulk",
-            "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:BulkRequest\"],\"Operations\":[" + operations + "]}", cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (reply.Status != 200 || context.BaselineMode)
+            using var document = JsonDocument.Parse(reply.Body);
+            var results = document.RootElement.GetProperty("Operations");
+            bool ok = results.GetArrayLength() == groupsPerRequest;
+            foreach (var result in results.EnumerateArray())
+            {
+                ok &= result.TryGetProperty("status", out var status) && status.ValueEquals("201");
+            }
+
+            return ReadScenario.Check(context, ok, 200);
+        }
+        finally
         {
-            return ReadScenario.Check(context, reply.Status == 200, reply.Status);
+            BulkBody.Return(buffer);
         }
-
-        var results = reply.Json!["Operations"]!.AsArray();
-        bool ok = results.Count == groupsPerRequest && results.All(r => (string?)r!["status"] == "201");
-        return ReadScenario.Check(context, ok, 200);
     }
 }

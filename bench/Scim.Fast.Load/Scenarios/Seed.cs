@@ -1,5 +1,6 @@
+using System.Buffers;
 using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 
 namespace Scim.Fast.Load.Scenarios;
 
@@ -18,18 +19,49 @@ internal static class Seed
 
     public static string ExternalId(int i) => $"ext-{i:D7}";
 
-    public static string UserJson(string userName, string externalId, string givenName = "Load") =>
-        new JsonObject
+    public static string UserJson(string userName, string externalId, string givenName = "Load")
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer))
         {
-            ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"),
-            ["userName"] = userName,
-            ["externalId"] = externalId,
-            ["active"] = true,
-            ["displayName"] = givenName + " " + userName,
-            ["name"] = new JsonObject { ["givenName"] = givenName, ["familyName"] = userName },
-            ["emails"] = new JsonArray(new JsonObject { ["type"] = "work", ["primary"] = true, ["value"] = userName }),
-            ["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = new JsonObject { ["department"] = "Load", ["employeeNumber"] = externalId },
-        }.ToJsonString();
+            WriteUser(writer, userName, externalId, givenName);
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>
+    /// The user <see cref="UserJson"/> gives, written straight to UTF-8: the load client shares the
+    /// machine's two cores with the server, and building each user as a JSON DOM and then a string
+    /// took a quarter of the machine during an initial sync.
+    /// </summary>
+    public static void WriteUser(Utf8JsonWriter writer, string userName, string externalId, string givenName = "Load")
+    {
+        writer.WriteStartObject();
+        writer.WriteStartArray("schemas");
+        writer.WriteStringValue("urn:ietf:params:scim:schemas:core:2.0:User");
+        writer.WriteEndArray();
+        writer.WriteString("userName", userName);
+        writer.WriteString("externalId", externalId);
+        writer.WriteBoolean("active", true);
+        writer.WriteString("displayName", givenName + " " + userName);
+        writer.WriteStartObject("name");
+        writer.WriteString("givenName", givenName);
+        writer.WriteString("familyName", userName);
+        writer.WriteEndObject();
+        writer.WriteStartArray("emails");
+        writer.WriteStartObject();
+        writer.WriteString("type", "work");
+        writer.WriteBoolean("primary", true);
+        writer.WriteString("value", userName);
+        writer.WriteEndObject();
+        writer.WriteEndArray();
+        writer.WriteStartObject("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User");
+        writer.WriteString("department", "Load");
+        writer.WriteString("employeeNumber", externalId);
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
 
     /// <summary>Makes sure users 0..count-1 exist; returns their ids in index order.</summary>
     public static async Task<string[]> UsersAsync(LoadContext context, int count, CancellationToken cancellationToken)
