@@ -50,6 +50,37 @@ public sealed class ResourceStoreTests
         Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
     }
 
+    // A batch create whose ids the server just drew at random (IdIsFresh) does not look them up:
+    // no resource and no tombstone can hold them. The same batch with ids given by a caller does,
+    // and still finds a taken one.
+    [Fact]
+    public async Task BatchCreate_WithFreshIds_SkipsTheTwoLookupsPerId_OtherIdsAreStillChecked()
+    {
+        using var directory = new TempDirectory();
+        await using var store = ResourceStore.Open(directory.Path, Small);
+        const int count = 100;
+        List<NewResource> Batch(string prefix, bool fresh) =>
+            [.. Enumerable.Range(0, count).Select(i => new NewResource(Guid.NewGuid().ToString(), prefix + i, null, Body("{}"), IdIsFresh: fresh))];
+
+        long before = store.Reads;
+        var given = await store.CreateBatchAsync(s_tenant, User, Batch("given", fresh: false));
+        long givenReads = store.Reads - before;
+        before = store.Reads;
+        var freshBatch = Batch("fresh", fresh: true);
+        var fresh = await store.CreateBatchAsync(s_tenant, User, freshBatch);
+        long freshReads = store.Reads - before;
+
+        Assert.All(given, r => Assert.Equal((StoreStatus.Ok, 1L), r));
+        Assert.All(fresh, r => Assert.Equal((StoreStatus.Ok, 1L), r));
+        Assert.Equal(2 * count, givenReads - freshReads);
+        Assert.Equal(1, store.Get(s_tenant, User, freshBatch[count - 1].Id)!.Version);
+
+        // A caller's id that is taken is refused as before.
+        var taken = await store.CreateBatchAsync(s_tenant, User, [new NewResource(freshBatch[0].Id, "another", null, Body("{}"))]);
+        Assert.Equal(StoreStatus.AlreadyExists, taken[0].Status);
+        Assert.Empty(store.Verify());
+    }
+
     // The other way round: the write-ahead log's files lost after a checkpoint. The log reopens
     // empty below the checkpoint's mark; new writes would take addresses the next restart's replay
     // skips. Opening must fail loudly (before: it opened, and lost those writes at the next restart).

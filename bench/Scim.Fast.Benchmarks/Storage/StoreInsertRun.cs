@@ -53,7 +53,8 @@ internal static class StoreInsertRun
                     var user = Filter.SampleUsers.Create(random, i);
                     buffer.ResetWrittenCount();
                     UserSerializer.Instance.Write(buffer, user, everything);
-                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray(), allIndexes ? IndexEntries(user) : null));
+                    // Ids as the server draws them (random version 4 UUIDs): fresh, not looked up.
+                    batch.Add(new NewResource(user.Id!, user.UserName, user.ExternalId, buffer.WrittenSpan.ToArray(), allIndexes ? IndexEntries(user) : null, IdIsFresh: true));
                 }
 
                 if (inFlight is not null)

@@ -269,7 +269,7 @@ internal abstract partial class ResourceEndpoint<T>
         var change = members is { Count: > 0 } ? new MemberChange(false, members, []) : null;
         var keys = KeysOf(resource);
         var created = Change(scope, ChangeOperation.Create, IsActive(resource) ? ActiveChange.Activated : ActiveChange.None);
-        return (new NewResource(resource.Id, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change, created), members, null);
+        return (new NewResource(resource.Id, keys.UniqueKey, keys.ExternalId, Encode(resource), keys.Entries, change, created, IdIsFresh: true), members, null);
     }
 
     // After the store: a taken unique name is 409 uniqueness whatever the body (RFC 7644 §3.3: a

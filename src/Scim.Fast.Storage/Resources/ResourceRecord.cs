@@ -30,9 +30,13 @@ public readonly record struct IndexEntry(byte Index, string Key)
 
 /// <summary>
 /// One resource of a batch create. When <see cref="Body"/> is a whole array the store keeps that
-/// array instead of a copy: the caller must not change it afterwards.
+/// array instead of a copy: the caller must not change it afterwards. <see cref="IdIsFresh"/> says
+/// the id was drawn just now from a cryptographically secure random source with at least 122 random
+/// bits (a version 4 UUID, RFC 9562 §5.4): no resource and no tombstone can hold it, so the store
+/// does not look (two key-value reads a create, most of a batch's checks before its commit, issue
+/// 14). Ids given by anyone else (an import) are checked.
 /// </summary>
-public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<IndexEntry>? IndexEntries = null, MemberChange? Members = null, Feed.WriteEvent? Change = null);
+public sealed record NewResource(string Id, string? UniqueKey, string? ExternalId, ReadOnlyMemory<byte> Body, IReadOnlyList<IndexEntry>? IndexEntries = null, MemberChange? Members = null, Feed.WriteEvent? Change = null, bool IdIsFresh = false);
 
 /// <summary>
 /// A change to a group's members written together with the group itself: one log record, one

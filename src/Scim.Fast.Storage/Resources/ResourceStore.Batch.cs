@@ -49,7 +49,7 @@ public sealed partial class ResourceStore
                         continue;
                     }
 
-                    if (!ids.Add(item.Id) || _kv.Contains(ResourceKey(tenant, type, item.Id)))
+                    if (!ids.Add(item.Id) || (!item.IdIsFresh && _kv.Contains(ResourceKey(tenant, type, item.Id))))
                     {
                         results[i] = (StoreStatus.AlreadyExists, 0);
                         continue;
@@ -61,7 +61,7 @@ public sealed partial class ResourceStore
                         continue;
                     }
 
-                    long version = Tombstone(tenant, type, item.Id) + 1;
+                    long version = item.IdIsFresh ? 1 : Tombstone(tenant, type, item.Id) + 1;
                     var record = new ResourceRecord(false, tenant, type, version, item.Id, item.UniqueKey, item.ExternalId, Owned(item.Body), item.IndexEntries);
                     MembershipRecord? members;
                     try
