@@ -31,8 +31,8 @@ public sealed partial class ResourceStore
                 var encoded = new List<ReadOnlyMemory<byte>>(items.Count);
                 var stored = new List<ReadOnlyMemory<byte>>(items.Count);
                 long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                var claimed = new HashSet<string>(StringComparer.Ordinal);
-                var ids = new HashSet<string>(StringComparer.Ordinal);
+                var claimed = new HashSet<string>(items.Count, StringComparer.Ordinal);
+                var ids = new HashSet<string>(items.Count, StringComparer.Ordinal);
                 for (int i = 0; i < items.Count; i++)
                 {
                     var item = items[i];
