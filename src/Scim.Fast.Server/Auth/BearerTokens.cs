@@ -198,8 +198,16 @@ internal sealed class BearerTokens
     /// <returns>Stops watching the file (at shutdown).</returns>
     public IDisposable ReloadOn(IConfiguration configuration, string dataDirectory, ILogger logger)
     {
-        var files = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(dataDirectory);
-        Microsoft.Extensions.Primitives.ChangeToken.OnChange(() => files.Watch(IssuedTokens.FileName), () =>
+        // The data directory itself, not its subdirectories. A PhysicalFileProvider here watched the
+        // whole tree, and every write to the store's log files under store/ woke the watcher's
+        // thread for an inotify event and a stat of the file: about one a group commit (strace,
+        // issue 14). The tool replaces the file by a rename, hence Renamed.
+        var watcher = new FileSystemWatcher(dataDirectory, IssuedTokens.FileName)
+        {
+            IncludeSubdirectories = false,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+        };
+        void Reload()
         {
             try
             {
@@ -210,7 +218,13 @@ internal sealed class BearerTokens
             {
                 logger.LogError("{File} rejected, previous tokens stay active: {Reason}", IssuedTokens.FileName, e.Message);
             }
-        });
+        }
+
+        watcher.Changed += (_, _) => Reload();
+        watcher.Created += (_, _) => Reload();
+        watcher.Deleted += (_, _) => Reload();
+        watcher.Renamed += (_, _) => Reload();
+        watcher.EnableRaisingEvents = true;
 
         Microsoft.Extensions.Primitives.ChangeToken.OnChange(configuration.GetReloadToken, () =>
         {
@@ -228,7 +242,7 @@ internal sealed class BearerTokens
             }
         });
 
-        return files;
+        return watcher;
     }
 
     private static byte[] ParseConfigured(string value, string key)
