@@ -63,14 +63,6 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     // Set when a commit fails: every waiting and later append fails instead of hanging.
     private readonly TaskCompletionSource _fault = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Appends waiting for a group commit, each released by the commit loop once FASTER reports its
-    // record committed. FASTER's own WaitForCommitAsync wakes every waiter on every commit, and
-    // those the commit did not cover go back to sleep: at 8-32 writes in flight most wake-ups were
-    // wasted, each a thread-pool hop and a context switch (issue 14: a durable write cost 140 us of
-    // server CPU more than a relaxed one). Guarded by _waiterLock; closed (null) once the log fails or stops.
-    private List<CommitWaiter>? _waiters = [];
-    private readonly Lock _waiterLock = new();
-
     private WriteAheadLog(string directory, WriteAheadLogOptions options)
     {
         _options = options;
@@ -200,25 +192,8 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
                 await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
                 break;
             case DurabilityMode.GroupCommit:
-                if (_log.CommittedUntilAddress > address)
-                {
-                    return;
-                }
-
-                var waiter = new CommitWaiter(address + 1);
-                lock (_waiterLock)
-                {
-                    if (_waiters is null)
-                    {
-                        ThrowIfFaulted();
-                        throw new ObjectDisposedException(nameof(WriteAheadLog));
-                    }
-
-                    _waiters.Add(waiter);
-                }
-
                 _pending.Release();
-                await waiter.Task.ConfigureAwait(false);
+                await WithFault(_log.WaitForCommitAsync(address + 1, token: CancellationToken.None)).ConfigureAwait(false);
                 break;
         }
     }
@@ -307,7 +282,6 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 await _log.CommitAsync(_stop.Token).ConfigureAwait(false);
                 StorageMetrics.RecordCommit(started, writes);
-                ReleaseCommitted();
             }
         }
         catch (OperationCanceledException)
@@ -317,68 +291,7 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         {
             // A failed commit (a full or broken disk) must surface, not leave appenders waiting forever.
             _fault.TrySetException(e);
-            CloseWaiters(new IOException("The write-ahead log failed to commit; restart to recover.", e));
         }
-    }
-
-    // Releases the waiters whose records the log reports committed. A waiter that registered after
-    // this commit began and is not covered stays; its own release of _pending brings another commit.
-    private void ReleaseCommitted()
-    {
-        long committed = _log.CommittedUntilAddress;
-        List<CommitWaiter>? released = null;
-        lock (_waiterLock)
-        {
-            var waiters = _waiters;
-            if (waiters is null)
-            {
-                return;
-            }
-
-            int kept = 0;
-            for (int i = 0; i < waiters.Count; i++)
-            {
-                var waiter = waiters[i];
-                if (waiter.Until <= committed)
-                {
-                    (released ??= []).Add(waiter);
-                }
-                else
-                {
-                    waiters[kept++] = waiter;
-                }
-            }
-
-            waiters.RemoveRange(kept, waiters.Count - kept);
-        }
-
-        // Outside the lock; each continues on the thread pool (RunContinuationsAsynchronously).
-        foreach (var waiter in released ?? [])
-        {
-            waiter.TrySetResult();
-        }
-    }
-
-    // The log failed or stops: no waiter is left hanging, and none registers after.
-    private void CloseWaiters(Exception reason)
-    {
-        List<CommitWaiter>? waiters;
-        lock (_waiterLock)
-        {
-            waiters = _waiters;
-            _waiters = null;
-        }
-
-        foreach (var waiter in waiters ?? [])
-        {
-            waiter.TrySetException(reason);
-        }
-    }
-
-    private sealed class CommitWaiter(long until) : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
-    {
-        /// <summary>Committed once the log's committed address reaches this.</summary>
-        public long Until { get; } = until;
     }
 
     private async Task RelaxedCommitLoopAsync()
@@ -410,8 +323,6 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         }
 
         await _log.CommitAsync().ConfigureAwait(false);
-        ReleaseCommitted();
-        CloseWaiters(new ObjectDisposedException(nameof(WriteAheadLog)));
         Close();
     }
 
@@ -420,8 +331,6 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         _stop.Cancel();
         _committer?.GetAwaiter().GetResult();
         _log.Commit(spinWait: true);
-        ReleaseCommitted();
-        CloseWaiters(new ObjectDisposedException(nameof(WriteAheadLog)));
         Close();
     }
 
