@@ -20,6 +20,19 @@ public sealed class ResourceStoreTests
 
     private static byte[] Body(string text) => Encoding.UTF8.GetBytes(text);
 
+    // A store of `users` users, checkpointed and closed; returns where its write-ahead log begins.
+    private static async Task<long> CreateAndCheckpointAsync(string directory, int users)
+    {
+        await using var store = ResourceStore.Open(directory, Small);
+        for (int i = 0; i < users; i++)
+        {
+            await store.CreateAsync(s_tenant, User, "u" + i, "user" + i, null, Body("{}"));
+        }
+
+        await store.CheckpointAsync();
+        return store.LogBeginAddress;
+    }
+
     // FASTER recovers a checkpoint whose log segments are gone without an error, and opens empty;
     // the write-ahead log was truncated by that checkpoint. Opening must fail loudly, not serve a
     // store without the users (before: it opened with none of them). A store that never
@@ -28,16 +41,8 @@ public sealed class ResourceStoreTests
     public async Task Reopen_WhenTheKeyValueStoreLostItsCheckpoint_RefusesToOpen_InsteadOfServingWithoutTheData()
     {
         using var directory = new TempDirectory();
-        await using (var store = ResourceStore.Open(directory.Path, Small))
-        {
-            for (int i = 0; i < 200; i++)
-            {
-                await store.CreateAsync(s_tenant, User, "u" + i, "user" + i, null, Body("{}"));
-            }
-
-            await store.CheckpointAsync();
-            Assert.True(store.LogBeginAddress > 64, "the checkpoint did not truncate the log: the test tests nothing");
-        }
+        long logBegin = await CreateAndCheckpointAsync(directory.Path, 200);
+        Assert.True(logBegin > 64, "the checkpoint did not truncate the log: the test tests nothing");
 
         var segments = Directory.GetFiles(Path.Combine(directory.Path, "kv"), "kv.log*");
         Assert.NotEmpty(segments);
@@ -48,6 +53,20 @@ public sealed class ResourceStoreTests
 
         var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, Small).DisposeAsync().AsTask().GetAwaiter().GetResult());
         Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
+    }
+
+    // The other way round: the write-ahead log's files lost after a checkpoint. The log reopens
+    // empty below the checkpoint's mark; new writes would take addresses the next restart's replay
+    // skips. Opening must fail loudly (before: it opened, and lost those writes at the next restart).
+    [Fact]
+    public async Task Reopen_WhenTheLogLostItsFiles_RefusesToOpen()
+    {
+        using var directory = new TempDirectory();
+        await CreateAndCheckpointAsync(directory.Path, 50);
+
+        Directory.Delete(Path.Combine(directory.Path, "wal"), recursive: true);
+        var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, Small).DisposeAsync().AsTask().GetAwaiter().GetResult());
+        Assert.Contains("past the end of its write-ahead log", error.Message, StringComparison.Ordinal);
     }
 
     // A batch create whose ids the server just drew at random (IdIsFresh) does not look them up:
@@ -79,28 +98,6 @@ public sealed class ResourceStoreTests
         var taken = await store.CreateBatchAsync(s_tenant, User, [new NewResource(freshBatch[0].Id, "another", null, Body("{}"))]);
         Assert.Equal(StoreStatus.AlreadyExists, taken[0].Status);
         Assert.Empty(store.Verify());
-    }
-
-    // The other way round: the write-ahead log's files lost after a checkpoint. The log reopens
-    // empty below the checkpoint's mark; new writes would take addresses the next restart's replay
-    // skips. Opening must fail loudly (before: it opened, and lost those writes at the next restart).
-    [Fact]
-    public async Task Reopen_WhenTheLogLostItsFiles_RefusesToOpen()
-    {
-        using var directory = new TempDirectory();
-        await using (var store = ResourceStore.Open(directory.Path, Small))
-        {
-            for (int i = 0; i < 50; i++)
-            {
-                await store.CreateAsync(s_tenant, User, "u" + i, "user" + i, null, Body("{}"));
-            }
-
-            await store.CheckpointAsync();
-        }
-
-        Directory.Delete(Path.Combine(directory.Path, "wal"), recursive: true);
-        var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, Small).DisposeAsync().AsTask().GetAwaiter().GetResult());
-        Assert.Contains("past the end of its write-ahead log", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -13,11 +13,11 @@ namespace Scim.Fast.Storage.Resources;
 /// <remarks>
 /// <para>
 /// A leaf keeps its entries' keys and ids as bytes in one array (one byte a char when the text is
-/// ASCII, else UTF-16; a resource id's UUID in 16 bytes) and their places in an array of structs: three objects per up to 128 entries
-/// and no reference per entry, so the garbage collector neither traces millions of strings nor scans
-/// old leaves for references to young ones (with a string per key, a fifth of an initial sync's CPU
-/// was the GC, issue 14). Strings are made again only for what a read returns. Branches keep their
-/// separators as strings (one per leaf).
+/// ASCII, else UTF-16; a resource id's UUID in 16 bytes) and their places in an array of structs:
+/// three objects per up to 128 entries and no reference per entry, so the garbage collector neither
+/// traces millions of strings nor scans old leaves for references to young ones (with a string per
+/// key, a fifth of an initial sync's CPU was the GC, issue 14). Strings are made again only for what
+/// a read returns. Branches keep their separators as strings (one per leaf).
 /// </para>
 /// <para>
 /// Not thread-safe: the ordered index locks each tree. Removal never rebalances: a leaf that empties
