@@ -60,6 +60,64 @@ public sealed class WriteAheadLogTests
         Assert.Equal(501, reopened.ReadCommitted().Count());
     }
 
+    // The log's memory pages are allocated when the log opens, not by the append that first
+    // reaches each one: an appender allocating a page inside FASTER's epoch kept every other
+    // appender spinning (WriteAheadLog.PreallocatePages). Eight pages' worth of appends must
+    // allocate less than one page on the appending thread.
+    [Fact]
+    public async Task Appends_AcrossPages_DoNotAllocateThePages()
+    {
+        using var directory = new TempDirectory();
+        await using var log = WriteAheadLog.Open(directory.Path, s_small with { Durability = DurabilityMode.Relaxed });
+        byte[] record = new byte[1_000];
+        await log.EnqueueAsync(record); // first call: statics and the like
+        int pageBytes = 1 << s_small.PageSizeBits;
+        int records = 8 * pageBytes / record.Length;
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < records; i++)
+        {
+            var pending = log.EnqueueAsync(record);
+            Assert.True(pending.IsCompleted, "an append into the log's memory completes at once");
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(log.Bytes >= 8L * pageBytes, $"the appends crossed eight pages ({log.Bytes:N0} bytes)");
+        Assert.True(allocated < pageBytes, $"{allocated:N0} bytes allocated by {records} appends across 8 pages of {pageBytes:N0}");
+    }
+
+    // Opened by the store, the log allocates its pages in the background (after the store's open),
+    // one at a time under the lock that appends and commits take meanwhile; never a page FASTER
+    // has allocated itself (its records would be gone). Records appended before, and appends and
+    // group commits beside the allocation: every acknowledged one is there after reopening.
+    [Fact]
+    public async Task PagesAllocatedBesideAppends_LoseNoRecord()
+    {
+        using var directory = new TempDirectory();
+        var start = new TaskCompletionSource();
+        var acknowledged = new ConcurrentBag<int>();
+        await using (var log = WriteAheadLog.Open(directory.Path, s_small, allocatePagesAfter: start.Task))
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)));
+                acknowledged.Add(i);
+            }
+
+            var appends = Parallel.ForAsync(200, 2_000, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+            {
+                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)), ct);
+                acknowledged.Add(i);
+            });
+            start.SetResult();
+            await appends;
+        }
+
+        using var reopened = WriteAheadLog.Open(directory.Path, s_small);
+        var read = reopened.ReadCommitted().Select(r => int.Parse(Encoding.UTF8.GetString(r.Record).TrimEnd('x')[1..], System.Globalization.CultureInfo.InvariantCulture)).Order().ToList();
+        Assert.Equal(acknowledged.Order(), read);
+    }
+
     [Fact]
     public async Task ConcurrentAppends_ShareCommits_AndAllArrive()
     {
