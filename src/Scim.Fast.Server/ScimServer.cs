@@ -67,7 +67,8 @@ public static class ScimServer
         // 3. The store: the embedded one (FASTER + write-ahead log under the data directory, recovered
         // on open) by default, or a Redis Cluster shared by any number of hosts (issue 16).
         Directory.CreateDirectory(dataDirectory);
-        IResourceStore store = OpenStore(options, dataDirectory);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IResourceStore store = OpenStore(options, dataDirectory, started.Task);
         builder.Services.AddSingleton(store);
         if (store is ResourceStore embeddedStore)
         {
@@ -255,6 +256,7 @@ public static class ScimServer
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {
+            started.TrySetResult();
             app.Logger.LogInformation("Scim.Fast listening on {Urls}, SCIM base path {BasePath}, data in {DataDirectory} (ordered indexes {Source})",
                 string.Join(", ", app.Urls), options.BasePath, dataDirectory, store is not ResourceStore { } e ? "kept by " + store.Backend : e.OrderedIndexesFromSnapshot ? "loaded from the checkpoint's snapshot" : "rebuilt");
             app.Logger.LogInformation("Store opened: {Timings}", storeTimings);
@@ -284,7 +286,7 @@ public static class ScimServer
         return app;
     }
 
-    private static IResourceStore OpenStore(ScimServerOptions options, string dataDirectory)
+    private static IResourceStore OpenStore(ScimServerOptions options, string dataDirectory, Task started)
     {
         if (options.Store == StoreBackend.Redis)
         {
@@ -301,6 +303,10 @@ public static class ScimServer
         {
             Log = new WriteAheadLogOptions { Durability = options.Durability },
             KeyValue = new FasterByteStoreOptions { MemoryBytes = (long)options.MemoryBudgetMiB << 20, ReadCacheBytes = (long)options.ReadCacheMiB << 20 },
+
+            // Once the host has started: allocated beside the host's own start-up (JIT, Kestrel),
+            // the pages' faults put a restart's time to ready 0.3-0.5 s later.
+            AllocatePagesAfter = started,
         });
     }
 

@@ -42,9 +42,14 @@ public sealed partial class ResourceStore
         Time("key-value recovery");
         WriteAheadLog? log = null;
         ResourceStore? opened = null;
+
+        // The memory pages of the log and the key-value store are allocated ahead of the writes
+        // (LogPages), in the background once the open and the ordered indexes' load are done
+        // (and the caller's AllocatePagesAfter).
+        var opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
-            log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log);
+            log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log, allocatePagesAfter: opening.Task);
             var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete, IsNew = isNew, _lock = directoryLock };
             Time("log recovery");
 
@@ -116,6 +121,10 @@ public sealed partial class ResourceStore
 
             // The change feed's projector picks up where the last checkpoint left it.
             store.Feed.Start(directory);
+
+            _ = Task.WhenAll(store._ordered.Loading, options.AllocatePagesAfter ?? Task.CompletedTask)
+                .ContinueWith(_ => opening.TrySetResult(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            kv.AllocatePagesInBackground(opening.Task);
             store.OpenTimings = timings.ToString();
             return store;
         }
