@@ -60,10 +60,10 @@ public sealed class WriteAheadLogTests
         Assert.Equal(501, reopened.ReadCommitted().Count());
     }
 
-    // The log's memory pages are allocated when the log opens, not by the append that first
-    // reaches each one: an appender allocating a page inside FASTER's epoch kept every other
-    // appender spinning (WriteAheadLog.PreallocatePages). Eight pages' worth of appends must
-    // allocate less than one page on the appending thread.
+    // The log's memory pages are allocated ahead of the appends (within Open when no task to wait
+    // for is given), not by the append that first reaches each one: an appender allocating a page
+    // inside FASTER's epoch kept every other appender spinning (LogPages). Eight pages' worth of
+    // appends must allocate less than one page on the appending thread.
     [Fact]
     public async Task Appends_AcrossPages_DoNotAllocateThePages()
     {

@@ -548,7 +548,7 @@ public sealed partial class FasterByteStore : IDisposable
         }
     }
 
-    /// <summary>Whether the background allocation of pages has finished (tests).</summary>
+    /// <summary>Completes when the background allocation of pages has ended (tests).</summary>
     internal Task PagesAllocated => _allocating;
 
     public void Dispose()
