@@ -499,36 +499,10 @@ public sealed partial class FasterByteStore : IDisposable
         }
 
         var stop = _stopAllocating.Token;
-        _allocating = Task.Run(async () =>
-        {
-            try
-            {
-                await after.WaitAsync(stop).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Closed before, or whoever opened the store sees that failure (the pages are
-                // wanted all the same, unless closed: the loop below checks).
-            }
-
-            try
-            {
-                for (int page = 0; page < pages.Count && !stop.IsCancellationRequested; page++)
-                {
-                    if (!pages.IsAllocated(page))
-                    {
-                        AllocateWithNoWriteRunning(pages, page);
-                    }
-                }
-            }
-            catch (Exception)
-            {
-                // Out of memory, say: FASTER allocates the rest when the tail reaches them, as before.
-            }
-        }, CancellationToken.None);
+        _allocating = Task.Run(() => pages.AllocateAllAsync(after, WithNoWriteRunning, stop), CancellationToken.None);
     }
 
-    private void AllocateWithNoWriteRunning(LogPages pages, int page)
+    private void WithNoWriteRunning(Action action)
     {
         foreach (object stripe in _writeStripes)
         {
@@ -537,7 +511,7 @@ public sealed partial class FasterByteStore : IDisposable
 
         try
         {
-            pages.Allocate(page);
+            action();
         }
         finally
         {

@@ -140,35 +140,10 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
     {
         try
         {
-            try
+            if (LogPages.Of(_log, "allocator") is { } pages)
             {
-                await after.WaitAsync(_stop.Token).ConfigureAwait(false);
+                await pages.AllocateAllAsync(after, allocate => { lock (_pagesLock) { allocate(); } }, _stop.Token).ConfigureAwait(false);
             }
-            catch (Exception)
-            {
-                // Closed before, or whoever opened the log sees that failure (the pages are
-                // wanted all the same, unless closed: the loop below checks).
-            }
-
-            if (LogPages.Of(_log, "allocator") is not { } pages)
-            {
-                return;
-            }
-
-            for (int page = 0; page < pages.Count && !_stop.IsCancellationRequested; page++)
-            {
-                if (!pages.IsAllocated(page))
-                {
-                    lock (_pagesLock)
-                    {
-                        pages.Allocate(page);
-                    }
-                }
-            }
-        }
-        catch (Exception)
-        {
-            // Out of memory, say: FASTER allocates the rest when the tail reaches them, as before.
         }
         finally
         {
