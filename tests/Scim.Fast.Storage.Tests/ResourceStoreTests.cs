@@ -55,6 +55,61 @@ public sealed class ResourceStoreTests
         Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
     }
 
+    // Part of the key-value log lost below what the checkpoint recovered: a segment file cut short
+    // (a copy or restore that stopped early, a full disk) or gone. FASTER recovers without looking
+    // and those records read as absent; a 1,000,000-user store with its first segment cut to half
+    // served 40 % of its users as not found (their names free to create again). Opening must fail
+    // loudly. FASTER itself notices a segment gone (with its own message), not one cut short.
+    // (-1: the last segment.)
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, false)]
+    [InlineData(-1, false)]
+    [InlineData(-1, true)]
+    [InlineData(1, true)]
+    [InlineData(0, true)]
+    public async Task Reopen_WhenAKeyValueSegmentIsCutShortOrLost_RefusesToOpen(int segment, bool lost)
+    {
+        using var directory = new TempDirectory();
+        var options = Small with { KeyValue = Small.KeyValue with { MemoryBytes = 1L << 20, SegmentBytes = 1L << 20 } };
+        const int Users = 3_000;
+        await using (var store = ResourceStore.Open(directory.Path, options))
+        {
+            for (int start = 0; start < Users; start += 100)
+            {
+                var batch = Enumerable.Range(start, 100).Select(i => new NewResource("u" + i, "user" + i, null, Body("{\"n\":\"" + new string('x', 700) + "\"}"))).ToList();
+                Assert.All(await store.CreateBatchAsync(s_tenant, User, batch), r => Assert.Equal(StoreStatus.Ok, r.Status));
+            }
+
+            await store.CheckpointAsync();
+        }
+
+        // Intact, it opens with every user (so the damage below is what the open refuses).
+        await using (var intact = ResourceStore.Open(directory.Path, options))
+        {
+            Assert.NotNull(intact.Get(s_tenant, User, "u0"));
+            Assert.NotNull(intact.Get(s_tenant, User, "u" + (Users - 1)));
+        }
+
+        int segments = Directory.GetFiles(Path.Combine(directory.Path, "kv"), "kv.log.*").Length;
+        Assert.True(segments >= 3, "fewer than three segments: no segment in the middle");
+        segment = segment < 0 ? segments - 1 : segment;
+        string file = Path.Combine(directory.Path, "kv", "kv.log." + segment);
+        if (lost)
+        {
+            File.Delete(file);
+        }
+        else
+        {
+            using var cut = new FileStream(file, FileMode.Open);
+            cut.SetLength(cut.Length / 2);
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, options).DisposeAsync().AsTask().GetAwaiter().GetResult());
+        Assert.True(error.Message.Contains("cannot be recovered", StringComparison.Ordinal), error.Message);
+        Assert.True(error.Message.Contains(lost ? "valid segment" : "kv.log." + segment, StringComparison.Ordinal), error.Message);
+    }
+
     // The other way round: the write-ahead log's files lost after a checkpoint. The log reopens
     // empty below the checkpoint's mark; new writes would take addresses the next restart's replay
     // skips. Opening must fail loudly (before: it opened, and lost those writes at the next restart).

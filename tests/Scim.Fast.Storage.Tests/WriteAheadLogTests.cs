@@ -32,6 +32,36 @@ public sealed class WriteAheadLogTests
         Assert.Equal(written, reopened.ReadCommitted().Select(r => Encoding.UTF8.GetString(r.Record)));
     }
 
+    // The log's segment cut short below its commit point (a copy or restore that stopped early):
+    // recovery would replay fewer records than were acknowledged, without an error. Opening must
+    // refuse instead.
+    [Fact]
+    public async Task Reopen_WhenTheSegmentIsCutShortBelowTheCommits_Refuses()
+    {
+        using var directory = new TempDirectory();
+        await using (var log = WriteAheadLog.Open(directory.Path, s_small))
+        {
+            for (int i = 0; i < 2_000; i++)
+            {
+                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)));
+            }
+        }
+
+        using (var intact = WriteAheadLog.Open(directory.Path, s_small))
+        {
+            Assert.Equal(2_000, intact.ReadCommitted().Count());
+        }
+
+        using (var cut = new FileStream(Path.Combine(directory.Path, "wal.log.0"), FileMode.Open))
+        {
+            Assert.True(cut.Length > 1_000_000, "the records are not in the first segment");
+            cut.SetLength(256 << 10);
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => WriteAheadLog.Open(directory.Path, s_small).Dispose());
+        Assert.Contains("wal.log.0", error.Message, StringComparison.Ordinal);
+    }
+
     // FASTER's default commit manager wrote (and fsynced, then deleted) a metadata file per commit
     // even in fast-commit mode: at one write per commit that doubled the commit's cost. Now one file
     // per MetadataCommitInterval commits; the records are still all there after reopening.

@@ -55,6 +55,11 @@ public sealed partial class FasterByteStore : IDisposable
     // FASTER 2.6.5's message when no checkpoint in the directory is valid (FindRecoveryInfo).
     private const string NoValidCheckpoint = "Unable to find valid HybridLog token";
 
+    // ... and when a segment file of the recovered log is gone: "Unable to set first (or last)
+    // valid segment to N, first (last) available segment on disk is M" (RecoveryReset).
+    private static bool IsSegmentMissing(FasterException e) =>
+        e.Message.StartsWith("Unable to set ", StringComparison.Ordinal) && e.Message.Contains(" valid segment", StringComparison.Ordinal);
+
     // An index checkpoint was taken and the log checkpoint after it has not completed yet.
     private bool _indexAheadOfLog;
 
@@ -97,12 +102,27 @@ public sealed partial class FasterByteStore : IDisposable
         // into it. Any other failure stops the open: TryRecoverLatest swallowed those too, and a
         // store opened empty over a checkpoint it failed to read would serve without the data
         // the checkpoint holds (the log before it is truncated).
+        //
+        // The log the checkpoint recovered, from its begin address to its tail, must be on disk
+        // whole: FASTER's recovery notices a segment file gone, not one cut short, whose records
+        // then read as not there (SegmentFiles).
         try
         {
             _store.Recover(numPagesToPreload: 0);
+            string? missing = SegmentFiles.Missing(Path.Combine(directory, "kv.log"), options.SegmentBytes, _store.Log.BeginAddress, _store.Log.TailAddress);
+            if (missing is not null)
+            {
+                throw new InvalidDataException("the key-value log is damaged: " + missing);
+            }
         }
         catch (FasterException e) when (e.Message == NoValidCheckpoint)
         {
+        }
+        catch (FasterException e) when (IsSegmentMissing(e))
+        {
+            _store.Dispose();
+            _device.Dispose();
+            throw new InvalidDataException("the key-value log is damaged: " + e.Message, e);
         }
         catch
         {

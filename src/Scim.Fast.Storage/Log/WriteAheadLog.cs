@@ -102,6 +102,18 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
             // recovery scans forward from the last metadata commit to the last commit record.
             FastCommitMode = true,
         });
+
+        // Every committed byte must be on disk: a segment cut short below the commit point that
+        // recovery found would replay as fewer records than were acknowledged (SegmentFiles).
+        string? missing = SegmentFiles.Missing(Path.Combine(directory, "wal.log"), 1L << options.SegmentSizeBits, _log.BeginAddress, _log.CommittedUntilAddress);
+        if (missing is not null)
+        {
+            _log.Dispose();
+            _commits.Dispose();
+            _device.Dispose();
+            throw new InvalidDataException("the write-ahead log is damaged: " + missing);
+        }
+
         _allocating = AllocatePagesAsync(allocatePagesAfter);
         _committer = options.Durability switch
         {

@@ -8,6 +8,10 @@ namespace Scim.Fast.Storage.Resources;
 /// <summary>Opening (recovery: checkpoint, log replay, ordered indexes), checkpoints and shutdown.</summary>
 public sealed partial class ResourceStore
 {
+    // Why a store on disk cannot be opened without losing what it held: the open stops instead.
+    private static InvalidDataException Unrecoverable(string directory, string why, Exception? inner = null) =>
+        new($"The store in {directory} cannot be recovered: {why}. Restore the data directory from a backup or a tenant export.", inner);
+
     /// <summary>Opens the store in <paramref name="directory"/>, recovering checkpoint + log.</summary>
     public static ResourceStore Open(string directory, ResourceStoreOptions? options = null)
     {
@@ -33,6 +37,11 @@ public sealed partial class ResourceStore
             preload = OrderedIndex.Preload(Path.Combine(directory, "ordered.snapshot"));
             kv = new FasterByteStore(Path.Combine(directory, "kv"), options.KeyValue);
         }
+        catch (InvalidDataException e)
+        {
+            directoryLock.Dispose();
+            throw Unrecoverable(directory, e.Message, e);
+        }
         catch
         {
             directoryLock.Dispose();
@@ -49,7 +58,15 @@ public sealed partial class ResourceStore
         var opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
-            log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log, allocatePagesAfter: opening.Task);
+            try
+            {
+                log = WriteAheadLog.Open(Path.Combine(directory, "wal"), options.Log, allocatePagesAfter: opening.Task);
+            }
+            catch (InvalidDataException e)
+            {
+                throw ResourceStore.Unrecoverable(directory, e.Message, e);
+            }
+
             var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete, IsNew = isNew, _lock = directoryLock };
             Time("log recovery");
 
@@ -79,8 +96,7 @@ public sealed partial class ResourceStore
                     + "the log's files under wal/ are missing or damaged");
             }
 
-            InvalidDataException Unrecoverable(string why) =>
-                new($"The store in {directory} cannot be recovered: {why}. Restore the data directory from a backup or a tenant export.");
+            InvalidDataException Unrecoverable(string why) => ResourceStore.Unrecoverable(directory, why);
 
             store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
