@@ -110,6 +110,39 @@ public sealed class ResourceStoreTests
         Assert.True(error.Message.Contains(lost ? "valid segment" : "kv.log." + segment, StringComparison.Ordinal), error.Message);
     }
 
+    // A byte changed in a record of the write-ahead log that the open must replay (writes after the
+    // last checkpoint): the open refuses with the reason, instead of FASTER's checksum exception
+    // escaping unexplained. The damage lies before the log's last metadata commit (400 commits,
+    // one file per WriteAheadLog.MetadataCommitInterval): damage after it is not detected (FASTER's
+    // recovery scans forward from there and takes a damaged record for the end; see README).
+    [Fact]
+    public async Task Reopen_WhenALogRecordToReplayIsDamaged_RefusesToOpen()
+    {
+        using var directory = new TempDirectory();
+        await using (var store = ResourceStore.Open(directory.Path, Small))
+        {
+            for (int start = 0; start < 2_000; start += 5)
+            {
+                var batch = Enumerable.Range(start, 5).Select(i => new NewResource("u" + i, "user" + i, null, Body("{\"n\":\"" + new string('x', 900) + "\"}"))).ToList();
+                Assert.All(await store.CreateBatchAsync(s_tenant, User, batch), r => Assert.Equal(StoreStatus.Ok, r.Status));
+            }
+        }
+
+        string file = Path.Combine(directory.Path, "wal", "wal.log.0");
+        var bytes = File.ReadAllBytes(file);
+        Assert.True(bytes.Length > 1_000_000, "the creates are not in the log's first file");
+        int at = bytes.Length / 3;
+        while (bytes[at] != (byte)'x')
+        {
+            at++;
+        }
+
+        bytes[at] = (byte)'y';
+        File.WriteAllBytes(file, bytes);
+        var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, Small).DisposeAsync().AsTask().GetAwaiter().GetResult());
+        Assert.True(error.Message.Contains("cannot be recovered", StringComparison.Ordinal) && error.Message.Contains("fails its checksum", StringComparison.Ordinal), error.Message);
+    }
+
     // The other way round: the write-ahead log's files lost after a checkpoint. The log reopens
     // empty below the checkpoint's mark; new writes would take addresses the next restart's replay
     // skips. Opening must fail loudly (before: it opened, and lost those writes at the next restart).

@@ -62,6 +62,44 @@ public sealed class WriteAheadLogTests
         Assert.Contains("wal.log.0", error.Message, StringComparison.Ordinal);
     }
 
+    // A byte changed in a committed record (the disk's or a copy's fault): replay must stop with a
+    // plain reason (the store then refuses to open), not with FASTER's "Invalid checksum found
+    // during scan, skipping" escaping as an unhandled exception, and never skip past it.
+    [Fact]
+    public async Task ReadCommitted_OverADamagedRecord_ThrowsInvalidData()
+    {
+        using var directory = new TempDirectory();
+        await using (var log = WriteAheadLog.Open(directory.Path, s_small))
+        {
+            for (int i = 0; i < 2_000; i++)
+            {
+                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)));
+            }
+        }
+
+        string file = Path.Combine(directory.Path, "wal.log.0");
+        var bytes = File.ReadAllBytes(file);
+        int at = bytes.Length / 3;
+        while (bytes[at] != (byte)'x')
+        {
+            at++;
+        }
+
+        bytes[at] = (byte)'y';
+        File.WriteAllBytes(file, bytes);
+        using var reopened = WriteAheadLog.Open(directory.Path, s_small);
+        int read = 0;
+        var error = Assert.Throws<InvalidDataException>(() =>
+        {
+            foreach (var _ in reopened.ReadCommitted())
+            {
+                read++;
+            }
+        });
+        Assert.Contains("fails its checksum", error.Message, StringComparison.Ordinal);
+        Assert.InRange(read, 500, 800);
+    }
+
     // FASTER's default commit manager wrote (and fsynced, then deleted) a metadata file per commit
     // even in fast-commit mode: at one write per commit that doubled the commit's cost. Now one file
     // per MetadataCommitInterval commits; the records are still all there after reopening.

@@ -309,13 +309,37 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
         await waiting.ConfigureAwait(false);
     }
 
-    /// <summary>Every committed record from <paramref name="fromAddress"/> on, in order (recovery replay).</summary>
+    /// <summary>
+    /// Every committed record from <paramref name="fromAddress"/> on, in order (recovery replay).
+    /// A committed record that fails its checksum throws <see cref="InvalidDataException"/>: the
+    /// records after it were acknowledged, and replaying around the damage would lose them.
+    /// </summary>
     public IEnumerable<(long Address, byte[] Record)> ReadCommitted(long fromAddress = 0)
     {
         long begin = Math.Max(fromAddress, _log.BeginAddress);
         using var iterator = _log.Scan(begin, _log.CommittedUntilAddress);
-        while (iterator.GetNext(out byte[] entry, out int length, out long address))
+        long good = begin;
+        while (true)
         {
+            bool more;
+            byte[] entry;
+            int length;
+            long address;
+            try
+            {
+                more = iterator.GetNext(out entry, out length, out address);
+            }
+            catch (FasterException e) when (e.Message.StartsWith("Invalid checksum", StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"the write-ahead log is damaged: the record after address {good} fails its checksum (the log is committed up to {_log.CommittedUntilAddress})", e);
+            }
+
+            if (!more)
+            {
+                yield break;
+            }
+
+            good = address;
             yield return (address, length == entry.Length ? entry : entry.AsSpan(0, length).ToArray());
         }
     }

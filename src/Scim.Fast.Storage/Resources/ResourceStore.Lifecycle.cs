@@ -127,10 +127,17 @@ public sealed partial class ResourceStore
 
             int replayed = 0;
 
-            foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
+            try
             {
-                store.Replay(bytes);
-                replayed++;
+                foreach (var (_, bytes) in log.ReadCommitted(replayFrom))
+                {
+                    store.Replay(bytes);
+                    replayed++;
+                }
+            }
+            catch (InvalidDataException e)
+            {
+                throw Unrecoverable(e.Message);
             }
 
             Time($"replay of {replayed} log records");
