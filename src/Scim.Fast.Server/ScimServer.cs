@@ -195,6 +195,9 @@ public static class ScimServer
             });
         }
 
+        // 6c. A fault no handler expected answers as a SCIM 500 with the request id (UnexpectedFailures).
+        app.Use(new UnexpectedFailures(app.Logger).InvokeAsync);
+
         // 7. A liveness probe outside the SCIM base path; everything else is SCIM, routed by hand.
         app.Run(context =>
         {

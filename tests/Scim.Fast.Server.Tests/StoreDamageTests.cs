@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json.Nodes;
+
+using Scim.Fast.Storage.Resources;
 
 using Scim.Fast.Tests.Shared;
 
@@ -75,5 +78,46 @@ public sealed class StoreDamageTests
                 Directory.Delete(data, recursive: true);
             }
         }
+    }
+
+    // A stored record that no longer decodes (the key-value log's records carry no checksum): its
+    // GET answers a SCIM 500 naming the request id, not Kestrel's empty 500; the other users are
+    // served as before; and GET /admin/verify reports the record instead of failing itself (it
+    // threw on the first such record: a 500 after reading minutes of a 1M-user store).
+    [Fact]
+    public async Task ADamagedRecord_AnswersAScim500_AndVerifyReportsIt()
+    {
+        await using var server = new AdminFixture();
+        await server.InitializeAsync();
+        var client = server.Client;
+        string damaged = (await client.Send(HttpMethod.Post, "/scim/v2/Users", User("damaged-one"))).Expect(HttpStatusCode.Created).Id;
+        string intact = (await client.Send(HttpMethod.Post, "/scim/v2/Users", User("intact-one"))).Expect(HttpStatusCode.Created).Id;
+        server.EmbeddedStore.KeyValue.Upsert(ResourceStore.ResourceKey(TenantId.Default, Protocol.StoreTypes.User, damaged), [1, 0, 0]);
+
+        using var response = await client.GetAsync("/scim/v2/Users/" + damaged);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        var error = JsonNode.Parse(body)!;
+        Assert.Equal("urn:ietf:params:scim:api:messages:2.0:Error", (string)error["schemas"]![0]!);
+        Assert.Equal("500", (string)error["status"]!);
+        Assert.Contains("request id", (string)error["detail"]!, StringComparison.Ordinal);
+
+        (await client.Send(HttpMethod.Get, "/scim/v2/Users/" + intact, (string?)null)).Expect(HttpStatusCode.OK);
+
+        using var admin = server.CreateClient(AdminFixture.AdminToken);
+        using var verify = await admin.GetAsync("/admin/verify");
+        string report = await verify.Content.ReadAsStringAsync();
+        Assert.True(verify.StatusCode == HttpStatusCode.OK, $"{verify.StatusCode}: {report}");
+        var problems = JsonNode.Parse(report)!["problems"]!.AsArray().Select(p => (string)p!).ToList();
+        Assert.Contains(problems, p => p.StartsWith("damaged record", StringComparison.Ordinal) && p.Contains(damaged, StringComparison.Ordinal));
+    }
+
+    private sealed class AdminFixture : ScimServerFixture, IAsyncDisposable
+    {
+        public const string AdminToken = "damage-admin-token-0123456789";
+
+        protected override IEnumerable<string> ExtraArguments => ["--Scim:AdminTokens:0=" + AdminToken];
+
+        async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync();
     }
 }

@@ -9,6 +9,10 @@ public sealed partial class ResourceStore
     /// Scans every resource and index entry and reports each inconsistency (empty when clean): the
     /// `verify` operation the crash tests run after every recovery.
     /// </summary>
+    // What decoding bytes that are not a record throws (reads past its end, lengths out of range).
+    private static bool IsUndecodable(Exception e) =>
+        e is ArgumentException or IndexOutOfRangeException or InvalidDataException or OverflowException or FormatException;
+
     public List<string> Verify()
     {
         _ordered.WaitUntilLoaded();
@@ -17,25 +21,37 @@ public sealed partial class ResourceStore
         var unique = new Dictionary<string, string>(StringComparer.Ordinal);
         var external = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         var lookup = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var damaged = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, value) in _kv.ScanAll())
         {
             // Other keys (metadata, the change feed, state records) may be shorter than a scope.
             string scope = key.Length >= 6 ? Convert.ToHexString(key, 1, 5) : "";
-            switch (key[0])
+            try
             {
-                case ResourcePrefix:
-                    var record = ResourceRecord.Decode(value);
-                    resources[scope + "/" + record.Id] = record;
-                    break;
-                case UniquePrefix:
-                    unique[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = Encoding.UTF8.GetString(value);
-                    break;
-                case ExternalPrefix:
-                    external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
-                    break;
-                case LookupPrefix:
-                    lookup[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
-                    break;
+                switch (key[0])
+                {
+                    case ResourcePrefix:
+                        var record = ResourceRecord.Decode(value);
+                        resources[scope + "/" + record.Id] = record;
+                        break;
+                    case UniquePrefix:
+                        unique[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = Encoding.UTF8.GetString(value);
+                        break;
+                    case ExternalPrefix:
+                        external[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
+                        break;
+                    case LookupPrefix:
+                        lookup[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
+                        break;
+                }
+            }
+            catch (Exception e) when (IsUndecodable(e))
+            {
+                // A damaged record (the key-value log's records carry no checksum) is what this check
+                // exists to find: reported, and the rest of the store still checked.
+                string what = key[0] == ResourcePrefix && key.Length > 6 ? scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6) : "under key " + Convert.ToHexString(key);
+                damaged.Add(what);
+                problems.Add($"damaged record {(what.StartsWith("under", StringComparison.Ordinal) ? "" : "of ")}{what}: {e.GetType().Name}: {e.Message}");
             }
         }
 
@@ -46,9 +62,22 @@ public sealed partial class ResourceStore
         foreach (var (tenantValue, type, _, _, id) in _ordered.All())
         {
             string scope = tenantValue.ToString("X8", System.Globalization.CultureInfo.InvariantCulture) + type.ToString("X2", System.Globalization.CultureInfo.InvariantCulture);
-            if (!resources.ContainsKey(scope + "/" + id) && Read(ResourceKey(new TenantId(tenantValue), type, id)) is { } listed)
+            if (resources.ContainsKey(scope + "/" + id) || !damaged.Add(scope + "/" + id))
             {
-                resources[scope + "/" + id] = listed;
+                continue;
+            }
+
+            try
+            {
+                if (Read(ResourceKey(new TenantId(tenantValue), type, id)) is { } listed)
+                {
+                    resources[scope + "/" + id] = listed;
+                    damaged.Remove(scope + "/" + id);
+                }
+            }
+            catch (Exception e) when (IsUndecodable(e))
+            {
+                problems.Add($"damaged record of {scope}/{id}: {e.GetType().Name}: {e.Message}");
             }
         }
 

@@ -596,7 +596,7 @@ public sealed partial class ResourceStore : IResourceStore
     /// <summary>The same key the slow way, for tests that hold the fast one to it.</summary>
     internal static byte[] UniqueKeyByFold(TenantId tenant, byte type, string name) => IndexKey(UniquePrefix, tenant, type, Fold(name));
 
-    private static byte[] ResourceKey(TenantId tenant, byte type, string id) => IndexKey(ResourcePrefix, tenant, type, id);
+    internal static byte[] ResourceKey(TenantId tenant, byte type, string id) => IndexKey(ResourcePrefix, tenant, type, id);
 
     private static byte[] LookupKey(TenantId tenant, byte type, byte index, string key) => IndexKey(LookupPrefix, tenant, type, LookupText(index, key));
 
