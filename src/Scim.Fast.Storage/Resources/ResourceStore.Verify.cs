@@ -5,14 +5,14 @@ namespace Scim.Fast.Storage.Resources;
 /// <summary>The store's consistency check: every resource against every index, both ways.</summary>
 public sealed partial class ResourceStore
 {
-    /// <summary>
-    /// Scans every resource and index entry and reports each inconsistency (empty when clean): the
-    /// `verify` operation the crash tests run after every recovery.
-    /// </summary>
     // What decoding bytes that are not a record throws (reads past its end, lengths out of range).
     private static bool IsUndecodable(Exception e) =>
         e is ArgumentException or IndexOutOfRangeException or InvalidDataException or OverflowException or FormatException;
 
+    /// <summary>
+    /// Scans every resource and index entry and reports each inconsistency (empty when clean): the
+    /// `verify` operation the crash tests run after every recovery.
+    /// </summary>
     public List<string> Verify()
     {
         _ordered.WaitUntilLoaded();
@@ -49,9 +49,16 @@ public sealed partial class ResourceStore
             {
                 // A damaged record (the key-value log's records carry no checksum) is what this check
                 // exists to find: reported, and the rest of the store still checked.
-                string what = key[0] == ResourcePrefix && key.Length > 6 ? scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6) : "under key " + Convert.ToHexString(key);
-                damaged.Add(what);
-                problems.Add($"damaged record {(what.StartsWith("under", StringComparison.Ordinal) ? "" : "of ")}{what}: {e.GetType().Name}: {e.Message}");
+                if (key[0] == ResourcePrefix && key.Length > 6)
+                {
+                    string resource = scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6);
+                    damaged.Add(resource);
+                    problems.Add($"damaged record of {resource}: {e.GetType().Name}: {e.Message}");
+                }
+                else
+                {
+                    problems.Add($"damaged record under key {Convert.ToHexString(key)}: {e.GetType().Name}: {e.Message}");
+                }
             }
         }
 
@@ -62,7 +69,8 @@ public sealed partial class ResourceStore
         foreach (var (tenantValue, type, _, _, id) in _ordered.All())
         {
             string scope = tenantValue.ToString("X8", System.Globalization.CultureInfo.InvariantCulture) + type.ToString("X2", System.Globalization.CultureInfo.InvariantCulture);
-            if (resources.ContainsKey(scope + "/" + id) || !damaged.Add(scope + "/" + id))
+            string resource = scope + "/" + id;
+            if (resources.ContainsKey(resource) || damaged.Contains(resource))
             {
                 continue;
             }
@@ -71,13 +79,13 @@ public sealed partial class ResourceStore
             {
                 if (Read(ResourceKey(new TenantId(tenantValue), type, id)) is { } listed)
                 {
-                    resources[scope + "/" + id] = listed;
-                    damaged.Remove(scope + "/" + id);
+                    resources[resource] = listed;
                 }
             }
             catch (Exception e) when (IsUndecodable(e))
             {
-                problems.Add($"damaged record of {scope}/{id}: {e.GetType().Name}: {e.Message}");
+                damaged.Add(resource);
+                problems.Add($"damaged record of {resource}: {e.GetType().Name}: {e.Message}");
             }
         }
 
