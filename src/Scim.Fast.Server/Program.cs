@@ -1,6 +1,8 @@
 using Scim.Fast.Server;
 
 // Scim.Fast: a SCIM 2.0 service provider (RFC 7643, RFC 7644). See README.md for configuration.
+// What stops a start for a reason the operator must fix is said in one line, with exit code 1: a
+// stack trace adds nothing to either.
 WebApplication app;
 try
 {
@@ -9,10 +11,20 @@ try
 catch (InvalidDataException e)
 {
     // A store on disk that cannot be recovered without losing what it held (files missing, cut
-    // short or damaged): the operator's next step is in the message, a stack trace adds nothing.
+    // short or damaged): the next step is in the message.
     Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
     return 1;
 }
 
-app.Run();
+try
+{
+    app.Run();
+}
+catch (IOException e) when (e.Message.StartsWith("Failed to bind to address", StringComparison.Ordinal))
+{
+    // Kestrel's message names the address and why (another process listens there).
+    Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
+    return 1;
+}
+
 return 0;

@@ -13,7 +13,9 @@ namespace Scim.Fast.Server.Tests;
 /// <summary>
 /// A data directory whose key-value log lost part of a file (a copy or restore that stopped early,
 /// a full disk): the server must refuse to start and say why, not serve without those users (it
-/// did: FASTER recovers without looking, and the users in the lost part read as not there).
+/// did: FASTER recovers without looking, and the users in the lost part read as not there). A
+/// record damaged in place must not take the server down with it. And a start that stops for a
+/// reason the operator must fix says it in one line.
 /// </summary>
 public sealed class StoreDamageTests
 {
@@ -45,28 +47,8 @@ public sealed class StoreDamageTests
                 file.SetLength(file.Length / 2);
             }
 
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (string arg in new[] { "exec", ServerProcess.BuiltServerPath(), "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                Assert.Fail("the server started (or hung) on a damaged store");
-            }
-
-            string said = await error + await output;
-            Assert.True(process.ExitCode == 1, $"exit code {process.ExitCode}: {said}");
+            var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token);
+            Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
             Assert.Contains("cannot be recovered", said, StringComparison.Ordinal);
             Assert.Contains("kv.log.0", said, StringComparison.Ordinal);
             Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
@@ -110,6 +92,58 @@ public sealed class StoreDamageTests
         Assert.True(verify.StatusCode == HttpStatusCode.OK, $"{verify.StatusCode}: {report}");
         var problems = JsonNode.Parse(report)!["problems"]!.AsArray().Select(p => (string)p!).ToList();
         Assert.Contains(problems, p => p.StartsWith("damaged record", StringComparison.Ordinal) && p.Contains(damaged, StringComparison.Ordinal));
+    }
+
+    // The other reason a start stops that the operator must fix: the address is taken. One line and
+    // exit code 1, as for a damaged store (it was an unhandled exception and an abort).
+    [Fact]
+    public async Task Server_OnAnAddressInUse_SaysSo_AndExits1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        string data = Path.Combine(Path.GetTempPath(), "scim-fast-bind-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:" + port, "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token);
+            Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
+            Assert.Contains("cannot start", said, StringComparison.Ordinal);
+            Assert.Contains("address already in use", said, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    // Runs the built server with these arguments until it exits on its own (60 s at most).
+    private static async Task<(int ExitCode, string Said)> RunServerToExitAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string arg in new[] { "exec", ServerProcess.BuiltServerPath() }.Concat(arguments))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the server started (or hung) where it should have refused");
+        }
+
+        return (process.ExitCode, await error + await output);
     }
 
     private sealed class AdminFixture : ScimServerFixture, IAsyncDisposable
