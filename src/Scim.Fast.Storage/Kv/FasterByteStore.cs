@@ -109,7 +109,7 @@ public sealed partial class FasterByteStore : IDisposable
         try
         {
             _store.Recover(numPagesToPreload: 0);
-            string? missing = SegmentFiles.Missing(Path.Combine(directory, "kv.log"), options.SegmentBytes, _store.Log.BeginAddress, _store.Log.TailAddress);
+            string? missing = SegmentFiles.Missing(Path.Combine(directory, "kv.log"), options.SegmentBytes, options.PageBytes, _store.Log.BeginAddress, _store.Log.TailAddress);
             if (missing is not null)
             {
                 throw new InvalidDataException("the key-value log is damaged: " + missing);

@@ -105,7 +105,7 @@ public sealed class WriteAheadLog : IAsyncDisposable, IDisposable
 
         // Every committed byte must be on disk: a segment cut short below the commit point that
         // recovery found would replay as fewer records than were acknowledged (SegmentFiles).
-        string? missing = SegmentFiles.Missing(Path.Combine(directory, "wal.log"), 1L << options.SegmentSizeBits, _log.BeginAddress, _log.CommittedUntilAddress);
+        string? missing = SegmentFiles.Missing(Path.Combine(directory, "wal.log"), 1L << options.SegmentSizeBits, 1L << options.PageSizeBits, _log.BeginAddress, _log.CommittedUntilAddress);
         if (missing is not null)
         {
             _log.Dispose();
