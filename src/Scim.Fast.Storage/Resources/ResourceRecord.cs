@@ -118,7 +118,9 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         }
     }
 
-    public static ResourceRecord Decode(ReadOnlySpan<byte> span)
+    /// <param name="body">False: the record without its body (<see cref="Body"/> empty; its length is
+    /// still checked against the record's), for what keeps many records and reads only their keys.</param>
+    public static ResourceRecord Decode(ReadOnlySpan<byte> span, bool body = true)
     {
         bool isDelete = span[0] == 2;
         var tenant = new TenantId(BinaryPrimitives.ReadUInt32LittleEndian(span[1..]));
@@ -129,7 +131,7 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
         string? uniqueKey = ReadString(span, ref position);
         string? externalId = ReadString(span, ref position);
         int bodyLength = BinaryPrimitives.ReadInt32LittleEndian(span[position..]);
-        var body = span.Slice(position + 4, bodyLength).ToArray();
+        var bodyBytes = span.Slice(position + 4, bodyLength);
         position += 4 + bodyLength;
         var indexEntries = new List<IndexEntry>();
         int count = position < span.Length ? span[position++] : 0;
@@ -139,7 +141,7 @@ internal sealed record ResourceRecord(bool IsDelete, TenantId Tenant, byte Type,
             indexEntries.Add(new IndexEntry(index, ReadString(span, ref position)!));
         }
 
-        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body, indexEntries);
+        return new ResourceRecord(isDelete, tenant, type, version, id, uniqueKey, externalId, body ? bodyBytes.ToArray() : [], indexEntries);
     }
 
     /// <summary>The unique key of an encoded record, nothing else decoded.</summary>

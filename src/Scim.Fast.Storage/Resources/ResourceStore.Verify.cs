@@ -22,6 +22,8 @@ public sealed partial class ResourceStore
         var external = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         var lookup = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         var damaged = new HashSet<string>(StringComparer.Ordinal);
+        var forward = new HashSet<string>(StringComparer.Ordinal);
+        var backward = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, value) in _kv.ScanAll())
         {
             // Other keys (metadata, the change feed, state records) may be shorter than a scope.
@@ -31,7 +33,8 @@ public sealed partial class ResourceStore
                 switch (key[0])
                 {
                     case ResourcePrefix:
-                        var record = ResourceRecord.Decode(value);
+                        // Without the body: kept for every resource until the end, and never read here.
+                        var record = ResourceRecord.Decode(value, body: false);
                         resources[scope + "/" + record.Id] = record;
                         break;
                     case UniquePrefix:
@@ -42,6 +45,21 @@ public sealed partial class ResourceStore
                         break;
                     case LookupPrefix:
                         lookup[scope + "/" + Encoding.UTF8.GetString(key, 6, key.Length - 6)] = value.AsSpan().SequenceEqual(s_overflowed) ? s_everyId : PagedSet.DecodeIds(value);
+                        break;
+                    case (byte)'H' or (byte)'h':
+                        // A small set's head copies its only page (PagedSet.InlineIds): the copy must be that page.
+                        if ((key[0] == (byte)'H' ? _members : _groupsOf).CheckHeadCopy(key, value) is { } copy)
+                        {
+                            problems.Add(copy);
+                        }
+
+                        break;
+                    case (byte)'p' or (byte)'q':
+                        int separator = Array.IndexOf(key, (byte)0, 5);
+                        string owner = Encoding.UTF8.GetString(key, 5, separator - 5);
+                        string member = Encoding.UTF8.GetString(key, separator + 1, key.Length - separator - 1);
+                        string tenantHex = Convert.ToHexString(key, 1, 4);
+                        (key[0] == (byte)'p' ? forward : backward).Add(key[0] == (byte)'p' ? $"{tenantHex}:{owner}>{member}" : $"{tenantHex}:{member}>{owner}");
                         break;
                 }
             }
@@ -115,27 +133,8 @@ public sealed partial class ResourceStore
             }
         }
 
-        // Membership pairs both ways (group → member 'p', member → group 'q') must mirror each other.
-        var forward = new HashSet<string>(StringComparer.Ordinal);
-        var backward = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (key, value) in _kv.ScanAll())
-        {
-            // A small set's head copies its only page (PagedSet.InlineIds): the copy must be that page.
-            if ((key[0] is (byte)'H' or (byte)'h') && (key[0] == (byte)'H' ? _members : _groupsOf).CheckHeadCopy(key, value) is { } copy)
-            {
-                problems.Add(copy);
-            }
-
-            if (key[0] is (byte)'p' or (byte)'q')
-            {
-                int separator = Array.IndexOf(key, (byte)0, 5);
-                string owner = Encoding.UTF8.GetString(key, 5, separator - 5);
-                string id = Encoding.UTF8.GetString(key, separator + 1, key.Length - separator - 1);
-                string tenantHex = Convert.ToHexString(key, 1, 4);
-                (key[0] == (byte)'p' ? forward : backward).Add(key[0] == (byte)'p' ? $"{tenantHex}:{owner}>{id}" : $"{tenantHex}:{id}>{owner}");
-            }
-        }
-
+        // Membership pairs both ways (group → member 'p', member → group 'q') must mirror each other
+        // (collected in the scan above).
         foreach (var pair in forward.Except(backward))
         {
             if (!PairExists(pair, reverse: true))
