@@ -11,12 +11,13 @@ public sealed partial class RedisResourceStore
     /// entry or key whose resource does not hold it, a membership kept one way only. What the
     /// failover tests run after every round; minutes at millions of resources.
     /// </summary>
-    public List<string> Verify()
+    public List<string> Verify(CancellationToken cancellationToken = default)
     {
         var problems = new List<string>();
         var entryOwners = new HashSet<(string Key, string Member)>();
         foreach (var resourceKey in TenantKeys("r:*"))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             string name = resourceKey!;
             string tag = name[..(name.IndexOf('}', StringComparison.Ordinal) + 1)];
             string rest = name[(tag.Length + 2)..];

@@ -215,8 +215,11 @@ public interface IResourceStore : IAsyncDisposable
     /// </summary>
     ValueTask<bool> TryHoldLeaseAsync(TenantId tenant, byte[] key, string holder, int milliseconds);
 
-    /// <summary>Every inconsistency between resources and indexes (empty when clean).</summary>
-    List<string> Verify();
+    /// <summary>
+    /// Every inconsistency between resources and indexes (empty when clean). Reads the whole store
+    /// (minutes at millions of resources); <paramref name="cancellationToken"/> ends it early.
+    /// </summary>
+    List<string> Verify(CancellationToken cancellationToken = default);
 }
 
 /// <summary>A tenant's change feed as the contract sees it (DESIGN-NOTES §10).</summary>

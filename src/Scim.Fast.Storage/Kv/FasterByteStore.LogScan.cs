@@ -20,7 +20,7 @@ public sealed partial class FasterByteStore
     /// enumeration reaches it: the values are never all in memory at once (a verify of 1,000,000
     /// users held the whole store twice, and went past 12 GB).
     /// </summary>
-    public IEnumerable<(byte[] Key, byte[] Value)> ScanAll(byte? prefix = null)
+    public IEnumerable<(byte[] Key, byte[] Value)> ScanAll(byte? prefix = null, CancellationToken cancellationToken = default)
     {
         // Two enumerations, their union: FASTER's session iteration ("live records") and a raw scan of
         // the hybrid log each skipped a few keys in a million, nondeterministically, while point reads
@@ -46,6 +46,7 @@ public sealed partial class FasterByteStore
             using var iterator = session.Iterate();
             while (iterator.GetNext(out _))
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 Collect(iterator.GetKey().AsReadOnlySpan());
             }
         }
@@ -58,6 +59,7 @@ public sealed partial class FasterByteStore
         {
             while (raw.GetNext(out _))
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 Collect(raw.GetKey().AsReadOnlySpan());
             }
         }

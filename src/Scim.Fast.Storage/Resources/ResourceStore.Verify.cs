@@ -13,7 +13,7 @@ public sealed partial class ResourceStore
     /// Scans every resource and index entry and reports each inconsistency (empty when clean): the
     /// `verify` operation the crash tests run after every recovery.
     /// </summary>
-    public List<string> Verify()
+    public List<string> Verify(CancellationToken cancellationToken = default)
     {
         _ordered.WaitUntilLoaded();
         var problems = new List<string>();
@@ -24,8 +24,9 @@ public sealed partial class ResourceStore
         var damaged = new HashSet<string>(StringComparer.Ordinal);
         var forward = new HashSet<string>(StringComparer.Ordinal);
         var backward = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (key, value) in _kv.ScanAll())
+        foreach (var (key, value) in _kv.ScanAll(cancellationToken: cancellationToken))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             // Other keys (metadata, the change feed, state records) may be shorter than a scope.
             string scope = key.Length >= 6 ? Convert.ToHexString(key, 1, 5) : "";
             try
@@ -86,6 +87,7 @@ public sealed partial class ResourceStore
         // coverage, never a false report.
         foreach (var (tenantValue, type, _, _, id) in _ordered.All())
         {
+            cancellationToken.ThrowIfCancellationRequested();
             string scope = tenantValue.ToString("X8", System.Globalization.CultureInfo.InvariantCulture) + type.ToString("X2", System.Globalization.CultureInfo.InvariantCulture);
             string resource = scope + "/" + id;
             if (resources.ContainsKey(resource) || damaged.Contains(resource))
@@ -109,6 +111,7 @@ public sealed partial class ResourceStore
 
         foreach (var (key, record) in resources)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             string scope = key[..10];
             if (record.UniqueKey is { } name && !unique.ContainsKey(scope + "/" + Fold(name))
                 && _kv.TryRead(IndexKey(UniquePrefix, record.Tenant, record.Type, Fold(name)), out var owner))
@@ -185,6 +188,7 @@ public sealed partial class ResourceStore
 
         foreach (var (key, record) in resources)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             string scope = key[..10];
             if (record.UniqueKey is { } uniqueKey && (!unique.TryGetValue(scope + "/" + Fold(uniqueKey), out var owner) || owner != record.Id))
             {
