@@ -8,10 +8,10 @@ try
 {
     app = ScimServer.Create(args);
 }
-catch (InvalidDataException e)
+catch (Exception e) when (e is InvalidDataException or ScimConfigurationException)
 {
     // A store on disk that cannot be recovered without losing what it held (files missing, cut
-    // short or damaged): the next step is in the message.
+    // short or damaged), or a setting that cannot work: the message names it and the next step.
     Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
     return 1;
 }

@@ -95,19 +95,19 @@ public sealed class ScimServerOptions
     {
         if (!BasePath.StartsWith('/') || BasePath.EndsWith('/') || BasePath.Contains('?', StringComparison.Ordinal))
         {
-            throw new InvalidOperationException($"Scim:BasePath must start with '/' and not end with '/': '{BasePath}'.");
+            throw new ScimConfigurationException($"Scim:BasePath must start with '/' and not end with '/': '{BasePath}'.");
         }
 
         if (!string.IsNullOrEmpty(PublicBaseUrl)
             && (!Uri.TryCreate(PublicBaseUrl, UriKind.Absolute, out var publicUri) || publicUri.Scheme is not ("http" or "https")
                 || !string.IsNullOrEmpty(publicUri.Query) || !string.IsNullOrEmpty(publicUri.Fragment)))
         {
-            throw new InvalidOperationException($"Scim:PublicBaseUrl must be an absolute http(s) URL without query or fragment: '{PublicBaseUrl}'.");
+            throw new ScimConfigurationException($"Scim:PublicBaseUrl must be an absolute http(s) URL without query or fragment: '{PublicBaseUrl}'.");
         }
 
         if (!string.IsNullOrEmpty(CursorKey) && (!IsBase64(CursorKey, out int keyBytes) || keyBytes < 32))
         {
-            throw new InvalidOperationException("Scim:CursorKey must be base64 of at least 32 bytes.");
+            throw new ScimConfigurationException("Scim:CursorKey must be base64 of at least 32 bytes.");
         }
 
         foreach (var name in Tenants.Keys)
@@ -116,39 +116,39 @@ public sealed class ScimServerOptions
             {
                 // "default" names the tenant of {BasePath} itself (logs, admin API): a tenant of that
                 // name would be a second one that looks the same everywhere.
-                throw new InvalidOperationException("Scim:Tenants: 'default' is reserved for the default tenant (served at Scim:BasePath); pick another name.");
+                throw new ScimConfigurationException("Scim:Tenants: 'default' is reserved for the default tenant (served at Scim:BasePath); pick another name.");
             }
 
             if (!TenantDirectory.IsValidName(name))
             {
-                throw new InvalidOperationException($"Scim:Tenants: '{name}' is not a valid tenant name (1-64 of a-z, A-Z, 0-9, '-', '_', '.').");
+                throw new ScimConfigurationException($"Scim:Tenants: '{name}' is not a valid tenant name (1-64 of a-z, A-Z, 0-9, '-', '_', '.').");
             }
         }
 
         if (!string.IsNullOrEmpty(Jwt.Tenant) && Jwt.Tenant != "default" && !TenantDirectory.IsValidName(Jwt.Tenant))
         {
-            throw new InvalidOperationException($"Scim:Jwt:Tenant must be 'default' or a tenant name: '{Jwt.Tenant}'.");
+            throw new ScimConfigurationException($"Scim:Jwt:Tenant must be 'default' or a tenant name: '{Jwt.Tenant}'.");
         }
 
         Limits.Validate();
         if (Store == StoreBackend.Redis && string.IsNullOrWhiteSpace(Redis.Configuration))
         {
-            throw new InvalidOperationException("Scim:Store is Redis: set Scim:Redis:Configuration (a StackExchange.Redis configuration string, e.g. \"10.0.0.1:7000,10.0.0.2:7000\").");
+            throw new ScimConfigurationException("Scim:Store is Redis: set Scim:Redis:Configuration (a StackExchange.Redis configuration string, e.g. \"10.0.0.1:7000,10.0.0.2:7000\").");
         }
 
         if (!Redis.KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
         {
-            throw new InvalidOperationException($"Scim:Redis:KeyPrefix may hold only letters, digits, '-', '_', '.' and ':': '{Redis.KeyPrefix}'.");
+            throw new ScimConfigurationException($"Scim:Redis:KeyPrefix may hold only letters, digits, '-', '_', '.' and ':': '{Redis.KeyPrefix}'.");
         }
 
         if (Redis.ReplicaAcks < 0)
         {
-            throw new InvalidOperationException("Scim:Redis:ReplicaAcks must be 0 or more.");
+            throw new ScimConfigurationException("Scim:Redis:ReplicaAcks must be 0 or more.");
         }
 
         if (Jwt.Enabled && (string.IsNullOrEmpty(Jwt.Audience) || (string.IsNullOrEmpty(Jwt.Issuer) && string.IsNullOrEmpty(Jwt.Authority))))
         {
-            throw new InvalidOperationException("Scim:Jwt needs an Audience and an Issuer (or an Authority).");
+            throw new ScimConfigurationException("Scim:Jwt needs an Audience and an Issuer (or an Authority).");
         }
     }
 }
@@ -357,7 +357,13 @@ public sealed class ScimLimits
             || MinBodyBytesPerSecond < 1 || BodyGraceSeconds < 2 || HeadersTimeoutSeconds < 1 || RequestTimeoutSeconds < 0
             || IdempotencyRetentionHours < 1 || MaxScannedResources < 1 || MaxConcurrentScansPerTenant < 1 || ScanFreeResources < 0 || StorageScanLogBytesPerResource < 0)
         {
-            throw new InvalidOperationException("Scim:Limits holds a value out of range (see appsettings.json).");
+            throw new ScimConfigurationException("Scim:Limits holds a value out of range (see appsettings.json).");
         }
     }
 }
+
+/// <summary>
+/// A configuration value the server cannot work with: the start stops, and the server says which
+/// setting and why in one line (Program.cs).
+/// </summary>
+public sealed class ScimConfigurationException(string message) : InvalidOperationException(message);

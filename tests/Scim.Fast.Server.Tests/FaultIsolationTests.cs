@@ -278,7 +278,7 @@ public sealed class HardeningTests(PublicBaseUrlFixture server) : IClassFixture<
         string directory = Path.Combine(Path.GetTempPath(), "scim-fast-config-" + Guid.NewGuid().ToString("N"));
         try
         {
-            Assert.Throws<InvalidOperationException>(() => ScimServer.Create(["--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + directory, "--Scim:BearerTokens:0=" + ScimServerFixture.Token, setting]));
+            Assert.Throws<ScimConfigurationException>(() => ScimServer.Create(["--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + directory, "--Scim:BearerTokens:0=" + ScimServerFixture.Token, setting]));
         }
         finally
         {

@@ -120,6 +120,16 @@ public sealed class StoreDamageTests
         }
     }
 
+    // A setting that cannot work stops the start the same way: one line naming it, exit code 1.
+    [Fact]
+    public async Task Server_WithABadSetting_SaysWhich_AndExits1()
+    {
+        var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:0", "--Scim:BasePath=scim/v2/", "--Scim:BearerTokens:0=" + Token);
+        Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
+        Assert.Contains("cannot start: Scim:BasePath must start with '/'", said, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+    }
+
     // Runs the built server with these arguments until it exits on its own (60 s at most).
     private static async Task<(int ExitCode, string Said)> RunServerToExitAsync(params string[] arguments)
     {
