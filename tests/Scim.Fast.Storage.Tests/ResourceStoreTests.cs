@@ -129,16 +129,8 @@ public sealed class ResourceStoreTests
         }
 
         string file = Path.Combine(directory.Path, "wal", "wal.log.0");
-        var bytes = File.ReadAllBytes(file);
-        Assert.True(bytes.Length > 1_000_000, "the creates are not in the log's first file");
-        int at = bytes.Length / 3;
-        while (bytes[at] != (byte)'x')
-        {
-            at++;
-        }
-
-        bytes[at] = (byte)'y';
-        File.WriteAllBytes(file, bytes);
+        Assert.True(new FileInfo(file).Length > 1_000_000, "the creates are not in the log's first file");
+        FileDamage.ChangeOneByte(file);
         var error = Assert.Throws<InvalidDataException>(() => ResourceStore.Open(directory.Path, Small).DisposeAsync().AsTask().GetAwaiter().GetResult());
         Assert.True(error.Message.Contains("cannot be recovered", StringComparison.Ordinal) && error.Message.Contains("fails its checksum", StringComparison.Ordinal), error.Message);
     }

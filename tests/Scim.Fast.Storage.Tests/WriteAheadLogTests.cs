@@ -10,6 +10,16 @@ public sealed class WriteAheadLogTests
 {
     private static readonly WriteAheadLogOptions s_small = new() { PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22 };
 
+    // A log of `count` records of about 900 bytes, each committed on its own, closed.
+    private static async Task AppendRecordsAsync(string directory, int count)
+    {
+        await using var log = WriteAheadLog.Open(directory, s_small);
+        for (int i = 0; i < count; i++)
+        {
+            await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)));
+        }
+    }
+
     [Theory]
     [InlineData(DurabilityMode.GroupCommit)]
     [InlineData(DurabilityMode.PerAppend)]
@@ -39,13 +49,7 @@ public sealed class WriteAheadLogTests
     public async Task Reopen_WhenTheSegmentIsCutShortBelowTheCommits_Refuses()
     {
         using var directory = new TempDirectory();
-        await using (var log = WriteAheadLog.Open(directory.Path, s_small))
-        {
-            for (int i = 0; i < 2_000; i++)
-            {
-                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)));
-            }
-        }
+        await AppendRecordsAsync(directory.Path, 2_000);
 
         using (var intact = WriteAheadLog.Open(directory.Path, s_small))
         {
@@ -69,24 +73,9 @@ public sealed class WriteAheadLogTests
     public async Task ReadCommitted_OverADamagedRecord_ThrowsInvalidData()
     {
         using var directory = new TempDirectory();
-        await using (var log = WriteAheadLog.Open(directory.Path, s_small))
-        {
-            for (int i = 0; i < 2_000; i++)
-            {
-                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i + new string('x', 900)));
-            }
-        }
+        await AppendRecordsAsync(directory.Path, 2_000);
 
-        string file = Path.Combine(directory.Path, "wal.log.0");
-        var bytes = File.ReadAllBytes(file);
-        int at = bytes.Length / 3;
-        while (bytes[at] != (byte)'x')
-        {
-            at++;
-        }
-
-        bytes[at] = (byte)'y';
-        File.WriteAllBytes(file, bytes);
+        FileDamage.ChangeOneByte(Path.Combine(directory.Path, "wal.log.0"));
         using var reopened = WriteAheadLog.Open(directory.Path, s_small);
         int read = 0;
         var error = Assert.Throws<InvalidDataException>(() =>

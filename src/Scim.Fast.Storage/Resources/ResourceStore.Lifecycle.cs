@@ -64,7 +64,7 @@ public sealed partial class ResourceStore
             }
             catch (InvalidDataException e)
             {
-                throw ResourceStore.Unrecoverable(directory, e.Message, e);
+                throw Unrecoverable(directory, e.Message, e);
             }
 
             var store = opened = new ResourceStore(kv, log) { LookupIndexesComplete = lookupIndexesComplete, IsNew = isNew, _lock = directoryLock };
@@ -85,18 +85,16 @@ public sealed partial class ResourceStore
             // restores from a backup or export.
             if (log.Truncated && replayFrom < log.BeginAddress)
             {
-                throw Unrecoverable($"its write-ahead log starts at {log.BeginAddress}, after a checkpoint, but the key-value store "
+                throw Unrecoverable(directory, $"its write-ahead log starts at {log.BeginAddress}, after a checkpoint, but the key-value store "
                     + (replayFrom == 0 ? "recovered no checkpoint" : $"recovered a checkpoint from {replayFrom}")
                     + " (its files under kv/ are missing or damaged)");
             }
 
             if (replayFrom > log.CommittedUntil)
             {
-                throw Unrecoverable($"its key-value checkpoint replays from {replayFrom}, past the end of its write-ahead log ({log.CommittedUntil}): "
+                throw Unrecoverable(directory, $"its key-value checkpoint replays from {replayFrom}, past the end of its write-ahead log ({log.CommittedUntil}): "
                     + "the log's files under wal/ are missing or damaged");
             }
-
-            InvalidDataException Unrecoverable(string why) => ResourceStore.Unrecoverable(directory, why);
 
             store._snapshotPath = Path.Combine(directory, "ordered.snapshot");
             if (kv.TryRead(s_orderedInUseKey, out _))
@@ -137,7 +135,7 @@ public sealed partial class ResourceStore
             }
             catch (InvalidDataException e)
             {
-                throw Unrecoverable(e.Message);
+                throw Unrecoverable(directory, e.Message, e);
             }
 
             Time($"replay of {replayed} log records");
