@@ -58,7 +58,9 @@ internal sealed class LoadOptions
 
         output:
           --baseline             also run the same requests against a bare Kestrel endpoint returning
-                                 the same bytes, and report the ratio (same run, same machine)
+                                 the same bytes, and report the ratio (same run, same machine); the
+                                 endpoint runs in a process of its own, with server GC, as the server
+          --baseline-in-process  the same, with the endpoint inside this load client's process
           --out DIR              results directory (default bench/results/load)
           --label TEXT           name for the result files
         """;
@@ -104,6 +106,9 @@ internal sealed class LoadOptions
 
     public bool Baseline { get; init; }
 
+    /// <summary>The baseline endpoint inside this process (as before 2026-12-07) instead of its own.</summary>
+    public bool BaselineInProcess { get; init; }
+
     public string OutDirectory { get; init; } = Path.Combine("bench", "results", "load");
 
     public string? Label { get; init; }
@@ -134,7 +139,7 @@ internal sealed class LoadOptions
                 throw new ArgumentException($"unexpected '{name}'");
             }
 
-            if (name is "--baseline" or "--allow-remote")
+            if (name is "--baseline" or "--baseline-in-process" or "--allow-remote")
             {
                 flags.Add(name);
                 continue;
@@ -172,7 +177,8 @@ internal sealed class LoadOptions
             JwtKey = values.ContainsKey("--jwt-key") ? Get("--jwt-key", "") : null,
             JwtIssuer = Get("--jwt-issuer", "https://issuer.example"),
             JwtAudience = Get("--jwt-audience", "scim-fast"),
-            Baseline = flags.Contains("--baseline"),
+            Baseline = flags.Contains("--baseline") || flags.Contains("--baseline-in-process"),
+            BaselineInProcess = flags.Contains("--baseline-in-process"),
             OutDirectory = Get("--out", Path.Combine("bench", "results", "load")),
             Label = values.ContainsKey("--label") ? Get("--label", "") : null,
             Consumers = Get("--consumers", "poll,push"),

@@ -6,6 +6,12 @@ using Scim.Fast.Load.Reports;
 using Scim.Fast.Load.Scenarios;
 
 // Scim.Fast load suite: replays identity-provider traffic against a running server. See LoadOptions.Usage.
+if (args is [BaselineServer.ServeVerb, string samplesFile])
+{
+    // The baseline endpoint's own process, started by BaselineServer.StartProcessAsync.
+    return await BaselineServer.ServeAsync(samplesFile).ConfigureAwait(false);
+}
+
 LoadOptions options;
 try
 {
@@ -94,10 +100,12 @@ return results.Any(r => r.Run.FailedOperations > 0 || r.Run.Errors.Count > 0) ? 
 // The same operations against a bare Kestrel that answers with the server's own bytes.
 async Task<RunResult> BaselineAsync(IScenario scenario, string name)
 {
-    await using var baseline = await BaselineServer.StartAsync(context.Samples).ConfigureAwait(false);
+    await using var baseline = options.BaselineInProcess
+        ? await BaselineServer.StartAsync(context.Samples).ConfigureAwait(false)
+        : await BaselineServer.StartProcessAsync(context.Samples).ConfigureAwait(false);
     var target = new Uri(baseline.Address, options.Target.AbsolutePath);
     using var baselineContext = new LoadContext(options, target, baselineMode: true);
-    Console.Error.WriteLine($"baseline: bare Kestrel on {baseline.Address}");
+    Console.Error.WriteLine($"baseline: bare Kestrel on {baseline.Address} ({(options.BaselineInProcess ? "in this process" : "its own process")})");
     return await LoadEngine.RunAsync(name + " (baseline)", scenario, baselineContext, options.Warmup, options.Duration, options.Requests).ConfigureAwait(false);
 }
 
