@@ -8,10 +8,11 @@ try
 {
     app = ScimServer.Create(args);
 }
-catch (Exception e) when (e is InvalidDataException or ScimConfigurationException)
+catch (Exception e) when (e is InvalidDataException or ScimConfigurationException or ScimStartException)
 {
     // A store on disk that cannot be recovered without losing what it held (files missing, cut
-    // short or damaged), or a setting that cannot work: the message names it and the next step.
+    // short or damaged), a setting that cannot work, a data directory that cannot be made or a
+    // Redis store out of reach: the message names it and the next step.
     Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
     return 1;
 }

@@ -66,7 +66,15 @@ public static class ScimServer
 
         // 3. The store: the embedded one (FASTER + write-ahead log under the data directory, recovered
         // on open) by default, or a Redis Cluster shared by any number of hosts (issue 16).
-        Directory.CreateDirectory(dataDirectory);
+        try
+        {
+            Directory.CreateDirectory(dataDirectory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ScimStartException($"the data directory {Path.GetFullPath(dataDirectory)} cannot be created: {e.Message} (Scim:DataDirectory)", e);
+        }
+
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         IResourceStore store = OpenStore(options, dataDirectory, started.Task);
         builder.Services.AddSingleton(store);
@@ -293,13 +301,26 @@ public static class ScimServer
     {
         if (options.Store == StoreBackend.Redis)
         {
-            return Scim.Fast.Storage.Redis.RedisResourceStore.Open(new Scim.Fast.Storage.Redis.RedisStoreOptions
+            try
             {
-                Configuration = options.Redis.Configuration,
-                ReplicaAcks = options.Redis.ReplicaAcks,
-                WaitTimeoutMilliseconds = options.Redis.WaitTimeoutMilliseconds,
-                KeyPrefix = options.Redis.KeyPrefix,
-            });
+                return Scim.Fast.Storage.Redis.RedisResourceStore.Open(new Scim.Fast.Storage.Redis.RedisStoreOptions
+                {
+                    Configuration = options.Redis.Configuration,
+                    ReplicaAcks = options.Redis.ReplicaAcks,
+                    WaitTimeoutMilliseconds = options.Redis.WaitTimeoutMilliseconds,
+                    KeyPrefix = options.Redis.KeyPrefix,
+                });
+            }
+            catch (StackExchange.Redis.RedisConnectionException e)
+            {
+                // The client's own message is a page of diagnostics; the nodes and the innermost
+                // cause are what an operator acts on. Never the configuration string: it may hold
+                // the password.
+                var nodes = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis.Configuration!).EndPoints;
+                throw new ScimStartException(
+                    $"the Redis store cannot be reached at {string.Join(", ", nodes.Select(n => n is System.Net.DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : n.ToString()))} ({e.FailureType}: {e.GetBaseException().Message}). "
+                    + "Check Scim:Redis:Configuration and that the cluster is up.", e);
+            }
         }
 
         return ResourceStore.Open(Path.Combine(dataDirectory, "store"), new ResourceStoreOptions

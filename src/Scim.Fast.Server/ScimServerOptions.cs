@@ -367,3 +367,10 @@ public sealed class ScimLimits
 /// setting and why in one line (Program.cs).
 /// </summary>
 public sealed class ScimConfigurationException(string message) : InvalidOperationException(message);
+
+/// <summary>
+/// Something outside the configuration's values keeps the server from starting (its data directory
+/// cannot be made, its Redis store cannot be reached): the start stops with one line saying what
+/// and where (Program.cs), and the exit code tells an orchestrator to try again later.
+/// </summary>
+public sealed class ScimStartException(string message, Exception inner) : InvalidOperationException(message, inner);

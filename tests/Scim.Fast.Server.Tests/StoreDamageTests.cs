@@ -130,6 +130,49 @@ public sealed class StoreDamageTests
         Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
     }
 
+    // A data directory that cannot be made (its parent is a file) stops the start with one line naming it.
+    [Fact]
+    public async Task Server_WhoseDataDirectoryCannotBeMade_SaysWhich_AndExits1()
+    {
+        string file = Path.Combine(Path.GetTempPath(), "scim-not-a-directory-" + Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(file, "a file where the data directory's parent should be");
+        try
+        {
+            string dataDirectory = Path.Combine(file, "data");
+            var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory, "--Scim:BearerTokens:0=" + Token);
+            Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
+            Assert.Contains($"cannot start: the data directory {dataDirectory} cannot be created", said, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    // A Redis store nobody answers for stops the start with one line naming the nodes, without the
+    // configuration's password (it used to end in the client's exception, a page long, and exit 134).
+    [Fact]
+    public async Task Server_WhoseRedisStoreIsOutOfReach_SaysWhere_AndExits1_WithoutThePassword()
+    {
+        int port = FreeLoopbackPort();
+        var (exitCode, said) = await RunServerToExitAsync(
+            "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + Path.Combine(Path.GetTempPath(), "scim-redis-" + Guid.NewGuid().ToString("N")),
+            "--Scim:BearerTokens:0=" + Token, "--Scim:Store=Redis", $"--Scim:Redis:Configuration=127.0.0.1:{port},password=do-not-print-me,connectTimeout=2000");
+        Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
+        Assert.Contains($"cannot start: the Redis store cannot be reached at 127.0.0.1:{port}", said, StringComparison.Ordinal);
+        Assert.DoesNotContain("do-not-print-me", said, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+    }
+
+    // A loopback port nothing listens on (bound, then released).
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     // Runs the built server with these arguments until it exits on its own (60 s at most).
     private static async Task<(int ExitCode, string Said)> RunServerToExitAsync(params string[] arguments)
     {
