@@ -28,7 +28,17 @@ internal static class Backups
 
         // Open and stop: recovery replays the log and the stop leaves a checkpoint, so the copy
         // starts from a checkpoint rather than from whatever a crash left.
-        await (await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await (await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            // An archive of a store that cannot be recovered would restore nothing usable.
+            await error.WriteLineAsync("error: " + e.Message + " Nothing was archived.").ConfigureAwait(false);
+            return 2;
+        }
+
         await using (var file = archive.Create())
         await using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
         {
@@ -117,7 +127,19 @@ internal static class Backups
         }
 
         // The restored store checks itself before anyone serves it.
-        await using var target = await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false);
+        ScimTarget target;
+        try
+        {
+            target = await ScimTarget.OpenAsync(data.FullName, null, null, null, "default").ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            // The archive held a store that cannot be recovered: that is the check's finding.
+            await error.WriteLineAsync("error: the restored store does not open: " + e.Message).ConfigureAwait(false);
+            return 1;
+        }
+
+        await using var opened = target;
         var verified = await ScimFastTool.GetJsonAsync(target.Admin, "admin/verify", cancel).ConfigureAwait(false);
         var problems = verified["problems"]?.AsArray() ?? [];
         console.Summary(new JsonObject { ["restored"] = data.FullName, ["problems"] = problems.DeepClone() });

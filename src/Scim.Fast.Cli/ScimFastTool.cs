@@ -58,7 +58,7 @@ internal static class ScimFastTool
 
         var verify = new Command("verify", "Checks every resource against every index; exit code 1 on any finding.");
         Add(verify, common);
-        verify.SetAction((parse, cancel) => Run(parse, error, (t, console) => VerifyAsync(t, console, cancel)));
+        verify.SetAction((parse, cancel) => Run(parse, error, (t, console) => VerifyAsync(t, console, cancel), damagedExitCode: 1));
 
         var list = new Command("list", "Lists the tenants with their user and group counts.");
         Add(list, common);
@@ -94,7 +94,9 @@ internal static class ScimFastTool
         };
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }).ConfigureAwait(false);
 
-        async Task<int> Run(ParseResult parse, TextWriter errorOut, Func<ScimTarget, Output, Task<int>> action, bool create = false)
+        // damagedExitCode: a store on disk that cannot be recovered is verify's finding (1), and
+        // every other command's error (2).
+        async Task<int> Run(ParseResult parse, TextWriter errorOut, Func<ScimTarget, Output, Task<int>> action, bool create = false, int damagedExitCode = 2)
         {
             var console = new Output(output, parse.GetValue(json));
             try
@@ -120,6 +122,13 @@ internal static class ScimFastTool
                 // A store another process has open (ResourceStore's lock), or an unreadable file.
                 await errorOut.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
                 return 2;
+            }
+            catch (InvalidDataException e)
+            {
+                // A store whose files are missing, cut short or damaged: the message names the file
+                // and the next step (ResourceStore.Unrecoverable), a stack trace adds nothing.
+                await errorOut.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+                return damagedExitCode;
             }
         }
     }

@@ -255,6 +255,62 @@ public sealed class CliTests(AdminFixture server) : IClassFixture<AdminFixture>
         (await server.Client.Get("/scim/v2/Users?count=1")).Expect(HttpStatusCode.OK);
     }
 
+    // A data directory whose key-value log file is gone: every offline command says why in one line
+    // (it was an unhandled exception with its stack trace), verify counts it as its finding (1), the
+    // others as an error (2), backup writes no archive, and restore of such an archive finds it.
+    [Fact]
+    public async Task Offline_OnAStoreThatCannotBeRecovered_SaysWhy_InOneLine()
+    {
+        using var work = new TempFolder();
+        string file = Path.Combine(work.Path, "in.ndjson");
+        await File.WriteAllLinesAsync(file, Enumerable.Range(0, 200).Select(i =>
+            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"damaged{{i}}@example.com","displayName":"{{new string('d', 400)}}"}"""));
+        string data = Path.Combine(work.Path, "data");
+        var (code, output) = await RunAsync("import", "--data", data, "--in", file, "--json");
+        Assert.True(code == 0, output);
+        (code, output) = await RunAsync("verify", "--data", data, "--json");
+        Assert.True(code == 0, output);
+
+        string log = Path.Combine(data, "store", "kv", "kv.log.0");
+        Assert.True(new FileInfo(log).Length > 0, "the import left no key-value log on disk to lose");
+        File.Delete(log);
+
+        (code, output) = await RunAsync("verify", "--data", data, "--json");
+        Assert.Equal(1, code);
+        AssertOneLineSaysWhy(output);
+
+        (code, output) = await RunAsync("export", "--data", data, "--out", Path.Combine(work.Path, "out.ndjson"));
+        Assert.Equal(2, code);
+        AssertOneLineSaysWhy(output);
+
+        string archive = Path.Combine(work.Path, "backup.tar.gz");
+        (code, output) = await RunAsync("backup", "--data", data, "--out", archive);
+        Assert.Equal(2, code);
+        AssertOneLineSaysWhy(output);
+        Assert.False(File.Exists(archive), "an archive was written of a store that does not open");
+
+        // An archive made by hand of the damaged directory: restore finds it.
+        System.Formats.Tar.TarFile.CreateFromDirectory(data, Path.Combine(work.Path, "damaged.tar"), includeBaseDirectory: false);
+        await using (var tar = File.OpenRead(Path.Combine(work.Path, "damaged.tar")))
+        await using (var gzip = new System.IO.Compression.GZipStream(File.Create(archive), System.IO.Compression.CompressionLevel.Fastest))
+        {
+            await tar.CopyToAsync(gzip);
+        }
+
+        (code, output) = await RunAsync("restore", "--in", archive, "--data", Path.Combine(work.Path, "restored"));
+        Assert.Equal(1, code);
+        AssertOneLineSaysWhy(output);
+
+        static void AssertOneLineSaysWhy(string output)
+        {
+            Assert.StartsWith("error: ", output, StringComparison.Ordinal);
+            Assert.Contains("cannot be recovered", output, StringComparison.Ordinal);
+            Assert.Contains("kv.log.0", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled", output, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Commands_WithoutATarget_Fail_WithExitCode2()
     {
