@@ -140,7 +140,7 @@ internal static class Backups
         }
 
         await using var opened = target;
-        var verified = await ScimFastTool.GetJsonAsync(target.Admin, "admin/verify", cancel).ConfigureAwait(false);
+        var verified = await ScimFastTool.GetJsonAsync(opened.Admin, "admin/verify", cancel).ConfigureAwait(false);
         var problems = verified["problems"]?.AsArray() ?? [];
         console.Summary(new JsonObject { ["restored"] = data.FullName, ["problems"] = problems.DeepClone() });
         return problems.Count == 0 ? 0 : 1;

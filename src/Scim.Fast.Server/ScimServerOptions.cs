@@ -371,6 +371,6 @@ public sealed class ScimConfigurationException(string message) : InvalidOperatio
 /// <summary>
 /// Something outside the configuration's values keeps the server from starting (its data directory
 /// cannot be made, its Redis store cannot be reached): the start stops with one line saying what
-/// and where (Program.cs), and the exit code tells an orchestrator to try again later.
+/// and where, and exit code 1 (Program.cs), as for a setting that cannot work.
 /// </summary>
 public sealed class ScimStartException(string message, Exception inner) : InvalidOperationException(message, inner);

@@ -156,9 +156,15 @@ public sealed class StoreDamageTests
     public async Task Server_WhoseRedisStoreIsOutOfReach_SaysWhere_AndExits1_WithoutThePassword()
     {
         int port = FreeLoopbackPort();
+        string dataDirectory = Path.Combine(Path.GetTempPath(), "scim-redis-" + Guid.NewGuid().ToString("N"));
         var (exitCode, said) = await RunServerToExitAsync(
-            "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + Path.Combine(Path.GetTempPath(), "scim-redis-" + Guid.NewGuid().ToString("N")),
+            "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory,
             "--Scim:BearerTokens:0=" + Token, "--Scim:Store=Redis", $"--Scim:Redis:Configuration=127.0.0.1:{port},password=do-not-print-me,connectTimeout=2000");
+        if (Directory.Exists(dataDirectory))
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+
         Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
         Assert.Contains($"cannot start: the Redis store cannot be reached at 127.0.0.1:{port}", said, StringComparison.Ordinal);
         Assert.DoesNotContain("do-not-print-me", said, StringComparison.Ordinal);
