@@ -13,8 +13,7 @@ catch (Exception e) when (e is InvalidDataException or ScimConfigurationExceptio
     // A store on disk that cannot be recovered without losing what it held (files missing, cut
     // short or damaged), a setting that cannot work, a data directory that cannot be made or a
     // Redis store out of reach: the message names it and the next step.
-    Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
-    return 1;
+    return CannotStart(e);
 }
 
 try
@@ -24,8 +23,13 @@ try
 catch (IOException e) when (e.Message.StartsWith("Failed to bind to address", StringComparison.Ordinal))
 {
     // Kestrel's message names the address and why (another process listens there).
-    Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
-    return 1;
+    return CannotStart(e);
 }
 
 return 0;
+
+static int CannotStart(Exception e)
+{
+    Console.Error.WriteLine("Scim.Fast cannot start: " + e.Message);
+    return 1;
+}

@@ -6,6 +6,7 @@ using Scim.Fast.Storage.Resources;
 
 using Scim.Fast.Tests.Shared;
 
+using static Scim.Fast.Server.Tests.CliTests;
 using static Scim.Fast.Server.Tests.ScimHttp;
 
 namespace Scim.Fast.Server.Tests;
@@ -24,42 +25,30 @@ public sealed class StoreDamageTests
     [Fact]
     public async Task Server_OnAKeyValueLogCutShort_RefusesToStart_WithAPlainMessage()
     {
-        string data = Path.Combine(Path.GetTempPath(), "scim-fast-damage-" + Guid.NewGuid().ToString("N"));
-        try
+        using var temp = new TempFolder();
+        string data = Path.Combine(temp.Path, "data");
+        using (var server = await ServerProcess.StartAsync(ServerProcess.BuiltServerPath(),
+            ["--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token, "--Logging:LogLevel:Default=Warning"]))
         {
-            using (var server = await ServerProcess.StartAsync(ServerProcess.BuiltServerPath(),
-                ["--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token, "--Logging:LogLevel:Default=Warning"]))
+            using var client = server.Client(Token);
+            for (int i = 0; i < 20; i++)
             {
-                using var client = server.Client(Token);
-                for (int i = 0; i < 20; i++)
-                {
-                    (await client.Send(HttpMethod.Post, "/scim/v2/Users", User("damage-" + i))).Expect(HttpStatusCode.Created);
-                }
-
-                // A clean stop checkpoints: the users are in the key-value log's file from here on.
-                await server.StopGracefullyAsync();
+                (await client.Send(HttpMethod.Post, "/scim/v2/Users", User("damage-" + i))).Expect(HttpStatusCode.Created);
             }
 
-            string segment = Path.Combine(data, "store", "kv", "kv.log.0");
-            using (var file = new FileStream(segment, FileMode.Open))
-            {
-                Assert.True(file.Length > 4096, "the users are not in the key-value log's first file");
-                file.SetLength(file.Length / 2);
-            }
-
-            var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token);
-            Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
-            Assert.Contains("cannot be recovered", said, StringComparison.Ordinal);
-            Assert.Contains("kv.log.0", said, StringComparison.Ordinal);
-            Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+            // A clean stop checkpoints: the users are in the key-value log's file from here on.
+            await server.StopGracefullyAsync();
         }
-        finally
+
+        string segment = Path.Combine(data, "store", "kv", "kv.log.0");
+        using (var file = new FileStream(segment, FileMode.Open))
         {
-            if (Directory.Exists(data))
-            {
-                Directory.Delete(data, recursive: true);
-            }
+            Assert.True(file.Length > 4096, "the users are not in the key-value log's first file");
+            file.SetLength(file.Length / 2);
         }
+
+        string said = await AssertStartRefusedAsync("cannot be recovered", "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token);
+        Assert.Contains("kv.log.0", said, StringComparison.Ordinal);
     }
 
     // A stored record that no longer decodes (the key-value log's records carry no checksum): its
@@ -102,52 +91,27 @@ public sealed class StoreDamageTests
         using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        string data = Path.Combine(Path.GetTempPath(), "scim-fast-bind-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:" + port, "--Scim:DataDirectory=" + data, "--Scim:BearerTokens:0=" + Token);
-            Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
-            Assert.Contains("cannot start", said, StringComparison.Ordinal);
-            Assert.Contains("address already in use", said, StringComparison.OrdinalIgnoreCase);
-            Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (Directory.Exists(data))
-            {
-                Directory.Delete(data, recursive: true);
-            }
-        }
+        using var temp = new TempFolder();
+        string said = await AssertStartRefusedAsync("cannot start", "--urls", "http://127.0.0.1:" + port, "--Scim:DataDirectory=" + Path.Combine(temp.Path, "data"), "--Scim:BearerTokens:0=" + Token);
+        Assert.Contains("address already in use", said, StringComparison.OrdinalIgnoreCase);
     }
 
     // A setting that cannot work stops the start the same way: one line naming it, exit code 1.
     [Fact]
     public async Task Server_WithABadSetting_SaysWhich_AndExits1()
     {
-        var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:0", "--Scim:BasePath=scim/v2/", "--Scim:BearerTokens:0=" + Token);
-        Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
-        Assert.Contains("cannot start: Scim:BasePath must start with '/'", said, StringComparison.Ordinal);
-        Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+        await AssertStartRefusedAsync("cannot start: Scim:BasePath must start with '/'", "--urls", "http://127.0.0.1:0", "--Scim:BasePath=scim/v2/", "--Scim:BearerTokens:0=" + Token);
     }
 
     // A data directory that cannot be made (its parent is a file) stops the start with one line naming it.
     [Fact]
     public async Task Server_WhoseDataDirectoryCannotBeMade_SaysWhich_AndExits1()
     {
-        string file = Path.Combine(Path.GetTempPath(), "scim-not-a-directory-" + Guid.NewGuid().ToString("N"));
+        using var temp = new TempFolder();
+        string file = Path.Combine(temp.Path, "not-a-directory");
         await File.WriteAllTextAsync(file, "a file where the data directory's parent should be");
-        try
-        {
-            string dataDirectory = Path.Combine(file, "data");
-            var (exitCode, said) = await RunServerToExitAsync("--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory, "--Scim:BearerTokens:0=" + Token);
-            Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
-            Assert.Contains($"cannot start: the data directory {dataDirectory} cannot be created", said, StringComparison.Ordinal);
-            Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        string dataDirectory = Path.Combine(file, "data");
+        await AssertStartRefusedAsync($"cannot start: the data directory {dataDirectory} cannot be created", "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory, "--Scim:BearerTokens:0=" + Token);
     }
 
     // A Redis store nobody answers for stops the start with one line naming the nodes, without the
@@ -156,19 +120,11 @@ public sealed class StoreDamageTests
     public async Task Server_WhoseRedisStoreIsOutOfReach_SaysWhere_AndExits1_WithoutThePassword()
     {
         int port = FreeLoopbackPort();
-        string dataDirectory = Path.Combine(Path.GetTempPath(), "scim-redis-" + Guid.NewGuid().ToString("N"));
-        var (exitCode, said) = await RunServerToExitAsync(
-            "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + dataDirectory,
+        using var temp = new TempFolder();
+        string said = await AssertStartRefusedAsync($"cannot start: the Redis store cannot be reached at 127.0.0.1:{port}",
+            "--urls", "http://127.0.0.1:0", "--Scim:DataDirectory=" + Path.Combine(temp.Path, "data"),
             "--Scim:BearerTokens:0=" + Token, "--Scim:Store=Redis", $"--Scim:Redis:Configuration=127.0.0.1:{port},password=do-not-print-me,connectTimeout=2000");
-        if (Directory.Exists(dataDirectory))
-        {
-            Directory.Delete(dataDirectory, recursive: true);
-        }
-
-        Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
-        Assert.Contains($"cannot start: the Redis store cannot be reached at 127.0.0.1:{port}", said, StringComparison.Ordinal);
         Assert.DoesNotContain("do-not-print-me", said, StringComparison.Ordinal);
-        Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
     }
 
     // A loopback port nothing listens on (bound, then released).
@@ -177,6 +133,16 @@ public sealed class StoreDamageTests
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    // A start the server must refuse: exit code 1, a line saying `expected`, no stack trace. Returns what it said.
+    private static async Task<string> AssertStartRefusedAsync(string expected, params string[] arguments)
+    {
+        var (exitCode, said) = await RunServerToExitAsync(arguments);
+        Assert.True(exitCode == 1, $"exit code {exitCode}: {said}");
+        Assert.Contains(expected, said, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", said, StringComparison.Ordinal);
+        return said;
     }
 
     // Runs the built server with these arguments until it exits on its own (60 s at most).

@@ -118,16 +118,15 @@ public sealed partial class FasterByteStore : IDisposable
         catch (FasterException e) when (e.Message == NoValidCheckpoint)
         {
         }
-        catch (FasterException e) when (IsSegmentMissing(e))
+        catch (Exception e)
         {
             _store.Dispose();
             _device.Dispose();
-            throw new InvalidDataException("the key-value log is damaged: " + e.Message, e);
-        }
-        catch
-        {
-            _store.Dispose();
-            _device.Dispose();
+            if (e is FasterException faster && IsSegmentMissing(faster))
+            {
+                throw new InvalidDataException("the key-value log is damaged: " + e.Message, e);
+            }
+
             throw;
         }
 
