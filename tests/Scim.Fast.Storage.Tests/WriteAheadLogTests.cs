@@ -182,13 +182,23 @@ public sealed class WriteAheadLogTests
     {
         using var directory = new TempDirectory();
         var acknowledged = new ConcurrentBag<int>();
+        var early = new ConcurrentBag<long>();
         await using (var log = WriteAheadLog.Open(directory.Path, s_small))
         {
             await Parallel.ForAsync(0, 2_000, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
             {
-                await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i), ct);
+                long address = await log.AppendAsync(Encoding.UTF8.GetBytes("n" + i), ct);
+
+                // Acknowledged only once the commit that covers it is done.
+                if (log.CommittedUntil <= address)
+                {
+                    early.Add(address);
+                }
+
                 acknowledged.Add(i);
             });
+
+            Assert.Empty(early);
 
             // Every acknowledged append is below the committed address.
             Assert.Equal(2_000, log.ReadCommitted().Count());
