@@ -8,7 +8,8 @@ namespace Scim.Fast.Storage.Tests;
 
 /// <summary>
 /// The store's file device on the real disk: removing log segments (a truncation's commit, on an
-/// I/O thread) while the device closes (shutdown) must finish, however the two interleave.
+/// I/O thread) while the device closes (shutdown) must finish, however the two interleave; writes
+/// run on the device's own threads and are finished, not dropped, when it closes.
 /// </summary>
 public sealed class LocalFileDeviceTests
 {
@@ -87,6 +88,118 @@ public sealed class LocalFileDeviceTests
             await using var reopened = ResourceStore.Open(directory.Path, options);
             Assert.NotNull(reopened.Get(TenantId.Default, 1, "u63"));
         }
+    }
+
+    // Writes run on the device's own threads, not the pool's (a checkpoint's page writes held pool
+    // threads in blocking writes and starved the request path), and land where they were aimed.
+    [Fact]
+    public async Task Writes_RunOffThePool_AndReadBack()
+    {
+        using var directory = new TempDirectory();
+        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
+        try
+        {
+            device.Initialize(1L << 20);
+            var source = GC.AllocateArray<byte>(4096 + 512, pinned: true);
+            nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(source, 0) + 511) & ~(nint)511;
+            int start = (int)(address - Marshal.UnsafeAddrOfPinnedArrayElement(source, 0));
+            for (int i = 0; i < 4096; i++)
+            {
+                source[start + i] = (byte)(i * 7);
+            }
+
+            var written = new TaskCompletionSource<(uint Error, uint Bytes, bool OnPool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.WriteAsync(address, 1, 8192, 4096, (error, bytes, _) => written.SetResult((error, bytes, Thread.CurrentThread.IsThreadPoolThread)), null!);
+            var (writeError, writtenBytes, onPool) = await written.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(0u, writeError);
+            Assert.Equal(4096u, writtenBytes);
+            Assert.False(onPool, "the write completed on a thread-pool thread");
+
+            var file = await File.ReadAllBytesAsync(Path.Combine(directory.Path, "test.log.1"));
+            Assert.Equal(8192 + 4096, file.Length);
+            Assert.Equal(source.AsSpan(start, 4096).ToArray(), file.AsSpan(8192).ToArray());
+        }
+        finally
+        {
+            device.Dispose();
+        }
+    }
+
+    // Removing a segment deletes its file (and closes the device's write handle on it), whether
+    // this process wrote it through the device's own handles or only found it on disk.
+    [Fact]
+    public async Task RemovingAWrittenSegment_DeletesItsFile()
+    {
+        using var directory = new TempDirectory();
+        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
+        try
+        {
+            device.Initialize(1L << 20);
+            var source = GC.AllocateArray<byte>(1024, pinned: true);
+            nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(source, 0) + 511) & ~(nint)511;
+            var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.WriteAsync(address, 0, 0, 512, (_, _, _) => written.SetResult(), null!);
+            await written.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(File.Exists(Path.Combine(directory.Path, "test.log.0")));
+
+            device.RemoveSegment(0);
+            Assert.False(File.Exists(Path.Combine(directory.Path, "test.log.0")));
+        }
+        finally
+        {
+            device.Dispose();
+        }
+
+        // A segment from an earlier run, found on disk and never opened.
+        await File.WriteAllBytesAsync(Path.Combine(directory.Path, "test.log.3"), new byte[512]);
+        await File.WriteAllBytesAsync(Path.Combine(directory.Path, "test.log.4"), new byte[512]);
+        var reopened = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
+        try
+        {
+            reopened.Initialize(1L << 20);
+            reopened.RemoveSegment(3);
+            Assert.False(File.Exists(Path.Combine(directory.Path, "test.log.3")));
+            Assert.True(File.Exists(Path.Combine(directory.Path, "test.log.4")));
+        }
+        finally
+        {
+            reopened.Dispose();
+        }
+    }
+
+    // Closing finishes the writes already given: each callback runs, none is lost or left hanging.
+    [Fact]
+    public async Task Closing_FinishesTheWritesGiven()
+    {
+        using var directory = new TempDirectory();
+        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
+        device.Initialize(1L << 20);
+        var source = GC.AllocateArray<byte>(512 * 65, pinned: true);
+        nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(source, 0) + 511) & ~(nint)511;
+        int completed = 0;
+        var failed = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            device.WriteAsync(address + (i * 512), 0, (ulong)(i * 512), 512, (error, _, _) =>
+            {
+                if (error != 0)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+
+                Interlocked.Increment(ref completed);
+            }, null!);
+        }
+
+        device.Dispose();
+        Assert.Equal(64, completed);
+        Assert.Equal(0, failed);
+        Assert.Equal(64 * 512, new FileInfo(Path.Combine(directory.Path, "test.log.0")).Length);
+
+        // After closing, a write fails through its callback instead of throwing or hanging.
+        var late = new TaskCompletionSource<uint>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.WriteAsync(address, 0, 0, 512, (error, _, _) => late.SetResult(error), null!);
+        Assert.NotEqual(0u, await late.Task.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     private static Task ReadOnceAsync(LocalFileDevice device, int segment)
