@@ -22,8 +22,9 @@ internal static class StoreInsertRun
         // Thread-pool threads as the server starts them (Scim:MinThreads, 128): FASTER's managed
         // device runs each page write as a blocking write on a pool thread, and with the default
         // minimum a checkpoint's flush starved the log commits of the writer alongside it.
+        int minThreads = int.TryParse(Environment.GetEnvironmentVariable("STORE_INSERT_MIN_THREADS"), CultureInfo.InvariantCulture, out int set) ? set : 128;
         ThreadPool.GetMinThreads(out int workers, out int completions);
-        ThreadPool.SetMinThreads(Math.Max(workers, 128), Math.Max(completions, 128));
+        ThreadPool.SetMinThreads(Math.Max(workers, minThreads), Math.Max(completions, minThreads));
         int users = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
         int batchSize = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000;
         long memoryMiB = args.Length > 3 ? long.Parse(args[3], CultureInfo.InvariantCulture) : 256;
