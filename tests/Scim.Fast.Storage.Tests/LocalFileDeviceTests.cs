@@ -90,10 +90,11 @@ public sealed class LocalFileDeviceTests
         }
     }
 
-    // Writes run on the device's own threads, not the pool's (a checkpoint's page writes held pool
-    // threads in blocking writes and starved the request path), and land where they were aimed.
+    // Writes and reads run on the device's own threads, not the pool's (a checkpoint's page writes
+    // held pool threads in blocking writes and starved the request path; a read waited for
+    // synchronously needed pool threads to complete), and land where they were aimed.
     [Fact]
-    public async Task Writes_RunOffThePool_AndReadBack()
+    public async Task WritesAndReads_RunOffThePool()
     {
         using var directory = new TempDirectory();
         var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
@@ -118,6 +119,18 @@ public sealed class LocalFileDeviceTests
             var file = await File.ReadAllBytesAsync(Path.Combine(directory.Path, "test.log.1"));
             Assert.Equal(8192 + 4096, file.Length);
             Assert.Equal(source.AsSpan(start, 4096).ToArray(), file.AsSpan(8192).ToArray());
+
+            // Read back through the device, likewise off the pool; a read past the end is short.
+            var target = GC.AllocateArray<byte>(8192 + 512, pinned: true);
+            nint into = (Marshal.UnsafeAddrOfPinnedArrayElement(target, 0) + 511) & ~(nint)511;
+            int at = (int)(into - Marshal.UnsafeAddrOfPinnedArrayElement(target, 0));
+            var read = new TaskCompletionSource<(uint Error, uint Bytes, bool OnPool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.ReadAsync(1, 8192, into, 8192, (error, bytes, _) => read.SetResult((error, bytes, Thread.CurrentThread.IsThreadPoolThread)), null!);
+            var (readError, readBytes, readOnPool) = await read.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(0u, readError);
+            Assert.Equal(4096u, readBytes);
+            Assert.False(readOnPool, "the read completed on a thread-pool thread");
+            Assert.Equal(source.AsSpan(start, 4096).ToArray(), target.AsSpan(at, 4096).ToArray());
         }
         finally
         {

@@ -8,18 +8,22 @@ namespace Scim.Fast.Storage.Kv;
 
 /// <summary>
 /// FASTER's managed file device (what <see cref="Devices.CreateLogDevice"/> returns on Linux) for
-/// reads and segment bookkeeping, with its own writes, and segment removal and disposal kept apart.
+/// finding the segments on disk, with reads and writes on threads of its own, and segment removal
+/// and disposal kept apart.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Writes: FASTER's device runs each write as a task that starts an asynchronous FileStream write,
-/// which .NET on Linux carries out as a blocking <c>pwrite</c> on a thread-pool thread: with O_SYNC
-/// files each log commit and each page a checkpoint flushes held a pool thread for the disk's
-/// latency, three pool work items a write. A checkpoint's flush starved the request path unless the
-/// pool was kept at 128 threads, and those threads' spinning cost the write path (README, issue 14).
-/// Here the writes run on threads of their own (<see cref="WriterThreads"/> a device), in the order
-/// given, straight from FASTER's page memory, with the same file options (O_SYNC: each write is
-/// durable when it returns, which log commits and checkpoints rely on).
+/// Reads and writes: FASTER's device runs each as a task that starts an asynchronous FileStream
+/// read or write, which .NET on Linux carries out as a blocking <c>pread</c>/<c>pwrite</c> on a
+/// thread-pool thread: three pool work items an I/O, one of them held for the disk's latency. With
+/// O_SYNC files each log commit and each page a checkpoint flushes held a pool thread, and a
+/// checkpoint's flush starved the request path; a read a request waited for synchronously needed
+/// pool threads to complete, so a burst of them starved the pool outright. The server kept the
+/// pool at 128 threads against both, and those threads' spinning cost every request (README,
+/// issue 14). Here reads (<see cref="ReaderThreads"/>) and writes (<see cref="WriterThreads"/>) run
+/// on the device's own threads, straight into and from FASTER's memory, with FASTER's file options
+/// (writes O_SYNC: each is durable when it returns, which commits and checkpoints rely on); reads
+/// never queue behind a checkpoint's writes. The callbacks run on those threads.
 /// </para>
 /// <para>
 /// Removal and disposal: both dispose a segment's pools of file handles, and FASTER 2.6.5's pool
@@ -41,18 +45,24 @@ public sealed class LocalFileDevice : StorageDeviceBase
     /// <summary>Threads that write for one device: a checkpoint's page flushes overlap on two.</summary>
     internal const int WriterThreads = 2;
 
+    /// <summary>Threads that read for one device: reads a request waits for overlap on four.</summary>
+    internal const int ReaderThreads = 4;
+
     private readonly ManagedLocalStorageDevice _files;
     private readonly Lock _closing = new();
 
-    // Write handles by segment, opened on first write; under _closing.
+    // Handles by segment, opened on first use; under _closing.
+    private readonly Dictionary<int, SafeFileHandle> _readHandles = [];
     private readonly Dictionary<int, SafeFileHandle> _writeHandles = [];
-    private readonly BlockingCollection<PendingWrite> _writes = new(new ConcurrentQueue<PendingWrite>());
-    private readonly Thread[] _writers;
-    private int _pendingWrites;
+    private readonly BlockingCollection<Transfer> _reads = new(new ConcurrentQueue<Transfer>());
+    private readonly BlockingCollection<Transfer> _writes = new(new ConcurrentQueue<Transfer>());
+    private readonly Thread[] _threads;
+    private int _pending;
     private int _closed;
     private bool _disposed;
 
-    private sealed record PendingWrite(IntPtr Source, int Segment, ulong Destination, uint Length, DeviceIOCompletionCallback Callback, object Context);
+    // One read or write: Memory is where FASTER's bytes are (or go), Offset the place in the segment.
+    private sealed record Transfer(bool IsWrite, IntPtr Memory, int Segment, ulong Offset, uint Length, DeviceIOCompletionCallback Callback, object Context);
 
     private LocalFileDevice(ManagedLocalStorageDevice files)
         : base(files.FileName, files.SectorSize, files.Capacity)
@@ -64,11 +74,17 @@ public sealed class LocalFileDevice : StorageDeviceBase
         startSegment = files.StartSegment;
         endSegment = files.EndSegment;
 
-        _writers = new Thread[WriterThreads];
-        for (int i = 0; i < _writers.Length; i++)
+        string name = Path.GetFileName(files.FileName);
+        _threads = new Thread[ReaderThreads + WriterThreads];
+        for (int i = 0; i < _threads.Length; i++)
         {
-            _writers[i] = new Thread(WriteLoop) { IsBackground = true, Name = "Scim.Fast disk writer " + Path.GetFileName(files.FileName) };
-            _writers[i].Start();
+            var queue = i < ReaderThreads ? _reads : _writes;
+            _threads[i] = new Thread(() => TransferLoop(queue))
+            {
+                IsBackground = true,
+                Name = (i < ReaderThreads ? "Scim.Fast disk reader " : "Scim.Fast disk writer ") + name,
+            };
+            _threads[i].Start();
         }
     }
 
@@ -82,17 +98,21 @@ public sealed class LocalFileDevice : StorageDeviceBase
     }
 
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
-        _files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
+        Queue(_reads, new Transfer(false, destinationAddress, segmentId, sourceAddress, readLength, callback, context));
 
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
         HandleCapacity(segmentId);
-        Interlocked.Increment(ref _pendingWrites);
-        var write = new PendingWrite(sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context);
+        Queue(_writes, new Transfer(true, sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context));
+    }
+
+    private void Queue(BlockingCollection<Transfer> queue, Transfer transfer)
+    {
+        Interlocked.Increment(ref _pending);
         bool queued;
         try
         {
-            queued = _writes.TryAdd(write);
+            queued = queue.TryAdd(transfer);
         }
         catch (InvalidOperationException)
         {
@@ -102,54 +122,82 @@ public sealed class LocalFileDevice : StorageDeviceBase
 
         if (!queued)
         {
-            // Closed: fail the write as FASTER's device does when its handle is gone.
-            Interlocked.Decrement(ref _pendingWrites);
-            callback(uint.MaxValue, 0, context);
+            // Closed: fail it as FASTER's device does when its handle is gone.
+            Interlocked.Decrement(ref _pending);
+            transfer.Callback(uint.MaxValue, 0, transfer.Context);
         }
     }
 
-    private void WriteLoop()
+    private void TransferLoop(BlockingCollection<Transfer> queue)
     {
-        foreach (var write in _writes.GetConsumingEnumerable())
+        foreach (var transfer in queue.GetConsumingEnumerable())
         {
             uint error = 0;
-            uint written = write.Length;
+            uint done;
             try
             {
-                Write(write);
+                done = (uint)Execute(transfer);
             }
             catch (Exception e)
             {
-                // Whatever failed, FASTER must hear of it as a failed write (a thread that died here
+                // Whatever failed, FASTER must hear of it as a failed I/O (a thread that died here
                 // would take the process with it). Its device reports an I/O error by its code,
                 // anything else as uint.MaxValue.
                 error = e is IOException && (e.HResult & 0xFFFF) != 0 ? (uint)(e.HResult & 0xFFFF) : uint.MaxValue;
-                written = 0;
+                done = 0;
             }
 
-            Interlocked.Decrement(ref _pendingWrites);
-            write.Callback(error, written, write.Context);
+            Interlocked.Decrement(ref _pending);
+            transfer.Callback(error, done, transfer.Context);
         }
     }
 
-    private unsafe void Write(PendingWrite write)
+    private unsafe int Execute(Transfer transfer)
     {
         SafeFileHandle handle;
         lock (_closing)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_writeHandles.TryGetValue(write.Segment, out handle!))
+            var handles = transfer.IsWrite ? _writeHandles : _readHandles;
+            if (!handles.TryGetValue(transfer.Segment, out handle!))
             {
-                // As FASTER's device opens its write handles: open or create, others may read, and
-                // write-through (O_SYNC on Linux; FASTER's unbuffered flag has no effect there).
-                handle = File.OpenHandle(SegmentName(write.Segment), FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite, FileOptions.WriteThrough);
-                _writeHandles.Add(write.Segment, handle);
+                // As FASTER's device opens its handles: open or create, shared, write-through
+                // (O_SYNC on Linux; FASTER's unbuffered flag has no effect there).
+                handle = File.OpenHandle(
+                    SegmentName(transfer.Segment),
+                    FileMode.OpenOrCreate,
+                    transfer.IsWrite ? FileAccess.Write : FileAccess.Read,
+                    FileShare.ReadWrite,
+                    FileOptions.WriteThrough);
+                handles.Add(transfer.Segment, handle);
             }
         }
 
         // The handle counts its users: a removal or a disposal meanwhile closes the file after this
-        // write, and a write that starts after it fails (ObjectDisposedException).
-        RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)write.Source, checked((int)write.Length)), checked((long)write.Destination));
+        // call, and one that starts after it fails (ObjectDisposedException).
+        long offset = checked((long)transfer.Offset);
+        int length = checked((int)transfer.Length);
+        if (transfer.IsWrite)
+        {
+            RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)transfer.Memory, length), offset);
+            return length;
+        }
+
+        // Like FASTER's device: what the file holds from there, short at its end.
+        var destination = new Span<byte>((void*)transfer.Memory, length);
+        int read = 0;
+        while (read < length)
+        {
+            int n = RandomAccess.Read(handle, destination[read..], offset + read);
+            if (n == 0)
+            {
+                break;
+            }
+
+            read += n;
+        }
+
+        return read;
     }
 
     // FileName.N, or FileName alone for a device initialized to omit the segment id (as FASTER names them).
@@ -165,13 +213,18 @@ public sealed class LocalFileDevice : StorageDeviceBase
     {
         lock (_closing)
         {
-            if (_writeHandles.Remove(segment, out var handle))
+            if (_readHandles.Remove(segment, out var reading))
             {
-                handle.Dispose();
+                reading.Dispose();
             }
 
-            // The inner device closes its read handles and deletes the file; deleting again is a
-            // no-op, and covers a segment it never opened.
+            if (_writeHandles.Remove(segment, out var writing))
+            {
+                writing.Dispose();
+            }
+
+            // The inner device closes what handles it opened and deletes the file; deleting again
+            // is a no-op, and covers a segment it never opened.
             _files.RemoveSegment(segment);
             File.Delete(SegmentName(segment));
         }
@@ -179,13 +232,13 @@ public sealed class LocalFileDevice : StorageDeviceBase
 
     public override long GetFileSize(int segment) => _files.GetFileSize(segment);
 
-    public override bool Throttle() => _files.Throttle() || Volatile.Read(ref _pendingWrites) > ThrottleLimit;
+    public override bool Throttle() => _files.Throttle() || Volatile.Read(ref _pending) > ThrottleLimit;
 
     public override bool TryComplete() => _files.TryComplete();
 
     public override void Reset() => _files.Reset();
 
-    /// <summary>Finishes the writes already given (their callbacks run), then closes the files.</summary>
+    /// <summary>Finishes the reads and writes already given (their callbacks run), then closes the files.</summary>
     public override void Dispose()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -193,26 +246,34 @@ public sealed class LocalFileDevice : StorageDeviceBase
             return;
         }
 
+        _reads.CompleteAdding();
         _writes.CompleteAdding();
-        foreach (var writer in _writers)
+        foreach (var thread in _threads)
         {
-            if (writer != Thread.CurrentThread)
+            if (thread != Thread.CurrentThread)
             {
-                writer.Join();
+                thread.Join();
             }
         }
 
         lock (_closing)
         {
             _disposed = true;
+            foreach (var handle in _readHandles.Values)
+            {
+                handle.Dispose();
+            }
+
             foreach (var handle in _writeHandles.Values)
             {
                 handle.Dispose();
             }
 
+            _readHandles.Clear();
             _writeHandles.Clear();
+            // The queues stay undisposed: a callback that closed the device runs on one of its
+            // threads, which still asks its queue for the next (and finds it completed).
             _files.Dispose();
-            _writes.Dispose();
         }
     }
 }
