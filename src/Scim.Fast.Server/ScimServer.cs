@@ -58,9 +58,9 @@ public static class ScimServer
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(options.Limits.HeadersTimeoutSeconds);
         });
 
-        // Store reads of records evicted to disk wait synchronously for their IO, whose completion
-        // itself needs a pool thread: with the pool at its default minimum (one per core) a burst of
-        // such reads starved it for tens of seconds. Threads up to this minimum start without delay.
+        // Some store reads of records evicted to disk wait synchronously for their IO. Their completion
+        // no longer needs a pool thread (the store's file device reads and writes on threads of its
+        // own), but each still holds one meanwhile: threads up to this minimum start without delay.
         ThreadPool.GetMinThreads(out int workers, out int completions);
         ThreadPool.SetMinThreads(Math.Max(workers, options.MinThreads), Math.Max(completions, options.MinThreads));
 

@@ -67,10 +67,12 @@ public sealed class ScimServerOptions
     public int ReadCacheMiB { get; set; } = 1024;
 
     /// <summary>
-    /// Thread-pool threads started without the pool's usual ramp-up delay: store reads that go to
-    /// disk block a thread while they wait (see README, "Known gaps"). Default 128.
+    /// Thread-pool threads started without the pool's usual ramp-up delay: some store reads that go
+    /// to disk still block a thread while they wait (see README, "Known gaps"). Default 8. It was 128
+    /// while the disk I/O itself ran on pool threads; that many let the pool wake a thread for every
+    /// queued item and spin them all (LocalFileDevice now does the I/O on threads of its own).
     /// </summary>
-    public int MinThreads { get; set; } = 128;
+    public int MinThreads { get; set; } = 8;
 
     /// <summary>How often the store is checkpointed in the background (bounds restart replay), in seconds.</summary>
     public int CheckpointIntervalSeconds { get; set; } = 300;
