@@ -58,11 +58,13 @@ public static class ScimServer
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(options.Limits.HeadersTimeoutSeconds);
         });
 
-        // Some store reads of records evicted to disk wait synchronously for their IO. Their completion
-        // no longer needs a pool thread (the store's file device reads and writes on threads of its
-        // own), but each still holds one meanwhile: threads up to this minimum start without delay.
+        // Some embedded-store reads of records evicted to disk wait synchronously for their IO (their
+        // completion no longer needs a pool thread: the file device reads and writes on threads of
+        // its own), and the Redis client's callers wait on pool threads: threads up to this minimum
+        // start without delay (Scim:MinThreads, 8 or 128 by store).
         ThreadPool.GetMinThreads(out int workers, out int completions);
-        ThreadPool.SetMinThreads(Math.Max(workers, options.MinThreads), Math.Max(completions, options.MinThreads));
+        int minThreads = options.EffectiveMinThreads;
+        ThreadPool.SetMinThreads(Math.Max(workers, minThreads), Math.Max(completions, minThreads));
 
         // 3. The store: the embedded one (FASTER + write-ahead log under the data directory, recovered
         // on open) by default, or a Redis Cluster shared by any number of hosts (issue 16).

@@ -67,12 +67,17 @@ public sealed class ScimServerOptions
     public int ReadCacheMiB { get; set; } = 1024;
 
     /// <summary>
-    /// Thread-pool threads started without the pool's usual ramp-up delay: some store reads that go
-    /// to disk still block a thread while they wait (see README, "Known gaps"). Default 8. It was 128
-    /// while the disk I/O itself ran on pool threads; that many let the pool wake a thread for every
-    /// queued item and spin them all (LocalFileDevice now does the I/O on threads of its own).
+    /// Thread-pool threads started without the pool's usual ramp-up delay. Unset: 8 with the embedded
+    /// store, whose file device does its disk I/O on threads of its own (some reads still hold a
+    /// pool thread while they wait: README, "Known gaps"); 128 with Redis, whose client's callers
+    /// wait on pool threads (at 8, concurrent group writes and deletes ran into its timeouts: 503s).
+    /// The embedded store had 128 too while its disk I/O ran on pool threads; that many let the pool
+    /// wake a thread for every queued item and spin them all.
     /// </summary>
-    public int MinThreads { get; set; } = 8;
+    public int? MinThreads { get; set; }
+
+    /// <summary>The pool minimum in effect: <see cref="MinThreads"/>, else the store's default.</summary>
+    public int EffectiveMinThreads => MinThreads ?? (Store == StoreBackend.Redis ? 128 : 8);
 
     /// <summary>How often the store is checkpointed in the background (bounds restart replay), in seconds.</summary>
     public int CheckpointIntervalSeconds { get; set; } = 300;
