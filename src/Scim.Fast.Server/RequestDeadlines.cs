@@ -57,7 +57,19 @@ internal sealed class RequestDeadlines(TimeSpan timeout, Func<HttpContext, Task>
         }
         catch (OperationCanceledException) when (deadline.Passed && !context.Response.HasStarted)
         {
-            // Cancelled by the deadline, not by the client, and nothing sent yet: the answer is ours.
+            // Cancelled by the deadline, not by the client, and nothing sent yet. If the handler wrote
+            // part of its body already (not flushed: the response has not started), the 503 cannot
+            // replace it (Clear() keeps what is in the pipe) and must not follow it: cut the
+            // connection, as for a response that started (RequestTimeoutTests saw a BulkResponse with
+            // the 503's error after it, as one body).
+            var body = context.Response.BodyWriter;
+            if (!body.CanGetUnflushedBytes || body.UnflushedBytes > 0)
+            {
+                context.Abort();
+                return;
+            }
+
+            // The answer is ours.
             context.Response.Clear();
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             await writeTimeoutResponse(context).ConfigureAwait(false);

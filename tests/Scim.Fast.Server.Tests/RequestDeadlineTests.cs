@@ -103,6 +103,45 @@ public sealed class RequestDeadlineTests
         Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
     }
 
+    [Fact]
+    public async Task ADeadlineAfterPartOfTheBodyWasWritten_CutsTheConnection_AndWritesNoErrorAfterIt()
+    {
+        // The body in the pipe, not flushed: the response has not started, but a 503's error would
+        // follow those bytes as one body (a BulkResponse with an error after it, seen over HTTP).
+        var client = new RecordingLifetime();
+        var context = new DefaultHttpContext();
+        context.Features.Set<IHttpRequestLifetimeFeature>(client);
+        bool wroteTimeoutAnswer = false;
+        var deadlines = new RequestDeadlines(Timeout, _ =>
+        {
+            wroteTimeoutAnswer = true;
+            return Task.CompletedTask;
+        });
+
+        await deadlines.InvokeAsync(context, async c =>
+        {
+            c.Response.StatusCode = StatusCodes.Status200OK;
+            var span = c.Response.BodyWriter.GetSpan(100);
+            span[..100].Fill((byte)'x');
+            c.Response.BodyWriter.Advance(100);
+            await Task.Delay(Timeout * 2);
+            c.RequestAborted.ThrowIfCancellationRequested();
+        });
+
+        Assert.False(context.Response.HasStarted);
+        Assert.False(wroteTimeoutAnswer);
+        Assert.True(client.Aborted);
+    }
+
+    private sealed class RecordingLifetime : IHttpRequestLifetimeFeature
+    {
+        public CancellationToken RequestAborted { get; set; }
+
+        public bool Aborted { get; private set; }
+
+        public void Abort() => Aborted = true;
+    }
+
     private sealed class StartedResponse : HttpResponseFeature
     {
         public override bool HasStarted => true;

@@ -71,6 +71,10 @@ internal sealed class BulkHandler(IReadOnlyList<IResourceEndpoint> endpoints, Sc
         }
 
         await ExecuteAsync(scope, operations, failOnErrors, context.RequestAborted).ConfigureAwait(false);
+
+        // The operations are done and durable: the BulkResponse must reach the client whole, however
+        // late (a 503 now would tell it nothing happened). From here the token is the client's only.
+        RequestDeadlines.Disable(context);
         var response = context.Response;
         if (keyed is not null)
         {
