@@ -8,8 +8,8 @@ namespace Scim.Fast.Storage.Tests;
 
 /// <summary>
 /// The store's file device on the real disk: removing log segments (a truncation's commit, on an
-/// I/O thread) while the device closes (shutdown) must finish, however the two interleave; writes
-/// run on the device's own threads and are finished, not dropped, when it closes.
+/// I/O thread) while the device closes (shutdown) must finish, however the two interleave; reads
+/// and writes run on the device's own threads, and those given are finished, not dropped, when it closes.
 /// </summary>
 public sealed class LocalFileDeviceTests
 {
@@ -101,9 +101,7 @@ public sealed class LocalFileDeviceTests
         try
         {
             device.Initialize(1L << 20);
-            var source = GC.AllocateArray<byte>(4096 + 512, pinned: true);
-            nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(source, 0) + 511) & ~(nint)511;
-            int start = (int)(address - Marshal.UnsafeAddrOfPinnedArrayElement(source, 0));
+            var (source, address, start) = Aligned(4096);
             for (int i = 0; i < 4096; i++)
             {
                 source[start + i] = (byte)(i * 7);
@@ -121,9 +119,7 @@ public sealed class LocalFileDeviceTests
             Assert.Equal(source.AsSpan(start, 4096).ToArray(), file.AsSpan(8192).ToArray());
 
             // Read back through the device, likewise off the pool; a read past the end is short.
-            var target = GC.AllocateArray<byte>(8192 + 512, pinned: true);
-            nint into = (Marshal.UnsafeAddrOfPinnedArrayElement(target, 0) + 511) & ~(nint)511;
-            int at = (int)(into - Marshal.UnsafeAddrOfPinnedArrayElement(target, 0));
+            var (target, into, at) = Aligned(8192);
             var read = new TaskCompletionSource<(uint Error, uint Bytes, bool OnPool)>(TaskCreationOptions.RunContinuationsAsynchronously);
             device.ReadAsync(1, 8192, into, 8192, (error, bytes, _) => read.SetResult((error, bytes, Thread.CurrentThread.IsThreadPoolThread)), null!);
             var (readError, readBytes, readOnPool) = await read.Task.WaitAsync(TimeSpan.FromSeconds(10));
@@ -148,11 +144,11 @@ public sealed class LocalFileDeviceTests
         try
         {
             device.Initialize(1L << 20);
-            var source = GC.AllocateArray<byte>(1024, pinned: true);
-            nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(source, 0) + 511) & ~(nint)511;
+            var (source, address, _) = Aligned(512);
             var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             device.WriteAsync(address, 0, 0, 512, (_, _, _) => written.SetResult(), null!);
             await written.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            GC.KeepAlive(source);
             Assert.True(File.Exists(Path.Combine(directory.Path, "test.log.0")));
 
             device.RemoveSegment(0);
@@ -187,10 +183,9 @@ public sealed class LocalFileDeviceTests
         using var directory = new TempDirectory();
         var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
         device.Initialize(1L << 20);
-        var source = GC.AllocateArray<byte>(512 * 65, pinned: true);
-        nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(source, 0) + 511) & ~(nint)511;
+        var (source, address, _) = Aligned(512 * 64);
         int completed = 0;
-        var failed = 0;
+        int failed = 0;
         for (int i = 0; i < 64; i++)
         {
             device.WriteAsync(address + (i * 512), 0, (ulong)(i * 512), 512, (error, _, _) =>
@@ -205,6 +200,7 @@ public sealed class LocalFileDeviceTests
         }
 
         device.Dispose();
+        GC.KeepAlive(source);
         Assert.Equal(64, completed);
         Assert.Equal(0, failed);
         Assert.Equal(64 * 512, new FileInfo(Path.Combine(directory.Path, "test.log.0")).Length);
@@ -215,11 +211,19 @@ public sealed class LocalFileDeviceTests
         Assert.NotEqual(0u, await late.Task.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
+    // A pinned array with room for `bytes` from a sector-aligned (512-byte) address: the device
+    // reads into and writes from raw memory. Start is that address's index in the array.
+    private static (byte[] Array, nint Address, int Start) Aligned(int bytes)
+    {
+        var array = GC.AllocateArray<byte>(bytes + 512, pinned: true);
+        nint first = Marshal.UnsafeAddrOfPinnedArrayElement(array, 0);
+        nint address = (first + 511) & ~(nint)511;
+        return (array, address, (int)(address - first));
+    }
+
     private static Task ReadOnceAsync(LocalFileDevice device, int segment)
     {
-        // Sector-aligned, pinned for the duration of the read (the device reads into raw memory).
-        var buffer = GC.AllocateArray<byte>(1024, pinned: true);
-        nint address = (Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0) + 511) & ~(nint)511;
+        var (buffer, address, _) = Aligned(512);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         device.ReadAsync(segment, 0, address, 512, (_, _, _) => done.SetResult(), buffer);
         return done.Task;

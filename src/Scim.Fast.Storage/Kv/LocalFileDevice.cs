@@ -36,8 +36,9 @@ namespace Scim.Fast.Storage.Kv;
 /// </para>
 /// <para>
 /// A decorator, since FASTER's device is sealed: the segment bookkeeping (start and end segment,
-/// truncation) is this class's base, the read handles are the inner device's, and every removal,
-/// the base's truncations included, comes through <see cref="RemoveSegmentAsync"/>.
+/// truncation) is this class's base, the inner device finds the segments on disk and answers their
+/// sizes, and every removal, the base's truncations included, comes through
+/// <see cref="RemoveSegmentAsync"/>.
 /// </para>
 /// </remarks>
 public sealed class LocalFileDevice : StorageDeviceBase
@@ -271,6 +272,7 @@ public sealed class LocalFileDevice : StorageDeviceBase
 
             _readHandles.Clear();
             _writeHandles.Clear();
+
             // The queues stay undisposed: a callback that closed the device runs on one of its
             // threads, which still asks its queue for the next (and finds it completed).
             _files.Dispose();
