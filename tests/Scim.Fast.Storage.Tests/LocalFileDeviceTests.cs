@@ -97,41 +97,29 @@ public sealed class LocalFileDeviceTests
     public async Task WritesAndReads_RunOffThePool()
     {
         using var directory = new TempDirectory();
-        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
-        try
+        using var device = OpenInitialized(directory);
+        var (source, address, start) = Aligned(4096);
+        for (int i = 0; i < 4096; i++)
         {
-            device.Initialize(1L << 20);
-            var (source, address, start) = Aligned(4096);
-            for (int i = 0; i < 4096; i++)
-            {
-                source[start + i] = (byte)(i * 7);
-            }
-
-            var written = new TaskCompletionSource<(uint Error, uint Bytes, bool OnPool)>(TaskCreationOptions.RunContinuationsAsynchronously);
-            device.WriteAsync(address, 1, 8192, 4096, (error, bytes, _) => written.SetResult((error, bytes, Thread.CurrentThread.IsThreadPoolThread)), null!);
-            var (writeError, writtenBytes, onPool) = await written.Task.WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal(0u, writeError);
-            Assert.Equal(4096u, writtenBytes);
-            Assert.False(onPool, "the write completed on a thread-pool thread");
-
-            var file = await File.ReadAllBytesAsync(Path.Combine(directory.Path, "test.log.1"));
-            Assert.Equal(8192 + 4096, file.Length);
-            Assert.Equal(source.AsSpan(start, 4096).ToArray(), file.AsSpan(8192).ToArray());
-
-            // Read back through the device, likewise off the pool; a read past the end is short.
-            var (target, into, at) = Aligned(8192);
-            var read = new TaskCompletionSource<(uint Error, uint Bytes, bool OnPool)>(TaskCreationOptions.RunContinuationsAsynchronously);
-            device.ReadAsync(1, 8192, into, 8192, (error, bytes, _) => read.SetResult((error, bytes, Thread.CurrentThread.IsThreadPoolThread)), null!);
-            var (readError, readBytes, readOnPool) = await read.Task.WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal(0u, readError);
-            Assert.Equal(4096u, readBytes);
-            Assert.False(readOnPool, "the read completed on a thread-pool thread");
-            Assert.Equal(source.AsSpan(start, 4096).ToArray(), target.AsSpan(at, 4096).ToArray());
+            source[start + i] = (byte)(i * 7);
         }
-        finally
-        {
-            device.Dispose();
-        }
+
+        var (writeError, writtenBytes, onPool) = await Transfer(callback => device.WriteAsync(address, 1, 8192, 4096, callback, null!));
+        Assert.Equal(0u, writeError);
+        Assert.Equal(4096u, writtenBytes);
+        Assert.False(onPool, "the write completed on a thread-pool thread");
+
+        var file = await File.ReadAllBytesAsync(Path.Combine(directory.Path, "test.log.1"));
+        Assert.Equal(8192 + 4096, file.Length);
+        Assert.Equal(source.AsSpan(start, 4096).ToArray(), file.AsSpan(8192).ToArray());
+
+        // Read back through the device, likewise off the pool; a read past the end is short.
+        var (target, into, at) = Aligned(8192);
+        var (readError, readBytes, readOnPool) = await Transfer(callback => device.ReadAsync(1, 8192, into, 8192, callback, null!));
+        Assert.Equal(0u, readError);
+        Assert.Equal(4096u, readBytes);
+        Assert.False(readOnPool, "the read completed on a thread-pool thread");
+        Assert.Equal(source.AsSpan(start, 4096).ToArray(), target.AsSpan(at, 4096).ToArray());
     }
 
     // Removing a segment deletes its file (and closes the device's write handle on it), whether
@@ -140,40 +128,24 @@ public sealed class LocalFileDeviceTests
     public async Task RemovingAWrittenSegment_DeletesItsFile()
     {
         using var directory = new TempDirectory();
-        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
-        try
+        using (var device = OpenInitialized(directory))
         {
-            device.Initialize(1L << 20);
             var (source, address, _) = Aligned(512);
-            var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            device.WriteAsync(address, 0, 0, 512, (_, _, _) => written.SetResult(), null!);
-            await written.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await Transfer(callback => device.WriteAsync(address, 0, 0, 512, callback, null!));
             GC.KeepAlive(source);
             Assert.True(File.Exists(Path.Combine(directory.Path, "test.log.0")));
 
             device.RemoveSegment(0);
             Assert.False(File.Exists(Path.Combine(directory.Path, "test.log.0")));
         }
-        finally
-        {
-            device.Dispose();
-        }
 
         // A segment from an earlier run, found on disk and never opened.
         await File.WriteAllBytesAsync(Path.Combine(directory.Path, "test.log.3"), new byte[512]);
         await File.WriteAllBytesAsync(Path.Combine(directory.Path, "test.log.4"), new byte[512]);
-        var reopened = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
-        try
-        {
-            reopened.Initialize(1L << 20);
-            reopened.RemoveSegment(3);
-            Assert.False(File.Exists(Path.Combine(directory.Path, "test.log.3")));
-            Assert.True(File.Exists(Path.Combine(directory.Path, "test.log.4")));
-        }
-        finally
-        {
-            reopened.Dispose();
-        }
+        using var reopened = OpenInitialized(directory);
+        reopened.RemoveSegment(3);
+        Assert.False(File.Exists(Path.Combine(directory.Path, "test.log.3")));
+        Assert.True(File.Exists(Path.Combine(directory.Path, "test.log.4")));
     }
 
     // Closing finishes the writes already given: each callback runs, none is lost or left hanging.
@@ -181,8 +153,7 @@ public sealed class LocalFileDeviceTests
     public async Task Closing_FinishesTheWritesGiven()
     {
         using var directory = new TempDirectory();
-        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
-        device.Initialize(1L << 20);
+        var device = OpenInitialized(directory);
         var (source, address, _) = Aligned(512 * 64);
         int completed = 0;
         int failed = 0;
@@ -206,9 +177,25 @@ public sealed class LocalFileDeviceTests
         Assert.Equal(64 * 512, new FileInfo(Path.Combine(directory.Path, "test.log.0")).Length);
 
         // After closing, a write fails through its callback instead of throwing or hanging.
-        var late = new TaskCompletionSource<uint>(TaskCreationOptions.RunContinuationsAsynchronously);
-        device.WriteAsync(address, 0, 0, 512, (error, _, _) => late.SetResult(error), null!);
-        Assert.NotEqual(0u, await late.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        var (lateError, _, _) = await Transfer(callback => device.WriteAsync(address, 0, 0, 512, callback, null!));
+        Assert.NotEqual(0u, lateError);
+    }
+
+    // The device on test.log.N in the directory, with 1 MiB segments.
+    private static LocalFileDevice OpenInitialized(TempDirectory directory)
+    {
+        var device = LocalFileDevice.Open(Path.Combine(directory.Path, "test.log"));
+        device.Initialize(1L << 20);
+        return device;
+    }
+
+    // Starts one read or write with a callback that reports its outcome and whether it ran on a
+    // thread-pool thread; waits up to 10 s for it.
+    private static Task<(uint Error, uint Bytes, bool OnPool)> Transfer(Action<FASTER.core.DeviceIOCompletionCallback> start)
+    {
+        var done = new TaskCompletionSource<(uint Error, uint Bytes, bool OnPool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        start((error, bytes, _) => done.SetResult((error, bytes, Thread.CurrentThread.IsThreadPoolThread)));
+        return done.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     // A pinned array with room for `bytes` from a sector-aligned (512-byte) address: the device

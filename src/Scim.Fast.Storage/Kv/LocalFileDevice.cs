@@ -233,7 +233,8 @@ public sealed class LocalFileDevice : StorageDeviceBase
 
     public override long GetFileSize(int segment) => _files.GetFileSize(segment);
 
-    public override bool Throttle() => _files.Throttle() || Volatile.Read(ref _pending) > ThrottleLimit;
+    // Every read and write is this device's now: the inner device has none pending.
+    public override bool Throttle() => Volatile.Read(ref _pending) > ThrottleLimit;
 
     public override bool TryComplete() => _files.TryComplete();
 
