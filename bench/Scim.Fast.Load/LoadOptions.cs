@@ -50,6 +50,8 @@ internal sealed class LoadOptions
                                  read-only run (read p99 with writes over without)
           --tenants N            tenants (mixed; default 10)
           --consumers LIST       events: poll,push,sse (default poll,push)
+          --receiver-http2       events: the push receiver speaks only HTTP/2 over cleartext (prior
+                                 knowledge); give the server --Scim:Events:PushHttpVersion=2
           --rounds N             events: N rounds of (no stream, then streams), each of --warmup and
                                  --duration, streams deleted between; read/write with --baseline: N
                                  rounds of (server, baseline); the ratio is taken per round and its
@@ -116,6 +118,9 @@ internal sealed class LoadOptions
     /// <summary>Event consumers of the events scenario: poll, push, sse.</summary>
     public string Consumers { get; init; } = "poll,push";
 
+    /// <summary>Events scenario: the push receiver speaks HTTP/2 only (h2c with prior knowledge) instead of HTTP/1.1.</summary>
+    public bool ReceiverHttp2 { get; init; }
+
     /// <summary>Events scenario: rounds of (without streams, with streams), interleaved.</summary>
     public int Rounds { get; init; } = 1;
 
@@ -139,7 +144,7 @@ internal sealed class LoadOptions
                 throw new ArgumentException($"unexpected '{name}'");
             }
 
-            if (name is "--baseline" or "--baseline-in-process" or "--allow-remote")
+            if (name is "--baseline" or "--baseline-in-process" or "--allow-remote" or "--receiver-http2")
             {
                 flags.Add(name);
                 continue;
@@ -182,6 +187,7 @@ internal sealed class LoadOptions
             OutDirectory = Get("--out", Path.Combine("bench", "results", "load")),
             Label = values.ContainsKey("--label") ? Get("--label", "") : null,
             Consumers = Get("--consumers", "poll,push"),
+            ReceiverHttp2 = flags.Contains("--receiver-http2"),
             Rounds = Math.Max(1, Int("--rounds", 1)),
             UsersNamed = values.ContainsKey("--users-named") ? Get("--users-named", "") : null,
         };

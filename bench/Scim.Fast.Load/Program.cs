@@ -167,7 +167,7 @@ async Task ReadWithWritesAsync()
 // both sides of some ratio instead of on one side of the only one.
 async Task EventsAsync()
 {
-    await using var events = new EventsScenario(run);
+    await using var events = new EventsScenario(run, options.ReceiverHttp2);
     await events.SetupAsync(context, cancel.Token).ConfigureAwait(false);
 
     // One unreported run first: the first run of a fresh server was often much slower than the

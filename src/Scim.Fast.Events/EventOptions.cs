@@ -36,6 +36,15 @@ public sealed class EventOptions
     /// </summary>
     public int PushConcurrency { get; set; } = 64;
 
+    /// <summary>
+    /// The HTTP version push speaks to receivers: "negotiate" (default) offers HTTP/2 over TLS by
+    /// ALPN and falls back to HTTP/1.1, and speaks HTTP/1.1 to http:// receivers; "2" speaks only
+    /// HTTP/2, to http:// receivers with prior knowledge (h2c, RFC 9113 §3.3); "1.1" only HTTP/1.1.
+    /// HTTP/2 carries a stream's SETs in flight on one connection, in fewer writes and reads than
+    /// one connection each (RFC 8935 still sends one SET per request).
+    /// </summary>
+    public string PushHttpVersion { get; set; } = "negotiate";
+
     /// <summary>SETs a push stream reads ahead of its cursor (what other subjects get while one waits). Default 4,096.</summary>
     public int PushWindow { get; set; } = 4_096;
 

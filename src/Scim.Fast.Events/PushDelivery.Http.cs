@@ -19,7 +19,7 @@ public sealed partial class PushDelivery
 {
     private async Task<Outcome> SendAsync(OutgoingSet set, string jws)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, _stream.EndpointUrl);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _stream.EndpointUrl) { Version = _version, VersionPolicy = _versionPolicy };
         request.Content = new StringContent(jws, Encoding.ASCII);
         request.Content.Headers.ContentType = s_setMediaType;
         request.Headers.Accept.ParseAdd("application/json");

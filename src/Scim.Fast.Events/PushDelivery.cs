@@ -37,6 +37,8 @@ public sealed partial class PushDelivery : IAsyncDisposable
     private readonly EventStream _stream;
     private readonly ILogger _logger;
     private readonly HttpClient _client;
+    private readonly Version _version;
+    private readonly HttpVersionPolicy _versionPolicy;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _signalGate = new();
     private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -78,8 +80,18 @@ public sealed partial class PushDelivery : IAsyncDisposable
             AllowAutoRedirect = false,
             MaxConnectionsPerServer = Math.Max(1, registry.Options.PushConcurrency),
             ConnectCallback = registry.Options.AllowPrivatePushTargets ? null : ConnectPublicOnlyAsync,
+
+            // A receiver that allows fewer concurrent HTTP/2 streams than PushConcurrency gets a
+            // second connection instead of a queue.
+            EnableMultipleHttp2Connections = true,
         };
         _client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(registry.Options.PushTimeoutSeconds) };
+        (_version, _versionPolicy) = registry.Options.PushHttpVersion switch
+        {
+            "2" => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact),
+            "1.1" => (HttpVersion.Version11, HttpVersionPolicy.RequestVersionExact),
+            _ => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower),
+        };
     }
 
     /// <summary>SETs delivered (2xx) since start.</summary>

@@ -138,6 +138,11 @@ public sealed class ScimServerOptions
         }
 
         Limits.Validate();
+        if (Events.PushHttpVersion is not ("negotiate" or "1.1" or "2"))
+        {
+            throw new ScimConfigurationException($"Scim:Events:PushHttpVersion must be negotiate, 1.1 or 2: '{Events.PushHttpVersion}'.");
+        }
+
         if (Store == StoreBackend.Redis && string.IsNullOrWhiteSpace(Redis.Configuration))
         {
             throw new ScimConfigurationException("Scim:Store is Redis: set Scim:Redis:Configuration (a StackExchange.Redis configuration string, e.g. \"10.0.0.1:7000,10.0.0.2:7000\").");

@@ -273,6 +273,7 @@ public sealed class HardeningTests(PublicBaseUrlFixture server) : IClassFixture<
     [InlineData("--Scim:Tenants:Default:BearerTokens:0=test-token-reserved-0123456789")]
     [InlineData("--Scim:PublicBaseUrl=ftp://example.com")]
     [InlineData("--Scim:PublicBaseUrl=https://example.com/?x=1")]
+    [InlineData("--Scim:Events:PushHttpVersion=3")]
     public void BadConfiguration_StopsTheServerAtStart(string setting)
     {
         string directory = Path.Combine(Path.GetTempPath(), "scim-fast-config-" + Guid.NewGuid().ToString("N"));

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -39,11 +40,16 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     private CancellationTokenSource _round = new();
     private volatile bool _attached;
     private long _writes;
+    private readonly bool _receiverHttp2;
     private WebApplication? _receiver;
     private string? _receiverUrl;
     private string[] _ids = [];
 
-    public EventsScenario(string run) => _run = run;
+    public EventsScenario(string run, bool receiverHttp2 = false)
+    {
+        _run = run;
+        _receiverHttp2 = receiverHttp2;
+    }
 
     public IReadOnlyList<Consumer> Consumers => _consumers;
 
@@ -257,6 +263,13 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        if (_receiverHttp2)
+        {
+            // Cleartext HTTP/2 needs an HTTP/2-only endpoint: Kestrel answers a prior-knowledge
+            // preface on an HTTP/1.1-and-2 cleartext endpoint with HTTP_1_1_REQUIRED.
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = HttpProtocols.Http2));
+        }
+
         var app = builder.Build();
         app.MapPost("/events", async (HttpContext http) =>
         {

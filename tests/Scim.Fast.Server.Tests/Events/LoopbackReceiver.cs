@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -12,10 +13,13 @@ namespace Scim.Fast.Server.Tests.Events;
 /// <summary>A push receiver's HTTP side in tests: a Kestrel app on 127.0.0.1 answering POST /events.</summary>
 internal static class LoopbackReceiver
 {
-    public static async Task<(WebApplication App, string Url)> StartAsync(RequestDelegate onPost)
+    /// <param name="onPost">What POST /events does.</param>
+    /// <param name="protocols">What the endpoint speaks (cleartext HTTP/2 needs Http2 alone: prior knowledge).</param>
+    public static async Task<(WebApplication App, string Url)> StartAsync(RequestDelegate onPost, HttpProtocols protocols = HttpProtocols.Http1AndHttp2)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = protocols));
         builder.Logging.ClearProviders();
         var app = builder.Build();
         app.MapPost("/events", onPost);
