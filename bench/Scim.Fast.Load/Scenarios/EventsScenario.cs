@@ -10,9 +10,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -33,6 +33,7 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     private static readonly string[] s_events = ["urn:ietf:params:scim:event:prov:patch:full"];
 
     private readonly string _run;
+    private readonly bool _receiverHttp2;
     private readonly List<Consumer> _consumers = [];
     private readonly List<string> _streams = [];
     private readonly CancellationTokenSource _stop = new();
@@ -40,7 +41,6 @@ internal sealed class EventsScenario : IScenario, IAsyncDisposable
     private CancellationTokenSource _round = new();
     private volatile bool _attached;
     private long _writes;
-    private readonly bool _receiverHttp2;
     private WebApplication? _receiver;
     private string? _receiverUrl;
     private string[] _ids = [];

@@ -26,4 +26,16 @@ internal static class LoopbackReceiver
         await app.StartAsync();
         return (app, app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single() + "/events");
     }
+
+    /// <summary>Waits until a receiver has accepted <paramref name="count"/> SETs, and fails the test if the timeout passes first.</summary>
+    public static async Task WaitForAsync(Func<int> accepted, int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (accepted() < count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(accepted() >= count, $"{accepted()} of {count} SETs accepted in {timeout.TotalSeconds} s");
+    }
 }

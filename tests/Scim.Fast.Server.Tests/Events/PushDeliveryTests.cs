@@ -182,16 +182,7 @@ public class PushDeliveryTests(EventsFixture server) : IClassFixture<EventsFixtu
             return bySubject;
         }
 
-        public async Task WaitForAsync(int count, TimeSpan timeout)
-        {
-            var deadline = DateTime.UtcNow + timeout;
-            while (_accepted.Count < count && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-
-            Assert.True(_accepted.Count >= count, $"{_accepted.Count} of {count} SETs accepted in {timeout.TotalSeconds} s");
-        }
+        public Task WaitForAsync(int count, TimeSpan timeout) => LoopbackReceiver.WaitForAsync(() => _accepted.Count, count, timeout);
 
         public async ValueTask DisposeAsync()
         {

@@ -138,16 +138,7 @@ public class PushHttpVersionTests(Http2PushFixture http2Server, EventsFixture de
         /// <summary>The event URIs received for one subject, in arrival order.</summary>
         public List<string> EventsOf(string subject) => [.. _accepted.Where(a => a.Subject == subject).Select(a => a.Event)];
 
-        public async Task WaitForAsync(int count, TimeSpan timeout)
-        {
-            var deadline = DateTime.UtcNow + timeout;
-            while (_accepted.Count < count && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-
-            Assert.True(_accepted.Count >= count, $"{_accepted.Count} of {count} SETs accepted in {timeout.TotalSeconds} s");
-        }
+        public Task WaitForAsync(int count, TimeSpan timeout) => LoopbackReceiver.WaitForAsync(() => _accepted.Count, count, timeout);
 
         public async ValueTask DisposeAsync()
         {
