@@ -45,6 +45,13 @@ public sealed class EventOptions
     /// </summary>
     public string PushHttpVersion { get; set; } = "negotiate";
 
+    /// <summary>
+    /// A PEM file of certificates trusted for https push receivers besides the system's roots (a
+    /// private CA's, or a receiver's own): receivers inside an organisation. The host name is still
+    /// checked. Default none.
+    /// </summary>
+    public string? PushTrustedCertificatesFile { get; set; }
+
     /// <summary>SETs a push stream reads ahead of its cursor (what other subjects get while one waits). Default 4,096.</summary>
     public int PushWindow { get; set; } = 4_096;
 

@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -149,6 +151,37 @@ public sealed partial class PushDelivery
             throw;
         }
     }
+
+    // An https receiver's certificate: valid by the system's roots, or (PushTrustedCertificatesFile)
+    // through a chain ending at one of the configured certificates. A wrong host name fails either
+    // way. Revocation is not checked on the configured chain: a private CA often publishes no list.
+    private static RemoteCertificateValidationCallback TrustAlso(X509Certificate2Collection trusted) =>
+        (_, certificate, chain, errors) =>
+        {
+            if (errors == SslPolicyErrors.None)
+            {
+                return true;
+            }
+
+            if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is not X509Certificate2 leaf)
+            {
+                return false;
+            }
+
+            using var custom = new X509Chain();
+            custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            custom.ChainPolicy.CustomTrustStore.AddRange(trusted);
+            custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            if (chain is not null)
+            {
+                foreach (var element in chain.ChainElements)
+                {
+                    custom.ChainPolicy.ExtraStore.Add(element.Certificate);
+                }
+            }
+
+            return custom.Build(leaf);
+        };
 
     /// <summary>Whether an address is a public unicast one (not loopback, link-local, private, unique-local, multicast or unspecified).</summary>
     public static bool IsPublic(IPAddress address)

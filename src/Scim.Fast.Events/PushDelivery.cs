@@ -85,6 +85,11 @@ public sealed partial class PushDelivery : IAsyncDisposable
             // second connection instead of a queue.
             EnableMultipleHttp2Connections = true,
         };
+        if (registry.TrustedPushCertificates is { } trusted)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = TrustAlso(trusted);
+        }
+
         _client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(registry.Options.PushTimeoutSeconds) };
         (_version, _versionPolicy) = registry.Options.PushHttpVersion switch
         {

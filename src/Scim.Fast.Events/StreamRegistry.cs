@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -41,7 +42,15 @@ public sealed partial class StreamRegistry : IAsyncDisposable
         Options = options;
         _logger = logger;
         _meter = EventMetrics.Observe(this);
+        if (!string.IsNullOrEmpty(options.PushTrustedCertificatesFile))
+        {
+            TrustedPushCertificates = [];
+            TrustedPushCertificates.ImportFromPemFile(options.PushTrustedCertificatesFile);
+        }
     }
+
+    /// <summary>Certificates https push receivers may chain to besides the system's roots (null: none).</summary>
+    public X509Certificate2Collection? TrustedPushCertificates { get; }
 
     /// <summary>SETs parked by push streams, all tenants (a gauge).</summary>
     public long ParkedTotal()

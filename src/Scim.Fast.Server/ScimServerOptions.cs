@@ -97,6 +97,20 @@ public sealed class ScimServerOptions
         return ok;
     }
 
+    private static bool HasPemCertificates(string file)
+    {
+        try
+        {
+            var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            certificates.ImportFromPemFile(file);
+            return certificates.Count > 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Throws when a value cannot work, so a bad configuration stops the server at start.</summary>
     public void Validate()
     {
@@ -141,6 +155,11 @@ public sealed class ScimServerOptions
         if (Events.PushHttpVersion is not ("negotiate" or "1.1" or "2"))
         {
             throw new ScimConfigurationException($"Scim:Events:PushHttpVersion must be negotiate, 1.1 or 2: '{Events.PushHttpVersion}'.");
+        }
+
+        if (!string.IsNullOrEmpty(Events.PushTrustedCertificatesFile) && !HasPemCertificates(Events.PushTrustedCertificatesFile))
+        {
+            throw new ScimConfigurationException($"Scim:Events:PushTrustedCertificatesFile must be a readable PEM file of one or more certificates: '{Events.PushTrustedCertificatesFile}'.");
         }
 
         if (Store == StoreBackend.Redis && string.IsNullOrWhiteSpace(Redis.Configuration))

@@ -274,6 +274,7 @@ public sealed class HardeningTests(PublicBaseUrlFixture server) : IClassFixture<
     [InlineData("--Scim:PublicBaseUrl=ftp://example.com")]
     [InlineData("--Scim:PublicBaseUrl=https://example.com/?x=1")]
     [InlineData("--Scim:Events:PushHttpVersion=3")]
+    [InlineData("--Scim:Events:PushTrustedCertificatesFile=/nonexistent/push-ca.pem")]
     public void BadConfiguration_StopsTheServerAtStart(string setting)
     {
         string directory = Path.Combine(Path.GetTempPath(), "scim-fast-config-" + Guid.NewGuid().ToString("N"));

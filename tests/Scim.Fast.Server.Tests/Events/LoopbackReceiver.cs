@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -15,11 +17,24 @@ internal static class LoopbackReceiver
 {
     /// <param name="onPost">What POST /events does.</param>
     /// <param name="protocols">What the endpoint speaks (cleartext HTTP/2 needs Http2 alone: prior knowledge).</param>
-    public static async Task<(WebApplication App, string Url)> StartAsync(RequestDelegate onPost, HttpProtocols protocols = HttpProtocols.Http1AndHttp2)
+    /// <param name="certificate">With one: https with this certificate (HTTP/2 offered by ALPN).</param>
+    public static async Task<(WebApplication App, string Url)> StartAsync(RequestDelegate onPost, HttpProtocols protocols = HttpProtocols.Http1AndHttp2, X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = protocols));
+        builder.WebHost.UseUrls(certificate is null ? "http://127.0.0.1:0" : "https://127.0.0.1:0");
+        if (certificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = protocols);
+            if (certificate is not null)
+            {
+                kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate);
+            }
+        });
         builder.Logging.ClearProviders();
         var app = builder.Build();
         app.MapPost("/events", onPost);

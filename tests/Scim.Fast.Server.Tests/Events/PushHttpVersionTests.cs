@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 
 using Microsoft.AspNetCore.Builder;
@@ -78,7 +79,7 @@ public class PushHttpVersionTests(Http2PushFixture http2Server, EventsFixture de
         Assert.Equal(["urn:ietf:params:scim:event:prov:create:notice"], receiver.EventsOf("/Users/" + id));
     }
 
-    private static async Task CreatePushStreamAsync(ScimServerFixture server, string url)
+    internal static async Task CreatePushStreamAsync(ScimServerFixture server, string url)
     {
         var body = new JsonObject
         {
@@ -89,7 +90,7 @@ public class PushHttpVersionTests(Http2PushFixture http2Server, EventsFixture de
     }
 
     /// <summary>A receiver that takes every SET with 202 and records the protocol and connection it came on.</summary>
-    private sealed class Recorder : IAsyncDisposable
+    internal sealed class Recorder : IAsyncDisposable
     {
         private readonly ConcurrentQueue<(string Subject, string Event)> _accepted = new();
         private WebApplication? _app;
@@ -103,10 +104,10 @@ public class PushHttpVersionTests(Http2PushFixture http2Server, EventsFixture de
 
         public int MaxConcurrent;
 
-        public static async Task<Recorder> StartAsync(HttpProtocols protocols, TimeSpan delay)
+        public static async Task<Recorder> StartAsync(HttpProtocols protocols, TimeSpan delay, X509Certificate2? certificate = null)
         {
             var recorder = new Recorder();
-            var (app, url) = await LoopbackReceiver.StartAsync(context => recorder.OnPostAsync(context, delay), protocols);
+            var (app, url) = await LoopbackReceiver.StartAsync(context => recorder.OnPostAsync(context, delay), protocols, certificate);
             recorder._app = app;
             recorder.Url = url;
             return recorder;
