@@ -33,7 +33,10 @@ public sealed record FasterByteStoreOptions
 /// </summary>
 public sealed partial class FasterByteStore : IDisposable
 {
-    private readonly IDevice _device;
+    private readonly LocalFileDevice _device;
+
+    /// <summary>Tests: holds the key-value log's disk reads back until the scope ends (<see cref="LocalFileDevice.HoldReads"/>).</summary>
+    internal IDisposable HoldReads() => _device.HoldReads();
     private readonly FasterKV<SpanByte, SpanByte> _store;
     private readonly FasterSessions _sessions;
     private readonly long _pageBytes;

@@ -58,6 +58,9 @@ public sealed class LocalFileDevice : StorageDeviceBase
     private readonly BlockingCollection<Transfer> _reads = new(new ConcurrentQueue<Transfer>());
     private readonly BlockingCollection<Transfer> _writes = new(new ConcurrentQueue<Transfer>());
     private readonly Thread[] _threads;
+
+    // Open except while a test holds reads back (HoldReads) to have many of them in flight at once.
+    private readonly ManualResetEventSlim _readsAllowed = new(initialState: true);
     private int _pending;
     private int _closed;
     private bool _disposed;
@@ -129,10 +132,30 @@ public sealed class LocalFileDevice : StorageDeviceBase
         }
     }
 
+    /// <summary>
+    /// Tests: reads given from now on wait until the returned scope ends, so a burst of them is in
+    /// flight at once however fast this machine's disk answers. Writes go on.
+    /// </summary>
+    internal IDisposable HoldReads()
+    {
+        _readsAllowed.Reset();
+        return new ReadHold(_readsAllowed);
+    }
+
+    private sealed class ReadHold(ManualResetEventSlim readsAllowed) : IDisposable
+    {
+        public void Dispose() => readsAllowed.Set();
+    }
+
     private void TransferLoop(BlockingCollection<Transfer> queue)
     {
         foreach (var transfer in queue.GetConsumingEnumerable())
         {
+            if (!transfer.IsWrite)
+            {
+                _readsAllowed.Wait();
+            }
+
             uint error = 0;
             uint done;
             try
@@ -250,6 +273,7 @@ public sealed class LocalFileDevice : StorageDeviceBase
 
         _reads.CompleteAdding();
         _writes.CompleteAdding();
+        _readsAllowed.Set();
         foreach (var thread in _threads)
         {
             if (thread != Thread.CurrentThread)
