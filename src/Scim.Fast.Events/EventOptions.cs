@@ -1,3 +1,6 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+
 namespace Scim.Fast.Events;
 
 /// <summary>Settings of SCIM events (the Scim:Events section).</summary>
@@ -45,12 +48,34 @@ public sealed class EventOptions
     /// </summary>
     public string PushHttpVersion { get; set; } = "negotiate";
 
+    /// <summary>The request version and policy <see cref="PushHttpVersion"/> names; null for a name it does not know.</summary>
+    public (Version Version, HttpVersionPolicy Policy)? PushRequestVersion() => PushHttpVersion switch
+    {
+        "negotiate" => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower),
+        "2" => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact),
+        "1.1" => (HttpVersion.Version11, HttpVersionPolicy.RequestVersionExact),
+        _ => null,
+    };
+
     /// <summary>
     /// A PEM file of certificates trusted for https push receivers besides the system's roots (a
     /// private CA's, or a receiver's own): receivers inside an organisation. The host name is still
     /// checked. Default none.
     /// </summary>
     public string? PushTrustedCertificatesFile { get; set; }
+
+    /// <summary>The certificates in <see cref="PushTrustedCertificatesFile"/> (null when it is not set); throws when it cannot be read.</summary>
+    public X509Certificate2Collection? LoadPushTrustedCertificates()
+    {
+        if (string.IsNullOrEmpty(PushTrustedCertificatesFile))
+        {
+            return null;
+        }
+
+        var certificates = new X509Certificate2Collection();
+        certificates.ImportFromPemFile(PushTrustedCertificatesFile);
+        return certificates;
+    }
 
     /// <summary>SETs a push stream reads ahead of its cursor (what other subjects get while one waits). Default 4,096.</summary>
     public int PushWindow { get; set; } = 4_096;

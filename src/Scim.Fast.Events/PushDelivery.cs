@@ -91,12 +91,8 @@ public sealed partial class PushDelivery : IAsyncDisposable
         }
 
         _client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(registry.Options.PushTimeoutSeconds) };
-        (_version, _versionPolicy) = registry.Options.PushHttpVersion switch
-        {
-            "2" => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact),
-            "1.1" => (HttpVersion.Version11, HttpVersionPolicy.RequestVersionExact),
-            _ => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower),
-        };
+        // Checked at start (ScimServerOptions.Validate); an unknown name negotiates.
+        (_version, _versionPolicy) = registry.Options.PushRequestVersion() ?? (HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower);
     }
 
     /// <summary>SETs delivered (2xx) since start.</summary>

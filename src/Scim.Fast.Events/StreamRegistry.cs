@@ -42,11 +42,7 @@ public sealed partial class StreamRegistry : IAsyncDisposable
         Options = options;
         _logger = logger;
         _meter = EventMetrics.Observe(this);
-        if (!string.IsNullOrEmpty(options.PushTrustedCertificatesFile))
-        {
-            TrustedPushCertificates = [];
-            TrustedPushCertificates.ImportFromPemFile(options.PushTrustedCertificatesFile);
-        }
+        TrustedPushCertificates = options.LoadPushTrustedCertificates();
     }
 
     /// <summary>Certificates https push receivers may chain to besides the system's roots (null: none).</summary>

@@ -97,13 +97,11 @@ public sealed class ScimServerOptions
         return ok;
     }
 
-    private static bool HasPemCertificates(string file)
+    private bool HasPushTrustedCertificates()
     {
         try
         {
-            var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-            certificates.ImportFromPemFile(file);
-            return certificates.Count > 0;
+            return Events.LoadPushTrustedCertificates() is { Count: > 0 };
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
@@ -152,12 +150,12 @@ public sealed class ScimServerOptions
         }
 
         Limits.Validate();
-        if (Events.PushHttpVersion is not ("negotiate" or "1.1" or "2"))
+        if (Events.PushRequestVersion() is null)
         {
             throw new ScimConfigurationException($"Scim:Events:PushHttpVersion must be negotiate, 1.1 or 2: '{Events.PushHttpVersion}'.");
         }
 
-        if (!string.IsNullOrEmpty(Events.PushTrustedCertificatesFile) && !HasPemCertificates(Events.PushTrustedCertificatesFile))
+        if (!string.IsNullOrEmpty(Events.PushTrustedCertificatesFile) && !HasPushTrustedCertificates())
         {
             throw new ScimConfigurationException($"Scim:Events:PushTrustedCertificatesFile must be a readable PEM file of one or more certificates: '{Events.PushTrustedCertificatesFile}'.");
         }

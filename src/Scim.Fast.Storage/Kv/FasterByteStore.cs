@@ -34,9 +34,6 @@ public sealed record FasterByteStoreOptions
 public sealed partial class FasterByteStore : IDisposable
 {
     private readonly LocalFileDevice _device;
-
-    /// <summary>Tests: holds the key-value log's disk reads back until the scope ends (<see cref="LocalFileDevice.HoldReads"/>).</summary>
-    internal IDisposable HoldReads() => _device.HoldReads();
     private readonly FasterKV<SpanByte, SpanByte> _store;
     private readonly FasterSessions _sessions;
     private readonly long _pageBytes;
@@ -135,6 +132,9 @@ public sealed partial class FasterByteStore : IDisposable
 
         _sessions = new FasterSessions(() => _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
     }
+
+    /// <summary>Tests: holds the key-value log's disk reads back until the scope ends (<see cref="LocalFileDevice.HoldReads"/>).</summary>
+    internal IDisposable HoldReads() => _device.HoldReads();
 
     /// <summary>Reads a value; records on disk are fetched synchronously (CompletePending with wait).</summary>
     public bool TryRead(ReadOnlySpan<byte> key, out byte[] value)

@@ -42,6 +42,15 @@ internal static class LoopbackReceiver
         return (app, app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single() + "/events");
     }
 
+    /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if that is more (the most requests in flight at once).</summary>
+    public static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
     /// <summary>Waits until a receiver has accepted <paramref name="count"/> SETs, and fails the test if the timeout passes first.</summary>
     public static async Task WaitForAsync(Func<int> accepted, int count, TimeSpan timeout)
     {

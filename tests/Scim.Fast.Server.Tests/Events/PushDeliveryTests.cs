@@ -130,7 +130,7 @@ public class PushDeliveryTests(EventsFixture server) : IClassFixture<EventsFixtu
         private async Task OnPostAsync(HttpContext context, TimeSpan delay)
         {
             int now = Interlocked.Increment(ref _inFlight);
-            InterlockedMax(ref MaxConcurrent, now);
+            LoopbackReceiver.InterlockedMax(ref MaxConcurrent, now);
             try
             {
                 var claims = Claims(await new StreamReader(context.Request.Body).ReadToEndAsync());
@@ -154,14 +154,6 @@ public class PushDeliveryTests(EventsFixture server) : IClassFixture<EventsFixtu
             finally
             {
                 Interlocked.Decrement(ref _inFlight);
-            }
-        }
-
-        private static void InterlockedMax(ref int target, int value)
-        {
-            int seen;
-            while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
-            {
             }
         }
 

@@ -115,11 +115,7 @@ public class PushHttpVersionTests(Http2PushFixture http2Server, EventsFixture de
 
         private async Task OnPostAsync(HttpContext context, TimeSpan delay)
         {
-            int now = Interlocked.Increment(ref _inFlight);
-            int seen;
-            while ((seen = Volatile.Read(ref MaxConcurrent)) < now && Interlocked.CompareExchange(ref MaxConcurrent, now, seen) != seen)
-            {
-            }
+            LoopbackReceiver.InterlockedMax(ref MaxConcurrent, Interlocked.Increment(ref _inFlight));
 
             try
             {
